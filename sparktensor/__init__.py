@@ -1,0 +1,30 @@
+"""sparktensor: NumPy-style tensors with reverse-mode autodiff, neural networks, and training on Spark."""
+from . import backend, dtypes
+from .dtypes import (bool, double, float16, float32, float64, half, int8, int16, int32, int64, long, short,
+                     uint8)
+from .tensor import Tensor
+from . import autograd
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import cuda_is_available, get_array_module
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
+                       ones_like, tensor, zeros, zeros_like)
+from .random import Generator, manual_seed, permutation, rand, rand_like, randint, randn, randn_like
+from .ops.elementwise import (abs, add, clip, cos, div, equal, exp, expm1, floor_divide, greater, greater_equal,
+                              isfinite, isinf, isnan, less, less_equal, log, log1p, logical_and, logical_not,
+                              logical_or, logical_xor, maximum, minimum, mul, neg, not_equal, pow, relu,
+                              remainder, sigmoid, sign, sin, sqrt, sub, tanh, where)
+from .ops.reduction import (all, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
+                            sum, var)
+from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_dims, flatten, flip, pad, permute,
+                        repeat, reshape, split, squeeze, stack, swapaxes, tile, transpose, unsqueeze, view)
+from .ops.indexing import getitem
+from .ops.linalg import dot, einsum, matmul, outer
+from .ops.conversion import astype, clone
+
+clamp = clip
+divide = true_divide = div
+multiply = mul
+subtract = sub
+power = pow
+
+__version__ = "0.1.0"

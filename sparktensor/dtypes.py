@@ -1,0 +1,39 @@
+"""Data types: NumPy dtypes under short names, NumPy's promotion rules, float32 by default."""
+import numpy as np
+
+float16 = half = np.dtype("float16")
+float32 = float = np.dtype("float32")
+float64 = double = np.dtype("float64")
+int8 = np.dtype("int8")
+uint8 = np.dtype("uint8")
+int16 = short = np.dtype("int16")
+int32 = int = np.dtype("int32")
+int64 = long = np.dtype("int64")
+bool = np.dtype("bool")
+
+SUPPORTED = (float16, float32, float64, int8, uint8, int16, int32, int64, bool)
+default_float = float32
+
+
+def as_dtype(dtype):
+    """A supported ``numpy.dtype`` from a dtype, a string or a Python type; ``None`` stays ``None``."""
+    if dtype is None:
+        return None
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}") from e
+    if d not in SUPPORTED:
+        names = ", ".join(str(s) for s in SUPPORTED)
+        raise TypeError(f"dtype {d} is not supported; use one of {names}")
+    return d
+
+
+def is_floating(dtype):
+    """True for float16, float32 and float64."""
+    return dtype.kind == "f"
+
+
+def result_type(*xs):
+    """The dtype NumPy gives an operation on ``xs`` (arrays, dtypes or Python scalars)."""
+    return np.result_type(*xs)

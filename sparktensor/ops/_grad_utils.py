@@ -1,0 +1,40 @@
+"""Helpers shared by backward passes."""
+
+
+def meta(x):
+    """``(shape, dtype)`` of an array argument, ``None`` for a Python scalar."""
+    shape = getattr(x, "shape", None)
+    return None if shape is None else (shape, x.dtype)
+
+
+def sum_to(g, shape):
+    """Sum a broadcast gradient back to ``shape`` (sum is the adjoint of broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape) if axes else g.reshape(shape)
+
+
+def grad_for(g, argument_meta, needed=True):
+    """The gradient of one argument: reduced to its shape and cast to its dtype, or ``None``."""
+    if not needed or argument_meta is None or g is None:
+        return None
+    shape, dtype = argument_meta
+    g = sum_to(g, shape)
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
+def normalize_axis(axis, ndim):
+    """A tuple of non-negative axes from ``None``, an int or a sequence."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int) or hasattr(axis, "__index__"):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise IndexError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(a % max(ndim, 1))
+    return tuple(out)

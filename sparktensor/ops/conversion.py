@@ -1,0 +1,55 @@
+"""Moving between devices and dtypes; copies that stay in the graph."""
+from .. import backend, dtypes
+from ..autograd.function import Function
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.source = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return backend.to_device(gy, ctx.source), None
+
+
+class AsType(Function):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.source = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.astype(ctx.source), None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy
+
+
+def to_device(x, device):
+    """``x`` on ``device`` (itself when already there)."""
+    if x.device == device:
+        return x
+    return ToDevice.apply(x, device)
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (itself when already of that dtype)."""
+    dtype = dtypes.as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return AsType.apply(x, dtype)
+
+
+def clone(x):
+    """A copy of ``x`` whose gradient flows back to ``x``."""
+    return Clone.apply(x)

@@ -1,0 +1,509 @@
+"""Elementwise operations with NumPy broadcasting: arithmetic, math functions, comparisons."""
+from ..autograd.function import Function
+from ..backend import get_array_module
+from ._grad_utils import grad_for, meta
+
+
+# ----- arithmetic -----
+class Add(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        return x + y
+
+    @staticmethod
+    def backward(ctx, gz):
+        mx, my = ctx.meta
+        nx, ny = ctx.needs_input_grad
+        return grad_for(gz, mx, nx), grad_for(gz, my, ny)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        return x - y
+
+    @staticmethod
+    def backward(ctx, gz):
+        mx, my = ctx.meta
+        nx, ny = ctx.needs_input_grad
+        return grad_for(gz, mx, nx), grad_for(-gz, my, ny) if ny else None
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        mx, my = ctx.meta
+        nx, ny = ctx.needs_input_grad
+        return (grad_for(gz * y, mx) if nx else None), (grad_for(gz * x, my) if ny else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        z = x / y
+        ctx.save_for_backward(y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, gz):
+        y, z = ctx.saved_tensors
+        mx, my = ctx.meta
+        gx = gz / y
+        return grad_for(gx, mx, ctx.needs_input_grad[0]), (grad_for(-gx * z, my) if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        z = x ** y
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y, z = ctx.saved_tensors
+        xp = get_array_module(x, y)
+        mx, my = ctx.meta
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = grad_for(gz * y * x ** (y - 1), mx)
+        if ctx.needs_input_grad[1]:
+            # d(x**y)/dy = x**y log x, taken as 0 where x == 0 and y >= 0 (the limit)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                dy = z * xp.log(x)
+            dy = xp.where((x == 0) & (y >= 0), 0, dy)
+            gy = grad_for(gz * dy, my)
+        return gx, gy
+
+
+class FloorDivide(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        return x // y
+
+    @staticmethod
+    def backward(ctx, gz):
+        # piecewise constant: the gradient is zero wherever it exists
+        xp = get_array_module(gz)
+        return tuple(None if m is None else xp.zeros(*m) for m in ctx.meta)
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(x, y)
+        return x % y
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        mx, my = ctx.meta
+        xp = get_array_module(gz)
+        gy = grad_for(-gz * xp.floor_divide(x, y), my) if ctx.needs_input_grad[1] else None
+        return grad_for(gz, mx, ctx.needs_input_grad[0]), gy
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, gy):
+        return -gy
+
+
+def add(x, y):
+    """``x + y`` with broadcasting."""
+    return Add.apply(x, y)
+
+
+def sub(x, y):
+    """``x - y`` with broadcasting."""
+    return Sub.apply(x, y)
+
+
+def mul(x, y):
+    """``x * y`` with broadcasting."""
+    return Mul.apply(x, y)
+
+
+def div(x, y):
+    """``x / y`` with broadcasting (true division)."""
+    return Div.apply(x, y)
+
+
+def pow(x, y):
+    """``x ** y`` with broadcasting."""
+    return Pow.apply(x, y)
+
+
+def floor_divide(x, y):
+    """``x // y``; its gradient is zero."""
+    return FloorDivide.apply(x, y)
+
+
+def remainder(x, y):
+    """``x % y`` with the sign of ``y``, as NumPy."""
+    return Remainder.apply(x, y)
+
+
+def neg(x):
+    """``-x``."""
+    return Neg.apply(x)
+
+
+# ----- math functions -----
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy * y
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).log(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy / x
+
+
+class Log1p(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy / (1 + x)
+
+
+class Expm1(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy * (y + 1)
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy / (2 * y)
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy * get_array_module(x).cos(x)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return -gy * get_array_module(x).sin(x)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        # the tanh form never overflows, unlike 1 / (1 + exp(-x))
+        y = get_array_module(x).tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy * y * (1 - y)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy * (y > 0)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy * get_array_module(x).sign(x)
+
+
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return get_array_module(x).sign(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return get_array_module(gy).zeros_like(gy)
+
+
+class Clip(Function):
+    @staticmethod
+    def forward(ctx, x, low, high):
+        xp = get_array_module(x)
+        ctx.meta = meta(x)
+        ctx.save_for_backward(x, low, high)
+        y = x
+        if low is not None:
+            y = xp.maximum(y, low)
+        if high is not None:
+            y = xp.minimum(y, high)
+        return y if y is not x else x.copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, low, high = ctx.saved_tensors
+        inside = True
+        if low is not None:
+            inside = inside & (x >= low)
+        if high is not None:
+            inside = inside & (x <= high)
+        return grad_for(gy * inside, ctx.meta), None, None
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(x, y)
+        return get_array_module(x, y).maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        # ties share the gradient equally, as PyTorch
+        to_x = (x > y) + 0.5 * (x == y)
+        mx, my = ctx.meta
+        return (grad_for(gz * to_x, mx) if ctx.needs_input_grad[0] else None,
+                grad_for(gz * (1 - to_x), my) if ctx.needs_input_grad[1] else None)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(x, y)
+        return get_array_module(x, y).minimum(x, y)
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        to_x = (x < y) + 0.5 * (x == y)
+        mx, my = ctx.meta
+        return (grad_for(gz * to_x, mx) if ctx.needs_input_grad[0] else None,
+                grad_for(gz * (1 - to_x), my) if ctx.needs_input_grad[1] else None)
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(condition)
+        return get_array_module(condition, x, y).where(condition, x, y)
+
+    @staticmethod
+    def backward(ctx, gz):
+        condition, = ctx.saved_tensors
+        xp = get_array_module(gz)
+        mx, my = ctx.meta
+        return (None,
+                grad_for(xp.where(condition, gz, 0), mx) if ctx.needs_input_grad[1] else None,
+                grad_for(xp.where(condition, 0, gz), my) if ctx.needs_input_grad[2] else None)
+
+
+def exp(x):
+    """``e ** x``."""
+    return Exp.apply(x)
+
+
+def log(x):
+    """Natural logarithm."""
+    return Log.apply(x)
+
+
+def log1p(x):
+    """``log(1 + x)``, accurate for small ``x``."""
+    return Log1p.apply(x)
+
+
+def expm1(x):
+    """``exp(x) - 1``, accurate for small ``x``."""
+    return Expm1.apply(x)
+
+
+def sqrt(x):
+    """Square root."""
+    return Sqrt.apply(x)
+
+
+def sin(x):
+    """Sine."""
+    return Sin.apply(x)
+
+
+def cos(x):
+    """Cosine."""
+    return Cos.apply(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    """``max(x, 0)``."""
+    return Relu.apply(x)
+
+
+def abs(x):
+    """Absolute value."""
+    return Abs.apply(x)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of ``x``; zero gradient."""
+    return Sign.apply(x)
+
+
+def clip(x, min=None, max=None):
+    """Limit values to ``[min, max]``; the gradient passes where ``x`` lies inside."""
+    if min is None and max is None:
+        raise ValueError("clip needs min, max or both")
+    return Clip.apply(x, min, max)
+
+
+def maximum(x, y):
+    """Elementwise maximum; ties share the gradient."""
+    return Maximum.apply(x, y)
+
+
+def minimum(x, y):
+    """Elementwise minimum; ties share the gradient."""
+    return Minimum.apply(x, y)
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` holds, else ``y``."""
+    return Where.apply(condition, x, y)
+
+
+# ----- comparisons and logic (no gradient) -----
+class _Elementwise(Function):
+    """An op without a gradient, computed by the NumPy/CuPy function named ``ufunc``."""
+    ufunc = None
+
+    @classmethod
+    def forward(cls, ctx, *xs):
+        return getattr(get_array_module(*xs), cls.ufunc)(*xs)
+
+
+def _no_grad_op(name):
+    op = type(name.title().replace("_", ""), (_Elementwise,), {"ufunc": name})
+
+    def fn(*xs):
+        return op.apply(*xs)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}``, as NumPy's; no gradient."
+    return fn
+
+
+equal = _no_grad_op("equal")
+not_equal = _no_grad_op("not_equal")
+less = _no_grad_op("less")
+less_equal = _no_grad_op("less_equal")
+greater = _no_grad_op("greater")
+greater_equal = _no_grad_op("greater_equal")
+logical_not = _no_grad_op("logical_not")
+logical_and = _no_grad_op("logical_and")
+logical_or = _no_grad_op("logical_or")
+logical_xor = _no_grad_op("logical_xor")
+isnan = _no_grad_op("isnan")
+isinf = _no_grad_op("isinf")
+isfinite = _no_grad_op("isfinite")

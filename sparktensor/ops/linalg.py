@@ -1,0 +1,132 @@
+"""Products: ``matmul`` (NumPy's 1-D and batched rules), ``einsum``, ``dot``, ``outer``."""
+import string
+
+from ..autograd.function import Function
+from ..backend import get_array_module
+from ._grad_utils import grad_for, meta, sum_to
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.meta = meta(x), meta(y)
+        ctx.save_for_backward(x, y)
+        return x @ y
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        if x.ndim == 1 and y.ndim == 1:
+            return (gz * y if nx else None), (gz * x if ny else None)
+        # treat 1-D operands as matrices, as the forward rules do, then drop the added axis again
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = gz[..., None, :] if x.ndim == 1 else gz
+        g2 = g2[..., None] if y.ndim == 1 else g2
+        gx = gy = None
+        if nx:
+            gx = grad_for(sum_to(g2 @ y2.swapaxes(-1, -2), x2.shape).reshape(x.shape), ctx.meta[0])
+        if ny:
+            if y2.ndim == 2 and x2.ndim > 2:
+                # a shared matrix: one big product instead of a batch of them summed afterwards
+                gy2 = x2.reshape(-1, x2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
+            else:
+                gy2 = sum_to(x2.swapaxes(-1, -2) @ g2, y2.shape)
+            gy = grad_for(gy2.reshape(y.shape), ctx.meta[1])
+        return gx, gy
+
+
+def matmul(x, y):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast as batches."""
+    xs, ys = getattr(x, "shape", ()), getattr(y, "shape", ())
+    if len(xs) == 0 or len(ys) == 0:
+        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {xs} and {ys}")
+    k_x = xs[-1]
+    k_y = ys[0] if len(ys) == 1 else ys[-2]
+    if k_x != k_y:
+        raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} do not align: {k_x} (last axis of the first) "
+                         f"!= {k_y} ({'only' if len(ys) == 1 else 'second-to-last'} axis of the second)")
+    try:
+        return MatMul.apply(x, y)
+    except ValueError as e:
+        raise ValueError(f"matmul: batch axes of shapes {tuple(xs)} and {tuple(ys)} do not broadcast ({e})") from None
+
+
+def _parse_einsum(subscripts, ndims):
+    """Explicit subscripts: '...' replaced by letters, the output spelled out."""
+    subscripts = subscripts.replace(" ", "")
+    inputs, _, output = subscripts.partition("->")
+    inputs = inputs.split(",")
+    if len(inputs) != len(ndims):
+        raise ValueError(f"einsum: {len(inputs)} operand subscripts for {len(ndims)} operands")
+    free = [c for c in string.ascii_letters if c not in subscripts]
+    widths = [n - (len(s) - 3) for s, n in zip(inputs, ndims) if "..." in s]
+    ellipsis = "".join(free[:max(widths, default=0)])
+    inputs = [s.replace("...", ellipsis[len(ellipsis) - (n - len(s) + 3):] if "..." in s else "") for s, n in
+              zip(inputs, ndims)]
+    if "->" in subscripts:
+        output = output.replace("...", ellipsis)
+    else:
+        letters = "".join(inputs)
+        output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ellipsis))
+    for s, n in zip(inputs, ndims):
+        if len(s) != n:
+            raise ValueError(f"einsum: subscripts {s!r} do not match an operand with {n} dimension(s)")
+    return inputs, output
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, *operands, inputs, output):
+        ctx.inputs, ctx.output = inputs, output
+        ctx.metas = [meta(x) for x in operands]
+        ctx.save_for_backward(*operands)
+        return get_array_module(*operands).einsum(",".join(inputs) + "->" + output, *operands)
+
+    @staticmethod
+    def backward(ctx, gz):
+        operands = ctx.saved_tensors
+        xp = get_array_module(gz)
+        grads = []
+        for i, (subs, x) in enumerate(zip(ctx.inputs, operands)):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            if len(set(subs)) != len(subs):
+                raise NotImplementedError(f"einsum: no gradient for an operand with a repeated index ({subs!r})")
+            others = [s for j, s in enumerate(ctx.inputs) if j != i]
+            # letters summed inside this operand alone get the gradient broadcast back afterwards
+            kept = "".join(c for c in subs if c in ctx.output or any(c in s for s in others))
+            g = xp.einsum(",".join([ctx.output] + others) + "->" + kept, gz,
+                          *[o for j, o in enumerate(operands) if j != i])
+            g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in subs])
+            g = sum_to(g, tuple(1 if n == 1 else m for n, m in zip(x.shape, g.shape)))
+            grads.append(grad_for(xp.broadcast_to(g, x.shape), ctx.metas[i]))
+        return tuple(grads)
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation, as ``numpy.einsum`` (explicit or implicit output, ``...`` allowed)."""
+    inputs, output = _parse_einsum(subscripts, [o.ndim for o in operands])
+    return Einsum.apply(*operands, inputs=inputs, output=output)
+
+
+def dot(x, y):
+    """NumPy's dot: products of scalars, inner product of vectors, matrix product, sum over the last axes."""
+    from .elementwise import mul
+    if x.ndim == 0 or y.ndim == 0:
+        return mul(x, y)
+    if y.ndim <= 2:
+        return matmul(x, y)
+    a = string.ascii_lowercase[:x.ndim - 1]
+    b = string.ascii_lowercase[x.ndim:x.ndim + y.ndim - 2]
+    k = "z"
+    return einsum(f"{a}{k},{b[:-1]}{k}{b[-1]}->{a}{b}", x, y)
+
+
+def outer(x, y):
+    """Outer product of the flattened operands."""
+    from .shape import reshape
+    from .elementwise import mul
+    return mul(reshape(x, (-1, 1)), reshape(y, (1, -1)))

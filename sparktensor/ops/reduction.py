@@ -1,0 +1,255 @@
+"""Reductions over axes (``axis`` an int or a tuple, ``keepdims``) and the softmax family."""
+import builtins
+
+from ..autograd.function import Function
+from ..backend import get_array_module
+from ._grad_utils import normalize_axis
+
+
+def _pick(axis, keepdims, dim, keepdim):
+    """Accept PyTorch's ``dim``/``keepdim`` beside NumPy's ``axis``/``keepdims``."""
+    return (axis if dim is None else dim), (keepdims if keepdim is None else keepdim)
+
+
+def _expand(g, shape, axes):
+    """Undo a reduction without keepdims: put the reduced axes back as size 1, then broadcast."""
+    kept = list(shape)
+    for a in axes:
+        kept[a] = 1
+    return get_array_module(g).broadcast_to(g.reshape(kept), shape)
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.shape, ctx.axes = x.shape, axes
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _expand(gy, ctx.shape, ctx.axes), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.shape, ctx.axes = x.shape, axes
+        return x.mean(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _expand(gy / _count(ctx.shape, ctx.axes), ctx.shape, ctx.axes), None, None
+
+
+class Var(Function):
+    @staticmethod
+    def forward(ctx, x, axes, ddof, keepdims):
+        centered = x - x.mean(axis=axes, keepdims=True)
+        ctx.axes, ctx.divisor = axes, _count(x.shape, axes) - ddof
+        ctx.save_for_backward(centered)
+        return (centered * centered).sum(axis=axes, keepdims=keepdims) / ctx.divisor
+
+    @staticmethod
+    def backward(ctx, gy):
+        centered, = ctx.saved_tensors
+        return _expand(gy, centered.shape, ctx.axes) * centered * (2 / ctx.divisor), None, None, None
+
+
+class Extremum(Function):
+    """max or min; ties share the gradient equally."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims, largest):
+        y = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
+        ctx.axes = axes
+        ctx.save_for_backward(x, y)
+        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        hit = x == y
+        share = _expand(gy, x.shape, ctx.axes) / hit.sum(axis=ctx.axes, keepdims=True)
+        return share * hit, None, None, None
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.axes = axes
+        ctx.save_for_backward(x)
+        return x.prod(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        xp = get_array_module(x)
+        axes = ctx.axes
+        rest = [a for a in range(x.ndim) if a not in axes]
+        flat = xp.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1])
+        # product of all the others = product of those before times product of those after; exact with zeros
+        ones = xp.ones_like(flat[..., :1])
+        before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        after = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        order = rest + list(axes)
+        others = (before * after).reshape([x.shape[a] for a in order])
+        others = xp.transpose(others, [order.index(a) for a in range(x.ndim)])
+        return _expand(gy, x.shape, axes) * others, None, None
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (all axes when ``None``)."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Sum.apply(x, normalize_axis(axis, x.ndim), keepdims)
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Arithmetic mean over ``axis``."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Mean.apply(x, normalize_axis(axis, x.ndim), keepdims)
+
+
+def var(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (0 by default, as NumPy)."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Var.apply(x, normalize_axis(axis, x.ndim), ddof, keepdims)
+
+
+def std(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
+    """Standard deviation over ``axis``."""
+    from .elementwise import sqrt
+    return sqrt(var(x, axis, ddof, keepdims, dim=dim, keepdim=keepdim))
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Largest value over ``axis``."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Extremum.apply(x, _nonempty(x, normalize_axis(axis, x.ndim), "max"), keepdims, True)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Smallest value over ``axis``."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Extremum.apply(x, _nonempty(x, normalize_axis(axis, x.ndim), "min"), keepdims, False)
+
+
+def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Product over ``axis``; its gradient is exact when elements are zero."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Prod.apply(x, normalize_axis(axis, x.ndim), keepdims)
+
+
+def _nonempty(x, axes, op):
+    if builtins.any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"{op} of an empty axis: tensor of shape {x.shape}, axes {axes}")
+    return axes
+
+
+class _Index(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, largest):
+        xp = get_array_module(x)
+        return (xp.argmax if largest else xp.argmin)(x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the largest value along ``axis`` (of the flattened tensor when ``None``)."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return _Index.apply(x, axis, keepdims, True)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the smallest value along ``axis``."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return _Index.apply(x, axis, keepdims, False)
+
+
+class _Truth(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims, every):
+        return x.all(axis=axes, keepdims=keepdims) if every else x.any(axis=axes, keepdims=keepdims)
+
+
+def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Whether every element along ``axis`` is true."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return _Truth.apply(x, normalize_axis(axis, x.ndim), keepdims, True)
+
+
+def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Whether some element along ``axis`` is true."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return _Truth.apply(x, normalize_axis(axis, x.ndim), keepdims, False)
+
+
+# ----- softmax family: shift by the maximum so exp never overflows -----
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = get_array_module(x)
+        y = xp.exp(x - x.max(axis=axis, keepdims=True))
+        y /= y.sum(axis=axis, keepdims=True)
+        ctx.axis = axis
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return y * (gy - (gy * y).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.axis = axis
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, = ctx.saved_tensors
+        return gy - get_array_module(y).exp(y) * gy.sum(axis=ctx.axis, keepdims=True), None
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        xp = get_array_module(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        y = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
+        ctx.axes = axes
+        ctx.save_for_backward(x, y)
+        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        return _expand(gy, x.shape, ctx.axes) * get_array_module(x).exp(x - y), None, None
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
+    return Softmax.apply(x, normalize_axis(axis if dim is None else dim, x.ndim)[0])
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """``log(softmax(x))`` along ``axis``, computed without overflow or log(0)."""
+    return LogSoftmax.apply(x, normalize_axis(axis if dim is None else dim, x.ndim)[0])
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return LogSumExp.apply(x, normalize_axis(axis, x.ndim), keepdims)

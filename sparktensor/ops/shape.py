@@ -1,0 +1,320 @@
+"""Shape operations: views, joins, splits, padding, flips and repeats."""
+import numpy as np
+
+from ..autograd.function import Function
+from ..backend import get_array_module
+from ._grad_utils import normalize_axis, sum_to
+
+
+def _sizes(args):
+    """Accept ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return args
+
+
+class Reshape(Function):
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+                             f"into shape {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return get_array_module(x).transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, gy):
+        inverse = [0] * len(ctx.axes)
+        for i, a in enumerate(ctx.axes):
+            inverse[a] = i
+        return get_array_module(gy).transpose(gy, inverse), None
+
+
+class BroadcastTo(Function):
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return get_array_module(x).broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, gy):
+        # sum is the adjoint of broadcasting
+        return sum_to(gy, ctx.shape), None
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (one dimension may be -1)."""
+    return Reshape.apply(x, tuple(int(s) for s in _sizes(shape)))
+
+
+view = reshape
+
+
+def transpose(x, *axes):
+    """Reverse the axes; with a full permutation, permute them; with two axes of an N-d tensor, swap them."""
+    axes = _sizes(axes)
+    if not axes:
+        axes = tuple(range(x.ndim))[::-1]
+    elif len(axes) == 2 and x.ndim != 2:
+        return swapaxes(x, *axes)
+    return permute(x, axes)
+
+
+def permute(x, *axes):
+    """Reorder the axes: ``permute(x, 2, 0, 1)``."""
+    axes = normalize_axis(_sizes(axes), x.ndim)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
+    return Transpose.apply(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    """Swap two axes."""
+    a, b = normalize_axis((axis1, axis2), x.ndim)
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return Transpose.apply(x, tuple(axes))
+
+
+def squeeze(x, axis=None, *, dim=None):
+    """Remove axes of size 1 (all of them, or those in ``axis``)."""
+    axis = axis if dim is None else dim
+    if axis is None:
+        axes = [a for a, n in enumerate(x.shape) if n == 1]
+    else:
+        axes = normalize_axis(axis, x.ndim)
+        wrong = [a for a in axes if x.shape[a] != 1]
+        if wrong:
+            raise ValueError(f"squeeze: axis {wrong[0]} of a tensor of shape {x.shape} has size {x.shape[wrong[0]]}, not 1")
+    return reshape(x, [n for a, n in enumerate(x.shape) if a not in axes])
+
+
+def expand_dims(x, axis):
+    """Insert axes of size 1 at ``axis`` (an int or tuple) of the result."""
+    ndim = x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    axes = normalize_axis(axis, ndim)
+    shape = iter(x.shape)
+    return reshape(x, [1 if a in axes else next(shape) for a in range(ndim)])
+
+
+unsqueeze = expand_dims
+
+
+def broadcast_to(x, shape):
+    """A view repeated along axes of size 1 (and new leading axes) to ``shape``."""
+    return BroadcastTo.apply(x, tuple(int(s) for s in _sizes((shape,))))
+
+
+def expand(x, *sizes):
+    """``broadcast_to`` where -1 keeps a dimension."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - x.ndim
+    return broadcast_to(x, tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes)))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the axes from ``start_dim`` to ``end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = normalize_axis((start_dim, end_dim), x.ndim)
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+class Concatenate(Function):
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.meta = [(x.shape[axis], x.dtype) for x in xs]
+        try:
+            return get_array_module(*xs).concatenate(xs, axis=axis)
+        except ValueError:
+            raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} differ off that axis") from None
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = get_array_module(gy)
+        bounds = np.cumsum([n for n, _ in ctx.meta])[:-1]
+        parts = xp.split(gy, bounds.tolist(), axis=ctx.axis)
+        return tuple(p.astype(dtype, copy=False) for p, (_, dtype) in zip(parts, ctx.meta))
+
+
+def concatenate(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    axis = normalize_axis(axis if dim is None else dim, tensors[0].ndim)[0]
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors of one shape along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    axis = axis if dim is None else dim
+    return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
+
+
+class Slice(Function):
+    """``x[index]`` for a tuple of slices (a view); used by split and chunk."""
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, gy):
+        gx = get_array_module(gy).zeros(ctx.shape, ctx.dtype)
+        gx[ctx.index] = gy
+        return gx, None
+
+
+def _pieces(x, axis, bounds):
+    axis = normalize_axis(axis, x.ndim)[0]
+    lead = (slice(None),) * axis
+    return [Slice.apply(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def split(x, indices_or_sections, axis=0):
+    """NumPy's split: an int gives that many equal pieces, a list gives the split points."""
+    axis = normalize_axis(axis, x.ndim)[0]
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0 or n % indices_or_sections:
+            raise ValueError(f"split: axis {axis} of size {n} does not divide into {indices_or_sections} equal pieces")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
+    else:
+        bounds = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
+    return _pieces(x, axis, bounds)
+
+
+def chunk(x, chunks, axis=0):
+    """Split into ``chunks`` pieces of equal size (the last may be smaller), as PyTorch's chunk."""
+    axis = normalize_axis(axis, x.ndim)[0]
+    n = x.shape[axis]
+    size = -(-n // chunks)
+    return _pieces(x, axis, list(range(0, n, size)) + [n]) if n else [x]
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, pad_width, mode, constant_values):
+        ctx.index = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape))
+        xp = get_array_module(x)
+        if mode != "constant":
+            raise ValueError(f"pad: mode {mode!r} is not supported; use 'constant'")
+        return xp.pad(x, pad_width, mode="constant", constant_values=constant_values)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy[ctx.index], None, None, None
+
+
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """Pad with a constant, NumPy style: ``pad_width`` is an int, a pair or one pair per axis."""
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    if (width < 0).any():
+        raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
+    return Pad.apply(x, tuple(map(tuple, width.tolist())), mode, constant_values)
+
+
+class Flip(Function):
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return get_array_module(x).flip(x, axes)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return get_array_module(gy).flip(gy, ctx.axes), None
+
+
+def flip(x, axis=None, *, dims=None):
+    """Reverse the order of elements along ``axis`` (all axes when ``None``)."""
+    return Flip.apply(x, normalize_axis(axis if dims is None else dims, x.ndim))
+
+
+class Repeat(Function):
+    @staticmethod
+    def forward(ctx, x, repeats, axis):
+        ctx.shape, ctx.repeats, ctx.axis = x.shape, repeats, axis
+        return get_array_module(x).repeat(x, repeats, axis=axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = get_array_module(gy)
+        axis = 0 if ctx.axis is None else ctx.axis
+        n = int(np.prod(ctx.shape)) if ctx.axis is None else ctx.shape[axis]
+        # the copies of element i sit in one run: add each run back up; a zero appended at the end keeps
+        # every start a valid index, and elements repeated zero times get zero
+        counts = np.broadcast_to(np.asarray(ctx.repeats), (n,))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+        zero = xp.zeros_like(xp.take(gy, [0], axis=axis)) if gy.shape[axis] else xp.zeros(
+            [1 if a == axis else m for a, m in enumerate(gy.shape)], gy.dtype)
+        padded = xp.concatenate([gy, zero], axis=axis)
+        summed = xp.add.reduceat(padded, xp.asarray(starts), axis=axis) if n else padded[:0]
+        empty = xp.asarray(counts == 0).reshape([-1 if a == axis else 1 for a in range(gy.ndim)])
+        return xp.where(empty, 0, summed).astype(gy.dtype, copy=False).reshape(ctx.shape), None, None
+
+
+def repeat(x, repeats, axis=None):
+    """NumPy's repeat: each element repeated ``repeats`` times along ``axis`` (flattened when ``None``)."""
+    if axis is not None:
+        axis = normalize_axis(axis, x.ndim)[0]
+    return Repeat.apply(x, repeats, axis)
+
+
+class Tile(Function):
+    @staticmethod
+    def forward(ctx, x, reps):
+        ctx.shape = x.shape
+        return get_array_module(x).tile(x, reps)
+
+    @staticmethod
+    def backward(ctx, gy):
+        shape = (1,) * (gy.ndim - len(ctx.shape)) + ctx.shape
+        # view each tiled axis as (reps, size) and sum over the reps
+        split = []
+        for n, m in zip(shape, gy.shape):
+            split += [m // n, n] if n else [0, 0]
+        summed = gy.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return summed.reshape(ctx.shape), None
+
+
+def tile(x, reps):
+    """NumPy's tile: the whole tensor repeated ``reps`` times along each axis."""
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    return Tile.apply(x, reps)

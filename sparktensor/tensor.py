@@ -1,0 +1,397 @@
+"""``Tensor``: an array (NumPy or CuPy) with a gradient and the graph node that made it."""
+import numpy as np
+
+from . import backend, dtypes
+
+
+class Tensor:
+    """A multidimensional array with reverse-mode autodiff.
+
+    ``data`` is the underlying NumPy or CuPy array. Operators and methods follow
+    NumPy (broadcasting, dtype promotion, ``axis``/``keepdims``); gradients follow
+    PyTorch (``requires_grad``, ``backward()``, ``.grad``).
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_index", "_version", "_accumulator", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False):
+        if not (type(data) is np.ndarray or backend.is_cupy_array(data)):
+            from .creation import as_array
+            data = as_array(data)
+        self.data = data
+        self.grad = None
+        self._requires_grad = False
+        self._node = None
+        self._index = 0
+        self._version = [0]
+        self._accumulator = None
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _from_op(cls, data, node, index, version):
+        """Wrap the output of an op without checks (the hot path)."""
+        if type(data) is not np.ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t._requires_grad = node is not None and data.dtype.kind == "f"
+        t._node = node if t._requires_grad else None
+        t._index = index
+        t._version = version
+        t._accumulator = None
+        return t
+
+    # ----- autograd -----
+    @property
+    def requires_grad(self):
+        """Whether gradients flow to (or through) this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if flag and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, this one is {self.data.dtype}; "
+                               f"convert it first, e.g. x.float()")
+        if not flag and self._node is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use detach() instead")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` in place; returns the tensor."""
+        self.requires_grad = flag
+        return self
+
+    @property
+    def is_leaf(self):
+        """True for tensors made by the user rather than by a recorded op."""
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The graph node that made this tensor, or ``None`` for a leaf."""
+        return self._node
+
+    def _edge(self):
+        """Where this tensor's gradient goes: its node and output index, or its leaf accumulator."""
+        if self._node is not None:
+            return (self._node, self._index)
+        if self._accumulator is None:
+            from .autograd.function import AccumulateGrad
+            self._accumulator = AccumulateGrad(self)
+        return (self._accumulator, 0)
+
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on."""
+        _autograd.backward(self, gradient, retain_graph=retain_graph)
+
+    def detach(self):
+        """The same data (shared, same version counter) cut from the graph."""
+        return Tensor._from_op(self.data, None, 0, self._version)
+
+    def zero_grad_(self):
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def _bump_version(self):
+        self._version[0] += 1
+
+    def _check_inplace(self, op):
+        if self._requires_grad and _grad_mode.is_grad_enabled():
+            kind = "a leaf tensor" if self._node is None else "a tensor"
+            raise RuntimeError(f"{op}: in-place change of {kind} that requires grad would corrupt its gradient; "
+                               f"do it inside st.no_grad() or use the out-of-place op")
+
+    # ----- properties -----
+    @property
+    def shape(self):
+        """The dimensions, a tuple of ints."""
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        """The number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        """The ``numpy.dtype`` of the elements."""
+        return self.data.dtype
+
+    @property
+    def size(self):
+        """The number of elements."""
+        return self.data.size
+
+    @property
+    def device(self):
+        """``"cpu"`` or ``"cuda:N"``."""
+        return backend.device_of(self.data)
+
+    @property
+    def T(self):
+        """The tensor with its axes reversed."""
+        return S.transpose(self)
+
+    @property
+    def mT(self):
+        """The tensor with its last two axes swapped."""
+        return S.swapaxes(self, -1, -2)
+
+    def dim(self):
+        """The number of dimensions (PyTorch's name)."""
+        return self.data.ndim
+
+    def numel(self):
+        """The number of elements (PyTorch's name)."""
+        return self.data.size
+
+    # ----- conversion -----
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU when needed)."""
+        return backend.to_device(self.data, "cpu")
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def item(self):
+        """The single value as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        """The data as (nested) Python lists."""
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only integer tensors with one element can be used as an index, not {self.dtype} "
+                            f"of shape {self.shape}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def to(self, *args, dtype=None, device=None):
+        """Move to a device and/or convert to a dtype: ``to("cuda")``, ``to(st.float64)``, ``to("cpu", st.float16)``."""
+        for a in args:
+            if isinstance(a, str) and (a == "cpu" or a.startswith("cuda")):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None:
+            out = C.to_device(out, backend.parse_device(device))
+        if dtype is not None:
+            out = C.astype(out, dtype)
+        return out
+
+    def cpu(self):
+        """This tensor on the CPU."""
+        return self.to("cpu")
+
+    def cuda(self, index=None):
+        """This tensor on a CUDA device (the current one when ``index`` is ``None``)."""
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+    def astype(self, dtype):
+        """This tensor converted to ``dtype`` (differentiable between float types)."""
+        return C.astype(self, dtype)
+
+    def float(self):
+        return C.astype(self, dtypes.float32)
+
+    def double(self):
+        return C.astype(self, dtypes.float64)
+
+    def half(self):
+        return C.astype(self, dtypes.float16)
+
+    def int(self):
+        return C.astype(self, dtypes.int32)
+
+    def long(self):
+        return C.astype(self, dtypes.int64)
+
+    def bool(self):
+        return C.astype(self, dtypes.bool)
+
+    def clone(self):
+        """A copy that stays in the graph."""
+        return C.clone(self)
+
+    def copy_(self, src):
+        """Copy ``src`` into this tensor's memory (broadcasting), in place."""
+        self._check_inplace("copy_")
+        self.data[...] = _raw(src)
+        self._bump_version()
+        return self
+
+    def fill_(self, value):
+        """Fill with ``value`` in place."""
+        self._check_inplace("fill_")
+        self.data.fill(value)
+        self._bump_version()
+        return self
+
+    def zero_(self):
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    # ----- repr -----
+    def __repr__(self):
+        array = self.numpy()
+        body = np.array2string(array, separator=", ", prefix="tensor(", precision=4,
+                               threshold=200, edgeitems=3)
+        extras = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool):
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name()}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ----- operators -----
+    def __add__(self, other): return E.add(self, other)
+    def __radd__(self, other): return E.add(other, self)
+    def __sub__(self, other): return E.sub(self, other)
+    def __rsub__(self, other): return E.sub(other, self)
+    def __mul__(self, other): return E.mul(self, other)
+    def __rmul__(self, other): return E.mul(other, self)
+    def __truediv__(self, other): return E.div(self, other)
+    def __rtruediv__(self, other): return E.div(other, self)
+    def __floordiv__(self, other): return E.floor_divide(self, other)
+    def __rfloordiv__(self, other): return E.floor_divide(other, self)
+    def __mod__(self, other): return E.remainder(self, other)
+    def __rmod__(self, other): return E.remainder(other, self)
+    def __pow__(self, other): return E.pow(self, other)
+    def __rpow__(self, other): return E.pow(other, self)
+    def __matmul__(self, other): return L.matmul(self, other)
+    def __rmatmul__(self, other): return L.matmul(other, self)
+    def __neg__(self): return E.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return E.abs(self)
+    def __eq__(self, other): return E.equal(self, other)
+    def __ne__(self, other): return E.not_equal(self, other)
+    def __lt__(self, other): return E.less(self, other)
+    def __le__(self, other): return E.less_equal(self, other)
+    def __gt__(self, other): return E.greater(self, other)
+    def __ge__(self, other): return E.greater_equal(self, other)
+    def __invert__(self): return E.logical_not(self)
+    def __and__(self, other): return E.logical_and(self, other)
+    def __or__(self, other): return E.logical_or(self, other)
+    def __xor__(self, other): return E.logical_xor(self, other)
+    __hash__ = object.__hash__
+
+    def _inplace(self, op, ufunc, other):
+        self._check_inplace(op)
+        ufunc(self.data, _raw(other), out=self.data, casting="same_kind")
+        self._bump_version()
+        return self
+
+    def __iadd__(self, other): return self._inplace("+=", backend.get_array_module(self.data).add, other)
+    def __isub__(self, other): return self._inplace("-=", backend.get_array_module(self.data).subtract, other)
+    def __imul__(self, other): return self._inplace("*=", backend.get_array_module(self.data).multiply, other)
+    def __itruediv__(self, other): return self._inplace("/=", backend.get_array_module(self.data).true_divide, other)
+
+    def __getitem__(self, index): return I.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        I.setitem(self, index, value)
+
+    # ----- NumPy interoperability -----
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _numpy_protocols.array_ufunc(ufunc, method, inputs, kwargs)
+
+    # ----- math -----
+    def exp(self): return E.exp(self)
+    def log(self): return E.log(self)
+    def log1p(self): return E.log1p(self)
+    def expm1(self): return E.expm1(self)
+    def sqrt(self): return E.sqrt(self)
+    def sin(self): return E.sin(self)
+    def cos(self): return E.cos(self)
+    def tanh(self): return E.tanh(self)
+    def sigmoid(self): return E.sigmoid(self)
+    def relu(self): return E.relu(self)
+    def abs(self): return E.abs(self)
+    def sign(self): return E.sign(self)
+    def square(self): return E.mul(self, self)
+    def pow(self, exponent): return E.pow(self, exponent)
+    def clip(self, min=None, max=None): return E.clip(self, min, max)
+    clamp = clip
+    def maximum(self, other): return E.maximum(self, other)
+    def minimum(self, other): return E.minimum(self, other)
+
+    # ----- reductions -----
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def var(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None): return R.var(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
+    def std(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None): return R.std(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def softmax(self, axis=-1, *, dim=None): return R.softmax(self, axis, dim=dim)
+    def log_softmax(self, axis=-1, *, dim=None): return R.log_softmax(self, axis, dim=dim)
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    # ----- shape -----
+    def reshape(self, *shape): return S.reshape(self, *shape)
+    view = reshape
+    def transpose(self, *axes): return S.transpose(self, *axes)
+    def permute(self, *axes): return S.permute(self, *axes)
+    def swapaxes(self, axis1, axis2): return S.swapaxes(self, axis1, axis2)
+    def squeeze(self, axis=None, *, dim=None): return S.squeeze(self, axis, dim=dim)
+    def unsqueeze(self, axis): return S.expand_dims(self, axis)
+    expand_dims = unsqueeze
+    def broadcast_to(self, shape): return S.broadcast_to(self, shape)
+    def expand(self, *sizes): return S.expand(self, *sizes)
+    def flatten(self, start_dim=0, end_dim=-1): return S.flatten(self, start_dim, end_dim)
+    def split(self, indices_or_sections, axis=0): return S.split(self, indices_or_sections, axis)
+    def chunk(self, chunks, axis=0): return S.chunk(self, chunks, axis)
+    def flip(self, axis=None): return S.flip(self, axis)
+    def repeat(self, repeats, axis=None): return S.repeat(self, repeats, axis)
+    def tile(self, reps): return S.tile(self, reps)
+    def pad(self, pad_width, mode="constant", constant_values=0): return S.pad(self, pad_width, mode, constant_values)
+
+    # ----- linear algebra -----
+    def matmul(self, other): return L.matmul(self, other)
+    def dot(self, other): return L.dot(self, other)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+from .autograd import grad_mode as _grad_mode  # noqa: E402  (these modules import Tensor)
+from . import autograd as _autograd  # noqa: E402
+from .ops import conversion as C, elementwise as E, indexing as I, linalg as L, reduction as R, shape as S  # noqa: E402
+from . import numpy_protocols as _numpy_protocols  # noqa: E402

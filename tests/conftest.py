@@ -1,0 +1,43 @@
+"""Shared fixtures: every array test runs once per available backend."""
+import numpy as np
+import pytest
+
+import sparktensor as st
+
+
+def _cuda_skip_reason():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "CuPy is not installed (pip install 'sparktensor[cuda12]')"
+    if not st.cuda_is_available():
+        return "CuPy is installed but no CUDA device is present"
+    return None
+
+
+CUDA_SKIP = _cuda_skip_reason()
+BACKENDS = [
+    pytest.param("cpu", id="numpy"),
+    pytest.param("cuda", id="cupy", marks=pytest.mark.skipif(CUDA_SKIP is not None, reason=CUDA_SKIP or "")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def device(request):
+    """The device string of the backend under test: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed, so failures reproduce."""
+    return np.random.default_rng(1234)
+
+
+def to_numpy(x):
+    """A NumPy array from a tensor, CuPy/NumPy array or scalar."""
+    if isinstance(x, st.Tensor):
+        return x.numpy()
+    if hasattr(x, "get"):
+        return x.get()
+    return np.asarray(x)
