@@ -17,6 +17,8 @@ def as_array(data, dtype=None, device=None, copy=False):
     dtype = dtypes.as_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, np.generic):
+        data = np.asarray(data)
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         array = data
     else:

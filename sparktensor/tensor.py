@@ -16,9 +16,12 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False):
-        if not (type(data) is np.ndarray or backend.is_cupy_array(data)):
-            from .creation import as_array
-            data = as_array(data)
+        if type(data) is not np.ndarray:
+            if isinstance(data, np.generic):
+                data = np.asarray(data)
+            elif not backend.is_cupy_array(data):
+                from .creation import as_array
+                data = as_array(data)
         self.data = data
         self.grad = None
         self._requires_grad = False

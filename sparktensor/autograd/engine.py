@@ -55,7 +55,9 @@ def run_backward(root_edges, root_grads, retain_graph=False, capture=None):
                     capture[(node, index)] = g
         if isinstance(node, AccumulateGrad):
             if capture is None and grads is not None and grads[0] is not None:
-                node.accumulate(grads[0])
+                g = grads[0]
+                grads = None  # so that accumulate can tell whether anything else holds g
+                node.accumulate(g)
             continue
         if grads is None or all(g is None for g in grads):
             parent_grads = (None,) * len(node._parents)

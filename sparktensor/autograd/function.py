@@ -9,8 +9,10 @@ a Tensor argument requires grad, records the node in the graph.
 """
 import sys
 
+import numpy as np
+
 from .. import backend
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state
 from ..tensor import Tensor
 
 FREED_GRAPH = ("trying to backward through the graph a second time (its saved arrays were freed "
@@ -61,47 +63,53 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a.data)
-                if a.requires_grad:
+                if a._requires_grad:
                     requires = True
             else:
                 raw.append(a)
         if "cupy" in sys.modules:
             backend.check_same_device(cls.__name__, raw)
         ctx = cls()
-        requires = requires and is_grad_enabled()
         out = cls.forward(ctx, *raw, **kwargs)
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
+        single = type(out) is not tuple
+        version = args[0]._version if cls.is_view and isinstance(args[0], Tensor) else [0]
+        if not (requires and _grad_state.enabled):
+            if single:
+                return Tensor._from_op(out, None, 0, version)
+            return tuple(Tensor._from_op(o, None, 0, version) for o in out)
 
-        if cls.is_view and isinstance(args[0], Tensor):
-            version = args[0]._version
+        needs, parents = [], []
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                needs.append(True)
+                parents.append((a._node, a._index) if a._node is not None else a._edge())
+            else:
+                needs.append(False)
+                parents.append(None)
+        ctx.needs_input_grad = needs
+        ctx._parents = parents
+        if single:
+            result = Tensor._from_op(out, ctx, 0, version)
+            outs = (result,)
         else:
-            version = [0]
-        if requires:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            ctx._parents = tuple(a._edge() if needs else None for a, needs in zip(args, ctx.needs_input_grad))
-            if not single:
-                ctx._out_meta = tuple((o.shape, o.dtype) for o in outs)
-            results = tuple(Tensor._from_op(o, ctx, i, version) for i, o in enumerate(outs))
-            if ctx._saved:
-                ctx._track_saved(args, raw, results)
-        else:
-            results = tuple(Tensor._from_op(o, None, 0, version) for o in outs)
-        return results[0] if single else results
+            ctx._out_meta = tuple((o.shape, o.dtype) for o in out)
+            result = outs = tuple(Tensor._from_op(o, ctx, i, version) for i, o in enumerate(out))
+        if ctx._saved:
+            ctx._track_saved(args, outs)
+        return result
 
-    def _track_saved(self, args, raw, results):
-        """Remember the version of every saved array that belongs to a Tensor argument or output."""
+    def _track_saved(self, args, outs):
+        """Remember the version of every saved array that is the data of a Tensor argument or output."""
         tracked = []
         for position, s in enumerate(self._saved):
-            for a, r in zip(args, raw):
-                if r is s and isinstance(a, Tensor):
-                    tracked.append((a._version, a._version[0], position))
+            for t in args:
+                if isinstance(t, Tensor) and t.data is s:
+                    tracked.append((t._version, t._version[0], position))
                     break
             else:
-                for t in results:
+                for t in outs:
                     if t.data is s:
                         tracked.append((t._version, t._version[0], position))
-                        break
         self._saved_versions = tracked
 
     def _run_backward(self, grads):
@@ -137,13 +145,20 @@ class AccumulateGrad:
         self.tensor = tensor
 
     def accumulate(self, g):
+        """Add ``g`` to ``.grad``; ``g`` is taken over without a copy only when nothing else refers to it."""
+        exclusive = sys.getrefcount(g) <= _EXCLUSIVE_REFCOUNT
         t = self.tensor
         if g.shape != t.shape:
             raise RuntimeError(f"gradient of shape {g.shape} does not match its tensor of shape {t.shape}")
         if g.dtype != t.dtype:
-            g = g.astype(t.dtype)
-        # a fresh array: g may be shared with other gradients or be a read-only broadcast view
-        t.grad = Tensor(g.copy()) if t.grad is None else Tensor(t.grad.data + g)
+            g, exclusive = g.astype(t.dtype), True
+        if t.grad is not None:
+            t.grad = Tensor(t.grad.data + g)
+        elif exclusive and g.base is None and g.flags.writeable:
+            t.grad = Tensor(g)
+        else:
+            # g may be shared with another gradient or a saved array, or be a read-only broadcast view
+            t.grad = Tensor(g.copy())
 
     def _release(self):
         pass
@@ -151,3 +166,18 @@ class AccumulateGrad:
     def name(self):
         return "AccumulateGrad"
 
+
+
+def _exclusive_refcount():
+    """The reference count ``accumulate`` sees for an array that only the engine holds."""
+    class Probe(AccumulateGrad):
+        def accumulate(self, g):
+            return sys.getrefcount(g)
+
+    def engine_like(node):
+        g = np.empty(1)
+        return node.accumulate(g)
+    return engine_like(Probe(None))
+
+
+_EXCLUSIVE_REFCOUNT = _exclusive_refcount()

@@ -5,12 +5,16 @@ The mode is per thread, so ranks run as threads keep their own.
 import functools
 import threading
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True
+
+
+_state = _State()
 
 
 def is_grad_enabled():
     """True when new operations record the graph for backward."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:

@@ -25,7 +25,7 @@ def _pairing(outs, cotangents):
     return sum(float((o.data.astype(np.float64) * u).sum()) for o, u in zip(outs, cotangents))
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, directions=3, coordinate_limit=32, seed=0):
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, directions=3, coordinate_limit=32, seed=0):
     """Check the gradients of ``fn`` at ``inputs`` (tensors; those that require grad are checked).
 
     Inputs should be float64. Returns ``True``; raises ``GradcheckError`` naming the

@@ -1,10 +1,14 @@
 """Helpers shared by backward passes."""
 
 
+_SCALARS = (float, int, bool)
+
+
 def meta(x):
     """``(shape, dtype)`` of an array argument, ``None`` for a Python scalar."""
-    shape = getattr(x, "shape", None)
-    return None if shape is None else (shape, x.dtype)
+    if x.__class__ in _SCALARS or not hasattr(x, "shape"):
+        return None
+    return x.shape, x.dtype
 
 
 def sum_to(g, shape):
