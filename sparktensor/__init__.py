@@ -20,6 +20,7 @@ from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_di
 from .ops.indexing import getitem
 from .ops.linalg import dot, einsum, matmul, outer
 from .ops.conversion import astype, clone
+from .serialization import load, save
 
 clamp = clip
 divide = true_divide = div

@@ -85,8 +85,8 @@ def empty(*shape, dtype=None, device=None, requires_grad=False):
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor filled with ``fill_value``; its dtype follows the value when ``dtype`` is not given."""
     shape = normalize_shape((shape,)) if isinstance(shape, (tuple, list)) else (int(shape),)
-    default = dtypes.bool if isinstance(fill_value, bool) else (
-        dtypes.int64 if isinstance(fill_value, int) else dtypes.default_float)
+    default = dtypes.bool if isinstance(fill_value, (bool, np.bool_)) else (
+        dtypes.int64 if isinstance(fill_value, (int, np.integer)) else dtypes.default_float)
     return _filled(lambda xp, s, d: xp.full(s, fill_value, d), shape, dtype, device, requires_grad, default)
 
 

@@ -37,3 +37,14 @@ def is_floating(dtype):
 def result_type(*xs):
     """The dtype NumPy gives an operation on ``xs`` (arrays, dtypes or Python scalars)."""
     return np.result_type(*xs)
+
+
+def is_device_string(value):
+    """True for strings that name a device rather than a dtype (``to("cuda")`` against ``to("float64")``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        np.dtype(value)
+    except TypeError:
+        return True
+    return False

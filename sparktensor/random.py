@@ -50,6 +50,8 @@ def manual_seed(seed):
 def _draw(draw, shape, dtype, device, generator, requires_grad, default=dtypes.default_float):
     device = backend.parse_device(device)
     dtype = dtypes.as_dtype(dtype) or default
+    if default.kind == "f" and dtype.kind != "f":
+        raise TypeError(f"random floats cannot be drawn as {dtype}; pass a floating dtype (or use randint)")
     rng = (generator or default_generator).stream(device)
     with backend.device_context(device):
         data = draw(rng, shape).astype(dtype, copy=False)
@@ -78,16 +80,19 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
     return _draw(lambda rng, s: rng.integers(low, high, s), size, dtype, device, generator, False, dtypes.int64)
 
 
-def rand_like(x, dtype=None, device=None, generator=None):
+def rand_like(x, dtype=None, device=None, generator=None, requires_grad=False):
     """Uniform samples with the shape (and by default dtype and device) of ``x``."""
-    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device, generator=generator)
+    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device, generator=generator,
+                requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, device=None, generator=None):
+def randn_like(x, dtype=None, device=None, generator=None, requires_grad=False):
     """Normal samples with the shape (and by default dtype and device) of ``x``."""
-    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device, generator=generator)
+    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device, generator=generator,
+                 requires_grad=requires_grad)
 
 
 def permutation(n, device=None, generator=None):
     """A random permutation of ``0 .. n-1`` (int64)."""
-    return _draw(lambda rng, s: rng.permutation(n), None, None, device, generator, False, dtypes.int64)
+    # the order of uniform samples: CuPy's generator has no permutation method
+    return _draw(lambda rng, s: rng.random(int(n)).argsort(), None, None, device, generator, False, dtypes.int64)

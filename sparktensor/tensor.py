@@ -199,7 +199,7 @@ class Tensor:
     def to(self, *args, dtype=None, device=None):
         """Move to a device and/or convert to a dtype: ``to("cuda")``, ``to(st.float64)``, ``to("cpu", st.float16)``."""
         for a in args:
-            if isinstance(a, str) and (a == "cpu" or a.startswith("cuda")):
+            if dtypes.is_device_string(a):
                 device = a
             else:
                 dtype = a
@@ -247,7 +247,8 @@ class Tensor:
     def copy_(self, src):
         """Copy ``src`` into this tensor's memory (broadcasting), in place."""
         self._check_inplace("copy_")
-        self.data[...] = _raw(src)
+        src = _raw(src)
+        self.data[...] = backend.to_device(src, self.device) if hasattr(src, "__array__") else src
         self._bump_version()
         return self
 

@@ -76,3 +76,5 @@ def run_backward(root_edges, root_grads, retain_graph=False, capture=None):
             dependencies[parent] -= 1
             if dependencies[parent] == 0:
                 ready.append(parent)
+        # hold no gradient beyond its buffer, so that accumulate can take it over without a copy
+        grads = parent_grads = g = None

@@ -45,6 +45,8 @@ def to_device(x, device):
 def astype(x, dtype):
     """``x`` converted to ``dtype`` (itself when already of that dtype)."""
     dtype = dtypes.as_dtype(dtype)
+    if dtype is None:
+        raise TypeError("astype needs a dtype, e.g. st.float32")
     if x.dtype == dtype:
         return x
     return AsType.apply(x, dtype)

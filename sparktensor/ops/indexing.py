@@ -1,21 +1,27 @@
 """Indexing: slices, ints, ``None``, ``...``, integer arrays and boolean masks; differentiable."""
 import numpy as np
 
+from .. import backend
 from ..autograd.function import Function
 from ..backend import get_array_module
 
 
-def _raw_index(index):
-    """The index with tensors replaced by their arrays and lists by arrays."""
+def _raw_index(index, x):
+    """The index with tensors replaced by their arrays, lists by arrays, and arrays moved to the device of ``x``."""
     from ..tensor import Tensor
     if not isinstance(index, tuple):
         index = (index,)
+    device = backend.device_of(x)
     out = []
     for i in index:
         if isinstance(i, Tensor):
             i = i.data
         elif isinstance(i, list):
             i = np.asarray(i)
+            if i.size == 0:
+                i = i.astype(np.intp)  # x[[]] selects nothing, as in NumPy
+        if hasattr(i, "dtype") and hasattr(i, "shape") and backend.device_of(i) != device:
+            i = backend.to_device(i, device)
         out.append(i)
     return tuple(out)
 
@@ -33,7 +39,7 @@ def _check_bounds(x, index):
         if i is None:
             continue
         if i is Ellipsis:
-            axis = x.ndim - sum(1 for j in index if j is not None and j is not Ellipsis)
+            axis = x.ndim - sum(_axes_taken(j) for j in index if j is not None and j is not Ellipsis)
             continue
         if hasattr(i, "dtype") and i.dtype.kind in "iu" and i.size:
             size = x.shape[axis]
@@ -41,7 +47,12 @@ def _check_bounds(x, index):
             if low < -size or high >= size:
                 bad = high if high >= size else low
                 raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {size}")
-        axis += i.ndim if hasattr(i, "dtype") and i.dtype.kind == "b" else 1
+        axis += _axes_taken(i)
+
+
+def _axes_taken(i):
+    """How many axes of the indexed array one index entry consumes (a boolean mask: its ndim)."""
+    return i.ndim if hasattr(i, "dtype") and i.dtype.kind == "b" else 1
 
 
 class GetItem(Function):
@@ -58,11 +69,11 @@ class GetItem(Function):
     def backward(ctx, gy):
         xp = get_array_module(gy)
         gx = xp.zeros(ctx.shape, ctx.dtype)
-        if _is_basic(ctx.index):
-            gx[ctx.index] = gy
-        else:
-            # repeated indices must add up, so scatter-add rather than assign
+        if any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in ctx.index):
+            # integer arrays may repeat an index, and repeats must add up: scatter-add rather than assign
             xp.add.at(gx, ctx.index, gy)
+        else:
+            gx[ctx.index] = gy
         return gx, None
 
 
@@ -72,16 +83,20 @@ class _View(GetItem):
 
 def getitem(x, index):
     """``x[index]`` with NumPy semantics; basic indexing gives a view."""
-    index = _raw_index(index)
+    index = _raw_index(index, x.data)
     return (_View if _is_basic(index) else GetItem).apply(x, index)
 
 
 def setitem(x, index, value):
     """``x[index] = value`` in place; allowed on tensors that do not require grad (or under no_grad)."""
+    from ..autograd.grad_mode import is_grad_enabled
     from ..tensor import Tensor
-    from .. import backend
     x._check_inplace("item assignment")
-    index = _raw_index(index)
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"item assignment: the value (shape {value.shape}) requires grad but the tensor it is "
+                           f"written into (shape {x.shape}) keeps no graph, so its gradient would be lost; build "
+                           f"the result with st.where, st.cat or st.stack, or assign value.detach()")
+    index = _raw_index(index, x.data)
     value = value.data if isinstance(value, Tensor) else value
     backend.check_same_device("item assignment", [x.data, value])
     _check_bounds(x.data, index)

@@ -25,15 +25,17 @@ class MatMul(Function):
         g2 = gz[..., None, :] if x.ndim == 1 else gz
         g2 = g2[..., None] if y.ndim == 1 else g2
         gx = gy = None
+        # reshape only for 1-D operands: a reshaped view would cost the gradient a copy later
         if nx:
-            gx = grad_for(sum_to(g2 @ y2.swapaxes(-1, -2), x2.shape).reshape(x.shape), ctx.meta[0])
+            gx = sum_to(g2 @ y2.swapaxes(-1, -2), x2.shape)
+            gx = grad_for(gx.reshape(x.shape) if x.ndim == 1 else gx, ctx.meta[0])
         if ny:
             if y2.ndim == 2 and x2.ndim > 2:
                 # a shared matrix: one big product instead of a batch of them summed afterwards
-                gy2 = x2.reshape(-1, x2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
+                gy = x2.reshape(-1, x2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
             else:
-                gy2 = sum_to(x2.swapaxes(-1, -2) @ g2, y2.shape)
-            gy = grad_for(gy2.reshape(y.shape), ctx.meta[1])
+                gy = sum_to(x2.swapaxes(-1, -2) @ g2, y2.shape)
+            gy = grad_for(gy.reshape(y.shape) if y.ndim == 1 else gy, ctx.meta[1])
         return gx, gy
 
 
@@ -88,19 +90,27 @@ class Einsum(Function):
     def backward(ctx, gz):
         operands = ctx.saved_tensors
         xp = get_array_module(gz)
+        unused = [c for c in string.ascii_letters if c not in "".join(ctx.inputs)]
         grads = []
         for i, (subs, x) in enumerate(zip(ctx.inputs, operands)):
             if not ctx.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            if len(set(subs)) != len(subs):
-                raise NotImplementedError(f"einsum: no gradient for an operand with a repeated index ({subs!r})")
             others = [s for j, s in enumerate(ctx.inputs) if j != i]
+            arrays = [o for j, o in enumerate(operands) if j != i]
+            # a repeated index ('ii' of a trace or diagonal) becomes two indices tied by an identity matrix
+            target = ""
+            for c, n in zip(subs, x.shape):
+                if c in target:
+                    fresh = unused.pop()
+                    others.append(c + fresh)
+                    arrays.append(xp.eye(n, dtype=gz.dtype))
+                    c = fresh
+                target += c
             # letters summed inside this operand alone get the gradient broadcast back afterwards
-            kept = "".join(c for c in subs if c in ctx.output or any(c in s for s in others))
-            g = xp.einsum(",".join([ctx.output] + others) + "->" + kept, gz,
-                          *[o for j, o in enumerate(operands) if j != i])
-            g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in subs])
+            kept = "".join(c for c in target if c in ctx.output or any(c in s for s in others))
+            g = xp.einsum(",".join([ctx.output] + others) + "->" + kept, gz, *arrays)
+            g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in target])
             g = sum_to(g, tuple(1 if n == 1 else m for n, m in zip(x.shape, g.shape)))
             grads.append(grad_for(xp.broadcast_to(g, x.shape), ctx.metas[i]))
         return tuple(grads)
@@ -119,8 +129,9 @@ def dot(x, y):
         return mul(x, y)
     if y.ndim <= 2:
         return matmul(x, y)
+    # sum over the last axis of x and the second-to-last of y; all other axes are kept, x's first
     a = string.ascii_lowercase[:x.ndim - 1]
-    b = string.ascii_lowercase[x.ndim:x.ndim + y.ndim - 2]
+    b = string.ascii_lowercase[x.ndim - 1:x.ndim + y.ndim - 2]
     k = "z"
     return einsum(f"{a}{k},{b[:-1]}{k}{b[-1]}->{a}{b}", x, y)
 

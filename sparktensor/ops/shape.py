@@ -104,7 +104,8 @@ def squeeze(x, axis=None, *, dim=None):
         axes = [a for a, n in enumerate(x.shape) if n == 1]
     else:
         axes = normalize_axis(axis, x.ndim)
-        wrong = [a for a in axes if x.shape[a] != 1]
+        # a 0-d tensor accepts axis 0, as in PyTorch, and stays as it is
+        wrong = [a for a in axes if a < x.ndim and x.shape[a] != 1]
         if wrong:
             raise ValueError(f"squeeze: axis {wrong[0]} of a tensor of shape {x.shape} has size {x.shape[wrong[0]]}, not 1")
     return reshape(x, [n for a, n in enumerate(x.shape) if a not in axes])
@@ -138,6 +139,9 @@ def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))
     start, end = normalize_axis((start_dim, end_dim), x.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape "
+                         f"{x.shape}")
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
@@ -209,7 +213,8 @@ def split(x, indices_or_sections, axis=0):
     """NumPy's split: an int gives that many equal pieces, a list gives the split points."""
     axis = normalize_axis(axis, x.ndim)[0]
     n = x.shape[axis]
-    if isinstance(indices_or_sections, int):
+    if isinstance(indices_or_sections, (int, np.integer)):
+        indices_or_sections = int(indices_or_sections)
         if indices_or_sections <= 0 or n % indices_or_sections:
             raise ValueError(f"split: axis {axis} of size {n} does not divide into {indices_or_sections} equal pieces")
         step = n // indices_or_sections
@@ -222,9 +227,13 @@ def split(x, indices_or_sections, axis=0):
 def chunk(x, chunks, axis=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as PyTorch's chunk."""
     axis = normalize_axis(axis, x.ndim)[0]
+    if int(chunks) <= 0:
+        raise ValueError(f"chunk: the number of chunks must be positive, got {chunks}")
     n = x.shape[axis]
-    size = -(-n // chunks)
-    return _pieces(x, axis, list(range(0, n, size)) + [n]) if n else [x]
+    if n == 0:
+        return _pieces(x, axis, [0] * (int(chunks) + 1))
+    size = -(-n // int(chunks))
+    return _pieces(x, axis, list(range(0, n, size)) + [n])
 
 
 class Pad(Function):
@@ -243,7 +252,11 @@ class Pad(Function):
 
 def pad(x, pad_width, mode="constant", constant_values=0):
     """Pad with a constant, NumPy style: ``pad_width`` is an int, a pair or one pair per axis."""
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    try:
+        width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width} does not fit a tensor of shape {x.shape}; give an int, "
+                         f"a (before, after) pair or one pair per axis") from None
     if (width < 0).any():
         raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
     return Pad.apply(x, tuple(map(tuple, width.tolist())), mode, constant_values)
@@ -278,22 +291,30 @@ class Repeat(Function):
         xp = get_array_module(gy)
         axis = 0 if ctx.axis is None else ctx.axis
         n = int(np.prod(ctx.shape)) if ctx.axis is None else ctx.shape[axis]
-        # the copies of element i sit in one run: add each run back up; a zero appended at the end keeps
-        # every start a valid index, and elements repeated zero times get zero
-        counts = np.broadcast_to(np.asarray(ctx.repeats), (n,))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
-        zero = xp.zeros_like(xp.take(gy, [0], axis=axis)) if gy.shape[axis] else xp.zeros(
-            [1 if a == axis else m for a, m in enumerate(gy.shape)], gy.dtype)
-        padded = xp.concatenate([gy, zero], axis=axis)
-        summed = xp.add.reduceat(padded, xp.asarray(starts), axis=axis) if n else padded[:0]
-        empty = xp.asarray(counts == 0).reshape([-1 if a == axis else 1 for a in range(gy.ndim)])
-        return xp.where(empty, 0, summed).astype(gy.dtype, copy=False).reshape(ctx.shape), None, None
+        if isinstance(ctx.repeats, int):
+            # the copies of each element are adjacent: view them as an axis of their own and sum it
+            split = gy.shape[:axis] + (n, ctx.repeats) + gy.shape[axis + 1:]
+            return gy.reshape(split).sum(axis=axis + 1).reshape(ctx.shape), None, None
+        # each copy adds its gradient to the element it came from; elements repeated zero times get zero
+        owner = np.repeat(np.arange(n), ctx.repeats)
+        gx = xp.zeros(gy.shape[:axis] + (n,) + gy.shape[axis + 1:], gy.dtype)
+        xp.add.at(gx, (slice(None),) * axis + (xp.asarray(owner),), gy)
+        return gx.reshape(ctx.shape), None, None
 
 
 def repeat(x, repeats, axis=None):
     """NumPy's repeat: each element repeated ``repeats`` times along ``axis`` (flattened when ``None``)."""
     if axis is not None:
         axis = normalize_axis(axis, x.ndim)[0]
+    n = x.size if axis is None else x.shape[axis]
+    counts = np.asarray(repeats.tolist() if hasattr(repeats, "tolist") else repeats)
+    if (counts.dtype.kind not in "iu" and counts.size) or counts.ndim > 1 or (counts < 0).any():
+        raise ValueError(f"repeat: repeats must be a non-negative int or a list of them, got {repeats}")
+    if counts.ndim == 1 and len(counts) not in (1, n):
+        raise ValueError(f"repeat: {len(counts)} repeat counts for {n} elements along axis {axis} of a tensor "
+                         f"of shape {x.shape}")
+    # plain Python values: CuPy takes an int or a list of ints, never an array
+    repeats = int(counts.reshape(-1)[0]) if counts.size == 1 else counts.tolist()
     return Repeat.apply(x, repeats, axis)
 
 

@@ -1,0 +1,11 @@
+"""Neural-network layers with PyTorch's names, shapes and state-dict layouts."""
+from . import functional, init
+from .parameter import Parameter
+from .modules.module import Module
+from .modules.container import ModuleDict, ModuleList, Sequential
+from .modules.linear import Identity, Linear
+from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .modules.dropout import Dropout
+from .modules.flatten import Flatten
+from .modules.embedding import Embedding
+from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm

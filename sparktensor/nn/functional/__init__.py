@@ -1,0 +1,8 @@
+"""Functional forms of the layers: ``import sparktensor.nn.functional as F``."""
+from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .dropout import dropout
+from .embedding import embedding
+from .linear import linear
+from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
+from .normalization import batch_norm, layer_norm
+from ...ops.shape import pad

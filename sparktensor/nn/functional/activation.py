@@ -1,0 +1,94 @@
+"""Activation functions beyond the tensor's own (``relu``, ``tanh``, ``sigmoid``, ``softmax``)."""
+import math
+
+import numpy as np
+
+from ...autograd.function import Function
+from ...backend import get_array_module, is_cupy_array
+from ...ops.elementwise import relu, sigmoid, tanh
+from ...ops.reduction import log_softmax, softmax
+
+__all__ = ["relu", "tanh", "sigmoid", "softmax", "log_softmax", "leaky_relu", "elu", "gelu"]
+
+
+class LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.slope = slope
+        ctx.save_for_backward(x)
+        return get_array_module(x).where(x > 0, x, x * slope)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return get_array_module(x).where(x > 0, gy, gy * ctx.slope), None
+
+
+class Elu(Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = get_array_module(x)
+        y = xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        ctx.alpha = alpha
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        return get_array_module(x).where(x > 0, gy, gy * (y + ctx.alpha)), None
+
+
+def _erf(x):
+    """The error function on NumPy or CuPy arrays (SciPy's when available, exact either way)."""
+    if is_cupy_array(x):
+        from cupyx.scipy.special import erf
+        return erf(x)
+    try:
+        from scipy.special import erf
+    except ImportError:
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return erf(x)
+
+
+class Gelu(Function):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        xp = get_array_module(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+            t = xp.tanh(inner)
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1 + t)
+        cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2))))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, saved = ctx.saved_tensors
+        xp = get_array_module(x)
+        if ctx.approximate == "tanh":
+            t = saved
+            d_inner = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+            return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner), None
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return gy * (saved + x * pdf), None
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    return LeakyRelu.apply(x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+    return Elu.apply(x, alpha)
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit ``x * Phi(x)``; ``approximate="tanh"`` for the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(x, approximate)

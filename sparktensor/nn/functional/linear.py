@@ -1,0 +1,31 @@
+"""``linear``: ``x @ weight.T + bias`` as one graph node."""
+from ...autograd.function import Function
+
+
+class LinearFunction(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        # leading axes are all batch: flatten them so each weight gradient is one matrix product
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gx = (gy @ weight) if need_x else None
+        gw = (gy2.T @ x.reshape(-1, x.shape[-1])) if need_w else None
+        gb = gy2.sum(axis=0) if need_b else None
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` over the last axis of ``x``; ``weight`` is (out_features, in_features)."""
+    if x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 'no'} features, "
+                         f"the weight {tuple(weight.shape)} expects {weight.shape[1]}")
+    return LinearFunction.apply(x, weight, bias)

@@ -1,0 +1,90 @@
+"""``layer_norm`` and ``batch_norm``, each one graph node with its backward written out."""
+from ...autograd.function import Function
+from ...backend import get_array_module
+
+
+def _moments(x, axes):
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    return mean, (centered * centered).mean(axis=axes, keepdims=True)
+
+
+class NormalizeFunction(Function):
+    """``(x - mean) / sqrt(var + eps) * weight + bias``.
+
+    With ``fixed_stats`` (running statistics in eval mode) mean and var are constants;
+    otherwise they are the statistics of ``x`` over ``axes`` and the gradient flows through them.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, axes, param_shape, eps, fixed_stats=None):
+        xp = get_array_module(x)
+        mean, var = _moments(x, axes) if fixed_stats is None else fixed_stats
+        inv_std = 1 / xp.sqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        w = None if weight is None else weight.reshape(param_shape)
+        ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
+        ctx.axes, ctx.param_shape, ctx.batch_stats = axes, param_shape, fixed_stats is None
+        ctx.save_for_backward(xhat, inv_std, w)
+        y = xhat * w if w is not None else xhat
+        if bias is not None:
+            y = y + bias.reshape(param_shape)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xhat, inv_std, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        # the parameters broadcast along every axis where their shape has size 1
+        shape = (1,) * (gy.ndim - len(ctx.param_shape)) + tuple(ctx.param_shape)
+        reduce_axes = tuple(a for a, n in enumerate(shape) if n == 1)
+        gw = (gy * xhat).sum(axis=reduce_axes).reshape(ctx.weight_shape) if need_w else None
+        gb = gy.sum(axis=reduce_axes).reshape(ctx.weight_shape) if need_b else None
+        gx = None
+        if need_x:
+            gxhat = gy * w if w is not None else gy
+            if ctx.batch_stats:
+                axes = ctx.axes
+                gx = inv_std * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                                - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+            else:
+                gx = gxhat * inv_std
+        return gx, gw, gb, None, None, None, None
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing ``normalized_shape`` axes, then scale and shift elementwise."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k:]) != normalized_shape:
+        raise ValueError(f"layer_norm: input of shape {tuple(x.shape)} does not end in the normalized shape "
+                         f"{normalized_shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    return NormalizeFunction.apply(x, weight, bias, axes, normalized_shape, eps, None)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalize each channel of (N, C, ...) by batch statistics (training) or running statistics (eval).
+
+    In training, ``running_mean`` and ``running_var`` (tensors, may be None) are updated in place with
+    ``momentum``; the running variance uses the unbiased batch variance, as PyTorch's.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    param_shape = (x.shape[1],) + (1,) * (x.ndim - 2)
+    if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm: evaluation needs running statistics (track_running_stats=True)")
+        stats = (running_mean.data.reshape(param_shape), running_var.data.reshape(param_shape))
+        return NormalizeFunction.apply(x, weight, bias, axes, param_shape, eps, stats)
+    count = x.size // x.shape[1]
+    if count <= 1:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, got input {tuple(x.shape)}")
+    if running_mean is not None:
+        mean, var = _moments(x.data, axes)
+        for running, batch in ((running_mean, mean), (running_var, var * (count / (count - 1)))):
+            running.data *= 1 - momentum
+            running.data += momentum * batch.reshape(-1).astype(running.dtype, copy=False)
+            running._bump_version()
+    return NormalizeFunction.apply(x, weight, bias, axes, param_shape, eps, None)

@@ -1,0 +1,287 @@
+"""``Module``: the base of layers and networks, with parameters, buffers, submodules and state dicts."""
+from collections import OrderedDict
+
+import numpy as np
+
+from ... import backend
+from ...tensor import Tensor
+from ..parameter import Parameter
+
+
+class Module:
+    """Base class of all layers: assign Parameters, buffers and Modules as attributes and define ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----- registration -----
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self.__dict__.get("_buffer_names", ()):
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter or None) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"{name}: expected a Parameter or None, got {type(param).__name__}")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register a tensor that is state but not a parameter (e.g. running statistics)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{name}: a buffer must be a Tensor or None, got {type(tensor).__name__}")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+        self.__dict__.setdefault("_buffer_names", set()).add(name)
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        """Register a submodule under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{name}: expected a Module, got {type(module).__name__}")
+        self._modules[name] = module
+
+    # ----- traversal -----
+    def named_modules(self, prefix=""):
+        """``(name, module)`` for this module and every submodule, depth first."""
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        """This module and every submodule."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        """``(name, module)`` of the direct submodules."""
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        """The direct submodules."""
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, table, recurse=True):
+        seen = set()
+        modules = self.named_modules() if recurse else [("", self)]
+        for prefix, module in modules:
+            for name, t in getattr(module, table).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{prefix}.{name}" if prefix else name), t
+
+    def named_parameters(self, recurse=True):
+        """``(dotted name, parameter)`` for every parameter, each shared one once."""
+        return self._named_members("_parameters", recurse)
+
+    def parameters(self, recurse=True):
+        """Every parameter, each shared one once."""
+        for _, p in self.named_parameters(recurse):
+            yield p
+
+    def named_buffers(self, recurse=True):
+        """``(dotted name, buffer)`` for every buffer."""
+        return self._named_members("_buffers", recurse)
+
+    def buffers(self, recurse=True):
+        """Every buffer."""
+        for _, b in self.named_buffers(recurse):
+            yield b
+
+    # ----- modes and devices -----
+    def train(self, mode=True):
+        """Set training mode (dropout active, batch norm updating its statistics); returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode; returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients of all parameters."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def _apply(self, convert):
+        for m in self.modules():
+            for name, p in m._parameters.items():
+                if p is not None:
+                    p.data = convert(p.data)
+                    p._bump_version()
+                    if p.grad is not None:
+                        p.grad = Tensor(convert(p.grad.data))
+            for name, b in m._buffers.items():
+                if b is not None:
+                    m._buffers[name] = Tensor(convert(b.data))
+        return self
+
+    def to(self, *args, dtype=None, device=None):
+        """Move parameters and buffers to a device and/or convert floating ones to a dtype, in place; returns self."""
+        from ... import dtypes
+        for a in args:
+            if dtypes.is_device_string(a):
+                device = a
+            else:
+                dtype = a
+        target = None if device is None else backend.parse_device(device)
+        dtype = dtypes.as_dtype(dtype)
+
+        def convert(array):
+            if target is not None:
+                array = backend.to_device(array, target)
+            if dtype is not None and array.dtype.kind == "f":
+                array = array.astype(dtype)
+            return array
+        return self._apply(convert)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=None):
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def half(self):
+        return self.to(dtype="float16")
+
+    def requires_grad_(self, requires_grad=True):
+        """Turn gradients of every parameter on or off; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def apply(self, fn):
+        """Call ``fn`` on every submodule and then on this module; returns self."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
+    # ----- state dicts -----
+    def state_dict(self, prefix=""):
+        """An ordered mapping from PyTorch-style dotted names to parameter and persistent buffer tensors."""
+        out = OrderedDict()
+        for name, module in self.named_modules():
+            base = prefix + (name + "." if name else "")
+            for key, p in module._parameters.items():
+                if p is not None:
+                    out[base + key] = p.detach()
+            for key, b in module._buffers.items():
+                if b is not None and key not in module._non_persistent:
+                    out[base + key] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values into the parameters and buffers; a mismatch raises one error listing every problem.
+
+        Nothing is modified unless every entry fits (so a failed load leaves the module as it was).
+        Returns ``(missing_keys, unexpected_keys)``.
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        wrong_shape = []
+        for k, target in own.items():
+            if k in state_dict:
+                shape = tuple(getattr(state_dict[k], "shape", ()))
+                if shape != tuple(target.shape):
+                    wrong_shape.append(f"{k}: checkpoint {shape}, model {tuple(target.shape)}")
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if wrong_shape:
+            problems.append("shape mismatch: " + "; ".join(wrong_shape))
+        if problems:
+            raise RuntimeError(f"error loading state dict into {type(self).__name__}:\n  " + "\n  ".join(problems))
+        tensors = {}
+        for name, module in self.named_modules():
+            base = name + "." if name else ""
+            for table in (module._parameters, module._buffers):
+                for key, t in table.items():
+                    if t is not None and base + key in state_dict:
+                        tensors[base + key] = (t, table, key, module)
+        for k, (t, table, key, module) in tensors.items():
+            value = state_dict[k]
+            if isinstance(value, Tensor):
+                value = value.data
+            elif not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+                value = np.asarray(value)
+            # in place, so optimizers and views that hold the arrays stay valid
+            t.data[...] = backend.to_device(value, t.device)
+            t._bump_version()
+        return missing, unexpected
+
+    # ----- repr -----
+    def extra_repr(self):
+        """The layer's own settings, shown in ``repr``."""
+        return ""
+
+    def __repr__(self):
+        lines = []
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        head = f"{type(self).__name__}(" + (extra if extra else "")
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

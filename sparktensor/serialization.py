@@ -1,0 +1,107 @@
+"""``save`` and ``load``: state dicts (and optimizer state) as safetensors or ``.npz``, never pickle.
+
+Tensors are stored under dotted names, so PyTorch's ``safetensors.torch.load_file``
+reads a saved state dict as is. Nested state (an optimizer's ``{"state": {...},
+"param_groups": [...]}``), key order and non-tensor leaves go into the file's
+metadata as JSON.
+"""
+import json
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+_LAYOUT = "sparktensor.layout"
+
+
+def _flatten(obj, prefix, tensors):
+    """Tensors into ``tensors`` under dotted names; returns a JSON-able description of ``obj``."""
+    if isinstance(obj, Tensor) or isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
+        array = obj.data if isinstance(obj, Tensor) else obj
+        array = backend.to_device(array, "cpu")
+        # not ascontiguousarray: it turns 0-d arrays into 1-d ones
+        tensors[prefix] = array if array.flags.c_contiguous else array.copy(order="C")
+        return {"tensor": prefix}
+    if isinstance(obj, dict):
+        return {"dict": [[_key(k), _flatten(v, f"{prefix}.{k}" if prefix else str(k), tensors)]
+                         for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"list" if isinstance(obj, list) else "tuple":
+                [_flatten(v, f"{prefix}.{i}" if prefix else str(i), tensors) for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    if isinstance(obj, np.generic):
+        return {"value": obj.item()}
+    raise TypeError(f"save: cannot store a {type(obj).__name__} at {prefix or 'the top level'}; "
+                    f"only tensors, arrays, numbers, strings, None, lists and dicts are saved (no pickle)")
+
+
+def _key(k):
+    if isinstance(k, (int, str)):
+        return k
+    raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__}")
+
+
+def _unflatten(layout, tensors):
+    if "tensor" in layout:
+        return Tensor(tensors[layout["tensor"]])
+    if "dict" in layout:
+        return OrderedDict((k, _unflatten(v, tensors)) for k, v in layout["dict"])
+    if "list" in layout:
+        return [_unflatten(v, tensors) for v in layout["list"]]
+    if "tuple" in layout:
+        return tuple(_unflatten(v, tensors) for v in layout["tuple"])
+    return layout["value"]
+
+
+def save(obj, path):
+    """Write ``obj`` to ``path`` (``.safetensors`` or ``.npz``) atomically: a temporary file, then a rename."""
+    path = os.fspath(path)
+    tensors = {}
+    layout = _flatten(obj, "", tensors)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        if path.endswith(".npz"):
+            with open(tmp, "wb") as f:
+                np.savez(f, **tensors, **{_LAYOUT: np.frombuffer(json.dumps(layout).encode(), np.uint8)})
+        else:
+            from safetensors.numpy import save_file
+            # the layout keeps key order and nesting; readers that do not know it (PyTorch's) ignore it
+            save_file(tensors, tmp, metadata={_LAYOUT: json.dumps(layout)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load(path, device=None):
+    """Read what ``save`` wrote (or a flat safetensors/npz file from elsewhere); tensors go to ``device``."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no such file {path!r}")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as f:
+                tensors = {k: f[k] for k in f.files}
+            layout = tensors.pop(_LAYOUT, None)
+            layout = None if layout is None else json.loads(layout.tobytes().decode())
+        else:
+            from safetensors import safe_open
+            with safe_open(path, framework="numpy") as f:
+                metadata = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+            layout = json.loads(metadata[_LAYOUT]) if _LAYOUT in metadata else None
+    except Exception as e:  # safetensors, zipfile and json each raise their own kinds
+        raise ValueError(f"load: {path!r} is not a readable safetensors/npz file (corrupt or truncated?): {e}") from e
+    if device is not None:
+        target = backend.parse_device(device)
+        tensors = {k: backend.to_device(v, target) for k, v in tensors.items()}
+    if layout is None:
+        return OrderedDict((k, Tensor(v)) for k, v in tensors.items())
+    return _unflatten(layout, tensors)
