@@ -1,4 +1,6 @@
 """Elementwise operations with NumPy broadcasting: arithmetic, math functions, comparisons."""
+import numpy as np
+
 from ..autograd.function import Function
 from ..backend import get_array_module
 from ._grad_utils import grad_for, meta
@@ -77,10 +79,17 @@ class Pow(Function):
         mx, my = ctx.meta
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            gx = grad_for(gz * y * x ** (y - 1), mx)
+            # y x**(y-1), taken as 0 where y == 0 (as PyTorch): at x == 0 it would be 0 * inf
+            with np.errstate(divide="ignore", invalid="ignore"):  # CuPy has no errstate and never warns
+                dx = y * x ** (y - 1)
+            if hasattr(y, "shape"):
+                dx = xp.where(y == 0, 0, dx)
+            elif y == 0:
+                dx = xp.zeros_like(dx)
+            gx = grad_for(gz * dx, mx)
         if ctx.needs_input_grad[1]:
             # d(x**y)/dy = x**y log x, taken as 0 where x == 0 and y >= 0 (the limit)
-            with xp.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 dy = z * xp.log(x)
             dy = xp.where((x == 0) & (y >= 0), 0, dy)
             gy = grad_for(gz * dy, my)
@@ -126,39 +135,54 @@ class Neg(Function):
         return -gy
 
 
+def _broadcasting(op, name, *args):
+    """``op.apply(*args)``; when the shapes do not broadcast, the error names ``name`` and every shape."""
+    try:
+        return op.apply(*args)
+    except ValueError as e:
+        shapes = [np.shape(a) for a in args if a is not None]
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            listed = ", ".join(str(s) for s in shapes[:-1]) + f" and {shapes[-1]}"
+            raise ValueError(f"{name}: cannot broadcast shapes {listed}; aligned from the right, each pair of "
+                             f"dimensions must be equal or one of them 1") from e
+        raise
+
+
 def add(x, y):
     """``x + y`` with broadcasting."""
-    return Add.apply(x, y)
+    return _broadcasting(Add, "add", x, y)
 
 
 def sub(x, y):
     """``x - y`` with broadcasting."""
-    return Sub.apply(x, y)
+    return _broadcasting(Sub, "sub", x, y)
 
 
 def mul(x, y):
     """``x * y`` with broadcasting."""
-    return Mul.apply(x, y)
+    return _broadcasting(Mul, "mul", x, y)
 
 
 def div(x, y):
     """``x / y`` with broadcasting (true division)."""
-    return Div.apply(x, y)
+    return _broadcasting(Div, "div", x, y)
 
 
 def pow(x, y):
     """``x ** y`` with broadcasting."""
-    return Pow.apply(x, y)
+    return _broadcasting(Pow, "pow", x, y)
 
 
 def floor_divide(x, y):
     """``x // y``; its gradient is zero."""
-    return FloorDivide.apply(x, y)
+    return _broadcasting(FloorDivide, "floor_divide", x, y)
 
 
 def remainder(x, y):
     """``x % y`` with the sign of ``y``, as NumPy."""
-    return Remainder.apply(x, y)
+    return _broadcasting(Remainder, "remainder", x, y)
 
 
 def neg(x):
@@ -321,8 +345,8 @@ class Sign(Function):
 class Clip(Function):
     @staticmethod
     def forward(ctx, x, low, high):
-        xp = get_array_module(x)
-        ctx.meta = meta(x)
+        xp = get_array_module(x, low, high)
+        ctx.meta = meta(x), meta(low), meta(high)
         ctx.save_for_backward(x, low, high)
         y = x
         if low is not None:
@@ -333,13 +357,15 @@ class Clip(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        # the gradient goes to x where it lies inside [low, high], else to the bound it was clipped to (as PyTorch)
         x, low, high = ctx.saved_tensors
-        inside = True
-        if low is not None:
-            inside = inside & (x >= low)
-        if high is not None:
-            inside = inside & (x <= high)
-        return grad_for(gy * inside, ctx.meta), None, None
+        xp = get_array_module(gy)
+        below = False if low is None else x < low
+        above = False if high is None else x > high
+        (mx, mlow, mhigh), (nx, nlow, nhigh) = ctx.meta, ctx.needs_input_grad
+        return (grad_for(xp.where(below | above, 0, gy), mx) if nx else None,
+                grad_for(xp.where(below, gy, 0), mlow) if nlow else None,
+                grad_for(xp.where(above, gy, 0), mhigh) if nhigh else None)
 
 
 class Maximum(Function):
@@ -453,25 +479,25 @@ def sign(x):
 
 
 def clip(x, min=None, max=None):
-    """Limit values to ``[min, max]``; the gradient passes where ``x`` lies inside."""
+    """Limit values to ``[min, max]`` (numbers or tensors); the gradient passes where ``x`` lies inside."""
     if min is None and max is None:
         raise ValueError("clip needs min, max or both")
-    return Clip.apply(x, min, max)
+    return _broadcasting(Clip, "clip", x, min, max)
 
 
 def maximum(x, y):
     """Elementwise maximum; ties share the gradient."""
-    return Maximum.apply(x, y)
+    return _broadcasting(Maximum, "maximum", x, y)
 
 
 def minimum(x, y):
     """Elementwise minimum; ties share the gradient."""
-    return Minimum.apply(x, y)
+    return _broadcasting(Minimum, "minimum", x, y)
 
 
 def where(condition, x, y):
     """``x`` where ``condition`` holds, else ``y``."""
-    return Where.apply(condition, x, y)
+    return _broadcasting(Where, "where", condition, x, y)
 
 
 # ----- comparisons and logic (no gradient) -----
@@ -488,7 +514,7 @@ def _no_grad_op(name):
     op = type(name.title().replace("_", ""), (_Elementwise,), {"ufunc": name})
 
     def fn(*xs):
-        return op.apply(*xs)
+        return _broadcasting(op, name, *xs)
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}``, as NumPy's; no gradient."
     return fn

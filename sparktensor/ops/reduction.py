@@ -1,6 +1,8 @@
 """Reductions over axes (``axis`` an int or a tuple, ``keepdims``) and the softmax family."""
 import builtins
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..backend import get_array_module
 from ._grad_utils import normalize_axis
@@ -17,6 +19,21 @@ def _expand(g, shape, axes):
     for a in axes:
         kept[a] = 1
     return get_array_module(g).broadcast_to(g.reshape(kept), shape)
+
+
+def _axes(axis, ndim):
+    """``normalize_axis``, except that a 0-d tensor takes axis 0 or -1 (as PyTorch) and reduces nothing."""
+    if ndim == 0:
+        normalize_axis(axis, 1)  # only checks the range
+        return ()
+    return normalize_axis(axis, ndim)
+
+
+def _one_axis(axis, ndim, op):
+    """The axes tuple (one axis, none for a 0-d tensor) of an op that works along a single axis."""
+    if not hasattr(axis, "__index__"):
+        raise TypeError(f"{op} works along one axis, an int, not {axis!r}")
+    return _axes(axis, ndim)
 
 
 def _count(shape, axes):
@@ -76,7 +93,7 @@ class Extremum(Function):
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
         hit = x == y
-        share = _expand(gy, x.shape, ctx.axes) / hit.sum(axis=ctx.axes, keepdims=True)
+        share = _expand(gy, x.shape, ctx.axes) / hit.sum(axis=ctx.axes, keepdims=True, dtype=gy.dtype)
         return share * hit, None, None, None
 
 
@@ -93,7 +110,7 @@ class Prod(Function):
         xp = get_array_module(x)
         axes = ctx.axes
         rest = [a for a in range(x.ndim) if a not in axes]
-        flat = xp.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1])
+        flat = xp.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [_count(x.shape, axes)])
         # product of all the others = product of those before times product of those after; exact with zeros
         ones = xp.ones_like(flat[..., :1])
         before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
@@ -107,19 +124,19 @@ class Prod(Function):
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Sum over ``axis`` (all axes when ``None``)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Sum.apply(x, normalize_axis(axis, x.ndim), keepdims)
+    return Sum.apply(x, _axes(axis, x.ndim), keepdims)
 
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Arithmetic mean over ``axis``."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Mean.apply(x, normalize_axis(axis, x.ndim), keepdims)
+    return Mean.apply(x, _axes(axis, x.ndim), keepdims)
 
 
 def var(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom (0 by default, as NumPy)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Var.apply(x, normalize_axis(axis, x.ndim), ddof, keepdims)
+    return Var.apply(x, _axes(axis, x.ndim), ddof, keepdims)
 
 
 def std(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
@@ -131,19 +148,19 @@ def std(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Largest value over ``axis``."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Extremum.apply(x, _nonempty(x, normalize_axis(axis, x.ndim), "max"), keepdims, True)
+    return Extremum.apply(x, _nonempty(x, _axes(axis, x.ndim), "max"), keepdims, True)
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Smallest value over ``axis``."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Extremum.apply(x, _nonempty(x, normalize_axis(axis, x.ndim), "min"), keepdims, False)
+    return Extremum.apply(x, _nonempty(x, _axes(axis, x.ndim), "min"), keepdims, False)
 
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Product over ``axis``; its gradient is exact when elements are zero."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Prod.apply(x, normalize_axis(axis, x.ndim), keepdims)
+    return Prod.apply(x, _axes(axis, x.ndim), keepdims)
 
 
 def _nonempty(x, axes, op):
@@ -159,16 +176,24 @@ class _Index(Function):
         return (xp.argmax if largest else xp.argmin)(x, axis=axis, keepdims=keepdims)
 
 
+def _index_axis(x, axis, op):
+    """``None`` (the flattened tensor) or one non-negative axis."""
+    if axis is None:
+        return None
+    axes = _one_axis(axis, x.ndim, op)
+    return axes[0] if axes else None
+
+
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the largest value along ``axis`` (of the flattened tensor when ``None``)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return _Index.apply(x, axis, keepdims, True)
+    return _Index.apply(x, _index_axis(x, axis, "argmax"), keepdims, True)
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the smallest value along ``axis``."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return _Index.apply(x, axis, keepdims, False)
+    return _Index.apply(x, _index_axis(x, axis, "argmin"), keepdims, False)
 
 
 class _Truth(Function):
@@ -180,13 +205,13 @@ class _Truth(Function):
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Whether every element along ``axis`` is true."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return _Truth.apply(x, normalize_axis(axis, x.ndim), keepdims, True)
+    return _Truth.apply(x, _axes(axis, x.ndim), keepdims, True)
 
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Whether some element along ``axis`` is true."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return _Truth.apply(x, normalize_axis(axis, x.ndim), keepdims, False)
+    return _Truth.apply(x, _axes(axis, x.ndim), keepdims, False)
 
 
 # ----- softmax family: shift by the maximum so exp never overflows -----
@@ -228,7 +253,8 @@ class LogSumExp(Function):
         xp = get_array_module(x)
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        y = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
+        with np.errstate(divide="ignore"):  # all -inf: log(0) = -inf is the answer
+            y = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
         ctx.axes = axes
         ctx.save_for_backward(x, y)
         return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
@@ -241,15 +267,15 @@ class LogSumExp(Function):
 
 def softmax(x, axis=-1, *, dim=None):
     """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
-    return Softmax.apply(x, normalize_axis(axis if dim is None else dim, x.ndim)[0])
+    return Softmax.apply(x, _one_axis(axis if dim is None else dim, x.ndim, "softmax"))
 
 
 def log_softmax(x, axis=-1, *, dim=None):
     """``log(softmax(x))`` along ``axis``, computed without overflow or log(0)."""
-    return LogSoftmax.apply(x, normalize_axis(axis if dim is None else dim, x.ndim)[0])
+    return LogSoftmax.apply(x, _one_axis(axis if dim is None else dim, x.ndim, "log_softmax"))
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return LogSumExp.apply(x, normalize_axis(axis, x.ndim), keepdims)
+    return LogSumExp.apply(x, _axes(axis, x.ndim), keepdims)
