@@ -16,8 +16,14 @@ def sum_to(g, shape):
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape) if axes else g.reshape(shape)
+    # keepdims on the broadcast axes and plain sums over the leading ones give the shape without a
+    # reshape, whose view would cost the gradient a copy when it reaches a leaf
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if ones:
+        g = g.sum(axis=ones, keepdims=True)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    return g if g.shape == shape else g.reshape(shape)
 
 
 def grad_for(g, argument_meta, needed=True):
