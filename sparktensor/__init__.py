@@ -21,6 +21,7 @@ from .ops.indexing import getitem
 from .ops.linalg import dot, einsum, matmul, outer
 from .ops.conversion import astype, clone
 from .serialization import load, save
+from . import data, nn, optim
 
 clamp = clip
 divide = true_divide = div

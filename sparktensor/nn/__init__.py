@@ -1,5 +1,5 @@
 """Neural-network layers with PyTorch's names, shapes and state-dict layouts."""
-from . import functional, init
+from . import functional, init, utils
 from .parameter import Parameter
 from .modules.module import Module
 from .modules.container import ModuleDict, ModuleList, Sequential

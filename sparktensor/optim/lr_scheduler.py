@@ -1,0 +1,164 @@
+"""Learning-rate schedules: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LambdaLR``.
+
+As in PyTorch, each schedule updates the current ``lr`` of every parameter group
+from its previous value (the "chainable" form), so the sequences agree with
+PyTorch's to the last bit. Constructing a schedule counts as its first step
+(``last_epoch`` becomes 0, or ``last_epoch + 1`` when resuming); call ``step()``
+after each ``optimizer.step()`` epoch.
+"""
+import math
+import types
+from collections import Counter
+
+from .optimizer import Optimizer
+
+
+class LRScheduler:
+    """Base of learning-rate schedules; subclasses define ``get_lr()``, the next lr of each group."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"a learning-rate schedule needs an Optimizer, not {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a "
+                                   f"schedule with last_epoch={last_epoch}; load the optimizer's state dict first "
+                                   f"(it carries initial_lr), or start a fresh schedule with last_epoch=-1")
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self._is_initial = True  # the first step, made here, must keep the current lrs in most schedules
+        self.step()
+        self._is_initial = False
+
+    def get_lr(self):
+        """The learning rates for the epoch ``last_epoch``, one per group (called by ``step``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
+
+    def step(self):
+        """Advance the schedule by one epoch and write the new ``lr`` into every parameter group."""
+        self._step_count += 1
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The learning rates set by the last ``step()``, one per parameter group."""
+        return self._last_lr
+
+    def state_dict(self):
+        """Everything but the optimizer, as in PyTorch (``last_epoch``, ``base_lrs``, ...)."""
+        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from ``state_dict()``."""
+        self.__dict__.update(state_dict)
+
+    def _current_lrs(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
+class LambdaLR(LRScheduler):
+    """``lr = initial_lr * lr_lambda(epoch)``; ``lr_lambda`` is one function or a list with one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} lr_lambdas (one per parameter group), "
+                                 f"got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """``initial_lr * lr_lambda(last_epoch)`` per group."""
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self):
+        """The state without the functions; a callable object's attributes are kept (plain functions give None)."""
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+                               for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from ``state_dict()``; the functions stay, a callable object's attributes are restored."""
+        state = dict(state_dict)
+        lambdas = state.pop("lr_lambdas")
+        self.__dict__.update(state)
+        for fn, saved in zip(self.lr_lambdas, lambdas):
+            if saved is not None:
+                fn.__dict__.update(saved)
+
+
+class StepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """The current lrs, times ``gamma`` at each multiple of ``step_size``."""
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` at each epoch in ``milestones`` (twice for a milestone given twice)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones = Counter(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """The current lrs, times ``gamma ** count`` at a milestone."""
+        if self.last_epoch not in self.milestones:
+            return self._current_lrs()
+        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._current_lrs()]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """The current lrs times ``gamma`` (unchanged by the constructor's step)."""
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Anneal the lr from ``initial_lr`` to ``eta_min`` along a half cosine over ``T_max`` epochs, then back up."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """The next point on the cosine, computed from the current lrs as PyTorch does."""
+        if self._is_initial:
+            return self._current_lrs()
+        lrs, eta_min, t_max = self._current_lrs(), self.eta_min, self.T_max
+        if (self.last_epoch - 1 - t_max) % (2 * t_max) == 0:
+            # at the bottom the ratio below would divide by zero: climb by the first step of the cosine instead
+            return [lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+                    for lr, base in zip(lrs, self.base_lrs)]
+        ratio = ((1 + math.cos(math.pi * self.last_epoch / t_max))
+                 / (1 + math.cos(math.pi * (self.last_epoch - 1) / t_max)))
+        return [ratio * (lr - eta_min) + eta_min for lr in lrs]
