@@ -28,7 +28,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_readme_python_block_runs(index):
+def test_readme_python_block_runs(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # blocks may write files
     code = _blocks("python")[index]
     namespace = {"__name__": f"readme_block_{index}"}
     exec(compile(code, f"README.md python block {index}", "exec"), namespace)
