@@ -6,3 +6,5 @@ from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
 from .normalization import batch_norm, layer_norm
 from ...ops.shape import pad
+from .conv import conv1d, conv2d
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d

@@ -1,0 +1,246 @@
+"""``max_pool2d``, ``avg_pool2d`` and ``adaptive_avg_pool2d`` over strided window views.
+
+The windows of a padded (N, C, Hp, Wp) input are one strided view of shape
+(kh, kw, N, C, Ho, Wo): the kernel offsets come first, so every step works on
+whole (N, C, Ho, Wo) slabs at once and the only loop is over the kh*kw offsets.
+"""
+import functools
+
+import numpy as np
+
+from ...autograd.function import Function
+from ...backend import get_array_module
+from ...ops.shape import reshape
+from .conv import _pair
+
+
+def _out_size(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output size; with ceil_mode the last window must start inside the input or left padding."""
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op):
+    """Kernel, stride, padding, dilation pairs and the output size; checks as PyTorch does."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected input of shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None or stride == () else _pair(stride, "stride")
+    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be positive and "
+                         f"padding {padding} non-negative")
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
+    out = tuple(_out_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(f"{op}: input {tuple(x.shape)} is too small for kernel {kernel} with padding {padding} "
+                         f"and dilation {dilation} (output size {out})")
+    return kernel, stride, padding, dilation, out
+
+
+def _padded(xp, x, padding, extent, fill):
+    """``x`` inside a (N, C, Hp, Wp) array filled with ``fill``, large enough for every window."""
+    (n, c, h, w), (ph, pw) = x.shape, padding
+    hp, wp = max(h + 2 * ph, extent[0]), max(w + 2 * pw, extent[1])
+    if (hp, wp) == (h, w):
+        return xp.ascontiguousarray(x)
+    out = xp.full((n, c, hp, wp), fill, x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _windows(xp, a, kernel, stride, dilation, out):
+    """The (kh, kw, N, C, Ho, Wo) view of the windows of the contiguous array ``a``."""
+    sn, sc, sh, sw = a.strides
+    shape = kernel + a.shape[:2] + out
+    strides = (dilation[0] * sh, dilation[1] * sw, sn, sc, stride[0] * sh, stride[1] * sw)
+    return xp.lib.stride_tricks.as_strided(a, shape, strides)
+
+
+def _extent(kernel, stride, dilation, out):
+    return tuple((o - 1) * s + d * (k - 1) + 1 for k, s, d, o in zip(kernel, stride, dilation, out))
+
+
+def _targets(xp, ga, kernel, stride, dilation, out):
+    """The (N, C, Ho, Wo) view of ``ga`` that each kernel offset reads, and whether the windows are disjoint.
+
+    Backward passes add each offset's gradient into its view, one offset at a time (a single 6-d
+    assignment would run its inner loop over the tiny kernel axis); disjoint windows can assign.
+    """
+    windows = _windows(xp, ga, kernel, stride, dilation, out)
+    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+    return disjoint, [windows[k // kernel[1], k % kernel[1]] for k in range(kernel[0] * kernel[1])]
+
+
+def _crop(g, padding, shape):
+    """The part of a padded gradient that belongs to the input."""
+    (ph, pw), (h, w) = padding, shape[2:]
+    if g.shape[2:] == (h, w):
+        return g
+    return get_array_module(g).ascontiguousarray(g[:, :, ph:ph + h, pw:pw + w])
+
+
+class MaxPool2dFunction(Function):
+    """The maximum of each window; the gradient goes to the first maximum of each window (PyTorch's argmax).
+
+    With ``with_indices`` a second output holds, as PyTorch's ``return_indices``, the position of each
+    maximum in its flattened (H, W) input plane.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, out, with_indices=False):
+        xp = get_array_module(x)
+        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        a = _padded(xp, x, padding, _extent(kernel, stride, dilation, out), fill)
+        # one strided copy of the windows; every later step runs on contiguous (N, C, Ho, Wo) slabs
+        slabs = xp.ascontiguousarray(_windows(xp, a, kernel, stride, dilation, out))
+        slabs = slabs.reshape((-1,) + slabs.shape[2:])
+        y = slabs[0].copy()
+        index = xp.zeros(y.shape, xp.int8 if len(slabs) < 128 else xp.int32)
+        for k in range(1, len(slabs)):
+            # ties keep the earlier index; maximum propagates NaN into the value
+            index += (slabs[k] > y) * (k - index)
+            xp.maximum(y, slabs[k], out=y)
+        ctx.args = (x.shape, a.shape, kernel, stride, padding, dilation, out)
+        ctx.save_for_backward(index)
+        if not with_indices:
+            return y
+        i, j = xp.divmod(index.astype(xp.int64), kernel[1])
+        rows = xp.arange(out[0]).reshape(-1, 1) * stride[0] - padding[0] + i * dilation[0]
+        cols = xp.arange(out[1]) * stride[1] - padding[1] + j * dilation[1]
+        return y, rows * x.shape[3] + cols
+
+    @staticmethod
+    def backward(ctx, gy, gindices=None):
+        index, = ctx.saved_tensors
+        x_shape, a_shape, kernel, stride, padding, dilation, out = ctx.args
+        xp = get_array_module(gy)
+        ga = xp.zeros(a_shape, gy.dtype)
+        disjoint, targets = _targets(xp, ga, kernel, stride, dilation, out)
+        for k, target in enumerate(targets):
+            if disjoint:
+                xp.multiply(gy, index == k, out=target)
+            else:
+                target += gy * (index == k)
+        return _crop(ga, padding, x_shape), None, None, None, None, None, None
+
+
+class AvgPool2dFunction(Function):
+    """The mean of each window; ``divisor`` is a number or an (Ho, Wo) array."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, out, divisor):
+        xp = get_array_module(x)
+        a = _padded(xp, x, padding, _extent(kernel, stride, (1, 1), out), 0)
+        slabs = xp.ascontiguousarray(_windows(xp, a, kernel, stride, (1, 1), out))
+        y = slabs.sum(axis=(0, 1))
+        y /= divisor
+        ctx.args = (x.shape, a.shape, kernel, stride, padding, out, divisor)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x_shape, a_shape, kernel, stride, padding, out, divisor = ctx.args
+        xp = get_array_module(gy)
+        g = gy / divisor
+        ga = xp.zeros(a_shape, g.dtype)
+        disjoint, targets = _targets(xp, ga, kernel, stride, (1, 1), out)
+        for target in targets:
+            if disjoint:
+                target[...] = g
+            else:
+                target += g
+        return _crop(ga, padding, x_shape), None, None, None, None, None
+
+
+def _unbatched(fn):
+    """Let a pooling function also take an unbatched (C, H, W) input, as PyTorch's do."""
+    @functools.wraps(fn)
+    def pool(x, *args, **kwargs):
+        if x.ndim != 3:
+            return fn(x, *args, **kwargs)
+        y = fn(reshape(x, (1,) + tuple(x.shape)), *args, **kwargs)
+        if isinstance(y, tuple):
+            return tuple(reshape(t, t.shape[1:]) for t in y)
+        return reshape(y, y.shape[1:])
+    return pool
+
+
+def _divisor_1d(n, k, s, p, out, count_include_pad):
+    """Per output position along one axis: the window length counted by PyTorch's average pooling."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, n + p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+@_unbatched
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """The maximum over each (dilated) window of (N, C, H, W), as PyTorch's; padding counts as -inf."""
+    kernel, stride, padding, dilation, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                                       "max_pool2d")
+    return MaxPool2dFunction.apply(x, kernel, stride, padding, dilation, out, bool(return_indices))
+
+
+@_unbatched
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """The mean over each window of (N, C, H, W), as PyTorch's (zero padding, optionally not counted)."""
+    kernel, stride, padding, _, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    if divisor_override is not None:
+        divisor = divisor_override
+    else:
+        dh, dw = (_divisor_1d(n, k, s, p, o, count_include_pad)
+                  for n, k, s, p, o in zip(x.shape[2:], kernel, stride, padding, out))
+        if (dh == kernel[0]).all() and (dw == kernel[1]).all():
+            divisor = kernel[0] * kernel[1]
+        else:
+            divisor = get_array_module(x.data).asarray(np.outer(dh, dw).astype(x.dtype))
+    return AvgPool2dFunction.apply(x, kernel, stride, padding, out, divisor)
+
+
+class AdaptivePoolMatrices(Function):
+    """``rows @ x @ cols.T`` on the last two axes: each output cell is a weighted sum of its input cells."""
+
+    @staticmethod
+    def forward(ctx, x, rows, cols):
+        ctx.matrices = rows, cols
+        return rows @ (x @ cols.T)
+
+    @staticmethod
+    def backward(ctx, gy):
+        rows, cols = ctx.matrices
+        return rows.T @ gy @ cols, None, None
+
+
+def _adaptive_matrix(n, out, dtype):
+    """(out, n): row i averages PyTorch's cells floor(i*n/out) to ceil((i+1)*n/out)."""
+    i = np.arange(out)
+    start, end = i * n // out, -(-(i + 1) * n // out)
+    cells = np.arange(n)
+    inside = (cells >= start[:, None]) & (cells < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+@_unbatched
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive windows so that (N, C, H, W) becomes (N, C, *output_size)."""
+    if x.ndim != 4:
+        raise ValueError(f"adaptive_avg_pool2d: expected input of shape (N, C, H, W) or (C, H, W), got "
+                         f"{tuple(x.shape)}")
+    h, w = x.shape[2:]
+    output_size = (output_size,) * 2 if isinstance(output_size, int) or output_size is None else output_size
+    oh, ow = (n if o is None else int(o) for n, o in zip((h, w), output_size))
+    if min(oh, ow) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output size {(oh, ow)} must be positive")
+    if h % oh == 0 and w % ow == 0:
+        # equal windows: an ordinary average pool
+        return avg_pool2d(x, (h // oh, w // ow))
+    xp = get_array_module(x.data)
+    rows, cols = (xp.asarray(_adaptive_matrix(n, o, x.dtype)) for n, o in ((h, oh), (w, ow)))
+    return AdaptivePoolMatrices.apply(x, rows, cols)

@@ -1,0 +1,368 @@
+"""Recurrent layers as whole-sequence ops: ``lstm_layer``, ``gru_layer``, ``rnn_layer`` and their one-step cells.
+
+Each layer (one direction) is a single graph node, so any sequence length costs
+the autograd engine one node. Forward runs the time loop over raw arrays: the
+input projection of all steps is one matrix product, each step adds one
+``h @ W_hh^T`` product and a fused cell update written into preallocated buffers
+(reused between calls). Backward runs backpropagation through time over the
+saved gate activations and then gets every weight gradient from one product
+over all steps. Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU
+(r, z, n) with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+"""
+import sys
+import threading
+
+import numpy as np
+
+from ...autograd.function import Function
+from ...backend import get_array_module
+
+
+def _references(arrays, i):
+    return sys.getrefcount(arrays[i])
+
+
+class _Scratch(threading.local):
+    """Large work arrays reused between calls (NumPy only): a fresh one page-faults on every 4 KiB it first touches."""
+
+    smallest, most, limit = 1 << 18, 32, 1 << 26  # bytes, arrays, bytes
+
+    def __init__(self):
+        self.arrays = []
+
+    def empty(self, xp, shape, dtype):
+        """An uninitialized array: a free one of this shape and dtype from an earlier call, or a new one."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if xp is not np or not self.smallest <= nbytes <= self.limit:  # CuPy has its own memory pool
+            return xp.empty(shape, dtype)
+        arrays = self.arrays
+        for i in range(len(arrays)):
+            if arrays[i].shape == shape and arrays[i].dtype == dtype and _references(arrays, i) == _FREE:
+                # only this list refers to it: no saved graph, output view or caller holds it any more
+                arrays.append(arrays.pop(i))
+                return arrays[-1]
+        arrays.append(np.empty(shape, dtype))
+        while len(arrays) > self.most or sum(a.nbytes for a in arrays) > self.limit:
+            arrays.pop(0)
+        return arrays[-1]
+
+
+_FREE = _references([np.empty(0)], 0)
+_scratch = _Scratch()
+
+
+def _sigmoid_(a):
+    """Sigmoid in place, by the tanh form, which never overflows."""
+    a *= 0.5
+    get_array_module(a).tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+def _project(x, w_ih, *biases):
+    """``x @ W_ih^T + biases`` for all steps at once: (L, N, in) -> (L, N, G*H)."""
+    steps, batch = x.shape[:2]
+    xp = get_array_module(x)
+    a = _scratch.empty(xp, (steps, batch, w_ih.shape[0]), x.dtype)
+    xp.matmul(x.reshape(steps * batch, x.shape[2]), w_ih.T, out=a.reshape(steps * batch, w_ih.shape[0]))
+    biases = [b for b in biases if b is not None]
+    if biases:
+        a += sum(biases[1:], biases[0])  # one pass over the (L, N, G*H) result
+    return a
+
+
+def _transposed(w, steps):
+    """``w.T``, as a contiguous copy for a sequence: BLAS multiplies (N, H) @ (H, G*H) up to twice as fast then."""
+    if steps == 1:
+        return w.T
+    xp = get_array_module(w)
+    t = _scratch.empty(xp, w.shape[::-1], w.dtype)
+    t[...] = w.T
+    return t
+
+
+def _order(steps, reverse):
+    """``(t, previous, next)`` state slots per step; slot 0 (or ``steps`` in reverse) holds the initial state."""
+    if reverse:
+        return [(t, t + 1, t) for t in range(steps - 1, -1, -1)]
+    return [(t, t, t + 1) for t in range(steps)]
+
+
+def _states(xp, x, hidden, initial, reverse):
+    """A (L + 1, N, H) buffer of states with the initial one (zeros for ``None``) in its slot."""
+    s = _scratch.empty(xp, (x.shape[0] + 1, x.shape[1], hidden), x.dtype)
+    s[x.shape[0] if reverse else 0] = 0 if initial is None else initial
+    return s
+
+
+def _unpack(x):
+    """A one-step call gives a 2-D input; treat it as a sequence of length one."""
+    return x[None] if x.ndim == 2 else x
+
+
+def _grads(needs, x, h_prev, gx_gates, gh_gates, w_ih, w_hh):
+    """Input and weight gradients, each from one product over all steps; ``needs`` is for x, W_ih, W_hh, b_ih, b_hh."""
+    flat_x = gx_gates.reshape(-1, gx_gates.shape[-1])
+    flat_h = flat_x if gh_gates is gx_gates else gh_gates.reshape(flat_x.shape)
+    gx = (flat_x @ w_ih).reshape(x.shape) if needs[0] else None
+    gw_ih = flat_x.T @ _unpack(x).reshape(flat_x.shape[0], -1) if needs[1] else None
+    gw_hh = flat_h.T @ h_prev.reshape(flat_h.shape[0], -1) if needs[2] else None
+    gb_ih = flat_x.sum(axis=0) if needs[3] else None
+    if needs[4]:
+        gb_hh = gb_ih if gh_gates is gx_gates and gb_ih is not None else flat_h.sum(axis=0)
+    else:
+        gb_hh = None
+    return gx, gw_ih, gw_hh, gb_ih, gb_hh
+
+
+def _previous(states, reverse):
+    """The state each step started from, (L, N, H), in time order."""
+    return states[1:] if reverse else states[:-1]
+
+
+def _outputs(states, reverse):
+    """The state each step produced, (L, N, H), in time order."""
+    return states[:-1] if reverse else states[1:]
+
+
+# ----- LSTM -----
+
+def _lstm_constants(xp, hidden, dtype):
+    """Per-gate-column constants: ``sigmoid`` (1 on i, f, o, 0 on g), ``scale`` (0.5 or 1) and ``shift`` (0.5 or 0)."""
+    sigmoid = xp.ones(4 * hidden, dtype)
+    sigmoid[2 * hidden:3 * hidden] = 0
+    return sigmoid, 1 - 0.5 * sigmoid, 0.5 * sigmoid
+
+
+def _lstm_step(a, c, c_new, h_new, tc, scale, shift):
+    """Activate the gate pre-activations ``a`` (N, 4H) in place and write the new cell and hidden state."""
+    xp = get_array_module(a)
+    # sigmoid(x) = 0.5 tanh(x / 2) + 0.5 on i, f, o and tanh on g: one tanh over all four gates
+    a *= scale
+    xp.tanh(a, out=a)
+    a *= scale
+    a += shift
+    h = c.shape[-1]
+    i, f, g, o = a[:, :h], a[:, h:2 * h], a[:, 2 * h:3 * h], a[:, 3 * h:]
+    xp.multiply(f, c, out=c_new)
+    c_new += i * g
+    xp.tanh(c_new, out=tc)
+    xp.multiply(o, tc, out=h_new)
+
+
+def _lstm_step_backward(a, c, tc, gh, gc, da, sigmoid, tanh):
+    """Gate gradients into ``da`` from ``gh`` and ``gc`` (of the new states); ``gc`` becomes that of ``c``."""
+    xp = get_array_module(a)
+    h = c.shape[-1]
+    i, f, g, o = a[:, :h], a[:, h:2 * h], a[:, 2 * h:3 * h], a[:, 3 * h:]
+    xp.multiply(gh, tc, out=da[:, 3 * h:])
+    t = tc * tc
+    xp.subtract(1, t, out=t)
+    t *= o
+    t *= gh
+    gc += t
+    xp.multiply(gc, g, out=da[:, :h])
+    xp.multiply(gc, c, out=da[:, h:2 * h])
+    xp.multiply(gc, i, out=da[:, 2 * h:3 * h])
+    # activation slopes: a (1 - a) on sigmoid gates, 1 - a^2 on the tanh gate: a (sigmoid - a) + tanh
+    slope = sigmoid - a
+    slope *= a
+    slope += tanh
+    da *= slope
+    gc *= f
+
+
+class LSTMFunction(Function):
+    """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+        xp = get_array_module(x)
+        seq = _unpack(x)
+        hidden = w_hh.shape[1]
+        a = _project(seq, w_ih, b_ih, b_hh)
+        hs, cs = _states(xp, seq, hidden, h0, reverse), _states(xp, seq, hidden, c0, reverse)
+        tcs = _scratch.empty(xp, hs[1:].shape, a.dtype)
+        _, scale, shift = _lstm_constants(xp, hidden, a.dtype)
+        w_hh_t, hh = _transposed(w_hh, seq.shape[0]), _scratch.empty(xp, a.shape[1:], a.dtype)
+        for t, prev, new in _order(seq.shape[0], reverse):
+            a[t] += xp.matmul(hs[prev], w_hh_t, out=hh)
+            _lstm_step(a[t], cs[prev], cs[new], hs[new], tcs[t], scale, shift)
+        ctx.save_for_backward(x, w_ih, w_hh, a, hs, cs, tcs)
+        ctx.reverse = reverse
+        last = 0 if reverse else seq.shape[0]
+        return _outputs(hs, reverse), hs[last].copy(), cs[last].copy()
+
+    @staticmethod
+    def backward(ctx, gy, gh_n, gc_n):
+        x, w_ih, w_hh, a, hs, cs, tcs = ctx.saved_tensors
+        xp = get_array_module(a)
+        sigmoid, _, _ = _lstm_constants(xp, w_hh.shape[1], a.dtype)
+        tanh = 1 - sigmoid
+        da = _scratch.empty(xp, a.shape, a.dtype)
+        gh, gc = gh_n.copy(), gc_n.copy()
+        for t, prev, new in reversed(_order(a.shape[0], ctx.reverse)):
+            gh += gy[t]
+            _lstm_step_backward(a[t], cs[prev], tcs[t], gh, gc, da[t], sigmoid, tanh)
+            xp.matmul(da[t], w_hh, out=gh)
+        needs = ctx.needs_input_grad
+        gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 3, 4, 5, 6)], x,
+                                                _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
+        return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None
+
+
+# ----- GRU -----
+
+def _gru_step(a, hh, h, h_new, hn):
+    """Turn ``a`` (N, 3H: the input projection) into r, z, n in place given ``hh = h @ W_hh^T + b_hh``."""
+    xp = get_array_module(a)
+    size = h.shape[-1]
+    rz = a[:, :2 * size]
+    rz += hh[:, :2 * size]
+    _sigmoid_(rz)
+    r, z, n = a[:, :size], a[:, size:2 * size], a[:, 2 * size:]
+    hn[...] = hh[:, 2 * size:]
+    n += r * hn
+    xp.tanh(n, out=n)
+    xp.subtract(h, n, out=h_new)
+    h_new *= z
+    h_new += n
+
+
+def _gru_step_backward(a, h, hn, gh, da, dhh):
+    """Gradients of the input (``da``) and hidden (``dhh``) pre-activations; ``gh`` becomes its direct part."""
+    xp = get_array_module(a)
+    size = h.shape[-1]
+    r, z, n = a[:, :size], a[:, size:2 * size], a[:, 2 * size:]
+    gr, gz, gn = da[:, :size], da[:, size:2 * size], da[:, 2 * size:]
+    xp.subtract(h, n, out=gz)
+    gz *= gh
+    xp.subtract(1, z, out=gn)
+    gn *= gh
+    t = n * n
+    xp.subtract(1, t, out=t)
+    gn *= t
+    xp.multiply(gn, hn, out=gr)
+    xp.multiply(gn, r, out=dhh[:, 2 * size:])
+    rz = a[:, :2 * size]
+    slope = 1 - rz
+    slope *= rz
+    da[:, :2 * size] *= slope
+    dhh[:, :2 * size] = da[:, :2 * size]
+    gh *= z
+
+
+class GRUFunction(Function):
+    """One GRU layer in one direction over a whole sequence (or one step for a 2-D input)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+        xp = get_array_module(x)
+        seq = _unpack(x)
+        hidden = w_hh.shape[1]
+        a = _project(seq, w_ih, b_ih)
+        hs = _states(xp, seq, hidden, h0, reverse)
+        hns = _scratch.empty(xp, hs[1:].shape, hs.dtype)
+        w_hh_t, hh = _transposed(w_hh, seq.shape[0]), _scratch.empty(xp, a.shape[1:], a.dtype)
+        for t, prev, new in _order(seq.shape[0], reverse):
+            xp.matmul(hs[prev], w_hh_t, out=hh)
+            if b_hh is not None:
+                hh += b_hh
+            _gru_step(a[t], hh, hs[prev], hs[new], hns[t])
+        ctx.save_for_backward(x, w_ih, w_hh, a, hs, hns)
+        ctx.reverse = reverse
+        return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
+
+    @staticmethod
+    def backward(ctx, gy, gh_n):
+        x, w_ih, w_hh, a, hs, hns = ctx.saved_tensors
+        xp = get_array_module(a)
+        da, dhh = _scratch.empty(xp, a.shape, a.dtype), _scratch.empty(xp, a.shape, a.dtype)
+        gh, through_hh = gh_n.copy(), _scratch.empty(xp, hs.shape[1:], hs.dtype)
+        for t, prev, new in reversed(_order(a.shape[0], ctx.reverse)):
+            gh += gy[t]
+            _gru_step_backward(a[t], hs[prev], hns[t], gh, da[t], dhh[t])
+            gh += xp.matmul(dhh[t], w_hh, out=through_hh)
+        needs = ctx.needs_input_grad
+        gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 2, 3, 4, 5)], x,
+                                                _previous(hs, ctx.reverse), da, dhh, w_ih, w_hh)
+        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None
+
+
+# ----- Elman RNN -----
+
+class RNNFunction(Function):
+    """One Elman RNN layer (tanh or relu) in one direction over a whole sequence (or one step for a 2-D input)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
+        xp = get_array_module(x)
+        seq = _unpack(x)
+        a = _project(seq, w_ih, b_ih, b_hh)
+        hs = _states(xp, seq, w_hh.shape[1], h0, reverse)
+        w_hh_t, hh = _transposed(w_hh, seq.shape[0]), _scratch.empty(xp, hs.shape[1:], hs.dtype)
+        for t, prev, new in _order(seq.shape[0], reverse):
+            xp.add(a[t], xp.matmul(hs[prev], w_hh_t, out=hh), out=hs[new])
+            if nonlinearity == "tanh":
+                xp.tanh(hs[new], out=hs[new])
+            else:
+                xp.maximum(hs[new], 0, out=hs[new])
+        ctx.save_for_backward(x, w_ih, w_hh, hs)
+        ctx.reverse, ctx.nonlinearity = reverse, nonlinearity
+        return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
+
+    @staticmethod
+    def backward(ctx, gy, gh_n):
+        x, w_ih, w_hh, hs = ctx.saved_tensors
+        xp = get_array_module(hs)
+        da = _scratch.empty(xp, hs[1:].shape, hs.dtype)
+        gh = gh_n.copy()
+        for t, prev, new in reversed(_order(da.shape[0], ctx.reverse)):
+            gh += gy[t]
+            if ctx.nonlinearity == "tanh":
+                slope = hs[new] * hs[new]
+                xp.subtract(1, slope, out=slope)
+            else:
+                slope = hs[new] > 0
+            xp.multiply(gh, slope, out=da[t])
+            xp.matmul(da[t], w_hh, out=gh)
+        needs = ctx.needs_input_grad
+        gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 2, 3, 4, 5)], x,
+                                                _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
+        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None, None
+
+
+# ----- functional forms -----
+
+def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One LSTM layer over ``x`` (L, N, H_in); ``h0``/``c0`` (N, H) or None for zeros; returns ``(y, h_n, c_n)``."""
+    return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+
+
+def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One GRU layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
+    return GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+
+
+def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", reverse=False):
+    """One Elman RNN layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step: ``x`` (N, H_in), ``h``/``c`` (N, H) or None for zeros; returns ``(h', c')``."""
+    _, h, c = LSTMFunction.apply(x, h, c, w_ih, w_hh, b_ih, b_hh, False)
+    return h, c
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step: ``x`` (N, H_in), ``h`` (N, H) or None for zeros; returns ``h'``."""
+    return GRUFunction.apply(x, h, w_ih, w_hh, b_ih, b_hh, False)[1]
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step: ``x`` (N, H_in), ``h`` (N, H) or None for zeros; returns ``h'``."""
+    return rnn_layer(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity, False)[1]

@@ -1,0 +1,125 @@
+"""``Conv1d`` and ``Conv2d``: PyTorch's parameters, initialization and repr over ``conv1d`` and ``conv2d``."""
+import math
+
+from ... import creation
+from .. import init
+from ..functional.conv import _pair, conv1d, conv2d
+from ..parameter import Parameter
+from .module import Module
+
+
+class _ConvNd(Module):
+    """Shared by ``Conv1d`` and ``Conv2d``: ``weight`` (out, in/groups, *kernel) and ``bias`` (out)."""
+
+    _conv = None
+    _input = ""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
+                 device, spatial):
+        super().__init__()
+        name = type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels {in_channels} and out_channels {out_channels} must both be "
+                             f"divisible by groups={groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _pair(kernel_size, "kernel_size", spatial)
+        self.stride = _pair(stride, "stride", spatial)
+        self.dilation = _pair(dilation, "dilation", spatial)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
+            self.padding = padding
+        else:
+            self.padding = _pair(padding, "padding", spatial)
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(creation.empty(*shape, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default: kaiming-uniform weight (a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        ndim, expected = 2 + len(self.kernel_size), self._input.format(self.in_channels)
+        if x.ndim != ndim:
+            raise ValueError(f"{self!r}: expected a {ndim}-d input {expected}, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: expected {self.in_channels} input channels, input {expected}, got shape "
+                             f"{tuple(x.shape)} with {x.shape[1]} channels")
+        return self._conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * len(self.kernel_size):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * len(self.kernel_size):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution over (N, C_in, L).
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: length of the kernel.
+        stride: step between windows.
+        padding: zeros added on both sides (an int), or ``"same"`` / ``"valid"``.
+        dilation: spacing between kernel elements.
+        groups: split the channels into this many independent groups.
+        bias: whether to add a learned bias.
+
+    Shape:
+        input (N, C_in, L); output (N, C_out, L_out) with
+        L_out = (L + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1.
+    """
+
+    _conv = staticmethod(conv1d)
+    _input = "(N, {}, L)"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 dtype=None, device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
+                         device, 1)
+
+
+class Conv2d(_ConvNd):
+    """2-d convolution over (N, C_in, H, W).
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: an int or (kh, kw).
+        stride: step between windows, an int or a pair.
+        padding: zeros added on both sides, an int or a pair, or ``"same"`` / ``"valid"``.
+        dilation: spacing between kernel elements, an int or a pair.
+        groups: split the channels into this many independent groups (``in_channels`` for depthwise).
+        bias: whether to add a learned bias.
+
+    Shape:
+        input (N, C_in, H, W); output (N, C_out, H_out, W_out) with
+        H_out = (H + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1, W_out likewise.
+    """
+
+    _conv = staticmethod(conv2d)
+    _input = "(N, {}, H, W)"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 dtype=None, device=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
+                         device, 2)

@@ -1,0 +1,90 @@
+"""The examples train on small slices of the real data sets (full runs are in bench/)."""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import sparktensor as st
+from sparktensor.data import DatasetMissingError
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+
+
+def _needs(loader, *args):
+    try:
+        loader(*args)
+    except DatasetMissingError as e:
+        pytest.skip(str(e))
+
+
+def test_lenet_learns_on_a_slice_of_fashion_mnist():
+    from sparktensor.data import load_fashion_mnist
+    _needs(load_fashion_mnist)
+    import fashion_mnist_lenet as example
+    logs = []
+    model, history = example.train(epochs=1, limit=3000, log=logs.append)
+    assert history[-1] > 0.6, logs
+    assert sum(p.size for p in model.parameters()) == 61706  # LeNet-5's parameter count
+
+
+def test_char_lstm_learns_on_a_slice_of_shakespeare():
+    from sparktensor.data import load_shakespeare
+    _needs(load_shakespeare)
+    import shakespeare_char_lstm as example
+    logs = []
+    model, vocab, history = example.train(steps=60, seq_len=32, batch_size=16, hidden=64, layers=1, lr=1e-2,
+                                          text_limit=300_000, log=logs.append, eval_every=60)
+    assert history[-1][1] < 3.3, logs  # log(vocabulary size) is about 4.3 nats/char
+    assert example.sample(model, vocab, length=20).startswith("ROMEO:")
+
+
+def test_char_lstm_loss_curve_matches_pytorch():
+    """Same model, initial weights, batches and optimizer: losses within 1% over the first 100 steps."""
+    from sparktensor.data import CharVocab, load_shakespeare
+    _needs(load_shakespeare)
+    import shakespeare_char_lstm as example
+    text = load_shakespeare()[:200_000]
+    vocab = CharVocab(text)
+    ids = vocab.encode(text)
+    st.manual_seed(0)
+    ours = example.CharLSTM(len(vocab), embed=32, hidden=64, layers=2)
+
+    class TorchCharLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(len(vocab), 32)
+            self.lstm = torch.nn.LSTM(32, 64, num_layers=2, batch_first=True)
+            self.head = torch.nn.Linear(64, len(vocab))
+
+        def forward(self, x):
+            return self.head(self.lstm(self.embed(x))[0])
+
+    theirs = TorchCharLSTM()
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    opt_ours = st.optim.Adam(ours.parameters(), lr=3e-3)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    for step in range(100):
+        x, y = example.random_windows(ids, 35, 16, rng)
+        logits, _ = ours(st.tensor(x))
+        loss = st.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), st.tensor(y.reshape(-1)))
+        opt_ours.zero_grad()
+        loss.backward()
+        opt_ours.step()
+        tloss = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)).reshape(-1, len(vocab)),
+                                                  torch.tensor(y.reshape(-1)))
+        opt_theirs.zero_grad()
+        tloss.backward()
+        opt_theirs.step()
+        assert loss.item() == pytest.approx(tloss.item(), rel=0.01), f"step {step}"
+
+
+def test_lstm_classifier_on_japanese_vowels():
+    from sparktensor.data import load_ucr
+    _needs(load_ucr, "JapaneseVowels")
+    import japanese_vowels_lstm as example
+    logs = []
+    _, accuracy = example.train(epochs=8, log=logs.append)
+    assert accuracy >= 0.9, logs
