@@ -1,0 +1,34 @@
+"""Training on a cluster: SparkNet parameter averaging and synchronous SGD, on Spark or in one process.
+
+```python
+import sparktensor.dist as dist
+
+data = dist.from_dataframe(df, features="pixels", label="label")      # or from_numpy / from_rdd
+trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=2, tau=10, batch_size=64)
+model, history = trainer.fit(data, epochs=3, eval_data=test, checkpoint_dir="ckpt")
+```
+
+Engines: ``SparkEngine`` (the default: the active SparkSession or an embedded ``local[*]`` one) and
+``LocalEngine`` (one process, the reference). Nothing here imports pyspark until a Spark engine or a Spark
+data source is used.
+"""
+from .checkpoint import checkpoints, latest_checkpoint, save_checkpoint
+from .data import Blocks, from_dataframe, from_numpy, from_rdd
+from .engine import Engine
+from .flat import FlatLayout
+from .history import History
+from .local_engine import LocalEngine
+from .parameter_averaging import ParameterAveraging, SynchronousSGD
+from .worker import batch_indices
+
+
+def __getattr__(name):
+    if name == "SparkEngine":  # imported on use: pyspark is an optional dependency
+        from .spark_engine import SparkEngine
+        return SparkEngine
+    raise AttributeError(f"module 'sparktensor.dist' has no attribute {name!r}")
+
+
+__all__ = ["Blocks", "Engine", "FlatLayout", "History", "LocalEngine", "ParameterAveraging", "SparkEngine",
+           "SynchronousSGD", "batch_indices", "checkpoints", "from_dataframe", "from_numpy", "from_rdd",
+           "latest_checkpoint", "save_checkpoint"]

@@ -1,0 +1,41 @@
+"""``LocalEngine``: the engine interface in one process, partitions run one after another (the reference)."""
+import os
+
+from . import worker
+from .engine import Engine, Value, tree_fold
+
+
+class LocalEngine(Engine):
+    """Runs every partition's task in this process, in order; results match ``SparkEngine``'s.
+
+    Args:
+        workers: the default number of workers (partitions) for trainers; the number of CPUs by default.
+    """
+
+    def __init__(self, workers=None):
+        self.workers = int(workers or os.cpu_count() or 1)
+
+    def place(self, blocks):
+        return list(blocks.blocks)
+
+    def release(self, placed):
+        pass
+
+    def broadcast(self, value):
+        return Value(value)
+
+    def unbroadcast(self, handle):
+        pass
+
+    def ship(self, obj):
+        # workers deep-copy it (see worker.replica), as a Spark worker unpickles its own copy
+        return Value(obj)
+
+    def forget(self, job_id):
+        worker.forget(job_id)
+
+    def map_reduce(self, placed, fn, args, combine):
+        return tree_fold([(index, fn(index, block, *args)) for index, block in enumerate(placed)], combine)
+
+    def __repr__(self):
+        return f"LocalEngine(workers={self.workers})"

@@ -1,0 +1,195 @@
+"""``SparkEngine``: the engine interface on Apache Spark (4.x), for a given, active or embedded SparkSession.
+
+* Data: one broadcast per partition. PySpark keeps a broadcast's value loaded in its reused Python workers,
+  so each worker reads each block at most once; a retried task or a new executor reads the same bytes.
+  Every job references all placed data, because PySpark drops from a worker the broadcasts the running job
+  does not reference.
+* Jobs: a K-element RDD, one task per partition, so the per-round input is a few bytes.
+* Sums: a tree like ``treeAggregate``'s (same levels), but each group is summed in partition order, where
+  ``treeAggregate``'s ``reduceByKey`` sums in arrival order and so changes float results from run to run.
+"""
+import functools
+import logging
+import os
+import sys
+import sysconfig
+import types
+import uuid
+
+from .engine import Engine, fold, tree_shape
+
+log = logging.getLogger("sparktensor.dist")
+
+
+class SparkEngine(Engine):
+    """Train on Spark: ``spark`` (a SparkSession), else the active session, else an embedded local one.
+
+    Args:
+        spark: the SparkSession to use.
+        master: the master URL of an embedded session (default ``local[*,4]``: all cores, and a failed task is
+            retried up to 4 times, as on a cluster).
+        conf: extra Spark settings for an embedded session.
+        depth: the depth of the aggregation tree.
+    """
+
+    def __init__(self, spark=None, master=None, conf=None, depth=2):
+        from pyspark.sql import SparkSession
+        if spark is None:
+            spark = SparkSession.getActiveSession()
+        if spark is None:
+            spark = embedded_session(master or "local[*,4]", conf)
+        self.spark = spark
+        self.sc = spark.sparkContext
+        self.depth = depth
+        self._placed = {}  # placement id -> block broadcasts; every task references them all
+
+    @property
+    def workers(self):
+        """Spark's default parallelism: the cores of a local master, the executors' cores on a cluster."""
+        return self.sc.defaultParallelism
+
+    def place(self, blocks):
+        handles = [self.sc.broadcast(block) for block in blocks.blocks]
+        key = uuid.uuid4().hex
+        self._placed[key] = handles
+        tasks = self.sc.parallelize(range(len(handles)), len(handles))
+        return _Placed(key, handles, tasks)
+
+    def release(self, placed):
+        if self._placed.pop(placed.key, None) is not None:
+            for handle in placed.handles:
+                handle.destroy()
+
+    def broadcast(self, value):
+        return self.sc.broadcast(value)
+
+    def unbroadcast(self, handle):
+        handle.destroy()
+
+    def ship(self, obj):
+        from pyspark import cloudpickle
+        with _by_value(_user_modules(obj), cloudpickle):
+            return self.sc.broadcast(cloudpickle.dumps(obj))
+
+    def map_reduce(self, placed, fn, args, combine):
+        from pyspark import cloudpickle
+        everything = tuple(self._placed.values())  # keeps all placed blocks loaded in the Python workers
+        task = functools.partial(_run_task, fn, placed.handles, everything, args)
+        with _by_value(_user_modules((fn, combine)), cloudpickle):  # stages are pickled as they are built
+            results = placed.tasks.mapPartitionsWithIndex(task)
+            for scale in tree_shape(len(placed.handles), self.depth):
+                groups = -(-results.getNumPartitions() // scale)
+                results = (results.map(functools.partial(_group_key, scale)).groupByKey(groups)
+                           .map(functools.partial(_fold_group, combine)))
+            return fold(results.collect(), combine)
+
+    def describe(self, text):
+        self.sc.setJobDescription(text)
+
+    def __repr__(self):
+        return f"SparkEngine(master={self.sc.master!r}, workers={self.workers})"
+
+
+class _Placed:
+    __slots__ = ("key", "handles", "tasks")
+
+    def __init__(self, key, handles, tasks):
+        self.key, self.handles, self.tasks = key, handles, tasks
+
+
+def _run_task(fn, handles, everything, args, index, iterator):
+    """Executor side: the task of partition ``index`` (``everything`` is only referenced, see the module doc)."""
+    return [(index, fn(index, handles[index].value, *args))]
+
+
+def _group_key(scale, item):
+    return item[0] // scale, item
+
+
+def _fold_group(combine, item):
+    key, values = item
+    return key, fold(list(values), combine)
+
+
+def embedded_session(master="local[*,4]", conf=None):
+    """A SparkSession for this process: Arrow on, Python workers reused, quiet, workers on this interpreter."""
+    from pyspark.sql import SparkSession
+    # Spark starts Python workers with `python3` from PATH unless told; they need this interpreter's packages
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings = {
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.python.worker.reuse": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(max(2, os.cpu_count() or 2)),
+        "spark.driver.memory": "2g",
+    }
+    settings.update(conf or {})
+    builder = SparkSession.builder.master(master).appName("sparktensor")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("started an embedded Spark session, master %s", master)
+    return spark
+
+
+def _user_modules(obj):
+    """Modules of the classes and functions in ``obj`` that executors may not import: the user's own code.
+
+    Anything installed (site-packages, the standard library, sparktensor) is pickled by reference as usual;
+    the user's modules (a script's neighbours, test files) are pickled by value, so executors need not have them.
+    """
+    installed = _installed_roots()
+    names = set()
+    for thing in _things(obj):
+        name = thing.__module__
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if name in (None, "__main__", "builtins") or module is None or path is None:
+            continue
+        path = os.path.realpath(path)
+        if not any(path.startswith(root + os.sep) for root in installed):
+            names.add(name)
+    return sorted(names)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_roots():
+    roots = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib", "stdlib")}
+    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # sparktensor itself
+    return tuple(roots)
+
+
+def _things(obj):
+    """The classes and functions a pickle of ``obj`` (a tuple of models, optimizers, losses) refers to by name."""
+    for item in obj if isinstance(obj, (tuple, list)) else (obj,):
+        if callable(getattr(item, "modules", None)):  # a Module: every layer's class
+            yield from (type(m) for m in item.modules())
+        elif isinstance(item, types.FunctionType):
+            yield item
+        else:
+            yield type(item)
+
+
+class _by_value:
+    """Pickle the named modules by value while the block runs."""
+
+    def __init__(self, names, cloudpickle):
+        self.names, self.cloudpickle, self.registered = names, cloudpickle, []
+
+    def __enter__(self):
+        for name in self.names:
+            try:
+                self.cloudpickle.register_pickle_by_value(sys.modules[name])
+                self.registered.append(name)
+            except ValueError:  # already registered by the caller
+                pass
+        if self.registered:
+            log.info("pickling the user modules %s by value for the executors", self.registered)
+
+    def __exit__(self, *exc):
+        for name in self.registered:
+            self.cloudpickle.unregister_pickle_by_value(sys.modules[name])
+        return False

@@ -1,0 +1,70 @@
+"""Runs dist jobs on a ``local-cluster`` Spark (separate executor JVMs) in its own process, for the tests.
+
+Usage: ``python cluster_runner.py MASTER``. Prints ``@@ready`` once the session is up, then reads one JSON
+request per line from stdin (``{"job": name, "kwargs": {...}}``) and answers ``@@result <json>`` per request;
+``{"job": "stop"}`` stops Spark and exits. Only one SparkContext may live in a process, which is why this
+runs apart from the tests' ``local[2]`` session.
+"""
+import json
+import os
+import shutil
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def train(spark, rounds, seed):
+    """Parameter averaging of the digits MLP on the cluster; the weights and where the tasks ran."""
+    import sparktensor.dist as dist
+    from dist_helpers import train_digits, weights
+    model, _, history = train_digits(dist.SparkEngine(spark), seed=seed, rounds=rounds)
+    sc = spark.sparkContext
+    places = sc.parallelize(range(8), 8).map(_where).distinct().collect()
+    return {"weights": weights(model).tolist(), "loss": history["loss"], "builds": history["model_builds"],
+            "executor_dirs": sorted(places), "master": sc.master}
+
+
+def _where(_):
+    return os.getcwd()  # each executor runs its Python workers in its own work directory
+
+
+def main(master):
+    from pyspark.sql import SparkSession
+    spark = (SparkSession.builder.master(master).appName("sparktensor-dist-cluster-tests")
+             .config("spark.pyspark.python", sys.executable)
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.shuffle.partitions", "2")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    work = None
+    print("@@ready", flush=True)
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request["job"] == "stop":
+                break
+            try:
+                result = {"ok": globals()[request["job"]](spark, **request.get("kwargs", {}))}
+            except Exception:
+                result = {"error": traceback.format_exc()}
+            if work is None and "executor_dirs" in result.get("ok", {}):
+                work = result["ok"]["executor_dirs"]
+            print("@@result " + json.dumps(result), flush=True)
+    finally:
+        spark.stop()
+        # a local-cluster's workers write into <pyspark>/work/<app id>/; remove this application's directory
+        for directory in work or ():
+            app = os.path.dirname(directory)
+            if os.path.basename(app).startswith("app-"):
+                shutil.rmtree(app, ignore_errors=True)
+                try:
+                    os.rmdir(os.path.dirname(app))  # <pyspark>/work itself, unless another run uses it
+                except OSError:
+                    pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
