@@ -182,3 +182,33 @@ def test_save_is_atomic_and_load_names_bad_files(tmp_path):
         st.load(tmp_path / "cut.safetensors")
     with pytest.raises(FileNotFoundError, match="nothere"):
         st.load(tmp_path / "nothere.npz")
+
+
+def test_pytorch_saved_lenet_and_lstm_reproduce_here(tmp_path):
+    """Weights PyTorch wrote with safetensors load here and give PyTorch's outputs."""
+    t = torch.nn
+    torch.manual_seed(0)
+    lenet_t = t.Sequential(t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2), t.Conv2d(6, 16, 5), t.ReLU(),
+                           t.MaxPool2d(2), t.Flatten(), t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(),
+                           t.Linear(84, 10))
+    lstm_t = t.LSTM(12, 32, num_layers=2, batch_first=True, bidirectional=True)
+    torch_save_file(lenet_t.state_dict(), tmp_path / "lenet.safetensors")
+    torch_save_file(lstm_t.state_dict(), tmp_path / "lstm.safetensors")
+
+    lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+                          nn.ReLU(), nn.Linear(84, 10))
+    lstm = nn.LSTM(12, 32, num_layers=2, batch_first=True, bidirectional=True)
+    lenet.load_state_dict(st.load(tmp_path / "lenet.safetensors"))
+    lstm.load_state_dict(st.load(tmp_path / "lstm.safetensors"))
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    series = rng.standard_normal((3, 9, 12)).astype(np.float32)
+    with torch.no_grad():
+        expected_lenet = lenet_t(torch.tensor(images)).numpy()
+        expected_out, (expected_h, expected_c) = lstm_t(torch.tensor(series))
+    np.testing.assert_allclose(lenet(st.tensor(images)).numpy(), expected_lenet, rtol=1e-5, atol=1e-6)
+    out, (h, c) = lstm(st.tensor(series))
+    for ours, theirs in ((out, expected_out), (h, expected_h), (c, expected_c)):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)

@@ -119,42 +119,46 @@ def test_embedding_index_out_of_range(device):
         nn.Embedding(10, 2).to(device)(st.tensor([3, 10], device=device))
 
 
+FLOATS = [pytest.param(np.float32, 1e-5, id="float32"), pytest.param(np.float64, 1e-10, id="float64")]
+
+
+@pytest.mark.parametrize("dtype, tol", FLOATS)
 @pytest.mark.parametrize("shape, normalized", [((4, 6), 6), ((2, 3, 4), (3, 4)), ((5, 7), (7,))])
 @pytest.mark.parametrize("affine", [True, False])
-def test_layer_norm(device, shape, normalized, affine):
+def test_layer_norm(device, shape, normalized, affine, dtype, tol):
     ours, theirs = nn.LayerNorm(normalized, elementwise_affine=affine), torch.nn.LayerNorm(normalized,
                                                                                           elementwise_affine=affine)
-    ours.to(device, st.float64)
-    theirs.double()
+    ours.to(device, dtype)
+    theirs.to(getattr(torch, np.dtype(dtype).name))
     if affine:
         with torch.no_grad():
             theirs.weight.uniform_(0.5, 1.5)
             theirs.bias.uniform_(-0.5, 0.5)
         copy_weights(ours, theirs)
-    compare(ours, theirs, np.random.default_rng(3).standard_normal(shape).astype(np.float64), device, rtol=1e-10,
-            atol=1e-10)
+    compare(ours, theirs, np.random.default_rng(3).standard_normal(shape).astype(dtype), device, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("cls, tcls, shape", [(nn.BatchNorm1d, torch.nn.BatchNorm1d, (8, 3)),
                                               (nn.BatchNorm1d, torch.nn.BatchNorm1d, (4, 3, 5)),
                                               (nn.BatchNorm2d, torch.nn.BatchNorm2d, (4, 3, 5, 2))])
-def test_batch_norm_train_then_eval(device, cls, tcls, shape):
-    ours, theirs = cls(3).to(device, st.float64), tcls(3).double()
+@pytest.mark.parametrize("dtype, tol", FLOATS)
+def test_batch_norm_train_then_eval(device, cls, tcls, shape, dtype, tol):
+    ours, theirs = cls(3).to(device, dtype), tcls(3).to(getattr(torch, np.dtype(dtype).name))
     with torch.no_grad():
         theirs.weight.uniform_(0.5, 1.5)
         theirs.bias.uniform_(-0.5, 0.5)
     copy_weights(ours, theirs)
     rng = np.random.default_rng(4)
     for _ in range(3):
-        compare(ours, theirs, rng.standard_normal(shape) * 2 + 1, device, rtol=1e-9, atol=1e-10)
+        compare(ours, theirs, (rng.standard_normal(shape) * 2 + 1).astype(dtype), device, rtol=tol, atol=tol)
         ours.zero_grad()
         theirs.zero_grad()
-    np.testing.assert_allclose(to_numpy(ours.running_mean), theirs.running_mean.numpy(), rtol=1e-10)
-    np.testing.assert_allclose(to_numpy(ours.running_var), theirs.running_var.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(ours.running_mean), theirs.running_mean.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(to_numpy(ours.running_var), theirs.running_var.numpy(), rtol=tol, atol=tol)
     assert int(ours.num_batches_tracked.item()) == 3
     ours.eval()
     theirs.eval()
-    compare(ours, theirs, rng.standard_normal(shape), device, rtol=1e-9, atol=1e-10)
+    compare(ours, theirs, rng.standard_normal(shape).astype(dtype), device, rtol=tol, atol=tol)
 
 
 def test_batch_norm_wrong_channels(device):
