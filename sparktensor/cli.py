@@ -1,0 +1,127 @@
+"""The ``sparktensor`` command: ``sparktensor train ...`` trains a network on Spark (or in one process)."""
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+MODELS = ("mlp", "lenet", "lstm")
+DATASETS = ("fashion-mnist", "digits", "shakespeare", "japanese-vowels")
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+
+
+def load_dataset(name, limit=None):
+    """``(train_x, train_y, test_x, test_y, meta)`` as NumPy arrays for one of ``DATASETS``."""
+    from . import data
+    if name == "fashion-mnist":
+        (x, y), (tx, ty) = (data.load_fashion_mnist(split=s, normalize=True) for s in ("train", "test"))
+        x, tx = (((a - FASHION_MEAN) / FASHION_STD).reshape(-1, 1, 28, 28).astype(np.float32) for a in (x, tx))
+        return x[:limit], y[:limit], tx, ty, {"classes": 10}
+    if name == "digits":
+        images, labels = data.load_digits(normalize=True)
+        order = np.random.default_rng(0).permutation(len(labels))
+        images, labels = images[order], labels[order]
+        cut = int(0.8 * len(labels))
+        return images[:cut][:limit], labels[:cut][:limit], images[cut:], labels[cut:], {"classes": 10}
+    if name == "japanese-vowels":
+        train, test = data.load_ucr("JapaneseVowels", "train"), data.load_ucr("JapaneseVowels", "test")
+        mask = np.arange(train.series.shape[1])[None, :] < train.lengths[:, None]
+        mean, std = train.series[mask].mean(axis=0), train.series[mask].std(axis=0) + 1e-6
+        # standardize real steps only, so padding stays exactly zero (the classifier finds lengths by it)
+        scale = [np.where((np.arange(d.series.shape[1])[None, :] < d.lengths[:, None])[..., None],
+                          (d.series - mean) / std, 0).astype(np.float32) for d in (train, test)]
+        return scale[0][:limit], train.labels[:limit], scale[1], test.labels, {"classes": len(train.classes)}
+    if name == "shakespeare":
+        text = data.load_shakespeare()
+        vocab = data.CharVocab(text)
+        train_ids, val_ids = data.train_val_split(vocab.encode(text), 0.05)
+        (x, y), (tx, ty) = (data.char_windows(ids, 100) for ids in (train_ids, val_ids))
+        return x[:limit], y[:limit], tx[:2000], ty[:2000], {"classes": len(vocab)}
+    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def build_model(model, dataset, meta, train_x):
+    """The network for a (model, data set) pair, or an error naming the pairs that work."""
+    from . import models
+    classes = meta["classes"]
+    if dataset == "shakespeare":
+        if model != "lstm":
+            raise ValueError("the shakespeare data set trains the character model: use --model lstm")
+        return models.CharLSTM(classes)
+    if model == "mlp":
+        return models.MLP(int(np.prod(train_x.shape[1:])), (256, 128), classes)
+    if model == "lenet":
+        if train_x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"--model lenet needs 28x28 images (fashion-mnist), {dataset} has samples of shape "
+                             f"{train_x.shape[1:]}")
+        return models.LeNet5(1, classes)
+    if model == "lstm":
+        if train_x.ndim != 3:
+            raise ValueError(f"--model lstm needs sequences (japanese-vowels, shakespeare), {dataset} has samples "
+                             f"of shape {train_x.shape[1:]}")
+        return models.LSTMClassifier(train_x.shape[2], classes)
+    raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+def train(args):
+    """Run ``sparktensor train``; returns the final history entry."""
+    import sparktensor as st
+    from . import dist, nn
+    st.manual_seed(args.seed)
+    x, y, tx, ty, meta = load_dataset(args.dataset, args.limit)
+    model = build_model(args.model, args.dataset, meta, x)
+    optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
+    engine = dist.LocalEngine() if args.engine == "local" else dist.SparkEngine(master=args.master)
+    trainer = dist.ParameterAveraging(model, nn.functional.cross_entropy, optimizer, workers=args.workers,
+                                      tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
+    start = time.perf_counter()
+    model, history = trainer.fit(dist.from_numpy(x, y, partitions=args.workers), epochs=args.epochs,
+                                 eval_data=(tx, ty), eval_every=args.eval_every,
+                                 checkpoint_dir=os.path.join(args.out, "checkpoints"))
+    os.makedirs(args.out, exist_ok=True)
+    st.save(model.state_dict(), os.path.join(args.out, "model.safetensors"))
+    history.to_json(os.path.join(args.out, "history.json"))
+    final = history.last
+    print(f"{args.model} on {args.dataset}: test accuracy {final['accuracy']:.4f}, {len(history)} rounds, "
+          f"{time.perf_counter() - start:.1f} s; wrote {args.out}/model.safetensors and history.json")
+    return final
+
+
+def parser():
+    """The argument parser of the ``sparktensor`` command."""
+    top = argparse.ArgumentParser(prog="sparktensor", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    t = commands.add_parser("train", help="train a network with SparkNet parameter averaging")
+    t.add_argument("--model", choices=MODELS, default="lenet")
+    t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    t.add_argument("--workers", type=int, default=2, help="data-parallel workers (Spark tasks)")
+    t.add_argument("--tau", type=int, default=10, help="local steps between averagings")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
+    t.add_argument("--engine", choices=("spark", "local"), default="spark")
+    t.add_argument("--eval-every", type=int, default=50, help="evaluate every this many rounds (and at the end)")
+    t.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="sparktensor-run", help="directory for the model, history and checkpoints")
+    return top
+
+
+def main(argv=None):
+    """Entry point of the ``sparktensor`` command."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        train(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"sparktensor: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
