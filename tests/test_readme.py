@@ -16,7 +16,7 @@ def _blocks(language):
 
 def test_readme_opens_with_the_two_commands():
     main_job, tests = _blocks("bash")[:2]
-    assert "examples/quickstart.py" in main_job
+    assert "sparktensor train --model lenet --dataset fashion-mnist" in main_job
     assert "pytest" in tests
     assert README.index(main_job) < README.index("## ")
 
@@ -35,7 +35,7 @@ def test_readme_python_block_runs(index, tmp_path, monkeypatch):
     exec(compile(code, f"README.md python block {index}", "exec"), namespace)
 
 
-def test_main_job_script_runs_and_fits():
+def test_quickstart_script_runs_and_fits():
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True,
                             text=True, timeout=300, check=True)
     final = float(re.search(r"final mse ([0-9.]+)", result.stdout).group(1))
