@@ -123,47 +123,8 @@ def test_japanese_vowels_example_accuracy(benchmark):
 @pytest.mark.benchmark(group="examples, full runs")
 def test_char_lstm_example_model_loss_curve_matches_pytorch(benchmark):
     """The example's model (2 x 256) and batches: losses within 1% of PyTorch's over the first 100 steps."""
-    from sparktensor.data import CharVocab, load_shakespeare
-    text = load_shakespeare()
-    vocab = CharVocab(text)
-    ids = vocab.encode(text[:1_000_000])
-    st.manual_seed(0)
-    ours = charlm.CharLSTM(len(vocab))
-
-    class TorchCharLSTM(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = torch.nn.Embedding(len(vocab), 64)
-            self.lstm = torch.nn.LSTM(64, 256, num_layers=2, batch_first=True)
-            self.head = torch.nn.Linear(256, len(vocab))
-
-        def forward(self, x):
-            return self.head(self.lstm(self.embed(x))[0])
-
-    theirs = TorchCharLSTM()
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
-
-    def curves():
-        opt_ours = st.optim.Adam(ours.parameters(), lr=3e-3)
-        opt_theirs = torch.optim.Adam(theirs.parameters(), lr=3e-3)
-        rng = np.random.default_rng(0)
-        pairs = []
-        for _ in range(100):
-            x, y = charlm.random_windows(ids, 100, 64, rng)
-            logits, _ = ours(st.tensor(x))
-            loss = st.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), st.tensor(y.reshape(-1)))
-            opt_ours.zero_grad()
-            loss.backward()
-            opt_ours.step()
-            tloss = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)).reshape(-1, len(vocab)),
-                                                      torch.tensor(y.reshape(-1)))
-            opt_theirs.zero_grad()
-            tloss.backward()
-            opt_theirs.step()
-            pairs.append((loss.item(), tloss.item()))
-        return pairs
-
-    pairs = benchmark.pedantic(curves, rounds=1)
+    import char_lstm_vs_pytorch
+    pairs = benchmark.pedantic(char_lstm_vs_pytorch.loss_pairs, rounds=1)
     worst = max(abs(a - b) / b for a, b in pairs)
     print(f"\ncharacter LSTM 2x256, 100 steps: largest relative loss difference from PyTorch {worst:.2e}")
     assert worst < 0.01

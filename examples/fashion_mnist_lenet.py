@@ -11,24 +11,17 @@ import time
 import numpy as np
 
 import sparktensor as st
-import sparktensor.nn as nn
 import sparktensor.nn.functional as F
 from sparktensor import optim
 from sparktensor.data import DataLoader, TensorDataset, load_fashion_mnist
+from sparktensor.models import LeNet5
 
 MEAN, STD = 0.2860, 0.3530  # of the training images
 
 
 def lenet5():
-    """Two 5x5 convolutions with max pooling, then three fully connected layers."""
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10),
-    )
+    """Two 5x5 convolutions with max pooling, then three fully connected layers (``sparktensor.models.LeNet5``)."""
+    return LeNet5(channels=1, classes=10)
 
 
 def load(split, limit=None):
