@@ -99,7 +99,26 @@ class _Placed:
 
 def _run_task(fn, handles, everything, args, index, iterator):
     """Executor side: the task of partition ``index`` (``everything`` is only referenced, see the module doc)."""
-    return [(index, fn(index, handles[index].value, *args))]
+    with _task_threads():
+        return [(index, fn(index, handles[index].value, *args))]
+
+
+_blas = []
+
+
+def _task_threads():
+    """Limit BLAS to the task's cores (``spark.task.cpus``), so concurrent tasks do not oversubscribe the CPUs."""
+    from contextlib import nullcontext
+    from pyspark import TaskContext
+    context = TaskContext.get()
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return nullcontext()
+    if not _blas:
+        _blas.append(ThreadpoolController())  # scanning the loaded libraries once per Python worker
+    cpus = int(context.cpus()) if context is not None else 1
+    return _blas[0].limit(limits=max(1, cpus), user_api="blas")
 
 
 def _group_key(scale, item):
