@@ -48,3 +48,13 @@ def is_device_string(value):
     except TypeError:
         return True
     return False
+
+
+def parse_to_args(args, dtype=None, device=None):
+    """``(dtype, device)`` from the positional arguments of ``.to(...)``: device strings and dtypes in any order."""
+    for a in args:
+        if is_device_string(a):
+            device = a
+        else:
+            dtype = a
+    return dtype, device

@@ -198,11 +198,7 @@ class Tensor:
 
     def to(self, *args, dtype=None, device=None):
         """Move to a device and/or convert to a dtype: ``to("cuda")``, ``to(st.float64)``, ``to("cpu", st.float16)``."""
-        for a in args:
-            if dtypes.is_device_string(a):
-                device = a
-            else:
-                dtype = a
+        dtype, device = dtypes.parse_to_args(args, dtype, device)
         out = self
         if device is not None:
             out = C.to_device(out, backend.parse_device(device))

@@ -41,3 +41,17 @@ def to_numpy(x):
     if hasattr(x, "get"):
         return x.get()
     return np.asarray(x)
+
+
+class GradientDtype(st.autograd.Function):
+    """Identity that records the dtype of the gradient reaching it."""
+    seen = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        GradientDtype.seen.append(gy.dtype)
+        return gy

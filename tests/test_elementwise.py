@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import to_numpy
+from conftest import GradientDtype, to_numpy
 
 
 # ----- input domains: where each op is smooth, away from kinks, poles and ties -----
@@ -358,29 +358,15 @@ def test_gradient_dtype_is_the_input_dtype(device, rng, name):
     assert x.grad.shape == (2, 3) and y.grad.shape == (3,)
 
 
-class _GradientDtype(st.autograd.Function):
-    """Identity that records the dtype of the gradient reaching it."""
-    seen = []
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
-
-    @staticmethod
-    def backward(ctx, gy):
-        _GradientDtype.seen.append(gy.dtype)
-        return gy
-
-
 @pytest.mark.parametrize("name", ["add", "mul", "div", "pow", "maximum", "minimum", "where", "clip"])
 def test_float32_graph_gets_float32_gradients_from_float64_partners(device, rng, name):
     partner = st.tensor(positive(rng, (3,)), device=device)  # float64
     ops = {"where": lambda t: st.where(t > 1, t, partner), "clip": lambda t: st.clip(t, partner, None)}
     fn = ops.get(name, lambda t: BINARY[name][0](t, partner))
     x = st.tensor(positive(rng, (2, 3)).astype(np.float32), device=device, requires_grad=True)
-    _GradientDtype.seen.clear()
-    fn(_GradientDtype.apply(x)).sum().backward()
-    assert _GradientDtype.seen == [np.dtype("float32")]
+    GradientDtype.seen.clear()
+    fn(GradientDtype.apply(x)).sum().backward()
+    assert GradientDtype.seen == [np.dtype("float32")]
 
 
 # ----- ties share the gradient equally -----

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import to_numpy
+from conftest import GradientDtype, to_numpy
 
 SHAPE = (2, 3, 4)
 AXES = [None, 0, 1, 2, -1, -2, -3, (0, 2), (2, 0), (-1, 1), (0, 1, 2)]
@@ -171,20 +171,6 @@ def test_result_dtype_follows_numpy(device, rng, name, dtype):
     np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-6)
 
 
-class _GradientDtype(st.autograd.Function):
-    """Identity that records the dtype of the gradient reaching it."""
-    seen = []
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
-
-    @staticmethod
-    def backward(ctx, gy):
-        _GradientDtype.seen.append(gy.dtype)
-        return gy
-
-
 @pytest.mark.parametrize("name", DIFFERENTIABLE + ["softmax", "log_softmax"])
 def test_backward_keeps_float32(device, rng, name):
     if name in REDUCTIONS:
@@ -193,11 +179,11 @@ def test_backward_keeps_float32(device, rng, name):
     else:
         domain, op = anywhere, getattr(st, name)
     x = st.tensor(domain(rng, SHAPE).astype(np.float32), device=device, requires_grad=True)
-    _GradientDtype.seen.clear()
-    out = op(_GradientDtype.apply(x))
+    GradientDtype.seen.clear()
+    out = op(GradientDtype.apply(x))
     assert out.dtype == st.float32
     out.sum().backward()
-    assert _GradientDtype.seen == [np.dtype("float32")] and x.grad.dtype == st.float32
+    assert GradientDtype.seen == [np.dtype("float32")] and x.grad.dtype == st.float32
 
 
 # ----- ties and zeros -----

@@ -111,3 +111,12 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def layer_default_(weight, bias=None):
+    """PyTorch's default for Linear and Conv: kaiming-uniform weight (a = sqrt(5)), bias U(-1/sqrt(fan_in), ...)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _fans(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

@@ -1,5 +1,4 @@
 """``Conv1d`` and ``Conv2d``: PyTorch's parameters, initialization and repr over ``conv1d`` and ``conv2d``."""
-import math
 
 from ... import creation
 from .. import init
@@ -43,11 +42,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         """PyTorch's default: kaiming-uniform weight (a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x):
         ndim, expected = 2 + len(self.kernel_size), self._input.format(self.in_channels)

@@ -1,6 +1,4 @@
 """``Identity`` and ``Linear``."""
-import math
-
 from ... import creation
 from .. import init
 from ..functional.linear import linear
@@ -39,10 +37,7 @@ class Linear(Module):
 
     def reset_parameters(self):
         """PyTorch's default: kaiming-uniform weight (a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x):
         if x.ndim == 0 or x.shape[-1] != self.in_features:

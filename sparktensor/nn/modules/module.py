@@ -171,11 +171,7 @@ class Module:
     def to(self, *args, dtype=None, device=None):
         """Move parameters and buffers to a device and/or convert floating ones to a dtype, in place; returns self."""
         from ... import dtypes
-        for a in args:
-            if dtypes.is_device_string(a):
-                device = a
-            else:
-                dtype = a
+        dtype, device = dtypes.parse_to_args(args, dtype, device)
         target = None if device is None else backend.parse_device(device)
         dtype = dtypes.as_dtype(dtype)
 
