@@ -22,10 +22,22 @@ from .parameter_averaging import ParameterAveraging, SynchronousSGD
 from .worker import batch_indices
 
 
+# names imported on first use: their modules need optional dependencies (pyspark, dask) or are large
+_LAZY = {
+    "SparkEngine": "spark_engine",
+    "DaskEngine": "dask_engine",
+    "from_dask": "dask_data",
+    "Mesh": "shard",
+    "shard": "shard",
+    "gather": "shard",
+    "HybridTrainer": "hybrid",
+}
+
+
 def __getattr__(name):
-    if name == "SparkEngine":  # imported on use: pyspark is an optional dependency
-        from .spark_engine import SparkEngine
-        return SparkEngine
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'sparktensor.dist' has no attribute {name!r}")
 
 
