@@ -124,7 +124,10 @@ def _get(flat, offset, t, shape):
     values = flat[offset:offset + n].reshape(shape)
     if t.dtype.kind in "biu":
         values = np.rint(values)
-    t.data[...] = backend.to_device(values.astype(t.dtype), backend.device_of(t.data))
+    if isinstance(t.data, np.ndarray):
+        t.data[...] = values  # casts while it copies
+    else:
+        t.data[...] = backend.to_device(values.astype(t.dtype), backend.device_of(t.data))
     t._bump_version()
     return offset + n
 

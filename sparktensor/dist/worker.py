@@ -140,7 +140,8 @@ def train(index, block, job, weights, settings):
     state = layout.flatten(model, optimizer if settings["keep_state"] else None)
     finite = finite and bool(np.isfinite(state).all())
     bad = () if finite else (index,)
-    return _result(state * state.dtype.type(seen), seen, loss_sum, compute, bad, builds=builds)
+    state *= state.dtype.type(seen)  # a fresh buffer: scaled in place
+    return _result(state, seen, loss_sum, compute, bad, builds=builds)
 
 
 def gradients(index, block, job, weights, settings):
@@ -167,7 +168,8 @@ def gradients(index, block, job, weights, settings):
     finite = math.isfinite(value) and bool(np.isfinite(grads).all())
     n = len(rows)
     bad = () if finite else (index,)
-    return _result(grads * grads.dtype.type(n), n, value * n, compute, bad, builds=builds)
+    grads *= grads.dtype.type(n)
+    return _result(grads, n, value * n, compute, bad, builds=builds)
 
 
 def evaluate(index, block, job, weights, settings):
@@ -217,7 +219,11 @@ def combine(a, b):
         total = b["sum"] if a["sum"] is None else a["sum"]
     else:
         with _quiet():
-            total = a["sum"] + b["sum"]
+            if a["sum"].flags.writeable:  # partial sums are never used again once combined: add in place
+                total = a["sum"]
+                total += b["sum"]
+            else:
+                total = a["sum"] + b["sum"]
     if a["correct"] is None or b["correct"] is None:
         correct = b["correct"] if not a["labels"] else a["correct"] if not b["labels"] else None
     else:
