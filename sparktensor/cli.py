@@ -1,4 +1,5 @@
-"""The ``sparktensor`` command: ``sparktensor train ...`` trains a network on Spark (or in one process)."""
+"""The ``sparktensor`` command: ``train`` a network on Spark (or in one process), ``plot`` its history, and
+``info`` on the versions, devices and Spark set-up found here."""
 import argparse
 import json
 import logging
@@ -8,7 +9,7 @@ import time
 
 import numpy as np
 
-MODELS = ("mlp", "lenet", "lstm")
+MODELS = ("mlp", "lenet", "vgg", "lstm")
 DATASETS = ("fashion-mnist", "digits", "shakespeare", "japanese-vowels")
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
@@ -58,6 +59,11 @@ def build_model(model, dataset, meta, train_x):
             raise ValueError(f"--model lenet needs 28x28 images (fashion-mnist), {dataset} has samples of shape "
                              f"{train_x.shape[1:]}")
         return models.LeNet5(1, classes)
+    if model == "vgg":
+        if train_x.ndim != 4 or train_x.shape[2] != train_x.shape[3]:
+            raise ValueError(f"--model vgg needs square images (N, C, H, H) (fashion-mnist), {dataset} has "
+                             f"samples of shape {train_x.shape[1:]}")
+        return models.vgg_small(train_x.shape[1], classes, train_x.shape[2])
     if model == "lstm":
         if train_x.ndim != 3:
             raise ValueError(f"--model lstm needs sequences (japanese-vowels, shakespeare), {dataset} has samples "
@@ -90,6 +96,23 @@ def train(args):
     return final
 
 
+def plot(args):
+    """Run ``sparktensor plot``: draw the history files into a PNG."""
+    from .plot import parse_size, plot_histories
+    try:
+        out = plot_histories(args.histories, args.output, size=parse_size(args.size))
+    except ImportError as e:
+        raise ValueError(str(e)) from e
+    print(f"wrote {out}")
+
+
+def info(args):
+    """Run ``sparktensor info``: versions, devices and whether Spark can start, for people or as JSON."""
+    from .info import collect, format_report
+    report = collect(check=args.check_spark)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+
+
 def parser():
     """The argument parser of the ``sparktensor`` command."""
     top = argparse.ArgumentParser(prog="sparktensor", description=__doc__)
@@ -108,6 +131,19 @@ def parser():
     t.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="sparktensor-run", help="directory for the model, history and checkpoints")
+    t.set_defaults(run=train)
+
+    p = commands.add_parser("plot", help="draw loss and accuracy of training runs against rounds and wall time")
+    p.add_argument("histories", nargs="+", metavar="HISTORY.json", help="history files written by train")
+    p.add_argument("-o", "--output", default=None, help="the PNG to write (default: the first history's name "
+                                                        "with .png)")
+    p.add_argument("--size", default="1200x800", help="WIDTHxHEIGHT of the picture in pixels")
+    p.set_defaults(run=plot)
+
+    i = commands.add_parser("info", help="versions, devices, and whether Spark can start")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+    i.add_argument("--check-spark", action="store_true", help="start a local Spark session and run a small job")
+    i.set_defaults(run=info)
     return top
 
 
@@ -116,7 +152,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
-        train(args)
+        args.run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"sparktensor: {e}", file=sys.stderr)
         return 2

@@ -2,5 +2,6 @@
 from .lenet import LeNet5
 from .mlp import MLP
 from .recurrent import CharLSTM, LSTMClassifier
+from .vgg import VGG, vgg_small
 
-__all__ = ["MLP", "LeNet5", "CharLSTM", "LSTMClassifier"]
+__all__ = ["MLP", "LeNet5", "VGG", "CharLSTM", "LSTMClassifier", "vgg_small"]
