@@ -27,10 +27,11 @@ _LAZY = {
     "SparkEngine": "spark_engine",
     "DaskEngine": "dask_engine",
     "from_dask": "dask_data",
-    "Mesh": "shard",
-    "shard": "shard",
-    "gather": "shard",
+    "Mesh": "sharding",
+    "shard": "sharding",
+    "gather": "sharding",
     "HybridTrainer": "hybrid",
+    "GangError": "gang",
 }
 
 

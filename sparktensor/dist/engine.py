@@ -6,6 +6,8 @@
   the results in a tree whose shape depends only on the number of partitions (so float sums are the same
   from run to run, whatever order the results arrive in).
 * ``ship(obj)``: send a model, optimizer and loss once per training job; workers rebuild it once and cache it.
+* ``run_gang(fn, world_size, *args)``: start ``world_size`` ranks at once that can reach each other, each
+  running ``fn(comm, *args)`` with a ``comm.Communicator``, for model parallelism (see ``gang.py``).
 
 Functions given to ``map_reduce`` are module-level functions over plain values: no ``self``, no SparkContext.
 """
@@ -47,6 +49,15 @@ class Engine:
 
     def describe(self, text):
         """Label the next jobs (Spark shows it in its UI); None removes the label."""
+
+    def run_gang(self, fn, world_size, *args, timeout=60.0):
+        """``fn(comm, *args)`` on ``world_size`` ranks started together; their results in rank order.
+
+        ``comm`` is each rank's ``Communicator`` over the whole gang; a blocking call waits at most
+        ``timeout`` seconds for a peer. When a rank fails, the others are released and the failure is
+        raised here, naming the rank.
+        """
+        raise NotImplementedError
 
     def __enter__(self):
         return self

@@ -37,5 +37,19 @@ class LocalEngine(Engine):
     def map_reduce(self, placed, fn, args, combine):
         return tree_fold([(index, fn(index, block, *args)) for index, block in enumerate(placed)], combine)
 
+    def run_gang(self, fn, world_size, *args, timeout=60.0, mode="threads"):
+        """Ranks as threads over in-process queues (``mode="threads"``), or as processes connected by TCP
+        over loopback (``mode="processes"``: the same rank body and transport as a Spark barrier stage).
+
+        The failure of a rank is re-raised here with a note naming the rank.
+        """
+        if mode == "threads":
+            from .comm import run_threads
+            return run_threads(fn, world_size, *args, timeout=timeout)
+        if mode == "processes":
+            from .gang_local import run_processes
+            return run_processes(fn, world_size, *args, timeout=timeout)
+        raise ValueError(f"unknown gang mode {mode!r}: expected 'threads' or 'processes'")
+
     def __repr__(self):
         return f"LocalEngine(workers={self.workers})"

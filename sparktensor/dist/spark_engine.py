@@ -86,6 +86,24 @@ class SparkEngine(Engine):
     def describe(self, text):
         self.sc.setJobDescription(text)
 
+    def run_gang(self, fn, world_size, *args, timeout=60.0, name=None, attempts=1, host=None):
+        """One barrier stage of ``world_size`` tasks, rank = partition index (see ``gang_spark``).
+
+        Args:
+            name: the gang's name in Spark's job description and in errors (``fn``'s name by default).
+            attempts: how many times to launch the gang when a rank's process dies (a rank's own
+                exception is raised at once).
+            host: the address ranks listen on and advertise (default: loopback on a local master,
+                else the executor's host as Spark knows it; ``$SPARKTENSOR_GANG_HOST`` overrides both).
+        """
+        from pyspark import cloudpickle
+        from . import gang_spark
+        if host is None and self.sc.master.startswith("local"):
+            host = "127.0.0.1"
+        by_value = functools.partial(_by_value, _user_modules((fn,) + tuple(args)), cloudpickle)
+        return gang_spark.run_gang(self.sc, fn, world_size, args, timeout=timeout, name=name, attempts=attempts,
+                                   host=host, by_value=by_value)
+
     def __repr__(self):
         return f"SparkEngine(master={self.sc.master!r}, workers={self.workers})"
 

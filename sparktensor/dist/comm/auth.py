@@ -1,0 +1,53 @@
+"""Mutual challenge-response on every new connection: both ends prove they hold the gang's key (HMAC-SHA256).
+
+The key is random per job (``secrets``) and never sent; each side sends a fresh nonce and answers the
+other's with ``HMAC(key, role + ranks + both nonces)``, so a recorded answer is worthless on another
+connection. This authenticates the peers; it does not encrypt the arrays that follow.
+"""
+import hashlib
+import hmac
+import secrets
+import struct
+
+from .wire import read_exactly
+
+MAGIC = b"STCOMM01"
+_HELLO = struct.Struct("<8sii32s")  # magic, client rank, server rank, client nonce
+_ACCEPTED = b"\x01"
+
+
+def new_key():
+    """A random per-job key (32 bytes)."""
+    return secrets.token_bytes(32)
+
+
+def _proof(key, role, ranks, first, second):
+    return hmac.new(key, role + ranks + first + second, hashlib.sha256).digest()
+
+
+def client_handshake(sock, key, rank, peer):
+    """Prove ourselves to rank ``peer`` (the listening side) and check its proof; raise ``PermissionError`` if not."""
+    nonce = secrets.token_bytes(32)
+    sock.sendall(_HELLO.pack(MAGIC, rank, peer, nonce))
+    answer = read_exactly(sock, 64)
+    server_nonce, server_proof = answer[:32], answer[32:]
+    ranks = struct.pack("<ii", rank, peer)
+    if not hmac.compare_digest(server_proof, _proof(key, b"S", ranks, nonce, server_nonce)):
+        raise PermissionError(f"rank {peer} could not prove it holds this gang's key")
+    sock.sendall(_proof(key, b"C", ranks, server_nonce, nonce))
+    if read_exactly(sock, 1) != _ACCEPTED:
+        raise PermissionError(f"rank {peer} refused the connection")
+
+
+def server_handshake(sock, key, rank, world_size):
+    """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``."""
+    magic, peer, me, nonce = _HELLO.unpack(read_exactly(sock, _HELLO.size))
+    if magic != MAGIC or me != rank or not 0 <= peer < world_size or peer == rank:
+        raise PermissionError(f"a connection to rank {rank} did not start with a valid greeting")
+    server_nonce = secrets.token_bytes(32)
+    ranks = struct.pack("<ii", peer, rank)
+    sock.sendall(server_nonce + _proof(key, b"S", ranks, nonce, server_nonce))
+    if not hmac.compare_digest(read_exactly(sock, 32), _proof(key, b"C", ranks, server_nonce, nonce)):
+        raise PermissionError(f"a connection claiming to be rank {peer} did not prove it holds this gang's key")
+    sock.sendall(_ACCEPTED)
+    return peer

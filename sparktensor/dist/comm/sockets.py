@@ -1,0 +1,312 @@
+"""``SocketTransport``: one rank's TCP connections to the other ranks of a gang (processes, hosts or threads).
+
+* Each rank listens on one socket. A connection to a peer is made on first use and kept: one connection
+  per direction and pair, each opened with a mutual HMAC challenge-response on the gang's key (``auth.py``).
+* A writer thread per outgoing connection sends messages in order, so a rank can send to its right
+  neighbour while it receives from its left one (the ring's steps) without either side blocking.
+* A reader thread per incoming connection reads every message as it comes into a per-peer inbox, and a
+  watcher per outgoing connection waits for the peer's goodbye byte on it; so a peer that dies (end of
+  stream without a goodbye), fails (it sends an abort with its reason), or stops answering is noticed at
+  once, and every blocking call raises ``CommError`` naming it.
+"""
+import logging
+import queue
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+
+from .auth import client_handshake, server_handshake
+from .errors import CommError
+from .transport import DONE, Transport, remaining
+from .wire import read_message, write_message
+
+log = logging.getLogger("sparktensor.dist.comm")
+
+HANDSHAKE_TIMEOUT = 10.0
+_BYE, _ABORT = "!bye", "!abort"  # control messages; the tags of groups never start with "!"
+_CLOSED, _FAILED = object(), object()  # left in an inbox for good: every later receive sees them
+_NOTHING = np.empty(0, np.uint8)
+_GOODBYE = b"\x00"  # the listening side's last byte on a connection it closes on purpose
+
+
+def open_listener(host="127.0.0.1", port=0):
+    """A listening TCP socket on ``host`` (an ephemeral port by default); its address is ``getsockname()``."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(128)
+    return listener
+
+
+class SocketTransport(Transport):
+    """Rank ``rank`` of a gang whose listening addresses are ``addresses`` (``(host, port)`` in rank order).
+
+    Args:
+        rank: this rank.
+        addresses: every rank's listening address, in rank order (this rank's is ``listener``'s).
+        key: the gang's secret (bytes); a connection from anyone without it is refused.
+        listener: this rank's listening socket (``open_listener``), opened before the addresses were exchanged.
+        timeout: seconds to keep trying to reach a peer, and the longest a send may make no progress.
+    """
+
+    def __init__(self, rank, addresses, key, listener, timeout=60.0):
+        super().__init__(rank, len(addresses))
+        self.check_peer(rank)
+        self.addresses = [(str(host), int(port)) for host, port in addresses]
+        self.key = bytes(key)
+        self.timeout = float(timeout)
+        self.failure = None  # why this rank can no longer communicate (the first reason)
+        self._listener = listener
+        self._inbox = [queue.SimpleQueue() for _ in range(self.world_size)]
+        self._writers = {}  # dst -> _Writer
+        self._incoming = {}  # src -> socket
+        self._lock = threading.Lock()
+        self._closing = False
+        self._stopped = threading.Event()  # set when closing gave up waiting: writers stop trying to connect
+        listener.settimeout(0.2)  # the accepting thread looks this often whether the transport was closed
+        threading.Thread(target=self._accept, name=f"sparktensor-accept-{rank}", daemon=True).start()
+
+    # ----- the primitives -----
+    def post(self, dst, tag, array):
+        self.check_peer(dst)
+        if self.failure is not None:
+            raise CommError(self.failure)
+        if self._closing:
+            raise CommError(f"rank {self.rank}: the communicator is closed")
+        if dst == self.rank:
+            self._inbox[dst].put((tag, np.array(array, copy=True)))
+            return DONE
+        sent = _Sent(self.rank, dst)
+        self._writer(dst).messages.put((tag, array, sent))
+        return sent
+
+    def _next(self, src, deadline):
+        self.check_peer(src)
+        inbox = self._inbox[src]
+        try:
+            item = inbox.get(timeout=remaining(deadline, self.rank, src))
+        except queue.Empty:
+            raise CommError(f"rank {self.rank} timed out waiting for a message from rank {src}") from None
+        if item is _FAILED:
+            inbox.put(item)
+            raise CommError(self.failure)
+        if item is _CLOSED:
+            inbox.put(item)
+            raise CommError(f"rank {src} closed its communicator while rank {self.rank} waited for a message from it")
+        return item
+
+    def fail(self, reason):
+        """Stop communicating: every blocking call from now on raises ``CommError(reason)`` (the first reason)."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = reason
+        for inbox in self._inbox:
+            inbox.put(_FAILED)
+
+    def abort(self, reason, flush_timeout=2.0):
+        """Tell every peer why this rank gives up (they raise ``CommError`` with ``reason`` at once), then close."""
+        message = np.frombuffer(reason.encode(), np.uint8)
+        if not self._closing:
+            for dst in range(self.world_size):
+                if dst != self.rank:
+                    self._writer(dst).messages.put((_ABORT, message, _Sent(self.rank, dst)))
+        self.close(flush_timeout)
+
+    def close(self, flush_timeout=None):
+        """Say goodbye to the peers this rank talked to, wait for the sends to finish, close every socket."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            writers = list(self._writers.values())
+        for writer in writers:
+            writer.messages.put((_BYE, _NOTHING, _Sent(self.rank, writer.dst)))
+            writer.messages.put(None)
+        deadline = time.monotonic() + (self.timeout if flush_timeout is None else flush_timeout)
+        for writer in writers:
+            writer.join(max(0.0, deadline - time.monotonic()))
+        self._stopped.set()
+        self._listener.close()
+        with self._lock:
+            incoming = list(self._incoming.values())
+            outgoing = [w.sock for w in writers if w.sock is not None]
+        for sock in incoming:
+            try:
+                sock.sendall(_GOODBYE)  # the peer's watcher: this rank closed, it did not die
+            except OSError:
+                pass
+        for sock in incoming + outgoing:
+            _shut(sock)
+
+    # ----- connections -----
+    def connected(self):
+        """``(outgoing, incoming)``: the ranks this rank has a connection to, and from (each made once)."""
+        with self._lock:
+            return sorted(self._writers), sorted(self._incoming)
+
+    def _writer(self, dst):
+        with self._lock:
+            writer = self._writers.get(dst)
+            if writer is None:
+                writer = self._writers[dst] = _Writer(self, dst)
+                writer.start()
+            return writer
+
+    def _connect(self, dst):
+        """A new authenticated connection to ``dst``, retried until ``timeout`` while the peer is not listening."""
+        host, port = self.addresses[dst]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                sock = socket.create_connection((host, port), timeout=min(HANDSHAKE_TIMEOUT, self.timeout))
+                break
+            except OSError as e:
+                given_up = self._stopped.is_set() or (self._closing and isinstance(e, ConnectionRefusedError))
+                if time.monotonic() > deadline or given_up:  # (closing: a refused peer is gone; do not wait)
+                    raise CommError(f"rank {self.rank} cannot connect to rank {dst} at {host}:{port} ({e})") from e
+                time.sleep(0.05)
+        try:
+            client_handshake(sock, self.key, self.rank, dst)
+        except PermissionError as e:
+            sock.close()
+            raise CommError(f"rank {self.rank} cannot connect to rank {dst}: {e}") from e
+        except (OSError, EOFError) as e:
+            sock.close()
+            raise CommError(f"rank {dst} at {host}:{port} refused the connection from rank {self.rank} "
+                            f"(it holds another key, or it is not a rank of this gang): {e}") from e
+        sock.settimeout(self.timeout)  # a send that makes no progress for this long fails
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        """Authenticate a new incoming connection, then read its messages into the peer's inbox."""
+        conn.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            peer = server_handshake(conn, self.key, self.rank, self.world_size)
+        except (PermissionError, OSError, EOFError, struct.error) as e:
+            log.warning("rank %d refused a connection from %s: %s", self.rank, _peer_name(conn), e)
+            _shut(conn)
+            return
+        with self._lock:
+            if peer in self._incoming or self._closing:
+                if not self._closing:
+                    log.warning("rank %d refused a second connection from rank %d", self.rank, peer)
+                _shut(conn)
+                return
+            self._incoming[peer] = conn
+        conn.settimeout(None)  # waiting for the next message is the receiving call's business, with its timeout
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._read(peer, conn)
+
+    def _read(self, peer, conn):
+        try:
+            while True:
+                tag, array = read_message(conn, peer)
+                if tag == _BYE:
+                    self._inbox[peer].put(_CLOSED)
+                    return
+                if tag == _ABORT:
+                    self.fail(f"rank {peer} gave up: {array.tobytes().decode(errors='replace')}")
+                    return
+                self._inbox[peer].put((tag, array))
+        except (OSError, EOFError, CommError) as e:
+            if not self._closing:
+                self.fail(f"rank {peer} died or lost its connection to rank {self.rank} ({e})")
+        finally:
+            _shut(conn)
+
+
+class _Writer(threading.Thread):
+    """Sends the messages posted to one peer, in order, over one connection made on first use."""
+
+    def __init__(self, transport, dst):
+        super().__init__(name=f"sparktensor-send-{transport.rank}-to-{dst}", daemon=True)
+        self.transport, self.dst = transport, dst
+        self.messages = queue.SimpleQueue()  # (tag, array, _Sent), then None
+        self.sock = None
+
+    def run(self):
+        error = None
+        try:
+            self.sock = self.transport._connect(self.dst)
+            threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True).start()
+        except CommError as e:
+            error = e
+            self.transport.fail(str(e))
+        while (item := self.messages.get()) is not None:
+            tag, array, sent = item
+            if error is None:
+                try:
+                    write_message(self.sock, tag, array)
+                except OSError as e:
+                    error = CommError(f"rank {self.dst} died or closed its connection while rank "
+                                      f"{self.transport.rank} was sending to it ({e})")
+                    if not self.transport._closing:
+                        self.transport.fail(str(error))
+            sent.done(error)
+        if self.sock is not None:
+            _shut(self.sock)
+
+    def _watch(self):
+        """The peer sends nothing on this connection but a goodbye byte: its end without one means it died."""
+        transport = self.transport
+        while True:
+            try:
+                byte = self.sock.recv(1)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                byte = repr(e)
+            if byte == _GOODBYE or transport._closing:
+                return
+            transport.fail(f"rank {self.dst} died or lost its connection to rank {transport.rank} "
+                           f"({'end of stream' if byte == b'' else byte})")
+            return
+
+
+class _Sent:
+    """The handle of one posted message: ``wait`` returns once it was written, or raises why it was not."""
+
+    __slots__ = ("rank", "dst", "event", "error")
+
+    def __init__(self, rank, dst):
+        self.rank, self.dst, self.event, self.error = rank, dst, threading.Event(), None
+
+    def done(self, error=None):
+        self.error = error
+        self.event.set()
+
+    def wait(self, timeout=None):
+        if not self.event.wait(timeout):
+            raise CommError(f"rank {self.rank} timed out sending to rank {self.dst}")
+        if self.error is not None:
+            raise self.error
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+def _peer_name(conn):
+    try:
+        return "%s:%d" % conn.getpeername()[:2]
+    except OSError:
+        return "an unknown address"

@@ -1,0 +1,130 @@
+"""What every engine shares to launch a gang: the per-job key, and the body of one rank.
+
+An engine starts ``world_size`` copies of ``run_rank`` (Spark: the tasks of one barrier stage; locally:
+processes or threads) and gives each an ``exchange`` function, the only engine-specific part:
+
+    exchange(address) -> list of every rank's address, in rank order
+
+called once by every rank with its own ``(host, port)``. Spark's is ``BarrierTaskContext.allGather``; the
+local engine's goes through the parent process. A Dask engine would use a scheduler-side rendezvous, e.g.
+each rank sets ``distributed.Variable(f"{gang}-{rank}")`` and then reads all ``world_size`` of them (or a
+``distributed.Queue`` the client gathers and fans out), with the gang's tasks pinned to distinct workers.
+
+Each rank opens its listening socket, exchanges addresses once, and builds a ``Communicator`` over a
+``SocketTransport`` with the job's key; per-step messages then go over direct connections between ranks.
+"""
+import os
+import pickle
+import traceback
+
+from .comm import CommError, Communicator, auth
+from .comm.sockets import SocketTransport, open_listener
+
+#: the environment variable that sets the address a rank advertises to the others (default: see ``rank_host``)
+HOST_VARIABLE = "SPARKTENSOR_GANG_HOST"
+
+
+class GangError(RuntimeError):
+    """A rank of a gang failed; ``rank`` is the rank that failed first, ``remote_traceback`` its traceback."""
+
+    def __init__(self, message, rank=None, remote_traceback=None, died=False):
+        super().__init__(message)
+        self.rank, self.remote_traceback, self.died = rank, remote_traceback, died
+
+
+def new_key():
+    """A random key for one gang, as hex (it travels inside the task closure, never on the ranks' sockets)."""
+    return auth.new_key().hex()
+
+
+def rank_host(hint=None):
+    """The address this rank listens on and tells the others: ``$SPARKTENSOR_GANG_HOST``, else ``hint``
+    (e.g. the executor's host from Spark), else loopback."""
+    return os.environ.get(HOST_VARIABLE) or hint or "127.0.0.1"
+
+
+def connect(rank, addresses, key, listener, timeout=60.0):
+    """The gang's whole-world ``Communicator`` of ``rank``, from every rank's address and the job's key."""
+    transport = SocketTransport(rank, addresses, bytes.fromhex(key), listener, timeout)
+    comm = Communicator(transport, timeout=timeout)
+    from .comm.nccl import attach_nccl
+    attach_nccl(comm)
+    comm.bytes_sent = 0  # count the job's traffic, not the set-up's
+    return comm
+
+
+def run_rank(fn, args, rank, key, exchange, timeout=60.0, host=None):
+    """One rank's whole life: listen, exchange addresses, connect, ``fn(comm, *args)``, close.
+
+    Returns ``("ok", result)`` or ``("error", exception, traceback text, caused_elsewhere)``: a failure is
+    reported, not raised, so that the launcher can tell the rank that failed first from the ranks that
+    failed because of it (``caused_elsewhere``: a peer gave up or died) and from a rank that died. A rank
+    that fails tells the others why (they raise ``CommError`` quoting it) before it closes.
+    """
+    host = rank_host(host)
+    listener = open_listener(host if host in ("127.0.0.1", "localhost") else "0.0.0.0")
+    try:
+        addresses = exchange((host, listener.getsockname()[1]))
+        comm = connect(rank, addresses, key, listener, timeout)
+    except BaseException:
+        listener.close()
+        raise
+    try:
+        result = fn(comm, *args)
+    except BaseException as e:  # noqa: BLE001 - reported to the launcher with the rank
+        caused_elsewhere = isinstance(e, CommError) and comm.transport.failure is not None
+        comm.transport.abort(f"rank {rank} failed: {type(e).__name__}: {e}")
+        return ("error", portable(e), traceback.format_exc(), caused_elsewhere)
+    comm.close()
+    return ("ok", result)
+
+
+def portable(error):
+    """``error`` if it survives pickling (it goes back to the launcher), else a ``RuntimeError`` quoting it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def root_failure(reports, world_size):
+    """``(rank, exception, traceback text)`` of the rank that failed first, or None when all ranks succeeded.
+
+    ``reports`` maps ranks to ``run_rank``'s reports; a rank without one died. The root is a rank that died,
+    else the first rank whose failure was not caused by another rank's.
+    """
+    for rank in range(world_size):
+        if rank not in reports:
+            return rank, GangError(f"rank {rank} died without a result (its process exited or was killed)",
+                                   rank=rank, died=True), ""
+    failed = [(rank, report) for rank, report in sorted(reports.items()) if report[0] == "error"]
+    if not failed:
+        return None
+    rank, report = next(((r, f) for r, f in failed if not f[3]), failed[0])
+    return rank, report[1], report[2]
+
+
+def outcome(reports, world_size, name="gang"):
+    """The results in rank order from ``{rank: report}``, or ``GangError`` naming the rank that failed first."""
+    failure = root_failure(reports, world_size)
+    if failure is None:
+        return [reports[rank][1] for rank in range(world_size)]
+    rank, error, text = failure
+    message = f"{name}: rank {rank} of {world_size} failed: {type(error).__name__}: {error}"
+    if text:
+        message += f"\n--- traceback of rank {rank} ---\n{text}"
+    died = isinstance(error, GangError) and error.died
+    raise GangError(message, rank=rank, remote_traceback=text, died=died) from error
+
+
+def dumps(obj):
+    """Pickle a rank's function and arguments as Spark does (by value for lambdas and closures)."""
+    try:
+        import cloudpickle
+    except ImportError:
+        from pyspark import cloudpickle
+    return cloudpickle.dumps(obj)
+
+
+__all__ = ["GangError", "connect", "new_key", "outcome", "rank_host", "run_rank"]

@@ -1,0 +1,127 @@
+"""Gangs on Spark: one barrier stage of ``world_size`` tasks, each running ``gang.run_rank``.
+
+Each task opens its listening socket; one ``BarrierTaskContext.allGather`` (about 1 s) exchanges the
+addresses; then the ranks talk over direct TCP connections authenticated with the job's key, made on the
+driver with ``secrets`` and shipped inside the task closure (protect the closure itself with Spark's
+``spark.authenticate`` and ``spark.network.crypto.enabled`` on a shared cluster).
+
+Failures. A rank whose ``fn`` raises tells the others and then fails its task, so Spark aborts the stage
+and kills the rest at once; ranks that fail only because another rank did (they raise ``CommError``)
+finish their tasks quietly, so the task that fails first is the rank that caused it. A barrier result
+stage is not retried by Spark, so ``run_gang`` relaunches the whole gang itself when a rank's process
+died, up to ``attempts`` times; a rank's own exception is never retried.
+"""
+import functools
+import json
+import re
+import uuid
+
+from contextlib import nullcontext
+
+from .gang import GangError, new_key, outcome, run_rank
+
+_MARK = "sparktensor gang rank failed"  # in the message a failing task raises, so the driver can quote it
+_REASONS = [r"Python worker exited unexpectedly[^\n.]*", r"[^\n]*[Kk]illed[^\n]*", r"Job aborted[^\n]*"]
+
+
+def preflight(sc, world_size):
+    """Check, before launching, that Spark can start all ``world_size`` tasks at once; clear errors otherwise."""
+    conf = sc.getConf()
+    check_gang_fits(world_size, task_slots(sc), master=sc.master, task_cpus=conf.get("spark.task.cpus", "1"),
+                    dynamic_allocation=conf.get("spark.dynamicAllocation.enabled", "false"))
+
+
+def check_gang_fits(world_size, slots, master="?", task_cpus="1", dynamic_allocation="false"):
+    """Raise ``GangError`` unless a barrier stage of ``world_size`` tasks can start on ``slots`` task slots."""
+    if not (isinstance(world_size, int) and not isinstance(world_size, bool) and world_size >= 1):
+        raise ValueError(f"world_size must be a positive int, got {world_size!r}")
+    if str(dynamic_allocation).lower() == "true":
+        raise GangError("a gang runs as a Spark barrier stage, which does not work with dynamic allocation: "
+                        "set spark.dynamicAllocation.enabled=false (and a fixed number of executors)")
+    if world_size > slots:
+        raise GangError(f"a gang of {world_size} ranks needs {world_size} task slots at once, but this Spark "
+                        f"application has {slots} (master {master}, spark.task.cpus={task_cpus}); start Spark "
+                        f"with more cores or executors, or use a smaller gang")
+
+
+def task_slots(sc):
+    """How many tasks Spark can run at once now (Spark's own count for barrier stages, or its parallelism)."""
+    try:
+        jsc = sc._jsc.sc()
+        return int(jsc.maxNumConcurrentTasks(jsc.resourceProfileManager().defaultResourceProfile()))
+    except Exception:  # noqa: BLE001 - an internal API; the default parallelism is the next best count
+        return sc.defaultParallelism
+
+
+def run_gang(sc, fn, world_size, args, timeout=60.0, name=None, attempts=1, host=None, by_value=None):
+    """Launch the gang on ``sc`` and return the results in rank order (see the module doc).
+
+    ``by_value()`` is a context manager under which the stage is pickled (``SparkEngine`` passes one that
+    pickles the user's own modules by value).
+    """
+    preflight(sc, world_size)
+    name = name or getattr(fn, "__name__", "gang")
+    by_value = by_value or nullcontext
+    for attempt in range(1, attempts + 1):
+        try:
+            return _launch(sc, fn, world_size, args, timeout, name, host, by_value)
+        except GangError as e:
+            if not e.died or attempt == attempts:
+                raise
+            e.add_note(f"attempt {attempt} of {attempts}; relaunching the gang")
+
+
+def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
+    group = f"sparktensor-gang-{uuid.uuid4().hex[:12]}"
+    keys = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+    saved = {k: sc.getLocalProperty(k) for k in keys}
+    task = functools.partial(_gang_task, fn, args, new_key(), world_size, timeout, host)
+    sc.setJobGroup(group, f"sparktensor gang '{name}': {world_size} ranks", interruptOnCancel=True)
+    try:
+        with by_value():  # the user's modules travel by value while the stage is pickled
+            rows = sc.parallelize(range(world_size), world_size).barrier().mapPartitions(task).collect()
+    except Exception as e:  # noqa: BLE001 - Py4J wraps whatever happened on the executors
+        sc.cancelJobGroup(group)  # nothing of the gang may keep running
+        raise _failure(e, name, world_size) from None
+    finally:
+        for k, v in saved.items():
+            sc.setLocalProperty(k, v)
+    return outcome(dict(rows), world_size, f"gang '{name}'")
+
+
+def _gang_task(fn, args, key, world_size, timeout, host, iterator):
+    """Executor side: one rank (its partition index) of the barrier stage."""
+    from pyspark import BarrierTaskContext
+    from .spark_engine import _task_threads
+    context = BarrierTaskContext.get()
+    rank = context.partitionId()
+    if host is None:  # the executor's host, as Spark knows it
+        host = context.getTaskInfos()[rank].address.rsplit(":", 1)[0]
+
+    def exchange(address):
+        return [tuple(json.loads(a)) for a in context.allGather(json.dumps(list(address)))]
+
+    with _task_threads():
+        report = run_rank(fn, args, rank, key, exchange, timeout, host)
+    if report[0] == "error" and not report[3]:
+        _, error, text, _ = report
+        raise GangError(f"{_MARK} {rank} of {world_size}: {type(error).__name__}: {error}\n"
+                        f"--- traceback of rank {rank} ---\n{text}", rank=rank) from error
+    return [(rank, report)]
+
+
+def _failure(error, name, world_size):
+    """A ``GangError`` naming the rank whose task failed first, from the exception Spark raised on the driver."""
+    text = str(error)
+    ours = re.search(re.escape(_MARK) + r" (\d+) of \d+: (.*?)\n--- traceback of rank \d+ ---\n(.*?)(?:\n\s*\n|$)",
+                     text, re.S)
+    if ours:
+        rank, message, remote = int(ours.group(1)), ours.group(2), ours.group(3)
+        return GangError(f"gang '{name}': rank {rank} of {world_size} failed: {message}\n"
+                         f"--- traceback of rank {rank} ---\n{remote}", rank=rank, remote_traceback=remote)
+    task = re.search(r"ResultTask\(\d+, (\d+)\)", text) or re.search(r"Task (\d+) in stage", text)
+    rank = int(task.group(1)) if task else None
+    reason = next((m.group(0) for m in (re.search(p, text) for p in _REASONS) if m), text[:2000])
+    who = f"rank {rank} of {world_size}" if rank is not None else f"a rank of {world_size}"
+    return GangError(f"gang '{name}': {who} failed in Spark: {reason}",
+                     rank=rank, died=True)

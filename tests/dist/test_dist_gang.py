@@ -1,0 +1,111 @@
+"""``engine.run_gang``: gangs of ranks as threads, as processes, and as one Spark barrier stage."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+import sparktensor.dist as dist
+from sparktensor.dist.gang import GangError
+from sparktensor.dist.gang_spark import check_gang_fits
+
+
+def _sum_of_ranks(comm, x):
+    """Every rank contributes ``x * (rank + 1)``; returns the all-reduce and what the rank saw of the gang."""
+    return comm.all_reduce(x * (comm.rank + 1)), comm.rank, comm.world_size
+
+
+def _expected(x, world_size):
+    return sum(x * (rank + 1) for rank in range(world_size))
+
+
+def _rank_1_fails(comm):
+    if comm.rank == 1:
+        raise ZeroDivisionError("rank one divided by zero")
+    return comm.all_reduce(np.ones(4))
+
+
+X = np.random.default_rng(0).standard_normal(1000)
+
+
+# ----- LocalEngine -----
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_local_gang_all_reduce_matches_numpy(mode):
+    results = dist.LocalEngine().run_gang(_sum_of_ranks, 3, X, mode=mode, timeout=30)
+    assert [r[1:] for r in results] == [(0, 3), (1, 3), (2, 3)]
+    for total, _, _ in results:
+        assert total.tobytes() == results[0][0].tobytes()
+        np.testing.assert_allclose(total, _expected(X, 3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_local_gang_reraises_the_failing_rank_and_names_it(mode):
+    start = time.monotonic()
+    with pytest.raises(ZeroDivisionError, match="rank one divided by zero") as info:
+        dist.LocalEngine().run_gang(_rank_1_fails, 3, mode=mode, timeout=30)
+    assert any("rank 1 of a gang of 3" in note for note in info.value.__notes__)
+    assert time.monotonic() - start < 15  # the other ranks were released, not left to their 30 s timeout
+
+
+def test_local_gang_mode_is_checked():
+    with pytest.raises(ValueError, match="unknown gang mode 'mpi'"):
+        dist.LocalEngine().run_gang(_sum_of_ranks, 2, X, mode="mpi")
+
+
+# ----- Spark -----
+def test_spark_gang_all_reduce_across_tasks_matches_numpy(spark_engine):
+    sc = spark_engine.sc
+    sc.setJobGroup("callers-group", "the caller's own label")
+    try:
+        results = spark_engine.run_gang(_sum_of_ranks, 2, X, timeout=60)
+        assert sc.getLocalProperty("spark.jobGroup.id") == "callers-group"  # the caller's group is given back
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        sc.setLocalProperty("spark.job.description", None)
+    assert [r[1:] for r in results] == [(0, 2), (1, 2)]
+    assert results[0][0].tobytes() == results[1][0].tobytes()
+    np.testing.assert_allclose(results[0][0], _expected(X, 2), rtol=1e-12)
+
+
+def test_spark_gang_failing_rank_raises_on_the_driver_naming_it(spark_engine):
+    start = time.monotonic()
+    with pytest.raises(GangError, match=r"gang '_rank_1_fails': rank 1 of 2 failed: ZeroDivisionError: rank one "
+                                        r"divided by zero") as info:
+        spark_engine.run_gang(_rank_1_fails, 2, timeout=60)
+    assert info.value.rank == 1 and not info.value.died
+    assert "raise ZeroDivisionError" in info.value.remote_traceback
+    assert time.monotonic() - start < 30  # rank 0 was released at once, not after its 60 s timeout
+
+
+def _rank_1_dies_once(comm, marker):
+    """Rank 1's process exits on the first launch (it leaves ``marker``), and works on the next."""
+    comm.barrier()
+    if comm.rank == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)
+    return comm.all_reduce(np.ones(2))
+
+
+def test_spark_gang_whose_rank_dies_is_reported_and_relaunched(spark_engine, tmp_path):
+    marker = str(tmp_path / "died-once")
+    with pytest.raises(GangError, match="rank 1 of 2 failed in Spark: Python worker exited") as info:
+        spark_engine.run_gang(_rank_1_dies_once, 2, marker, timeout=60)
+    assert info.value.died and info.value.rank == 1
+    os.remove(marker)
+    results = spark_engine.run_gang(_rank_1_dies_once, 2, marker, timeout=60, attempts=2)
+    np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)
+
+
+def test_spark_gang_larger_than_the_task_slots_fails_before_launching(spark_engine):
+    with pytest.raises(GangError, match=r"a gang of 3 ranks needs 3 task slots at once, but this Spark "
+                                        r"application has 2 \(master local\[2,4\]"):
+        spark_engine.run_gang(_sum_of_ranks, 3, X)
+
+
+def test_gang_preflight_refuses_dynamic_allocation_and_bad_sizes():
+    with pytest.raises(GangError, match="spark.dynamicAllocation.enabled=false"):
+        check_gang_fits(2, slots=8, dynamic_allocation="true")
+    with pytest.raises(ValueError, match="world_size must be a positive int, got 0"):
+        check_gang_fits(0, slots=8)
+    check_gang_fits(8, slots=8)
+
