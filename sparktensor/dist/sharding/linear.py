@@ -1,0 +1,155 @@
+"""``ColumnParallelLinear`` and ``RowParallelLinear``: a ``Linear`` with its weight matrix split across ranks.
+
+A column-parallel layer followed by a row-parallel one is Megatron-LM's pair: the first splits the output
+features (its input is whole, its output split), the second splits the input features (its input is the
+first one's split output, its output whole after one all-reduce). Elementwise layers between them work on
+the split activations as they are. Per pair and step: one all-reduce of (N, out) forward (in the row layer)
+and one of (N, in) backward (the column layer's input gradient).
+"""
+import math
+
+from ... import creation
+from ...nn import init
+from ...nn.functional.linear import linear
+from ...nn.modules.module import Module
+from ...nn.parameter import Parameter
+from .communication import copy_to_parallel, gather_from_parallel, reduce_from_parallel
+from .split import Split, bounds
+
+
+def _slice_parameter(tensor, split, comm):
+    return Parameter(split.take(tensor.data, comm.rank, comm.world_size), requires_grad=tensor.requires_grad)
+
+
+class ColumnParallelLinear(Module):
+    """``Linear`` whose output features are split across the ranks of ``comm`` (``np.array_split`` sizes).
+
+    Each rank keeps ``weight`` rows and ``bias`` entries of its own output features, as ordinary Parameters.
+
+    Args:
+        in_features: size of each input sample (whole on every rank).
+        out_features: size of each output sample, all ranks together.
+        comm: the model group's communicator.
+        bias: whether to add a learned bias.
+        gather_output: all-gather the output, so every rank gets all ``out_features`` (else its own slice).
+
+    Shape:
+        input (*, in_features); output (*, out_features) gathered, else (*, this rank's share of out_features).
+    """
+
+    splits = {"weight": Split(0), "bias": Split(0)}
+
+    def __init__(self, in_features, out_features, comm, bias=True, gather_output=False, dtype=None, device=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.comm, self.gather_output = comm, bool(gather_output)
+        self.start, self.stop = bounds(out_features, comm.rank, comm.world_size)
+        local = self.stop - self.start
+        self.weight = Parameter(creation.empty(local, in_features, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(local, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """``Linear``'s default for the whole layer, restricted to this rank's rows: U(-1/sqrt(in), 1/sqrt(in))."""
+        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    @classmethod
+    def from_dense(cls, layer, comm, gather_output=False):
+        """This rank's column-parallel share of an ordinary ``Linear`` (its weights copied)."""
+        new = cls.__new__(cls)
+        Module.__init__(new)
+        new.in_features, new.out_features = layer.in_features, layer.out_features
+        new.comm, new.gather_output = comm, bool(gather_output)
+        new.start, new.stop = bounds(layer.out_features, comm.rank, comm.world_size)
+        new.weight = _slice_parameter(layer.weight, cls.splits["weight"], comm)
+        if layer.bias is None:
+            new.register_parameter("bias", None)
+        else:
+            new.bias = _slice_parameter(layer.bias, cls.splits["bias"], comm)
+        return new
+
+    def forward(self, x):
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r}: expected input (*, {self.in_features}), got shape {tuple(x.shape)}")
+        y = linear(copy_to_parallel(x, self.comm), self.weight, self.bias)
+        return gather_from_parallel(y, self.comm, -1) if self.gather_output else y
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features} (rank {self.comm.rank} holds "
+                f"{self.start}:{self.stop}), bias={self.bias is not None}, gather_output={self.gather_output}")
+
+
+class RowParallelLinear(Module):
+    """``Linear`` whose input features are split across the ranks of ``comm``; its input arrives split.
+
+    Each rank multiplies its slice of the input by its columns of ``weight``; one all-reduce sums the partial
+    products, and the (whole, replicated) ``bias`` is added once, after the sum.
+
+    Args:
+        in_features: size of each input sample, all ranks together.
+        out_features: size of each output sample (whole on every rank).
+        comm: the model group's communicator.
+        bias: whether to add a learned bias.
+        unit: input features that stay together on one rank (H*W after a channel-split convolution and
+            ``Flatten``: each rank then holds whole channels); the ``in_features / unit`` units are split.
+
+    Shape:
+        input (*, this rank's share of in_features); output (*, out_features).
+    """
+
+    def __init__(self, in_features, out_features, comm, bias=True, unit=1, dtype=None, device=None):
+        super().__init__()
+        self._setup(in_features, out_features, comm, unit)
+        local = self.stop - self.start
+        self.weight = Parameter(creation.empty(out_features, local, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def _setup(self, in_features, out_features, comm, unit):
+        if unit < 1 or in_features % unit:
+            raise ValueError(f"RowParallelLinear: in_features {in_features} is not made of whole units of {unit}")
+        self.in_features, self.out_features, self.comm, self.unit = in_features, out_features, comm, int(unit)
+        start, stop = bounds(in_features // unit, comm.rank, comm.world_size)
+        self.start, self.stop = start * unit, stop * unit
+        self.splits = {"weight": Split(1, 1, unit)}
+
+    def reset_parameters(self):
+        """``Linear``'s default for the whole layer (fan-in: all ``in_features``), on this rank's columns."""
+        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    @classmethod
+    def from_dense(cls, layer, comm, unit=1):
+        """This rank's row-parallel share of an ordinary ``Linear`` (its weights copied, the bias whole)."""
+        new = cls.__new__(cls)
+        Module.__init__(new)
+        new._setup(layer.in_features, layer.out_features, comm, unit)
+        new.weight = _slice_parameter(layer.weight, new.splits["weight"], comm)
+        if layer.bias is None:
+            new.register_parameter("bias", None)
+        else:
+            new.bias = Parameter(layer.bias.data.copy(), requires_grad=layer.bias.requires_grad)
+        return new
+
+    def forward(self, x):
+        local = self.stop - self.start
+        if x.ndim == 0 or x.shape[-1] != local:
+            raise ValueError(f"{self!r}: expected this rank's slice of the input, (*, {local}) (features "
+                             f"{self.start}:{self.stop} of {self.in_features}), got shape {tuple(x.shape)}")
+        y = reduce_from_parallel(linear(x, self.weight), self.comm)
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features} (rank {self.comm.rank} holds {self.start}:{self.stop}), "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
