@@ -7,6 +7,11 @@
 * Jobs: a K-element RDD, one task per partition, so the per-round input is a few bytes.
 * Sums: a tree like ``treeAggregate``'s (same levels), but each group is summed in partition order, where
   ``treeAggregate``'s ``reduceByKey`` sums in arrival order and so changes float results from run to run.
+* Large arrays (``direct=True``, the default): the round's weight buffer and the tasks' large result arrays
+  (1 MiB and up) travel over the driver channel (``driver_channel.py``): direct authenticated TCP between the
+  driver and the tasks, raw bytes, no pickle, no detour through the JVMs. The tasks' results are then summed on
+  the driver in the same fixed tree. With ``direct=False`` they go as Spark broadcasts and task results, summed
+  in the tree on the executors (for clusters whose executors cannot open connections to the driver).
 """
 import functools
 import logging
@@ -16,7 +21,10 @@ import sysconfig
 import types
 import uuid
 
-from .engine import Engine, fold, tree_shape
+import numpy as np
+
+from . import driver_channel
+from .engine import Engine, fold, tree_fold, tree_shape
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -30,9 +38,11 @@ class SparkEngine(Engine):
             retried up to 4 times, as on a cluster).
         conf: extra Spark settings for an embedded session.
         depth: the depth of the aggregation tree.
+        direct: move large weight buffers and results over direct connections to the driver (see the module
+            docstring); ``$SPARKTENSOR_DRIVER_HOST`` sets the address executors reach the driver at.
     """
 
-    def __init__(self, spark=None, master=None, conf=None, depth=2):
+    def __init__(self, spark=None, master=None, conf=None, depth=2, direct=True):
         from pyspark.sql import SparkSession
         if spark is None:
             spark = SparkSession.getActiveSession()
@@ -41,6 +51,9 @@ class SparkEngine(Engine):
         self.spark = spark
         self.sc = spark.sparkContext
         self.depth = depth
+        self.direct = bool(direct)
+        self.direct_threshold = driver_channel.THRESHOLD
+        self._channel = None
         self._placed = {}  # placement id -> block broadcasts; every task references them all
 
     @property
@@ -61,10 +74,23 @@ class SparkEngine(Engine):
                 handle.destroy()
 
     def broadcast(self, value):
+        if self.direct and isinstance(value, np.ndarray) and value.nbytes >= self.direct_threshold:
+            return self._driver_channel().publish(value)
         return self.sc.broadcast(value)
 
     def unbroadcast(self, handle):
-        handle.destroy()
+        if isinstance(handle, driver_channel.Fetch):
+            self._channel.withdraw(handle)
+        else:
+            handle.destroy()
+
+    def _driver_channel(self):
+        if self._channel is None:
+            host = os.environ.get("SPARKTENSOR_DRIVER_HOST") or (
+                "127.0.0.1" if self.sc.master.startswith("local") else self.sc.getConf().get("spark.driver.host"))
+            self._channel = driver_channel.DriverChannel(host)
+            log.info("driver channel listening on %s:%d", *self._channel.address)
+        return self._channel
 
     def ship(self, obj):
         from pyspark import cloudpickle
@@ -74,9 +100,12 @@ class SparkEngine(Engine):
     def map_reduce(self, placed, fn, args, combine):
         from pyspark import cloudpickle
         everything = tuple(self._placed.values())  # keeps all placed blocks loaded in the Python workers
-        task = functools.partial(_run_task, fn, placed.handles, everything, args)
+        outbox = self._driver_channel().outbox(self.direct_threshold) if self.direct else None
+        task = functools.partial(_run_task, fn, placed.handles, everything, args, outbox)
         with _by_value(_user_modules((fn, combine)), cloudpickle):  # stages are pickled as they are built
             results = placed.tasks.mapPartitionsWithIndex(task)
+            if outbox is not None:  # the large arrays are on the driver already: sum them here, same tree
+                return tree_fold(self._channel.collect(outbox, results.collect()), combine, self.depth)
             for scale in tree_shape(len(placed.handles), self.depth):
                 groups = -(-results.getNumPartitions() // scale)
                 results = (results.map(functools.partial(_group_key, scale)).groupByKey(groups)
@@ -115,10 +144,14 @@ class _Placed:
         self.key, self.handles, self.tasks = key, handles, tasks
 
 
-def _run_task(fn, handles, everything, args, index, iterator):
+def _run_task(fn, handles, everything, args, outbox, index, iterator):
     """Executor side: the task of partition ``index`` (``everything`` is only referenced, see the module doc)."""
     with _task_threads():
-        return [(index, fn(index, handles[index].value, *args))]
+        result = fn(index, handles[index].value, *args)
+    if outbox is not None:
+        from pyspark import TaskContext
+        result = outbox.send(index, TaskContext.get().taskAttemptId(), result)
+    return [(index, result)]
 
 
 _blas = []
