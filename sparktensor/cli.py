@@ -72,27 +72,77 @@ def build_model(model, dataset, meta, train_x):
     raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
+def parse_mesh(text):
+    """``"DxM"`` -> ``(D, M)``, positive integers."""
+    try:
+        d, m = (int(v) for v in text.lower().split("x"))
+        if d < 1 or m < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--mesh must be DxM with positive integers D (replicas) and M (model shards), "
+                         f"got {text!r}") from None
+    return d, m
+
+
+def layout(args):
+    """``(D, M)``: data-parallel replicas and model shards for ``--mode``, ``--workers`` and ``--mesh``."""
+    if args.mesh is None:
+        return {"data": (args.workers, 1), "model": (1, args.workers)}.get(args.mode) or _no_mesh()
+    d, m = parse_mesh(args.mesh)
+    if args.mode == "data" and m != 1:
+        raise ValueError(f"--mode data splits no model: use --mesh {d}x1, or --mode hybrid for {args.mesh}")
+    if args.mode == "model" and d != 1:
+        raise ValueError(f"--mode model has one replica: use --mesh 1x{m}, or --mode hybrid for {args.mesh}")
+    return d, m
+
+
+def _no_mesh():
+    raise ValueError("--mode hybrid needs --mesh DxM (D replicas, each split over M ranks)")
+
+
+def make_engine(args):
+    """The engine ``--engine`` names."""
+    from . import dist
+    if args.engine == "local":
+        return dist.LocalEngine()
+    if args.engine == "dask":
+        return dist.DaskEngine()
+    return dist.SparkEngine(master=args.master)
+
+
 def train(args):
     """Run ``sparktensor train``; returns the final history entry."""
     import sparktensor as st
     from . import dist, nn
+    replicas, shards = layout(args)
     st.manual_seed(args.seed)
     x, y, tx, ty, meta = load_dataset(args.dataset, args.limit)
     model = build_model(args.model, args.dataset, meta, x)
     optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
-    engine = dist.LocalEngine() if args.engine == "local" else dist.SparkEngine(master=args.master)
-    trainer = dist.ParameterAveraging(model, nn.functional.cross_entropy, optimizer, workers=args.workers,
-                                      tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
+    engine = make_engine(args)
+    loss = nn.functional.cross_entropy
+    data, test = dist.from_numpy(x, y, partitions=replicas), (tx, ty)
+    checkpoints = os.path.join(args.out, "checkpoints")
     start = time.perf_counter()
-    model, history = trainer.fit(dist.from_numpy(x, y, partitions=args.workers), epochs=args.epochs,
-                                 eval_data=(tx, ty), eval_every=args.eval_every,
-                                 checkpoint_dir=os.path.join(args.out, "checkpoints"))
+    if args.mode == "data":
+        trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
+                                          batch_size=args.batch_size, seed=args.seed, engine=engine)
+        model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
+                                     checkpoint_dir=checkpoints)
+    else:
+        trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
+                                     sync="average" if replicas > 1 and args.tau > 1 else "gradients",
+                                     tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
+        model, history = trainer.fit(data, epochs=args.epochs, checkpoint_dir=checkpoints)
+        history[-1].update(dist.ParameterAveraging(model, loss, optimizer, workers=replicas, engine=engine,
+                                                   progress=False).evaluate(test))
     os.makedirs(args.out, exist_ok=True)
     st.save(model.state_dict(), os.path.join(args.out, "model.safetensors"))
     history.to_json(os.path.join(args.out, "history.json"))
     final = history.last
-    print(f"{args.model} on {args.dataset}: test accuracy {final['accuracy']:.4f}, {len(history)} rounds, "
-          f"{time.perf_counter() - start:.1f} s; wrote {args.out}/model.safetensors and history.json")
+    print(f"{args.model} on {args.dataset}, {args.mode} parallel on a {replicas}x{shards} mesh: test accuracy "
+          f"{final['accuracy']:.4f}, {len(history)} rounds, {time.perf_counter() - start:.1f} s; wrote "
+          f"{args.out}/model.safetensors and history.json")
     return final
 
 
@@ -117,16 +167,22 @@ def parser():
     """The argument parser of the ``sparktensor`` command."""
     top = argparse.ArgumentParser(prog="sparktensor", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
-    t = commands.add_parser("train", help="train a network with SparkNet parameter averaging")
+    t = commands.add_parser("train", help="train a network: data, model or hybrid parallel")
     t.add_argument("--model", choices=MODELS, default="lenet")
     t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
-    t.add_argument("--workers", type=int, default=2, help="data-parallel workers (Spark tasks)")
+    t.add_argument("--workers", type=int, default=2, help="workers (Spark tasks): data-parallel replicas, or "
+                                                          "model shards with --mode model")
+    t.add_argument("--mode", choices=("data", "model", "hybrid"), default="data",
+                   help="data: SparkNet parameter averaging; model: weight matrices split across the workers; "
+                        "hybrid: --mesh DxM, D replicas each split over M workers")
+    t.add_argument("--mesh", default=None, metavar="DxM", help="replicas x model shards (model and hybrid modes)")
     t.add_argument("--tau", type=int, default=10, help="local steps between averagings")
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
-    t.add_argument("--engine", choices=("spark", "local"), default="spark")
+    t.add_argument("--engine", choices=("spark", "local", "dask"), default="spark",
+                   help="spark (default), dask (a local Dask cluster), or local (this process)")
     t.add_argument("--eval-every", type=int, default=50, help="evaluate every this many rounds (and at the end)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
     t.add_argument("--seed", type=int, default=0)

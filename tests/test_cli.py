@@ -40,3 +40,28 @@ def test_sequence_models_build_for_their_data_sets():
         pytest.skip(str(e))
     model = cli.build_model("lstm", "japanese-vowels", meta, x)
     assert model(st.tensor(x[:4])).shape == (4, 9)
+
+
+def test_model_parallel_training_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "run"
+    code = cli.main(["train", "--model", "mlp", "--dataset", "digits", "--engine", "local", "--mode", "model",
+                     "--mesh", "1x2", "--epochs", "3", "--tau", "5", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["accuracy"] > 0.8
+    assert st.load(out / "model.safetensors")["1.weight"].shape == (256, 64)  # gathered into the ordinary model
+    assert "model parallel on a 1x2 mesh" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode,mesh,message", [
+    ("hybrid", None, "needs --mesh DxM"),
+    ("data", "2x2", "--mode hybrid"),
+    ("model", "2x2", "--mesh 1x2"),
+    ("hybrid", "2by2", "DxM with positive integers"),
+])
+def test_inconsistent_mode_and_mesh_are_explained(tmp_path, capsys, mode, mesh, message):
+    args = ["train", "--model", "mlp", "--dataset", "digits", "--engine", "local", "--mode", mode, "--out",
+            str(tmp_path)] + (["--mesh", mesh] if mesh else [])
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
