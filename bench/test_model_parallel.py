@@ -93,8 +93,10 @@ def test_step_time(benchmark, model_ranks, threads):
     STEP_TIMES[name] = seconds
     print(f"\n{name}: {seconds * 1e3:.0f} ms per step, {ranks[0]['parameters'] / 1e6:.1f}M parameters on rank 0, "
           f"{sent / 2**20:.2f} MiB sent per step by rank 0 (analytic {expected / 2**20:.2f} MiB)")
-    save_figures("model_parallel_step", {name: {"step_seconds": seconds, "bytes_per_step": sent,
-                                                "analytic_bytes": expected, "sizes": list(SIZES), "batch": BATCH}})
+    if threads == 1:  # the figure compares one core per rank
+        save_figures("model_parallel", {str(model_ranks): {"step_seconds": seconds, "bytes_per_step": sent,
+                                                           "analytic_bytes": expected, "sizes": list(SIZES),
+                                                           "batch": BATCH}})
     assert sent == pytest.approx(expected, rel=0.01)
     if "M=1" in STEP_TIMES and "M=2" in STEP_TIMES:
         speedup = STEP_TIMES["M=1"] / STEP_TIMES["M=2"]
@@ -131,7 +133,7 @@ def test_mesh_throughput(benchmark, data, model):
     rates = [r["samples_per_second"] for r in list(history)[1:]]  # round 1 includes the first, slower steps
     THROUGHPUT[f"{data}x{model}"] = statistics.median(rates)
     print(f"\nD x M = {data} x {model}: {THROUGHPUT[f'{data}x{model}']:.0f} samples/s")
-    save_figures("model_parallel_mesh", {f"{data}x{model}": {"samples_per_second": THROUGHPUT[f"{data}x{model}"]}})
+    save_figures("mesh", {f"{data}x{model}": {"samples_per_second": THROUGHPUT[f"{data}x{model}"]}})
     if len(THROUGHPUT) == len(MESHES):
         print("| D x M | samples/s |\n|---|---|")
         for mesh, rate in THROUGHPUT.items():
