@@ -1,4 +1,6 @@
 """``Tensor``: an array (NumPy or CuPy) with a gradient and the graph node that made it."""
+import operator as _op
+
 import numpy as np
 
 from . import backend, dtypes
@@ -157,8 +159,16 @@ class Tensor:
         return backend.to_device(self.data, "cpu")
 
     def __array__(self, dtype=None, copy=None):
+        """The data as a NumPy array (``np.asarray(t)``): the way out of the graph, never a silent one."""
         array = self.numpy()
-        return array if dtype is None else array.astype(dtype, copy=False)
+        converts = array is not self.data or (dtype is not None and np.dtype(dtype) != array.dtype)
+        if copy is False and converts:
+            raise ValueError(f"np.asarray(tensor, copy=False): a tensor of dtype {self.dtype} on {self.device} "
+                             f"cannot become a NumPy array{'' if dtype is None else f' of dtype {np.dtype(dtype)}'} "
+                             f"without a copy")
+        if dtype is not None:
+            return array.astype(dtype, copy=bool(copy))
+        return array.copy() if copy and not converts else array
 
     def item(self):
         """The single value as a Python number."""
@@ -218,6 +228,9 @@ class Tensor:
         """This tensor converted to ``dtype`` (differentiable between float types)."""
         return C.astype(self, dtype)
 
+    def _as(self, dtype):
+        return self if dtype is None else C.astype(self, dtype)
+
     def float(self):
         return C.astype(self, dtypes.float32)
 
@@ -276,35 +289,35 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ----- operators -----
-    def __add__(self, other): return E.add(self, other)
-    def __radd__(self, other): return E.add(other, self)
-    def __sub__(self, other): return E.sub(self, other)
-    def __rsub__(self, other): return E.sub(other, self)
-    def __mul__(self, other): return E.mul(self, other)
-    def __rmul__(self, other): return E.mul(other, self)
-    def __truediv__(self, other): return E.div(self, other)
-    def __rtruediv__(self, other): return E.div(other, self)
-    def __floordiv__(self, other): return E.floor_divide(self, other)
-    def __rfloordiv__(self, other): return E.floor_divide(other, self)
-    def __mod__(self, other): return E.remainder(self, other)
-    def __rmod__(self, other): return E.remainder(other, self)
-    def __pow__(self, other): return E.pow(self, other)
-    def __rpow__(self, other): return E.pow(other, self)
-    def __matmul__(self, other): return L.matmul(self, other)
-    def __rmatmul__(self, other): return L.matmul(other, self)
+    def __add__(self, other): return _defer(_op.add, self, other) if _foreign(other) else E.add(self, other)
+    def __radd__(self, other): return _defer(_op.add, other, self) if _foreign(other) else E.add(other, self)
+    def __sub__(self, other): return _defer(_op.sub, self, other) if _foreign(other) else E.sub(self, other)
+    def __rsub__(self, other): return _defer(_op.sub, other, self) if _foreign(other) else E.sub(other, self)
+    def __mul__(self, other): return _defer(_op.mul, self, other) if _foreign(other) else E.mul(self, other)
+    def __rmul__(self, other): return _defer(_op.mul, other, self) if _foreign(other) else E.mul(other, self)
+    def __truediv__(self, other): return _defer(_op.truediv, self, other) if _foreign(other) else E.div(self, other)
+    def __rtruediv__(self, other): return _defer(_op.truediv, other, self) if _foreign(other) else E.div(other, self)
+    def __floordiv__(self, other): return _defer(_op.floordiv, self, other) if _foreign(other) else E.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _defer(_op.floordiv, other, self) if _foreign(other) else E.floor_divide(other, self)
+    def __mod__(self, other): return _defer(_op.mod, self, other) if _foreign(other) else E.remainder(self, other)
+    def __rmod__(self, other): return _defer(_op.mod, other, self) if _foreign(other) else E.remainder(other, self)
+    def __pow__(self, other): return _defer(_op.pow, self, other) if _foreign(other) else E.pow(self, other)
+    def __rpow__(self, other): return _defer(_op.pow, other, self) if _foreign(other) else E.pow(other, self)
+    def __matmul__(self, other): return _defer(_op.matmul, self, other) if _foreign(other) else L.matmul(self, other)
+    def __rmatmul__(self, other): return _defer(_op.matmul, other, self) if _foreign(other) else L.matmul(other, self)
     def __neg__(self): return E.neg(self)
     def __pos__(self): return self
     def __abs__(self): return E.abs(self)
-    def __eq__(self, other): return E.equal(self, other)
-    def __ne__(self, other): return E.not_equal(self, other)
-    def __lt__(self, other): return E.less(self, other)
-    def __le__(self, other): return E.less_equal(self, other)
-    def __gt__(self, other): return E.greater(self, other)
-    def __ge__(self, other): return E.greater_equal(self, other)
+    def __eq__(self, other): return _defer(_op.eq, self, other) if _foreign(other) else E.equal(self, other)
+    def __ne__(self, other): return _defer(_op.ne, self, other) if _foreign(other) else E.not_equal(self, other)
+    def __lt__(self, other): return _defer(_op.lt, self, other) if _foreign(other) else E.less(self, other)
+    def __le__(self, other): return _defer(_op.le, self, other) if _foreign(other) else E.less_equal(self, other)
+    def __gt__(self, other): return _defer(_op.gt, self, other) if _foreign(other) else E.greater(self, other)
+    def __ge__(self, other): return _defer(_op.ge, self, other) if _foreign(other) else E.greater_equal(self, other)
     def __invert__(self): return E.logical_not(self)
-    def __and__(self, other): return E.logical_and(self, other)
-    def __or__(self, other): return E.logical_or(self, other)
-    def __xor__(self, other): return E.logical_xor(self, other)
+    def __and__(self, other): return _defer(_op.and_, self, other) if _foreign(other) else E.logical_and(self, other)
+    def __or__(self, other): return _defer(_op.or_, self, other) if _foreign(other) else E.logical_or(self, other)
+    def __xor__(self, other): return _defer(_op.xor, self, other) if _foreign(other) else E.logical_xor(self, other)
     __hash__ = object.__hash__
 
     def _inplace(self, op, ufunc, other):
@@ -323,9 +336,12 @@ class Tensor:
     def __setitem__(self, index, value):
         I.setitem(self, index, value)
 
-    # ----- NumPy interoperability -----
+    # ----- NumPy interoperability (see numpy_protocols) -----
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _numpy_protocols.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _numpy_protocols.array_function(func, types, args, kwargs)
 
     # ----- math -----
     def exp(self): return E.exp(self)
@@ -348,9 +364,10 @@ class Tensor:
     def minimum(self, other): return E.minimum(self, other)
 
     # ----- reductions -----
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
-    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    # dtype= computes in that type, as NumPy's methods (Dask's reductions pass it)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.sum(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.mean(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.prod(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
     def var(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None): return R.var(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
     def std(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None): return R.std(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -375,6 +392,9 @@ class Tensor:
     def broadcast_to(self, shape): return S.broadcast_to(self, shape)
     def expand(self, *sizes): return S.expand(self, *sizes)
     def flatten(self, start_dim=0, end_dim=-1): return S.flatten(self, start_dim, end_dim)
+    def ravel(self):
+        """The elements along one axis (NumPy's name for ``flatten()``)."""
+        return S.reshape(self, -1)
     def split(self, indices_or_sections, axis=0): return S.split(self, indices_or_sections, axis)
     def chunk(self, chunks, axis=0): return S.chunk(self, chunks, axis)
     def flip(self, axis=None): return S.flip(self, axis)
@@ -389,6 +409,26 @@ class Tensor:
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+_PLAIN = frozenset((Tensor, np.ndarray, float, int, bool))
+
+
+def _foreign(other):
+    """True for an array type that can hold tensors (a Dask array): NEP 13 has a tensor's operators give way."""
+    kind = type(other)
+    if kind in _PLAIN:
+        return False
+    return (getattr(kind, "__array_ufunc__", None) is not None
+            and not issubclass(kind, (Tensor, np.ndarray, np.generic)) and not backend.is_cupy_array(other))
+
+
+def _defer(op, x, y):
+    """``x op y`` left to the foreign operand, so ``t + dask_array`` is a Dask array as ``dask_array + t`` is.
+
+    Dask takes tensors only once they are registered as its chunk type; when that happens just now, the
+    operation is asked again (once), else NotImplemented hands it over."""
+    return op(x, y) if _numpy_protocols.register_with_dask() else NotImplemented
 
 
 from .autograd import grad_mode as _grad_mode  # noqa: E402  (these modules import Tensor)

@@ -8,9 +8,11 @@ trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=2, 
 model, history = trainer.fit(data, epochs=3, eval_data=test, checkpoint_dir="ckpt")
 ```
 
-Engines: ``SparkEngine`` (the default: the active SparkSession or an embedded ``local[*]`` one) and
-``LocalEngine`` (one process, the reference). Nothing here imports pyspark until a Spark engine or a Spark
-data source is used.
+Engines: ``SparkEngine`` (the default: the active SparkSession or an embedded ``local[*]`` one),
+``DaskEngine`` (a ``distributed.Client``, or a ``LocalCluster`` it starts; ``from_dask`` reads Dask arrays and
+DataFrames) and ``LocalEngine`` (one process, the reference). Model and hybrid parallelism: ``shard``,
+``gather``, ``Mesh`` and ``HybridTrainer``, on gangs of ranks (``engine.run_gang``). Nothing here imports
+pyspark or dask until an engine or a data source that needs it is used.
 """
 from .checkpoint import checkpoints, latest_checkpoint, save_checkpoint
 from .data import Blocks, from_dataframe, from_numpy, from_rdd
@@ -42,6 +44,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'sparktensor.dist' has no attribute {name!r}")
 
 
-__all__ = ["Blocks", "Engine", "FlatLayout", "History", "LocalEngine", "ParameterAveraging", "SparkEngine",
-           "SynchronousSGD", "batch_indices", "checkpoints", "from_dataframe", "from_numpy", "from_rdd",
-           "latest_checkpoint", "save_checkpoint"]
+__all__ = ["Blocks", "DaskEngine", "Engine", "FlatLayout", "GangError", "History", "HybridTrainer", "LocalEngine",
+           "Mesh", "ParameterAveraging", "SparkEngine", "SynchronousSGD", "batch_indices", "checkpoints", "from_dask",
+           "from_dataframe", "from_numpy", "from_rdd", "gather", "latest_checkpoint", "save_checkpoint", "shard"]

@@ -43,7 +43,7 @@ class ParameterAveraging:
         tau: local steps per round (SparkNet used 10 to 50); ``tau=1`` with plain SGD is synchronous SGD.
         batch_size: samples per local step on each worker (the global batch is ``workers * batch_size``).
         seed: fixes batch orders and dropout masks: same seed and data, same bits.
-        engine: ``SparkEngine`` (default, the active or an embedded session) or ``LocalEngine``.
+        engine: ``SparkEngine`` (default, the active or an embedded session), ``DaskEngine`` or ``LocalEngine``.
         optimizer_state: ``"average"`` (default): momentum buffers, Adam moments and step counts are averaged
             across workers like the weights, and every round continues from the average. ``"reset"``: each
             round starts the local optimizers afresh (momentum and Adam's bias correction start over).
