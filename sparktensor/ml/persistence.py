@@ -18,8 +18,12 @@ WEIGHTS = "weights.safetensors"
 HISTORY = "history.json"
 
 
-def local_path(path):
-    """``path`` as a local file system path (``file:`` URIs too); other schemes raise, saying why."""
+def local_path(path, session=None):
+    """``path`` as a local file system path (``file:`` URIs too); other schemes raise, saying why.
+
+    A relative path is resolved the way Spark resolves it for the metadata it writes beside the weights: against
+    the working directory of Spark's JVM, which need not be this Python process's (``session`` gives the JVM).
+    """
     if path.startswith("file://"):
         return path[len("file://"):]
     if path.startswith("file:"):
@@ -27,6 +31,8 @@ def local_path(path):
     if "://" in path:
         raise ValueError(f"cannot write or read the network's weights at {path!r}: sparktensor models are saved "
                          f"with local file IO; use a local or mounted path")
+    if not os.path.isabs(path) and session is not None:
+        return os.path.join(session._jvm.java.lang.System.getProperty("user.dir"), path)
     return path
 
 
@@ -40,7 +46,7 @@ class NetworkWriter(MLWriter):
     def saveImpl(self, path):
         instance = self.instance
         weights = getattr(instance, "weights", None)
-        directory = local_path(path) if weights is not None else None  # before anything is written
+        directory = local_path(path, self.sparkSession) if weights is not None else None  # before anything is written
         params = {p.name: v for p, v in instance._paramMap.items()}
         defaults = {p.name: v for p, v in instance._defaultParamMap.items()}
         for table in (params, defaults):
@@ -69,7 +75,7 @@ class NetworkReader(MLReader):
         instance._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(instance, metadata)
         if hasattr(instance, "weights"):
-            directory = local_path(path)
+            directory = local_path(path, self.sparkSession)
             state = serialization.load(os.path.join(directory, WEIGHTS))
             instance.weights = {name: tensor.numpy() for name, tensor in state.items()}
             history = os.path.join(directory, HISTORY)

@@ -108,6 +108,27 @@ def test_fitted_pipeline_saves_without_pickle_and_loads_with_identical_predictio
                 assert b"\x80\x04\x95" not in f.read(), f"a pickle in {name}"  # the pickle protocol 4 header
 
 
+def test_a_relative_path_saves_the_weights_beside_the_metadata(wine, spark, tmp_path, monkeypatch):
+    """Spark resolves a relative path against its JVM's working directory; the weights must go there too, even
+    when this process has changed directory since the JVM started."""
+    from pyspark.ml import PipelineModel
+    _, test, model = wine
+    jvm_dir = spark._jvm.java.lang.System.getProperty("user.dir")
+    monkeypatch.chdir(tmp_path)
+    assert os.path.realpath(os.getcwd()) != os.path.realpath(jvm_dir)
+    name = f"relative-model-{os.getpid()}"
+    try:
+        model.save(name)
+        loaded = PipelineModel.load(name)
+        columns = ["probability", "prediction"]
+        assert loaded.transform(test).select(columns).collect() == model.transform(test).select(columns).collect()
+        stages = os.path.join(jvm_dir, name, "stages")
+        assert any(os.path.exists(os.path.join(stages, d, "weights.safetensors")) for d in os.listdir(stages))
+    finally:
+        import shutil
+        shutil.rmtree(os.path.join(jvm_dir, name), ignore_errors=True)
+
+
 def test_an_unfitted_pipeline_saves_and_loads_its_classifier_settings(spark, tmp_path):
     from pyspark.ml import Pipeline
     path = str(tmp_path / "pipeline")
