@@ -133,9 +133,8 @@ def train(args):
         trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
                                      sync="average" if replicas > 1 and args.tau > 1 else "gradients",
                                      tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
-        model, history = trainer.fit(data, epochs=args.epochs, checkpoint_dir=checkpoints)
-        history[-1].update(dist.ParameterAveraging(model, loss, optimizer, workers=replicas, engine=engine,
-                                                   progress=False).evaluate(test))
+        model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
+                                     checkpoint_dir=checkpoints)
     os.makedirs(args.out, exist_ok=True)
     st.save(model.state_dict(), os.path.join(args.out, "model.safetensors"))
     history.to_json(os.path.join(args.out, "history.json"))

@@ -16,6 +16,24 @@ collectives (``dist.shard``); across replicas, the gradients are all-reduced eve
 (``sync="gradients"``: the same training as one process at the global batch D * batch_size), or the weights
 and optimizer state are averaged every ``tau`` steps (``sync="average"``: SparkNet). What each rank runs is in
 ``hybrid_rank.py``.
+
+While the gang runs, rank 0 reports each round to the driver, where ``fit``'s ``callback`` and progress bar
+follow it; with ``eval_data`` the ranks evaluate the split model themselves (``eval_loss``, ``accuracy``).
+At the end the ranks of replica 0 send their shares straight to the driver, which joins them into
+``model``: no rank ever holds the whole model (``hybrid_reports.py``).
+
+Memory. A model is split because its parameters, gradients and optimizer state do not fit one worker.
+``memory_limit=`` caps each rank's process with an OS limit, so the failure is a real ``MemoryError``, and
+the error names the rank, what its share needs and the mesh that would fit (``hybrid_memory.py``)::
+
+    HybridTrainer(..., mesh=dist.Mesh(data=1, model=2), engine=dist.LocalEngine(),
+                  gang={"mode": "processes"}, memory_limit=200 << 20)
+
+On Spark the same limit comes from Spark itself: ``spark.executor.pyspark.memory`` (PySpark sets it as
+``RLIMIT_AS`` on each Python worker: the whole worker, the shipped model included). Set with it
+``spark.executorEnv.MALLOC_ARENA_MAX=1`` (glibc reserves 64 MiB of address space for each thread's malloc
+arena, and a rank's connection threads would spend the limit on them) and, for a fresh worker per gang,
+``spark.python.worker.reuse=false``.
 """
 import logging
 import math
@@ -28,8 +46,13 @@ from ..nn.modules.dropout import Dropout
 from ..nn.modules.rnn import RNNBase
 from ..tensor import Tensor
 from .data import as_blocks, steps_per_epoch
+from .gang import GangError
 from .history import History
-from .hybrid_rank import train_rank
+from .hybrid_memory import state_per_parameter
+from .hybrid_progress import RoundDelivery, progress_bar
+from .hybrid_rank import join_shares, train_rank
+from .hybrid_reports import GangInbox, follow, inbox_host
+from .local_engine import LocalEngine
 from .sharding import Mesh
 
 log = logging.getLogger("sparktensor.dist")
@@ -59,14 +82,26 @@ class HybridTrainer:
             executor), each resuming from the checkpoints (so only with ``checkpoint_dir``).
         gang: keyword arguments of ``engine.run_gang``, e.g. ``{"mode": "processes"}`` on ``LocalEngine``
             (threads by default) or ``{"timeout": 300.0}`` (seconds a rank waits for a peer).
+        memory_limit: bytes each rank's process may add, while it trains, to what it holds when it starts (the
+            interpreter, libraries, its data and the model as it arrived): an OS limit (``RLIMIT_AS``), so a rank
+            whose share of the parameters, gradients, optimizer state and activations does not fit fails with
+            a ``MemoryError`` that names the rank, what its share needs and how large a mesh would fit. Each
+            rank needs its own process (Spark, or ``gang={"mode": "processes"}`` on ``LocalEngine``); Linux
+            only. On Spark, ``spark.executor.pyspark.memory`` sets such a limit itself (the whole size of each
+            Python worker, divided among an executor's cores), with the same error when a rank runs out.
+        eval_batch_size: batch size of evaluation.
+        progress: show a tqdm progress bar over rounds (it follows the gang as rank 0 reports each round).
     """
 
     def __init__(self, model, loss, optimizer, mesh=None, sync="gradients", tau=None, batch_size=32, seed=0,
-                 engine=None, shuffle=True, max_restarts=2, gang=None):
+                 engine=None, shuffle=True, max_restarts=2, gang=None, memory_limit=None, eval_batch_size=1024,
+                 progress=True):
         if sync not in _SYNC:
             raise ValueError(f"sync must be one of {_SYNC}, got {sync!r}")
         tau = (1 if sync == "gradients" else 10) if tau is None else tau
-        for name, value in (("tau", tau), ("batch_size", batch_size), ("max_restarts", max_restarts + 1)):
+        for name, value in (("tau", tau), ("batch_size", batch_size), ("max_restarts", max_restarts + 1),
+                            ("eval_batch_size", eval_batch_size),
+                            ("memory_limit", 1 if memory_limit is None else memory_limit)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         own = {id(p) for p in model.parameters()}
@@ -78,26 +113,40 @@ class HybridTrainer:
         self.sync, self.tau, self.batch_size, self.seed = sync, int(tau), int(batch_size), int(seed)
         self.engine, self.shuffle, self.max_restarts = engine, bool(shuffle), int(max_restarts)
         self.gang = dict(gang or {})
+        self.memory_limit = None if memory_limit is None else int(memory_limit)
+        self.eval_batch_size, self.progress = int(eval_batch_size), progress
         self._crash = None  # test hook: (round index, global rank) that dies in the gang's first attempt
 
-    def fit(self, data, epochs=None, rounds=None, checkpoint_dir=None, checkpoint_every=1, resume=False):
+    def fit(self, data, epochs=None, rounds=None, eval_data=None, eval_every=1, checkpoint_dir=None,
+            checkpoint_every=1, resume=False, callback=None):
         """Train; returns ``(model, history)`` (one ``History`` record per round of ``tau`` steps).
 
         Args:
             data: ``dist.Blocks``, an ``(x, y)`` pair of arrays or an RDD of pairs; cut into one partition per
                 replica unless it has D partitions already.
             epochs: passes over the largest partition; or ``rounds``: the number of rounds (counting resumed ones).
+            eval_data: data to report ``eval_loss`` and ``accuracy`` on (same forms as ``data``), evaluated on
+                the ranks by the sharded model: each replica its own partition of it.
+            eval_every: evaluate every this many rounds (and after the last).
             checkpoint_dir: every rank writes its share, optimizer state and history there every
                 ``checkpoint_every`` rounds (and after the last), in ``rank-NNNNN/``; on a cluster, a directory
                 every executor reaches (a shared file system).
             resume: continue from the checkpoints in ``checkpoint_dir`` of an earlier run with the same settings.
+            callback: ``callback(round_record)`` on this thread after each round, while the gang trains on (rank
+                0 reports each round to the driver; see ``hybrid_reports``). It observes: the ranks have their
+                own optimizers, so changing this one's learning rate does not reach them, and an exception it
+                raises is raised when the gang has finished. Rounds resumed from checkpoints are not reported.
         """
         if (epochs is None) == (rounds is None):
             raise ValueError("pass exactly one of epochs= and rounds=")
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir=")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
         engine = self._engine()
+        self._check_memory_limit(engine)
         blocks = self._blocks(data)
+        eval_blocks = None if eval_data is None else self._blocks(eval_data, what="evaluation ")
         per_epoch = steps_per_epoch(blocks.counts, self.batch_size)
         total = int(rounds) if rounds is not None else math.ceil(epochs * per_epoch / self.tau)
         self._check_model_fits(blocks)
@@ -107,35 +156,64 @@ class HybridTrainer:
                  "shuffle": self.shuffle, "optimizer": type(self.optimizer).__name__, "counts": list(blocks.counts)}
         settings = dict(saved, saved=saved, rounds=total, per_epoch=per_epoch, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=int(checkpoint_every), resume=bool(resume), dropout=_has_dropout(self.model),
-                        crash=list(self._crash) if self._crash is not None else None)
+                        crash=list(self._crash) if self._crash is not None else None,
+                        memory_limit=self.memory_limit, state_per_parameter=state_per_parameter(self.optimizer),
+                        model_bytes=sum(p.data.nbytes for p in self.model.parameters()), eval_every=int(eval_every),
+                        eval_batch_size=self.eval_batch_size)
         spec = engine.ship((self.model, self.optimizer, self.loss))
         handles = [engine.broadcast(block) for block in blocks.blocks]
+        eval_handles = None if eval_blocks is None else [engine.broadcast(block) for block in eval_blocks.blocks]
         try:
-            result = self._run(engine, spec, handles, settings, checkpoint_dir)
+            result = self._run(engine, spec, handles, eval_handles, settings, checkpoint_dir, callback, total)
         finally:
-            for handle in handles + [spec]:
+            for handle in handles + (eval_handles or []) + [spec]:
                 engine.unbroadcast(handle)
         self.model.load_state_dict(result["model"])
         self.optimizer.load_state_dict(result["optimizer"])
         return self.model, History(result["history"])
 
     # ----- helpers -----
-    def _run(self, engine, spec, handles, settings, checkpoint_dir):
-        """The gang's rank-0 result; a failed gang is started again (resuming) up to ``max_restarts`` times."""
+    def _run(self, engine, spec, handles, eval_handles, settings, checkpoint_dir, callback, total):
+        """The trained state, joined from replica 0's shares; each round goes to ``callback`` and the progress
+        bar as rank 0 reports it (``hybrid_reports``)."""
+        inbox = GangInbox(inbox_host(engine))
+        settings = dict(settings, driver=inbox.where())
+        rounds = RoundDelivery(callback, progress_bar(self.progress, total, type(self).__name__))
+        try:
+            shares = follow(lambda: self._launch(engine, spec, handles, eval_handles, settings, checkpoint_dir),
+                            inbox, rounds.deliver)
+            result = join_shares(shares, inbox.arrays)
+            for record in result["history"]:  # the rounds whose reports did not reach the driver
+                rounds.deliver(record)
+            return result
+        finally:
+            inbox.close()
+            rounds.close()
+
+    def _launch(self, engine, spec, handles, eval_handles, settings, checkpoint_dir):
+        """Replica 0's shares; a failed gang is started again (resuming from the checkpoints) up to
+        ``max_restarts`` times."""
         world = self.mesh.world_size
         for attempt in range(self.max_restarts + 1):
             engine.describe(f"sparktensor HybridTrainer: {self.mesh.data} x {self.mesh.model} mesh, "
                             f"attempt {attempt + 1}")
             try:
-                return engine.run_gang(train_rank, world, spec, handles, dict(settings, attempt=attempt),
-                                       **self.gang)[0]
+                shares = engine.run_gang(train_rank, world, spec, handles, dict(settings, attempt=attempt),
+                                         eval_handles, **self.gang)
+                return shares[:self.mesh.model]
             except Exception as e:  # noqa: BLE001 - a rank's failure, whatever it was, restarts the gang
-                # bad settings or data fail the same way every time: those are not retried
-                if checkpoint_dir is None or attempt == self.max_restarts or isinstance(e, (ValueError, TypeError)):
+                if checkpoint_dir is None or attempt == self.max_restarts or _fails_again(e):
                     raise
                 log.warning("the gang failed (%s); starting it again from the checkpoints in %s", e, checkpoint_dir)
             finally:
                 engine.describe(None)
+
+    def _check_memory_limit(self, engine):
+        """A cap is per process: ranks on threads of this process cannot each have one."""
+        if self.memory_limit is not None and isinstance(engine, LocalEngine) \
+                and self.gang.get("mode", "threads") != "processes":
+            raise ValueError("memory_limit caps each rank's process, but LocalEngine runs the ranks as threads of "
+                             "this one: pass gang={'mode': 'processes'}")
 
     def _engine(self):
         if self.engine is None:
@@ -145,13 +223,13 @@ class HybridTrainer:
             raise TypeError(f"{self.engine!r} cannot launch a gang of ranks (it has no run_gang)")
         return self.engine
 
-    def _blocks(self, data):
+    def _blocks(self, data, what=""):
         blocks = as_blocks(data)
         if blocks.num_partitions != self.mesh.data:
             blocks = blocks.repartition(self.mesh.data)
         empty = [i for i, n in enumerate(blocks.counts) if n == 0]
         if empty:
-            raise ValueError(f"partitions {empty} of {blocks.num_partitions} are empty; every one of the "
+            raise ValueError(f"{what}partitions {empty} of {blocks.num_partitions} are empty; every one of the "
                              f"{self.mesh.data} replicas needs samples (use fewer replicas or more data)")
         return blocks
 
@@ -168,6 +246,16 @@ class HybridTrainer:
                              f"{x.dtype}: {e}") from e
         finally:
             self.model.train(training)
+
+
+def _fails_again(error):
+    """Whether a gang's failure would repeat if the gang started again: bad settings or data, a rank that ran
+    out of memory (on Spark the rank's exception arrives as a ``GangError`` quoting it)."""
+    deterministic = (ValueError, TypeError, MemoryError)
+    if isinstance(error, deterministic):
+        return True
+    return isinstance(error, GangError) and not error.died and any(
+        f"failed: {kind.__name__}:" in str(error) for kind in deterministic)
 
 
 def _has_dropout(model):

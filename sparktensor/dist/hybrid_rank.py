@@ -7,6 +7,14 @@ all-reduce of the gradients every step (``sync="gradients"``) or of the weights 
 ``tau`` steps (``sync="average"``), each weighted by the samples behind it. One flat buffer per all-reduce
 carries the loss and sample counts too, so a step costs a single data-parallel collective.
 
+With evaluation data, each replica evaluates its own part of it with the split model, and one all-reduce over
+the replicas adds up losses and correct predictions. Rank 0 sends each round's record to the driver as it
+finishes; at the end, the ranks of replica 0 send their shares there too (``hybrid_reports``), and
+``join_shares`` joins them on the driver.
+
+Under ``memory_limit`` a rank warms up (connections, BLAS buffers), then trains inside an OS cap
+(``hybrid_memory``); a ``MemoryError`` is replaced by one naming the rank and what its share needs.
+
 Checkpoints are per rank (``<dir>/rank-00003/round-000012.safetensors``, written atomically by
 ``checkpoint.save_checkpoint``). A restarted gang agrees on the newest round every rank has (an all-reduce
 of the minimum) and resumes from it, so a rank that died while the others were writing loses nothing.
@@ -18,34 +26,107 @@ import time
 
 import numpy as np
 
+from .. import backend
 from .. import random as st_random
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from . import checkpoint as ckpt
-from .sharding import Mesh, gather, shard, split_parameters
-from .worker import batch_indices, task_seed
+from . import hybrid_memory as memory
+from .hybrid_reports import DriverLink, Sent
+from .sharding import Mesh, shard, split_parameters
+from .worker import batch_indices, count_correct, task_seed
 
 
-def train_rank(comm, spec, blocks, settings):
-    """Train one rank of the mesh; global rank 0 returns the whole trained state, the others None."""
+def train_rank(comm, spec, blocks, settings, eval_blocks=None):
+    """Train one rank of the mesh; the ranks of replica 0 return their shares (``_share``), the others None.
+
+    ``eval_blocks``: one partition of evaluation data per replica, or None. With ``settings["memory_limit"]``
+    the rank's process is capped (``hybrid_memory``); a ``MemoryError`` names what the rank's share needed.
+    """
     mesh = Mesh(*settings["mesh"]).bind(comm)
+    limit = settings.get("memory_limit")
+    if limit is not None:  # the connections' threads start before the cap, so it bounds training alone
+        _warm_up(mesh)
+    started = memory.address_space()
+    needs = {}  # what the share needs, counted by _train as soon as it exists (counting allocates nothing)
+    try:
+        with memory.memory_cap(limit, comm.rank):
+            return _train(comm, mesh, spec, blocks, eval_blocks, settings, needs)
+    except MemoryError as e:
+        e.__traceback__ = None  # frees the frames that held the share, its gradients and optimizer state
+        needs = needs or memory.estimate(settings["model_bytes"], settings["state_per_parameter"], mesh.model)
+        raise memory.out_of_memory(e, comm.rank, mesh, needs, settings["optimizer"], limit, started) from None
+
+
+def _train(comm, mesh, spec, blocks, eval_blocks, settings, needs):
     model, template, loss_fn = _unpack(spec)
     sharded = shard(model, mesh)
     optimizer = rank_optimizer(template, model, sharded)
+    del model, template  # where the model arrived pickled (Spark), only this rank's share stays in memory
+    needs.update(memory.share_bytes(sharded, settings["state_per_parameter"]))
     x, y = blocks[mesh.data_rank].value
+    evaluation = None if eval_blocks is None else eval_blocks[mesh.data_rank].value
     directory = rank_directory(settings["checkpoint_dir"], comm.rank)
     done, records = _resume(comm, directory, sharded, optimizer, settings)
-    for r in range(done, settings["rounds"]):
-        _maybe_crash(settings, r, comm.rank)
-        records.append(_round(sharded, optimizer, loss_fn, x, y, mesh, settings, r))
-        if directory is not None and ((r + 1) % settings["checkpoint_every"] == 0 or r + 1 == settings["rounds"]):
-            ckpt.save_checkpoint(directory, r + 1, sharded, optimizer, _Records(records), settings["saved"])
-    if mesh.data_rank != 0:
-        return None
-    state = gather(sharded, mesh.model_comm, state_dict=True)
-    optimizer_state = _gather_optimizer_state(optimizer, sharded, mesh.model_comm)
-    if comm.rank != 0:
-        return None
-    return {"model": state, "optimizer": optimizer_state, "history": records}
+    link = DriverLink(settings.get("driver"), comm.rank, settings["attempt"]) if mesh.data_rank == 0 else None
+    try:
+        for r in range(done, settings["rounds"]):
+            _maybe_crash(settings, r, comm.rank)
+            record = _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r)
+            if evaluation is not None and ((r + 1) % settings["eval_every"] == 0 or r + 1 == settings["rounds"]):
+                record.update(evaluate_share(sharded, loss_fn, *evaluation, mesh, settings["eval_batch_size"]))
+            records.append(record)
+            if directory is not None and ((r + 1) % settings["checkpoint_every"] == 0
+                                          or r + 1 == settings["rounds"]):
+                ckpt.save_checkpoint(directory, r + 1, sharded, optimizer, _Records(records), settings["saved"])
+            if comm.rank == 0:
+                link.send_record(record)
+        if mesh.data_rank != 0:
+            return None
+        optimizer.zero_grad()  # the gradients' memory, for sending the share
+        return _share(sharded, optimizer, records if comm.rank == 0 else None, link)
+    finally:
+        if link is not None:
+            link.close()
+
+
+def _warm_up(mesh):
+    """Before a memory cap: what the runtime allocates once, not training, so the cap bounds training alone.
+
+    One tiny collective in each of the rank's groups starts its connections' threads; a matrix product in
+    each float type makes BLAS allocate its work buffers (tens of MB of address space with OpenBLAS).
+    """
+    for comm in (mesh.comm, mesh.model_comm, mesh.data_comm):
+        comm.all_gather(np.zeros(1))
+    for dtype in (np.float32, np.float64):
+        a = np.ones((512, 512), dtype)
+        a @ a
+
+
+def evaluate_share(sharded, loss_fn, x, y, mesh, batch_size):
+    """``{"eval_loss", "accuracy"}`` of the mesh's model on the replicas' evaluation partitions.
+
+    Each replica runs its own partition through the sharded model (its M ranks together); one all-reduce over
+    the replicas adds up the loss, the correct predictions and the labels. Accuracy is None for labels that
+    are not classes of the output.
+    """
+    loss_sum, correct, labels, not_classes = 0.0, 0, 0, 0
+    sharded.eval()
+    try:
+        with no_grad():
+            for first in range(0, len(x), batch_size):
+                xb, yb = x[first:first + batch_size], y[first:first + batch_size]
+                out = sharded(Tensor(xb))
+                loss_sum += float(loss_fn(out, Tensor(yb)).item()) * len(xb)
+                hits = count_correct(out.data, yb)
+                correct, not_classes = (correct, not_classes + 1) if hits is None else (correct + hits, not_classes)
+                labels += yb.size
+    finally:
+        sharded.train()
+    totals = mesh.data_comm.all_reduce(np.array([loss_sum, correct, labels, not_classes, len(x)], np.float64))
+    loss_sum, correct, labels, not_classes, samples = totals
+    return {"eval_loss": float(loss_sum / max(1.0, samples)),
+            "accuracy": None if not_classes else float(correct / max(1.0, labels))}
 
 
 def rank_directory(checkpoint_dir, rank):
@@ -81,7 +162,7 @@ def _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r):
     for step in range(r * tau, (r + 1) * tau):
         rows = batch_indices(seed, d, step, len(x), size, settings["shuffle"])
         value = _forward_backward(sharded, optimizer, loss_fn, x, y, rows)
-        if settings["sync"] == "gradients":
+        if settings["sync"] == "gradients" and mesh.data > 1:
             began = time.perf_counter()
             grads = [p.grad for p in params]
             totals = _all_reduce_weighted(mesh.data_comm, grads, len(rows), value * len(rows))
@@ -94,7 +175,7 @@ def _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r):
             step_loss, step_samples = value * len(rows), len(rows)
         optimizer.step()
         loss_sum, samples = loss_sum + step_loss, samples + step_samples
-    if settings["sync"] == "average":
+    if settings["sync"] == "average" and mesh.data > 1:
         began = time.perf_counter()
         state = params + _state_tensors(optimizer)
         totals = _all_reduce_weighted(mesh.data_comm, state, samples, loss_sum)
@@ -216,21 +297,60 @@ def _maybe_crash(settings, r, rank):
 
 
 # ----- the trained state -----
-def _gather_optimizer_state(optimizer, sharded, comm):
-    """The optimizer's state dict for the ordinary model: split state tensors joined like their parameters."""
-    splits = split_parameters(sharded)
+def _share(sharded, optimizer, records, link):
+    """What a rank of replica 0 hands back: its share of the weights and optimizer state, and (rank 0) the
+    history. The arrays go to the driver over ``link`` (``hybrid_reports``), or inside the result when the
+    driver cannot be reached. No rank ever holds the whole model: ``join_shares`` joins them on the driver.
+    """
+    state = optimizer.state_dict()
     names = {id(p): key for key, p in sharded.named_parameters()}
-    state_dict = optimizer.state_dict()
-    params = _params(optimizer)
-    whole = {}
-    for index in sorted(state_dict["state"]):  # the same order on every rank: these are collectives
-        p = params[index]
-        split = splits.get(names[id(p)])
-        whole[index] = {}
-        for name, value in sorted(state_dict["state"][index].items()):
-            if isinstance(value, Tensor):
-                value = np.asarray(value.data)
-                split_like_p = split is not None and value.shape == tuple(p.shape)
-                value = split.gather(value, comm) if split_like_p else value.copy()
-            whole[index][name] = value
-    return {"state": whole, "param_groups": state_dict["param_groups"]}
+    arrays = {f"model/{key}": _host(t) for key, t in sharded.state_dict().items()}
+    arrays.update({f"optimizer/{index}/{name}": _host(value) for index, entries in state["state"].items()
+                   for name, value in entries.items() if isinstance(value, Tensor)})
+    arrays.update(link.send_arrays(arrays) or {})  # where sent: the markers the driver resolves
+    return {"model": {key: arrays[f"model/{key}"] for key in sharded.state_dict()},
+            "optimizer": {"state": {index: {name: arrays.get(f"optimizer/{index}/{name}", value)
+                                            for name, value in entries.items()}
+                                    for index, entries in state["state"].items()},
+                          "param_groups": state["param_groups"]},
+            "splits": dict(split_parameters(sharded)),
+            "keys": [names[id(p)] for p in _params(optimizer)],
+            "history": records}
+
+
+def join_shares(shares, received):
+    """``{"model", "optimizer", "history"}`` of the ordinary model from the shares of replica 0's M ranks, in
+    model-rank order: split weights, and optimizer state shaped like them, joined; the rest from rank 0.
+
+    ``received``: the arrays the ranks sent to the driver (``GangInbox.arrays``), for their ``Sent`` markers.
+    """
+    def resolve(value):
+        if not isinstance(value, Sent):
+            return value
+        try:
+            return received.pop(tuple(value))
+        except KeyError:
+            raise RuntimeError(f"rank {value.rank} sent {value.name!r} to the driver, which never received it "
+                               f"(its connection was cut)") from None
+
+    models = [{key: resolve(v) for key, v in share["model"].items()} for share in shares]
+    states = [{index: {name: resolve(v) for name, v in entries.items()}
+               for index, entries in share["optimizer"]["state"].items()} for share in shares]
+    first, splits = shares[0], shares[0]["splits"]
+
+    def join(key, pieces):
+        return splits[key].join(pieces) if key in splits else pieces[0]
+
+    model = {key: join(key, [m[key] for m in models]) for key in models[0]}
+    state = {}
+    for index, entries in states[0].items():
+        key = first["keys"][index]
+        state[index] = {name: join(key, [s[index][name] for s in states])
+                        if isinstance(value, np.ndarray) and value.shape == models[0][key].shape else value
+                        for name, value in entries.items()}
+    return {"model": model, "optimizer": {"state": state, "param_groups": first["optimizer"]["param_groups"]},
+            "history": first["history"]}
+
+
+def _host(t):
+    return np.asarray(backend.to_device(t.data, "cpu"))

@@ -109,7 +109,7 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
             replicas, ranks = (1, self.getMesh()[0]) if mode == "model" else self.getMesh()
             return dist.HybridTrainer(network, loss, optimizer, mesh=dist.Mesh(data=replicas, model=ranks),
                                       sync="gradients" if tau == 1 else "average", tau=tau, batch_size=batch_size,
-                                      seed=seed, engine=engine)
+                                      seed=seed, engine=engine, progress=False)
         common = dict(workers=self.getWorkers(), batch_size=batch_size, seed=seed, engine=engine, progress=False)
         if tau == 1:
             return dist.SynchronousSGD(network, loss, optimizer, **common)

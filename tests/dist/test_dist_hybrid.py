@@ -1,5 +1,7 @@
-"""HybridTrainer: a D x M mesh trains as one process would, averages as SparkNet does, and survives a dead rank."""
+"""HybridTrainer: a D x M mesh trains as one process would, averages as SparkNet does, survives a dead rank,
+evaluates on the ranks, and reports each round to the driver while it trains."""
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -53,6 +55,20 @@ def _single_process(replicas, steps=STEPS):
         F.cross_entropy(model(st.tensor(x[rows])), st.tensor(y[rows])).backward()
         optimizer.step()
     return model, optimizer
+
+
+def _eval_data():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((41, 8))
+    y = (x[:, :3].sum(axis=1) > 0).astype(np.int64) + (x[:, 3] > 1)
+    return x, y
+
+
+def _evaluate(model, x, y):
+    """``(mean loss, accuracy)`` of an ordinary model in this process."""
+    with st.no_grad():
+        out = model(st.tensor(x))
+    return float(F.cross_entropy(out, st.tensor(y)).item()), float((out.numpy().argmax(axis=1) == y).mean())
 
 
 def _assert_same_weights(a, b, atol=1e-9):
@@ -142,13 +158,62 @@ def test_bad_settings_and_data_are_named():
         dist.HybridTrainer(model, F.cross_entropy, optimizer, engine=object()).fit((x, y), rounds=1)
 
 
+def test_eval_data_gives_the_loss_and_accuracy_of_the_model_at_each_evaluated_round():
+    x, y = _eval_data()
+    trained, _, history = _hybrid(dist.Mesh(data=2, model=2), rounds=6, eval_data=(x, y), eval_every=4)
+    evaluated = [record for record in history if "accuracy" in record]
+    assert [record["round"] for record in evaluated] == [4, 6]  # every 4th round, and the last
+    for record in evaluated:  # the same as the one-process model after as many steps
+        expected, _ = _single_process(2, steps=record["round"])
+        loss, accuracy = _evaluate(expected, x, y)
+        assert record["eval_loss"] == pytest.approx(loss, rel=1e-9)
+        assert record["accuracy"] == accuracy
+    # the last is the evaluation of the model fit returned (joined from the ranks' shares)
+    assert [history[-1]["eval_loss"], history[-1]["accuracy"]] == pytest.approx(_evaluate(trained, x, y), rel=1e-9)
+
+
+def test_callback_gets_each_round_on_the_calling_thread_while_the_gang_trains():
+    seen = []
+
+    def callback(record):
+        seen.append(dict(record, main_thread=threading.current_thread() is threading.main_thread()))
+
+    _, _, history = _hybrid(dist.Mesh(data=2, model=2), rounds=5, callback=callback)
+    assert seen == [dict(record, main_thread=True) for record in history]
+    # during the gang, not after it: a gang that fails in round 4 (rank 0, which reports) has reported 1 to 3
+    seen.clear()
+    with pytest.raises(RuntimeError, match="rank 0 killed in round 4"):
+        _hybrid(dist.Mesh(data=2, model=2), rounds=5, crash=(3, 0), callback=callback)
+    assert [record["round"] for record in seen] == [1, 2, 3]
+
+
+def test_an_exception_in_the_callback_stops_the_callbacks_and_is_raised_when_the_gang_is_done(capsys):
+    rounds = []
+
+    def callback(record):
+        rounds.append(record["round"])
+        if record["round"] == 2:
+            raise KeyError("enough")
+
+    with pytest.raises(KeyError, match="enough"):
+        _hybrid(dist.Mesh(data=1, model=2), rounds=4, callback=callback)
+    assert rounds == [1, 2]
+    _hybrid(dist.Mesh(data=1, model=2), rounds=4)  # the progress bar follows the rounds
+    assert "HybridTrainer: 100%" in capsys.readouterr().err
+
+
 def test_on_spark_a_mesh_trains_as_in_one_process_and_a_lost_rank_is_relaunched(spark_engine, tmp_path, caplog):
     # local[2] has two task slots: a 1 x 2 mesh; rank 1's Python worker exits in round 4
+    rounds = []
+    x, y = _eval_data()
     with caplog.at_level("WARNING", logger="sparktensor.dist"):
         trained, _, history = _hybrid(dist.Mesh(data=1, model=2), rounds=6, engine=spark_engine,
-                                      crash=(3, 1), checkpoint_dir=str(tmp_path), checkpoint_every=2)
+                                      crash=(3, 1), checkpoint_dir=str(tmp_path), checkpoint_every=2,
+                                      eval_data=(x, y), eval_every=3, callback=lambda r: rounds.append(r["round"]))
     assert "starting it again" in caplog.text
     expected, _ = _single_process(1, steps=6)
     _assert_same_weights(_weights(trained), _weights(expected))
     assert history["round"] == list(range(1, 7))
+    assert rounds == list(range(1, 7))  # each once, though the relaunched gang repeated rounds 3 and 4
+    assert [history[-1]["eval_loss"], history[-1]["accuracy"]] == pytest.approx(_evaluate(trained, x, y), rel=1e-9)
     assert sorted(os.listdir(tmp_path)) == ["rank-00000", "rank-00001"]
