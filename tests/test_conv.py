@@ -181,3 +181,79 @@ def test_functional_errors(device):
         conv2d(x, st.ones(2, 4, 7, 7, device=device))
     with pytest.raises(ValueError, match="divisible by groups"):
         Conv2d(4, 6, 3, groups=4)
+
+
+# ----- products in blocks -----
+from sparktensor.nn.functional import _conv_blocks  # noqa: E402
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Every product cut into many blocks, a short last one included; every transposing copy into pieces."""
+    monkeypatch.setattr(_conv_blocks, "BLOCK_MACS", 700)
+    monkeypatch.setattr(_conv_blocks, "COPY_PIECE", 50)
+
+
+BLOCKED = [  # (N, C, H, W), weight shape, keyword arguments
+    ((5, 6, 14, 13), (16, 6, 5, 5), {}),                                       # the second LeNet layer
+    ((4, 1, 12, 12), (6, 1, 5, 5), dict(padding=2)),                          # the first, one input channel
+    ((3, 4, 9, 11), (6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
+    ((3, 4, 10, 9), (8, 1, 3, 3), dict(padding=1, groups=4)),                 # depthwise
+    ((2, 3, 11, 12), (5, 3, 5, 5), dict(stride=3, padding=(2, 1))),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", BLOCKED, ids=[str(c[2]) or "plain" for c in BLOCKED])
+def test_conv2d_in_small_blocks_matches_torch(small_blocks, x_shape, w_shape, kwargs, bias):
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    ours = [st.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = conv2d(ours[0], ours[1], ours[2] if bias else None, **kwargs)
+    yt = torch.nn.functional.conv2d(theirs[0], theirs[1], theirs[2] if bias else None, **kwargs)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+    g = rng.standard_normal(yt.shape)
+    y.backward(st.tensor(g))
+    yt.backward(torch.tensor(g))
+    for a, at, name in zip(ours, theirs, ("input", "weight", "bias")):
+        if name == "bias" and not bias:
+            assert a.grad is None
+            continue
+        np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+def test_conv2d_gradcheck_in_small_blocks(small_blocks):
+    rng = np.random.default_rng(8)
+    x, w, b = _f64(rng, (3, 2, 7, 6), "cpu"), _f64(rng, (4, 2, 3, 3), "cpu"), _f64(rng, (4,), "cpu")
+    assert st.autograd.gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1), [x, w, b])
+
+
+def test_lenet_layers_are_cut_into_blocks():
+    """The LeNet layers run in several blocks of at most about BLOCK_MACS multiply-adds (or one output row)."""
+    for x_shape, w_shape, padding in [((64, 1, 28, 28), (6, 1, 5, 5), 2), ((64, 6, 14, 14), (16, 6, 5, 5), 0)]:
+        g = _conv_blocks.Geometry(x_shape, w_shape, (1, 1), ((padding,) * 2,) * 2, (1, 1), 1, True)
+        rows = g.block_rows(np)
+        assert 1 <= rows < g.ho
+        assert rows == 1 or g.og * g.depth * g.run * rows <= _conv_blocks.BLOCK_MACS
+
+
+def test_copy_in_pieces_of_a_transposed_array(monkeypatch):
+    monkeypatch.setattr(_conv_blocks, "COPY_PIECE", 20)
+    src = np.random.default_rng(9).standard_normal((4, 5, 6, 7)).transpose(2, 0, 3, 1)
+    for source in (src, src[:1, 0, :, :3], src[:, :, :1]):
+        dst = np.empty(source.shape)
+        _conv_blocks.copy_in_pieces(np, dst, source)
+        np.testing.assert_array_equal(dst, source)
+
+
+def test_empty_batch_matches_torch(device):
+    """A batch of no images: outputs and gradients of the right shapes, a zero weight gradient, as PyTorch's."""
+    x = st.tensor(np.ones((0, 3, 8, 8)), device=device, requires_grad=True)
+    w = st.tensor(np.ones((4, 3, 3, 3)), device=device, requires_grad=True)
+    y = conv2d(x, w, padding=1)
+    expected = torch.nn.functional.conv2d(torch.ones(0, 3, 8, 8), torch.ones(4, 3, 3, 3), padding=1)
+    assert y.shape == tuple(expected.shape)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 8, 8)
+    np.testing.assert_array_equal(to_numpy(w.grad), np.zeros((4, 3, 3, 3)))

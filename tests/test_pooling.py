@@ -140,3 +140,12 @@ def test_pool_errors(device):
         avg_pool2d(x, 7)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\).*\(6, 6\)"):
         max_pool2d(st.ones(6, 6, device=device), 2)
+
+
+@pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d], ids=["max", "avg"])
+def test_empty_batch(device, pool):
+    x = st.tensor(np.ones((0, 3, 8, 8)), device=device, requires_grad=True)
+    y = pool(x, 2)
+    assert y.shape == tuple(getattr(torch.nn.functional, pool.__name__)(torch.ones(0, 3, 8, 8), 2).shape)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 8, 8)

@@ -1,69 +1,14 @@
-"""``conv1d`` and ``conv2d``: im2col over a strided window view, one matrix product per layer.
+"""``conv1d`` and ``conv2d``: products of the weights with the window matrix of a batch-last padded input.
 
-The padded input is stored batch-last, (C, Hp, Wp, N). The windows are then one
-strided view (C, kh, kw, Ho, Wo, N) whose innermost (Wo, N) block is a contiguous
-run of Wo*N elements (N elements for horizontal strides above 1), so the im2col
-copy and the col2im adds of the backward move long runs instead of one short
-piece per image and row. The forward is one matrix product of the weights with
-the (C*kh*kw, Ho*Wo*N) window matrix (batched over groups), and so are the weight
-and input gradients.
+The window matrix and its products are in ``_conv_blocks``; this module arranges the arrays around them:
+the input padded and stored batch-last (C, Hp, Wp, N), the output and its gradient moved between
+(N, O, Ho, Wo) and the (O, Ho, Wo, N) order of the window-matrix columns.
 """
 import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
-
-
-class _Geometry:
-    """Sizes of one 2-d convolution over a padded input stored as (C, Hp, Wp, N)."""
-
-    def __init__(self, x_shape, w_shape, stride, padding, dilation, groups):
-        (self.n, self.c, self.h, self.w), (self.o, _, self.kh, self.kw) = x_shape, w_shape
-        (sh, sw), (dh, dw), ((self.top, bottom), (self.left, right)) = stride, dilation, padding
-        self.groups = groups
-        self.hp, self.wp = self.h + self.top + bottom, self.w + self.left + right
-        self.ho = (self.hp - dh * (self.kh - 1) - 1) // sh + 1
-        self.wo = (self.wp - dw * (self.kw - 1) - 1) // sw + 1
-        row = self.wp * self.n
-        # element strides of the window view (C, kh, kw, Ho, Wo, N)
-        self.strides = (self.hp * row, dh * row, dw * self.n, sh * row, sw * self.n, 1)
-
-    def windows(self, xp, padded):
-        """The (C, kh, kw, Ho, Wo, N) view of every window of a contiguous (C, Hp, Wp, N) array."""
-        shape = (self.c, self.kh, self.kw, self.ho, self.wo, self.n)
-        return xp.lib.stride_tricks.as_strided(padded, shape, tuple(s * padded.itemsize for s in self.strides))
-
-    def inside(self, padded):
-        """The (C, H, W, N) part of a padded array that is not padding."""
-        return padded[:, self.top:self.top + self.h, self.left:self.left + self.w]
-
-
-def _t(a):
-    """The last two axes swapped (a view).
-
-    The forward and weight-gradient products are written so that the long Ho*Wo*N axis is the row
-    axis of the result: BLAS runs these long, thin products up to twice as fast that way round.
-    """
-    return a.swapaxes(-1, -2)
-
-
-def _im2col(xp, padded, g):
-    """The (groups, C/groups*kh*kw, Ho*Wo*N) matrix of windows."""
-    return xp.ascontiguousarray(g.windows(xp, padded)).reshape(g.groups, -1, g.ho * g.wo * g.n)
-
-
-def _col2im(xp, gcols, g):
-    """Add each window's gradient back where it was read from (the adjoint of ``_im2col``); returns (N, C, H, W)."""
-    gpad = xp.zeros((g.c, g.hp, g.wp, g.n), gcols.dtype)
-    target = g.windows(xp, gpad)
-    gcols = gcols.reshape(target.shape)
-    # one add per kernel offset: within an offset the windows never share an element
-    for i in range(g.kh):
-        for j in range(g.kw):
-            target[:, i, j] += gcols[:, i, j]
-    gx = xp.empty((g.n, g.c, g.h, g.w), gcols.dtype)
-    gx.transpose(1, 2, 3, 0)[...] = g.inside(gpad)
-    return gx
+from ._conv_blocks import Geometry, copy_in_pieces, forward_product, input_gradient, weight_gradient
 
 
 class Conv2dFunction(Function):
@@ -75,39 +20,40 @@ class Conv2dFunction(Function):
         ctx.x_shape, ctx.w_shape = x.shape, weight.shape
         if x.ndim == 3:  # conv1d: a height of one
             x, weight = x[:, :, None], weight[:, :, None]
-        g = _Geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+        g = Geometry(x.shape, weight.shape, stride, padding, dilation, groups, bias is not None)
         padded = xp.zeros((g.c, g.hp, g.wp, g.n), x.dtype)
         g.inside(padded)[...] = x.transpose(1, 2, 3, 0)
-        w3 = weight.reshape(groups, g.o // groups, -1)
-        y = _t(_im2col(xp, padded, g)) @ _t(w3)    # (groups, Ho*Wo*N, O/groups)
-        out = xp.empty((g.n, g.o, g.ho, g.wo), y.dtype)
-        out.reshape(g.n, groups, -1, g.ho, g.wo).transpose(1, 3, 4, 0, 2)[...] = y.reshape(
-            groups, g.ho, g.wo, g.n, -1)
+        wx = weight.reshape(groups, g.og, g.patch)
         if bias is not None:
-            out += bias.reshape(g.o, 1, 1)
+            wx = xp.concatenate([wx, bias.reshape(groups, g.og, 1)], axis=2)
+        y = forward_product(xp, padded, wx.astype(xp.result_type(x, weight), copy=False), g)
+        out = xp.empty((g.n, g.o, g.ho, g.wo), y.dtype)
+        copy_in_pieces(xp, out.transpose(1, 2, 3, 0), y.reshape(g.o, g.ho, g.wo, g.n))
         ctx.geometry = g
-        # the padded input, not the im2col matrix (kh*kw times larger), is kept for backward
-        ctx.save_for_backward(padded, w3)
+        # the padded input, not the window matrix (kh*kw times larger), is kept for backward
+        ctx.save_for_backward(padded, weight)
         return out.reshape(g.n, g.o, g.wo) if len(ctx.x_shape) == 3 else out
 
     @staticmethod
     def backward(ctx, gy):
-        padded, w3 = ctx.saved_tensors
+        padded, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         xp, g = get_array_module(gy), ctx.geometry
         # the output gradient in the column order of the window matrix: (groups, O/groups, Ho*Wo*N)
-        gyq = xp.empty((g.groups, g.o // g.groups, g.ho, g.wo, g.n), gy.dtype)
-        gyq[...] = gy.reshape(g.n, g.groups, -1, g.ho, g.wo).transpose(1, 2, 3, 4, 0)
-        gyq = gyq.reshape(g.groups, g.o // g.groups, -1)
+        gyq = xp.empty((g.o, g.ho, g.wo, g.n), gy.dtype)
+        gyq[...] = gy.reshape(g.n, g.o, g.ho, g.wo).transpose(1, 2, 3, 0)
+        gyq = gyq.reshape(g.groups, g.og, g.positions)
         gx = gw = gb = None
-        if need_w:
-            gw = xp.ascontiguousarray(_t(_im2col(xp, padded, g) @ _t(gyq))).reshape(ctx.w_shape)
-        if need_b:
-            gb = gyq.sum(axis=2).reshape(g.o)
+        if need_w or need_b:
+            gwb = weight_gradient(xp, padded, gyq, g)
+            gw = xp.ascontiguousarray(gwb[:, :g.patch].swapaxes(1, 2)).reshape(ctx.w_shape)
+            gb = gwb[:, g.patch].reshape(g.o) if need_b else None
         if need_x:
-            # this product the other way round: col2im then reads each kernel offset's rows contiguously
-            gx = _col2im(xp, _t(w3) @ gyq, g).reshape(ctx.x_shape)
-        return gx, gw, gb, None, None, None, None
+            gpad = input_gradient(xp, gyq, weight, g)
+            gx = xp.empty((g.n, g.c, g.h, g.w), gy.dtype)
+            copy_in_pieces(xp, gx.transpose(1, 2, 3, 0), g.inside(gpad))
+            gx = gx.reshape(ctx.x_shape)
+        return gx, gw if need_w else None, gb, None, None, None, None
 
 
 def _pair(v, name, n=2):

@@ -98,7 +98,7 @@ class MaxPool2dFunction(Function):
         a = _padded(xp, x, padding, _extent(kernel, stride, dilation, out), fill)
         # one strided copy of the windows; every later step runs on contiguous (N, C, Ho, Wo) slabs
         slabs = xp.ascontiguousarray(_windows(xp, a, kernel, stride, dilation, out))
-        slabs = slabs.reshape((-1,) + slabs.shape[2:])
+        slabs = slabs.reshape((kernel[0] * kernel[1],) + slabs.shape[2:])   # -1 fails on an empty batch
         y = slabs[0].copy()
         index = xp.zeros(y.shape, xp.int8 if len(slabs) < 128 else xp.int32)
         for k in range(1, len(slabs)):
