@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def test_gradients_accumulate_across_backward_calls(device):

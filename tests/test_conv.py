@@ -7,7 +7,7 @@ import sparktensor as st
 from sparktensor.nn.functional.conv import conv1d, conv2d
 from sparktensor.nn.modules.conv import Conv1d, Conv2d
 from sparktensor.nn.parameter import Parameter
-from conftest import to_numpy
+from backends import to_numpy
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import CUDA_SKIP, to_numpy
+from backends import CUDA_SKIP, to_numpy
 
 
 def _on(x, device):

@@ -9,7 +9,7 @@ import sparktensor as st
 from sparktensor import data
 from sparktensor.data import DataLoader, DatasetMissingError, TensorDataset
 
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def _load_or_skip(load, *args, **kwargs):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import GradientDtype, to_numpy
+from backends import GradientDtype, to_numpy
 
 
 # ----- input domains: where each op is smooth, away from kinks, poles and ties -----

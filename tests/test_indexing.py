@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import to_numpy
+from backends import to_numpy
 
 SHAPE = (4, 3, 5)
 MASK4 = np.array([True, False, True, False])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def check_op(device, rng, fn, shapes, np_fn, torch_fn=None, dtypes=None):

@@ -6,7 +6,7 @@ import torch.nn.functional as TF
 
 import sparktensor as st
 import sparktensor.nn.functional as F
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def both(device, *arrays, grad=(0,)):

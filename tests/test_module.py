@@ -6,7 +6,7 @@ from safetensors.torch import load_file as torch_load_file, save_file as torch_s
 
 import sparktensor as st
 import sparktensor.nn as nn
-from conftest import to_numpy
+from backends import to_numpy
 
 
 class Net(nn.Module):

@@ -6,7 +6,7 @@ import torch
 import sparktensor as st
 import sparktensor.nn as nn
 import sparktensor.nn.functional as F
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def copy_weights(ours, theirs):

@@ -10,7 +10,7 @@ import sparktensor as st
 from sparktensor import optim
 from sparktensor.nn.utils import clip_grad_norm_
 from sparktensor.optim import lr_scheduler
-from conftest import to_numpy
+from backends import to_numpy
 
 CASES = [
     ("SGD", dict(lr=0.1)),

@@ -8,7 +8,7 @@ import torch
 import sparktensor as st
 from sparktensor.nn.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from sparktensor.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from conftest import to_numpy
+from backends import to_numpy
 
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings, strategies as hs
 from hypothesis.extra import numpy as hnp
 
 import sparktensor as st
-from conftest import to_numpy
+from backends import to_numpy
 
 # the device fixture does not change between examples, so sharing it across them is safe
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import sparktensor as st
-from conftest import GradientDtype, to_numpy
+from backends import GradientDtype, to_numpy
 
 SHAPE = (2, 3, 4)
 AXES = [None, 0, 1, 2, -1, -2, -3, (0, 2), (2, 0), (-1, 1), (0, 1, 2)]

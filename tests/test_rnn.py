@@ -6,7 +6,7 @@ import torch
 import sparktensor as st
 from sparktensor.nn.functional.rnn import gru_layer, lstm_cell, lstm_layer, rnn_layer
 from sparktensor.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from conftest import to_numpy
+from backends import to_numpy
 
 STEPS, BATCH, FEATURES, HIDDEN = 5, 3, 4, 6
 LAYERS = {

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import sparktensor as st
-from conftest import to_numpy
+from backends import to_numpy
 
 
 def _as_tuple(y):
