@@ -119,22 +119,19 @@ def train(args):
     x, y, tx, ty, meta = load_dataset(args.dataset, args.limit)
     model = build_model(args.model, args.dataset, meta, x)
     optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
-    engine = make_engine(args)
     loss = nn.functional.cross_entropy
     data, test = dist.from_numpy(x, y, partitions=replicas), (tx, ty)
-    checkpoints = os.path.join(args.out, "checkpoints")
     start = time.perf_counter()
-    if args.mode == "data":
-        trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
-                                          batch_size=args.batch_size, seed=args.seed, engine=engine)
+    with make_engine(args) as engine:  # a Dask engine's own cluster is shut down at the end
+        if args.mode == "data":
+            trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
+                                              batch_size=args.batch_size, seed=args.seed, engine=engine)
+        else:
+            trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
+                                         sync="average" if replicas > 1 and args.tau > 1 else "gradients",
+                                         tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
         model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
-                                     checkpoint_dir=checkpoints)
-    else:
-        trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
-                                     sync="average" if replicas > 1 and args.tau > 1 else "gradients",
-                                     tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
-        model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
-                                     checkpoint_dir=checkpoints)
+                                     checkpoint_dir=os.path.join(args.out, "checkpoints"))
     os.makedirs(args.out, exist_ok=True)
     st.save(model.state_dict(), os.path.join(args.out, "model.safetensors"))
     history.to_json(os.path.join(args.out, "history.json"))

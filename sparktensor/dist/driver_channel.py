@@ -46,7 +46,8 @@ class DriverChannel:
         self._server = socket.create_server((host, 0))
         self.address = (host, self._server.getsockname()[1])
         self._published = {}  # token -> array
-        self._received = {}  # (token, partition, attempt) -> array
+        self._received = {}  # (token, partition, attempt, key) -> array
+        self._finished = set()  # tokens of jobs whose results were collected or abandoned
         self._lock = threading.Lock()
         self._tokens = itertools.count()
         self._closed = False
@@ -73,8 +74,7 @@ class DriverChannel:
     def collect(self, outbox, results):
         """Replace the ``Sent`` placeholders in the tasks' ``results`` (a list of results, or of ``(index,
         result)`` pairs) by the arrays they stand for, then forget the job's arrays (failed attempts' too)."""
-        with self._lock:
-            mine = {k: self._received.pop(k) for k in [k for k in self._received if k[0] == outbox.token]}
+        mine = self.discard(outbox)
         try:
             def receive(sent):
                 return mine.pop((outbox.token, sent.partition, sent.attempt, sent.key))
@@ -83,9 +83,19 @@ class DriverChannel:
         except KeyError as e:
             raise RuntimeError(f"a Spark task reported an array the driver never received: {e}") from None
 
+    def discard(self, outbox):
+        """Forget a job: returns the arrays its tasks sent, and drops any that arrive later (a straggling attempt)."""
+        with self._lock:
+            self._finished.add(outbox.token)
+            return {k: self._received.pop(k) for k in [k for k in self._received if k[0] == outbox.token]}
+
     def close(self):
+        """Stop listening and drop every published and received array."""
         self._closed = True
         self._server.close()
+        with self._lock:
+            self._published.clear()
+            self._received.clear()
 
     # ----- the listening thread -----
     def _accept(self):
@@ -116,7 +126,8 @@ class DriverChannel:
                 elif op == "put":
                     token, partition, attempt, key = rest.split(":", 3)
                     with self._lock:
-                        self._received[token, int(partition), int(attempt), key] = array
+                        if token not in self._finished:
+                            self._received[token, int(partition), int(attempt), key] = array
                     write_message(sock, "ok", _EMPTY)
                 else:
                     raise RuntimeError(f"unknown request {op!r}")
@@ -156,9 +167,13 @@ class Fetch:
         if self._array is None:
             found = _FETCHED.get((self.address, self.token))
             if found is None:
-                with _connect(self.address, self.key) as sock:
-                    write_message(sock, f"get:{self.token}", _EMPTY)
-                    _, found = read_message(sock, "the driver")
+                try:
+                    with _connect(self.address, self.key) as sock:
+                        write_message(sock, f"get:{self.token}", _EMPTY)
+                        _, found = read_message(sock, "the driver")
+                except (EOFError, ConnectionError) as e:
+                    raise ConnectionError(f"the driver at {self.address[0]}:{self.address[1]} did not send "
+                                          f"{self.token} (no longer published, or the driver is gone): {e}") from e
                 while len(_FETCHED) >= _KEEP:
                     _FETCHED.popitem(last=False)
                 _FETCHED[self.address, self.token] = found

@@ -13,6 +13,7 @@ died, up to ``attempts`` times; a rank's own exception is never retried.
 """
 import functools
 import json
+import logging
 import re
 import uuid
 
@@ -22,6 +23,8 @@ from .gang import GangError, new_key, outcome, run_rank
 
 _MARK = "sparktensor gang rank failed"  # in the message a failing task raises, so the driver can quote it
 _REASONS = [r"Python worker exited unexpectedly[^\n.]*", r"[^\n]*[Kk]illed[^\n]*", r"Job aborted[^\n]*"]
+
+log = logging.getLogger("sparktensor.dist")
 
 
 def preflight(sc, world_size):
@@ -68,7 +71,7 @@ def run_gang(sc, fn, world_size, args, timeout=60.0, name=None, attempts=1, host
         except GangError as e:
             if not e.died or attempt == attempts:
                 raise
-            e.add_note(f"attempt {attempt} of {attempts}; relaunching the gang")
+            log.warning("gang %s, attempt %d of %d: %s; launching it again", name, attempt, attempts, e)
 
 
 def _launch(sc, fn, world_size, args, timeout, name, host, by_value):

@@ -99,8 +99,9 @@ class HybridTrainer:
         if sync not in _SYNC:
             raise ValueError(f"sync must be one of {_SYNC}, got {sync!r}")
         tau = (1 if sync == "gradients" else 10) if tau is None else tau
-        for name, value in (("tau", tau), ("batch_size", batch_size), ("max_restarts", max_restarts + 1),
-                            ("eval_batch_size", eval_batch_size),
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, (int, np.integer)) or max_restarts < 0:
+            raise ValueError(f"max_restarts must be a non-negative integer, got {max_restarts!r}")
+        for name, value in (("tau", tau), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size),
                             ("memory_limit", 1 if memory_limit is None else memory_limit)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -141,8 +142,9 @@ class HybridTrainer:
             raise ValueError("pass exactly one of epochs= and rounds=")
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir=")
-        if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         engine = self._engine()
         self._check_memory_limit(engine)
         blocks = self._blocks(data)
@@ -251,7 +253,7 @@ class HybridTrainer:
 def _fails_again(error):
     """Whether a gang's failure would repeat if the gang started again: bad settings or data, a rank that ran
     out of memory (on Spark the rank's exception arrives as a ``GangError`` quoting it)."""
-    deterministic = (ValueError, TypeError, MemoryError)
+    deterministic = (ValueError, TypeError, MemoryError, FloatingPointError)
     if isinstance(error, deterministic):
         return True
     return isinstance(error, GangError) and not error.died and any(

@@ -105,7 +105,10 @@ class SparkEngine(Engine):
         with _by_value(_user_modules((fn, combine)), cloudpickle):  # stages are pickled as they are built
             results = placed.tasks.mapPartitionsWithIndex(task)
             if outbox is not None:  # the large arrays are on the driver already: sum them here, same tree
-                return tree_fold(self._channel.collect(outbox, results.collect()), combine, self.depth)
+                try:
+                    return tree_fold(self._channel.collect(outbox, results.collect()), combine, self.depth)
+                finally:
+                    self._channel.discard(outbox)  # a failed job's arrays, and any that arrive late
             for scale in tree_shape(len(placed.handles), self.depth):
                 groups = -(-results.getNumPartitions() // scale)
                 results = (results.map(functools.partial(_group_key, scale)).groupByKey(groups)
@@ -114,6 +117,16 @@ class SparkEngine(Engine):
 
     def describe(self, text):
         self.sc.setJobDescription(text)
+
+    def close(self):
+        """Stop the driver channel (the SparkSession is the caller's and stays up)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def run_gang(self, fn, world_size, *args, timeout=60.0, name=None, attempts=1, host=None):
         """One barrier stage of ``world_size`` tasks, rank = partition index (see ``gang_spark``).

@@ -71,6 +71,21 @@ def test_a_retried_task_replaces_nothing_of_the_failed_attempt(channel, rng):
     assert not channel._received  # the failed attempt's array is dropped too
 
 
+def test_arrays_arriving_after_the_job_are_dropped(channel):
+    outbox = channel.outbox(threshold=0)
+    kept = outbox.send(0, 1, {"sum": np.ones(4)})
+    channel.collect(outbox, [(0, kept)])
+    outbox.send(1, 5, {"sum": np.ones(4)})  # a straggling speculative attempt, after the driver moved on
+    assert not channel._received
+
+
+def test_a_failed_job_leaves_nothing_behind(channel):
+    outbox = channel.outbox(threshold=0)
+    outbox.send(0, 1, {"sum": np.ones(4)})  # sent, then the job failed before collect
+    channel.discard(outbox)
+    assert not channel._received
+
+
 def test_a_connection_without_the_key_is_refused(channel):
     wrong = Outbox(channel.address, b"x" * 32, channel.outbox().token, threshold=0)
     with pytest.raises((PermissionError, ConnectionError, EOFError)):
