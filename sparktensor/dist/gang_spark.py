@@ -85,6 +85,9 @@ def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
             rows = sc.parallelize(range(world_size), world_size).barrier().mapPartitions(task).collect()
     except Exception as e:  # noqa: BLE001 - Py4J wraps whatever happened on the executors
         sc.cancelJobGroup(group)  # nothing of the gang may keep running
+        from py4j.protocol import Py4JJavaError
+        if not isinstance(e, Py4JJavaError):
+            raise  # a driver-side error (e.g. the function cannot be pickled): no rank failed, nothing to retry
         raise _failure(e, name, world_size) from None
     finally:
         for k, v in saved.items():

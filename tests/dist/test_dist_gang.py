@@ -109,3 +109,12 @@ def test_gang_preflight_refuses_dynamic_allocation_and_bad_sizes():
         check_gang_fits(0, slots=8)
     check_gang_fits(8, slots=8)
 
+
+
+def test_a_gang_that_cannot_be_pickled_fails_at_once_and_is_not_relaunched(spark):
+    import threading
+    lock = threading.Lock()
+    with pytest.raises(Exception) as info:
+        dist.SparkEngine(spark).run_gang(lambda comm: lock, 2, attempts=3)
+    assert not isinstance(info.value, GangError)  # no rank ran: nothing to blame on a rank, nothing to retry
+    assert "lock" in str(info.value)
