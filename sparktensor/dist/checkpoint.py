@@ -7,6 +7,7 @@ the old file set or the new one, never half a file. The latest ``keep`` checkpoi
 import logging
 import os
 import re
+import time
 
 from .. import random as st_random
 from ..serialization import load, save
@@ -43,6 +44,26 @@ def save_checkpoint(directory, round_count, model, optimizer, history, settings,
         os.remove(old)
     log.debug("checkpoint %s", path)
     return path
+
+
+def set_aside(directory, pattern=_NAME):
+    """Move what an earlier run left in ``directory`` (entries whose names match ``pattern``) into a new
+    ``previous-<time>/`` folder there, so a fresh run neither prunes nor resumes from them; returns that folder
+    (None when there was nothing). Nothing is deleted."""
+    if not os.path.isdir(directory):
+        return None
+    found = [name for name in sorted(os.listdir(directory)) if pattern.match(name)]
+    if not found:
+        return None
+    aside = os.path.join(directory, time.strftime("previous-%Y%m%d-%H%M%S"))
+    while os.path.exists(aside):
+        aside += "x"
+    os.makedirs(aside)
+    for name in found:
+        os.replace(os.path.join(directory, name), os.path.join(aside, name))
+    log.warning("%s held checkpoints of an earlier run; moved them to %s (pass resume=True to continue a run)",
+                directory, aside)
+    return aside
 
 
 def checkpoints(directory):

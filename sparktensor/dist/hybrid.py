@@ -37,6 +37,7 @@ arena, and a rank's connection threads would spend the limit on them) and, for a
 """
 import logging
 import math
+import re
 import uuid
 
 import numpy as np
@@ -45,6 +46,7 @@ from ..autograd.grad_mode import no_grad
 from ..nn.modules.dropout import Dropout
 from ..nn.modules.rnn import RNNBase
 from ..tensor import Tensor
+from .checkpoint import set_aside
 from .data import as_blocks, steps_per_epoch
 from .gang import GangError
 from .history import History
@@ -145,6 +147,8 @@ class HybridTrainer:
         for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if checkpoint_dir is not None and not resume:  # a fresh run: earlier runs' rank folders move aside
+            set_aside(checkpoint_dir, pattern=re.compile(r"^rank-\d+$"))
         engine = self._engine()
         self._check_memory_limit(engine)
         blocks = self._blocks(data)

@@ -102,6 +102,8 @@ class ParameterAveraging:
         self._check_model_fits(blocks)
         settings = self._settings(blocks)
         history, done, last_checkpoint = History(), 0, None
+        if checkpoint_dir is not None and not resume:
+            ckpt.set_aside(checkpoint_dir)  # a fresh run: an earlier run's rounds must not be pruned into or resumed
         if resume:
             path, state = ckpt.latest_checkpoint(checkpoint_dir)
             if state is not None:

@@ -65,6 +65,23 @@ def test_resume_continues_to_the_same_bits(engine, tmp_path):
     assert "model.0.weight" in tensors and "optimizer.state.0.exp_avg" in tensors
 
 
+def test_a_fresh_run_sets_an_earlier_runs_checkpoints_aside(tmp_path):
+    """Reusing a directory (as the CLI's --out does): the earlier, longer run's rounds are kept in previous-*/
+    and neither prune the new run's checkpoints away nor get resumed as if they were the new run's."""
+    directory = str(tmp_path)
+    _resume_run(dist.LocalEngine(workers=2), directory, 5, model_seed=0)
+    _resume_run(dist.LocalEngine(workers=2), directory, 2, model_seed=1)
+    assert sorted(n for n in os.listdir(directory) if n.startswith("round-")) == [
+        "round-000001.safetensors", "round-000002.safetensors"]
+    [aside] = [n for n in os.listdir(directory) if n.startswith("previous-")]
+    assert sorted(os.listdir(os.path.join(directory, aside))) == ["round-000004.safetensors",
+                                                                  "round-000005.safetensors"]
+    full, _ = _resume_run(dist.LocalEngine(workers=2), str(tmp_path / "full"), 4, model_seed=1)
+    resumed, history = _resume_run(dist.LocalEngine(workers=2), directory, 4, model_seed=99, resume=True)
+    np.testing.assert_array_equal(resumed, full)  # continued the second run, not the first
+    assert history["round"] == [1, 2, 3, 4]
+
+
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     x, y = digits()
     _resume_run(dist.LocalEngine(), str(tmp_path), 1, model_seed=0)
