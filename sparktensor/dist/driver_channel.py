@@ -14,25 +14,23 @@ attempt), and a task only returns after the driver acknowledged its arrays, so t
 half-sent array and a retried task's arrays never mix with its failed attempt's.
 """
 import itertools
-import logging
 import socket
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
-from .comm.auth import client_handshake, new_key, server_handshake
+from .comm.auth import client_handshake
+from .comm.server import DRIVER, MessageServer
 from .comm.wire import read_message, write_message
 
-log = logging.getLogger("sparktensor.dist")
 
 #: arrays at least this large travel over the channel; smaller ones go the ordinary Spark way
 THRESHOLD = 1 << 20
-_DRIVER, _ANY_TASK = 0, 1 << 30  # the driver's rank in the handshake, and the bound on tasks' ranks
 _EMPTY = np.empty(0, np.uint8)
 
 
-class DriverChannel:
+class DriverChannel(MessageServer):
     """The driver's end: publishes arrays for tasks to fetch and receives the arrays tasks send.
 
     Args:
@@ -41,17 +39,12 @@ class DriverChannel:
     """
 
     def __init__(self, host, timeout=300.0):
-        self.key = new_key()
-        self.timeout = timeout
-        self._server = socket.create_server((host, 0))
-        self.address = (host, self._server.getsockname()[1])
         self._published = {}  # token -> array
         self._received = {}  # (token, partition, attempt, key) -> array
         self._finished = set()  # tokens of jobs whose results were collected or abandoned
         self._lock = threading.Lock()
         self._tokens = itertools.count()
-        self._closed = False
-        threading.Thread(target=self._accept, name="sparktensor-driver-channel", daemon=True).start()
+        super().__init__(host, "driver channel", "a task", timeout)
 
     # ----- driver side -----
     def publish(self, array):
@@ -91,51 +84,28 @@ class DriverChannel:
 
     def close(self):
         """Stop listening and drop every published and received array."""
-        self._closed = True
-        self._server.close()
+        super().close()
         with self._lock:
             self._published.clear()
             self._received.clear()
 
-    # ----- the listening thread -----
-    def _accept(self):
-        while not self._closed:
-            try:
-                sock, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-
-    def _serve(self, sock):
-        try:
-            sock.settimeout(self.timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            server_handshake(sock, self.key, _DRIVER, _ANY_TASK)
-            while True:
-                try:
-                    tag, array = read_message(sock, "a task")
-                except EOFError:
-                    return
-                op, _, rest = tag.partition(":")
-                if op == "get":
-                    with self._lock:
-                        value = self._published.get(rest)
-                    if value is None:
-                        raise RuntimeError(f"a task asked for {rest}, which is no longer published")
-                    write_message(sock, "value", value)
-                elif op == "put":
-                    token, partition, attempt, key = rest.split(":", 3)
-                    with self._lock:
-                        if token not in self._finished:
-                            self._received[token, int(partition), int(attempt), key] = array
-                    write_message(sock, "ok", _EMPTY)
-                else:
-                    raise RuntimeError(f"unknown request {op!r}")
-        except (OSError, PermissionError, RuntimeError, ConnectionError, ValueError) as e:
-            if not self._closed:
-                log.warning("driver channel: dropped a connection: %s", e)
-        finally:
-            sock.close()
+    # ----- the connections' threads -----
+    def handle(self, sock, tag, array):
+        op, _, rest = tag.partition(":")
+        if op == "get":
+            with self._lock:
+                value = self._published.get(rest)
+            if value is None:
+                raise RuntimeError(f"a task asked for {rest}, which is no longer published")
+            write_message(sock, "value", value)
+        elif op == "put":
+            token, partition, attempt, key = rest.split(":", 3)
+            with self._lock:
+                if token not in self._finished:
+                    self._received[token, int(partition), int(attempt), key] = array
+            write_message(sock, "ok", _EMPTY)
+        else:
+            raise RuntimeError(f"unknown request {op!r}")
 
 
 # ----- task side -----
@@ -146,7 +116,7 @@ _KEEP = 2
 def _connect(address, key, timeout=300.0):
     sock = socket.create_connection(address, timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    client_handshake(sock, key, 1, _DRIVER)
+    client_handshake(sock, key, 1, DRIVER)
     return sock
 
 

@@ -27,18 +27,18 @@ from collections import namedtuple
 
 import numpy as np
 
-from .comm.auth import client_handshake, new_key, server_handshake
-from .comm.wire import read_message, write_message
+from .comm.auth import client_handshake
+from .comm.server import DRIVER, MessageServer
+from .comm.wire import write_message
 
 log = logging.getLogger("sparktensor.dist")
-_DRIVER, _ANY_RANK = 0, 1 << 30  # the driver's rank in the handshake, and the bound on the ranks' ranks
 _DONE = object()
 
 #: stands in a rank's result for an array it sent to the driver: ``inbox.arrays[(attempt, rank, name)]``
 Sent = namedtuple("Sent", "attempt rank name")
 
 
-class GangInbox:
+class GangInbox(MessageServer):
     """The driver's end: a listening socket; records go to ``records`` (a queue), arrays to ``arrays``.
 
     Args:
@@ -47,17 +47,12 @@ class GangInbox:
     """
 
     def __init__(self, host="127.0.0.1", timeout=300.0):
-        self.key = new_key()
         self.records = queue.SimpleQueue()
         self.arrays = {}  # (attempt, rank, name) -> array
-        self.timeout = timeout
-        self._server = socket.create_server((host, 0))
-        self.address = (host, self._server.getsockname()[1])
         self._open = set()  # connections not yet at their end
         self._accepted = 0
         self._changed = threading.Condition()
-        self._closed = False
-        threading.Thread(target=self._accept, name="sparktensor-gang-inbox", daemon=True).start()
+        super().__init__(host, "gang inbox", "a rank", timeout)
 
     def where(self):
         """What a rank needs to reach this inbox: ``(host, port, key)``, plain values for the task closure."""
@@ -78,44 +73,27 @@ class GangInbox:
                     return
 
     def close(self):
-        self._closed = True
-        self._server.close()
+        super().close()
         self.arrays.clear()
 
-    def _accept(self):
-        while not self._closed:
-            try:
-                sock, _ = self._server.accept()
-            except OSError:
-                return
-            with self._changed:
-                self._open.add(sock)
-                self._accepted += 1
-                self._changed.notify_all()
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+    # ----- the connections' threads -----
+    def opened(self, sock):
+        with self._changed:
+            self._open.add(sock)
+            self._accepted += 1
+            self._changed.notify_all()
 
-    def _serve(self, sock):
-        try:
-            sock.settimeout(self.timeout)
-            server_handshake(sock, self.key, _DRIVER, _ANY_RANK)
-            while True:
-                try:
-                    tag, payload = read_message(sock, "a rank")
-                except EOFError:
-                    return
-                if tag == "round":
-                    self.records.put(json.loads(payload.tobytes().decode()))
-                else:  # "array:<attempt>:<rank>:<name>"
-                    _, attempt, rank, name = tag.split(":", 3)
-                    self.arrays[int(attempt), int(rank), name] = payload
-        except (OSError, PermissionError, ConnectionError, ValueError) as e:
-            if not self._closed:
-                log.warning("gang inbox: dropped a connection: %s", e)
-        finally:
-            sock.close()
-            with self._changed:
-                self._open.discard(sock)
-                self._changed.notify_all()
+    def handle(self, sock, tag, payload):
+        if tag == "round":
+            self.records.put(json.loads(payload.tobytes().decode()))
+        else:  # "array:<attempt>:<rank>:<name>"
+            _, attempt, rank, name = tag.split(":", 3)
+            self.arrays[int(attempt), int(rank), name] = payload
+
+    def finished(self, sock):
+        with self._changed:
+            self._open.discard(sock)
+            self._changed.notify_all()
 
 
 class DriverLink:
@@ -152,7 +130,7 @@ class DriverLink:
             if self._sock is None:
                 host, port, key = self.where
                 self._sock = socket.create_connection((host, port), timeout=self.timeout)
-                client_handshake(self._sock, bytes.fromhex(key), 1, _DRIVER)
+                client_handshake(self._sock, bytes.fromhex(key), 1, DRIVER)
             for tag, array in messages:
                 write_message(self._sock, tag, array)
             return True

@@ -1,0 +1,77 @@
+"""``MessageServer``: one listening socket on the driver whose connections prove the job's key, then send arrays.
+
+Every connection is served on its own thread: the peer proves it holds the key (``auth``), then sends
+``wire`` messages, each handed to ``handle(sock, tag, array)`` until the peer closes the connection. The
+driver channel of the data-parallel trainers and the inbox of a hybrid gang are both such servers.
+"""
+import logging
+import socket
+import threading
+
+from .auth import new_key, server_handshake
+from .wire import read_message
+
+log = logging.getLogger("sparktensor.dist")
+DRIVER, ANY_PEER = 0, 1 << 30  # the driver's rank in the handshake, and the bound on the peers' ranks
+
+
+class MessageServer:
+    """Listen on ``host`` (a free port; ``address`` says which) for peers holding ``key`` (a new random one by
+    default). Subclasses set their own state, then call this ``__init__``, and define ``handle``.
+
+    Args:
+        host: the address peers reach the driver at.
+        name: the server's name in its thread and its warnings.
+        peer: what a peer is, in error messages ("a task", "a rank").
+        timeout: seconds a connection may stall before it is dropped.
+    """
+
+    def __init__(self, host, name, peer, timeout=300.0, key=None):
+        self.key = new_key() if key is None else key
+        self.name, self.peer, self.timeout = name, peer, timeout
+        self._server = socket.create_server((host, 0))
+        self.address = (host, self._server.getsockname()[1])
+        self._closed = False
+        threading.Thread(target=self._accept, name=f"sparktensor-{name.replace(' ', '-')}", daemon=True).start()
+
+    def handle(self, sock, tag, array):
+        """One message of a connection (may answer on ``sock``); raise to drop the connection."""
+        raise NotImplementedError
+
+    def opened(self, sock):
+        """A connection was accepted (before its handshake)."""
+
+    def finished(self, sock):
+        """A connection reached its end (closed by the peer, or dropped)."""
+
+    def close(self):
+        """Stop listening (connections being served finish on their own)."""
+        self._closed = True
+        self._server.close()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            self.opened(sock)
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        try:
+            sock.settimeout(self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            server_handshake(sock, self.key, DRIVER, ANY_PEER)
+            while True:
+                try:
+                    tag, array = read_message(sock, self.peer)
+                except EOFError:
+                    return
+                self.handle(sock, tag, array)
+        except (OSError, PermissionError, RuntimeError, ConnectionError, ValueError) as e:
+            if not self._closed:
+                log.warning("%s: dropped a connection: %s", self.name, e)
+        finally:
+            sock.close()
+            self.finished(sock)
