@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .. import backend
+from .resident import ResidentData
 
 # Spark types whose values from_dataframe turns into feature or label arrays
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType",
@@ -63,6 +64,17 @@ class Blocks:
         """The shape of one sample's features."""
         return self.blocks[0][0].shape[1:]
 
+    @property
+    def head(self):
+        """The first two samples of the first partition that has any, ``(x, y)``."""
+        x, y = next((x, y) for x, y in self.blocks if len(x))
+        return x[:2], y[:2]
+
+    @property
+    def label_ranges(self):
+        """Per partition, ``(min, max)`` of integer labels, or None (empty, or not integer labels)."""
+        return [(int(y.min()), int(y.max())) if y.dtype.kind in "iu" and y.size else None for _, y in self.blocks]
+
     def arrays(self):
         """All samples as one ``(x, y)`` pair, partitions in order."""
         return (np.concatenate([x for x, _ in self.blocks]), np.concatenate([y for _, y in self.blocks]))
@@ -78,8 +90,9 @@ class Blocks:
 
 
 def as_blocks(data, partitions=None):
-    """``data`` as ``Blocks``: ``Blocks`` as they are, an ``(x, y)`` pair of arrays, or an RDD of pairs."""
-    if isinstance(data, Blocks):
+    """``data`` as ``Blocks``: ``Blocks`` and ``ResidentData`` as they are, an ``(x, y)`` pair of arrays, or an
+    RDD of pairs."""
+    if isinstance(data, (Blocks, ResidentData)):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return from_numpy(data[0], data[1], partitions=partitions)

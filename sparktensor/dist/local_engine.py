@@ -3,6 +3,7 @@ import os
 
 from . import worker
 from .engine import Engine, Value, tree_fold
+from .resident import ResidentData
 
 
 class LocalEngine(Engine):
@@ -16,6 +17,8 @@ class LocalEngine(Engine):
         self.workers = int(workers or os.cpu_count() or 1)
 
     def place(self, blocks):
+        if isinstance(blocks, ResidentData):  # one process: the samples come here
+            blocks = blocks.to_blocks()
         return list(blocks.blocks)
 
     def release(self, placed):

@@ -24,6 +24,7 @@ from . import worker
 from .data import as_blocks, steps_per_epoch
 from .flat import FlatLayout
 from .history import History
+from .resident import check_labels_fit
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -220,26 +221,20 @@ class ParameterAveraging:
 
     def _check_model_fits(self, blocks):
         """Run the model on two samples on the driver: wrong shapes and out-of-range labels fail here, named."""
-        index = next(i for i, n in enumerate(blocks.counts) if n)
-        x, y = blocks.blocks[index]
+        x, y = blocks.head
         training = self.model.training
         self.model.eval()
         try:
             with no_grad():
-                out = self.model(Tensor(x[:2]))
+                out = self.model(Tensor(x))
         except Exception as e:
             raise ValueError(f"the model cannot take the data's samples, of shape {x.shape[1:]} and dtype "
                              f"{x.dtype}: {e}") from e
         finally:
             self.model.train(training)
-        if y.dtype.kind not in "iu" or worker.count_correct(out.data, y[:2]) is None:
+        if y.dtype.kind not in "iu" or worker.count_correct(out.data, y) is None:
             return
-        classes = out.shape[1] if out.shape[:1] + out.shape[2:] == y[:2].shape else out.shape[-1]
-        for i, (_, labels) in enumerate(blocks.blocks):
-            if labels.size and (labels.min() < 0 or labels.max() >= classes):
-                value = int(labels.min()) if labels.min() < 0 else int(labels.max())
-                raise ValueError(f"partition {i} has label {value}, out of range for the model's {classes} "
-                                 f"classes")
+        check_labels_fit(blocks, out.shape[1] if out.shape[:1] + out.shape[2:] == y.shape else out.shape[-1])
 
     def _progress_bar(self, total, done):
         if not self.progress:
