@@ -383,7 +383,9 @@ class Tensor:
     # ----- shape -----
     def reshape(self, *shape): return S.reshape(self, *shape)
     view = reshape
-    def transpose(self, *axes): return S.transpose(self, *axes)
+    def transpose(self, *axes, dim0=None, dim1=None):
+        """Two ints (or ``dim0``/``dim1``) swap those axes, as PyTorch; none reverses, a tuple permutes, as NumPy."""
+        return S.transpose(self, *axes) if dim0 is None and dim1 is None else S.swapaxes(self, dim0, dim1)
     def permute(self, *axes): return S.permute(self, *axes)
     def swapaxes(self, axis1, axis2): return S.swapaxes(self, axis1, axis2)
     def squeeze(self, axis=None, *, dim=None): return S.squeeze(self, axis, dim=dim)

@@ -72,11 +72,21 @@ view = reshape
 
 
 def transpose(x, *axes):
-    """Reverse the axes; with a full permutation, permute them; with two axes of an N-d tensor, swap them."""
-    axes = _sizes(axes)
+    """PyTorch's ``transpose(x, a, b)`` swaps two axes at every rank; NumPy's ``transpose(x)`` reverses them and
+    ``transpose(x, perm)`` (a tuple or list) or ``transpose(x, *perm)`` with one entry per axis permutes them.
+
+    Two separate ints always swap, even on a 2-D tensor (where NumPy would read ``(0, 1)`` as the identity
+    permutation): spell a permutation that may have two entries as a tuple, or with ``permute``.
+    """
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        perm = tuple(axes[0])
+        if len(perm) != x.ndim:
+            raise ValueError(f"transpose: the permutation {perm} (a tuple: NumPy's reading) needs one entry per axis "
+                             f"of a tensor of shape {x.shape}; to swap two axes write transpose(a, b) or swapaxes")
+        return permute(x, perm)
     if not axes:
-        axes = tuple(range(x.ndim))[::-1]
-    elif len(axes) == 2 and x.ndim != 2:
+        return Transpose.apply(x, tuple(range(x.ndim))[::-1])
+    if len(axes) == 2:
         return swapaxes(x, *axes)
     return permute(x, axes)
 
