@@ -400,7 +400,9 @@ class Tensor:
     def split(self, indices_or_sections, axis=0): return S.split(self, indices_or_sections, axis)
     def chunk(self, chunks, axis=0): return S.chunk(self, chunks, axis)
     def flip(self, axis=None): return S.flip(self, axis)
-    def repeat(self, repeats, axis=None): return S.repeat(self, repeats, axis)
+    def repeat(self, *repeats, axis=None):
+        """``axis=``: NumPy's element repeat; otherwise the reading the arguments allow (see docs/semantics.md)."""
+        return S.repeat_method(self, repeats, axis)
     def tile(self, reps): return S.tile(self, reps)
     def pad(self, pad_width, mode="constant", constant_values=0): return S.pad(self, pad_width, mode, constant_values)
 

@@ -49,3 +49,43 @@ def test_transpose_without_axes_reverses_and_with_a_full_permutation_permutes_as
 def test_transpose_of_a_short_tuple_names_the_swap_spelling(device, a):
     with pytest.raises(ValueError, match="swapaxes"):
         st.tensor(a, device=device).transpose((0, 1))
+
+
+# ----- repeat -----
+@pytest.mark.parametrize("shape, sizes", [((2, 3), (1, 2, 1)), ((2, 3), (2, 3)), ((3,), (2, 3)), ((2, 3, 4), (1, 2, 1)),
+                                          ((2, 3), ((2, 2),)), ((), (3,)), ((1,), (3,))])
+def test_repeat_with_sizes_only_pytorch_accepts_tiles_as_pytorch(device, shape, sizes):
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    t = st.tensor(x, device=device, requires_grad=True)
+    y = t.repeat(*sizes)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tx.repeat(*sizes)
+    np.testing.assert_array_equal(to_numpy(y), ty.detach().numpy())
+    g = np.random.default_rng(0).standard_normal(ty.shape)
+    y.backward(st.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(t.grad), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("shape, args, kwargs", [((2, 3), (2,), {"axis": 1}), ((2, 3), (2,), {"axis": 0}),
+                                                 ((2, 3), (2,), {}), ((2, 3, 4), (2, 1), {}),
+                                                 ((2, 3), ([1, 2, 0],), {"axis": 1})])
+def test_repeat_that_only_numpy_accepts_or_with_axis_repeats_elements_as_numpy(device, shape, args, kwargs):
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    np.testing.assert_array_equal(to_numpy(st.tensor(x, device=device).repeat(*args, **kwargs)),
+                                  x.repeat(*args, **kwargs))
+
+
+@pytest.mark.parametrize("shape, args", [((2, 3), (2, 1)), ((3,), (2,)), ((3,), (2, 0)), ((4,), ([1, 2, 0, 1],))])
+def test_repeat_that_both_read_differently_names_both_readings(device, shape, args):
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    assert x.repeat(*args).shape != torch.tensor(x).repeat(*args).shape or \
+        not np.array_equal(x.repeat(*args), torch.tensor(x).repeat(*args).numpy())
+    with pytest.raises(TypeError, match=r"PyTorch's.*NumPy's.*x\.tile.*st\.repeat|x\.repeat\(.*axis"):
+        st.tensor(x, device=device).repeat(*args)
+
+
+def test_repeat_function_stays_numpys(device):
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(to_numpy(st.repeat(st.tensor(x, device=device), 2, 1)), np.repeat(x, 2, 1))
+    np.testing.assert_array_equal(to_numpy(np.repeat(st.tensor(x, device=device), 2, 1)), np.repeat(x, 2, 1))

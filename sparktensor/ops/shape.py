@@ -328,6 +328,60 @@ def repeat(x, repeats, axis=None):
     return Repeat.apply(x, repeats, axis)
 
 
+def _numpy_repeat_shape(x, args):
+    """The shape of NumPy's ``x.repeat(*args)``, or ``None`` where NumPy would reject the arguments."""
+    if len(args) > 2 or (len(args) == 2 and not (args[1] is None or isinstance(args[1], (int, np.integer)))):
+        return None
+    axis = args[1] if len(args) == 2 else None
+    if axis is not None and not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
+        return None
+    counts = np.asarray(args[0].tolist() if hasattr(args[0], "tolist") else args[0])
+    if (counts.dtype.kind not in "iu" and counts.size) or counts.ndim > 1 or (counts < 0).any():
+        return None
+    n = x.size if axis is None or x.ndim == 0 else x.shape[axis]
+    if counts.ndim == 1 and len(counts) not in (1, n):
+        return None
+    total = int(counts.sum()) if counts.ndim == 1 and len(counts) == n else n * int(counts.reshape(-1)[0])
+    if axis is None or x.ndim == 0:
+        return (total,)
+    axis %= x.ndim
+    return x.shape[:axis] + (total,) + x.shape[axis + 1:]
+
+
+def _torch_repeat_sizes(x, args):
+    """PyTorch's ``x.repeat(*sizes)`` (``np.tile``): the sizes, or ``None`` where PyTorch would reject them."""
+    sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in sizes) or len(sizes) < x.ndim:
+        return None
+    return tuple(int(s) for s in sizes)
+
+
+def repeat_method(x, args, axis=None):
+    """``x.repeat``: NumPy's element repeat with ``axis=``; without it, whichever of NumPy's element repeat and
+    PyTorch's whole-tensor repeat (``tile``) accepts the arguments, and an error where both do and differ."""
+    if axis is not None:
+        if len(args) != 1:
+            raise TypeError(f"repeat(repeats, axis=...): one repeats argument, got {len(args)}")
+        return repeat(x, args[0], axis)
+    if not args:
+        raise TypeError("repeat needs the number of repeats (NumPy) or one size per axis (PyTorch)")
+    numpy_shape = _numpy_repeat_shape(x, args)
+    sizes = _torch_repeat_sizes(x, args)
+    if sizes is None:
+        return repeat(x, *args)
+    if numpy_shape is None:
+        return tile(x, sizes)
+    tile_shape = tuple(s * n for s, n in zip((1,) * (len(sizes) - x.ndim) + x.shape, sizes))
+    if x.size <= 1 and len(sizes) == 1 and x.ndim <= 1:
+        return tile(x, sizes)  # one element: both readings give the same values
+    spelled = ", ".join(str(a) for a in args)
+    numpy_call = (f"x.repeat({args[0]}, axis={args[1]})" if len(args) == 2 and args[1] is not None
+                  else f"st.repeat(x, {args[0]})")
+    raise TypeError(f"x.repeat({spelled}) on a tensor of shape {tuple(x.shape)} reads two ways: PyTorch's repeat "
+                    f"copies the whole tensor {sizes} times (shape {tile_shape}), NumPy's repeats each element "
+                    f"(shape {numpy_shape}). Say which: x.tile({sizes}) for PyTorch's, {numpy_call} for NumPy's")
+
+
 class Tile(Function):
     @staticmethod
     def forward(ctx, x, reps):
