@@ -13,7 +13,7 @@ from .ops.elementwise import (abs, add, clip, cos, div, equal, exp, expm1, floor
                               isfinite, isinf, isnan, less, less_equal, log, log1p, logical_and, logical_not,
                               logical_or, logical_xor, maximum, minimum, mul, neg, not_equal, pow, relu,
                               remainder, sigmoid, sign, sin, sqrt, sub, tanh, where)
-from .ops.reduction import (all, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
+from .ops.reduction import (all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
                             sum, var)
 from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_dims, flatten, flip, pad, permute,
                         repeat, reshape, split, squeeze, stack, swapaxes, tile, transpose, unsqueeze, view)

@@ -267,8 +267,8 @@ def _functions():
     table = {
         np.sum: _reduction(R.sum, "sum"), np.prod: _reduction(R.prod, "prod"), np.mean: _reduction(R.mean, "mean"),
         np.var: _spread(R.var, "var"), np.std: _spread(R.std, "std"),
-        np.max: _extremum(R.max, "max", "maximum"), np.amax: _extremum(R.max, "amax", "maximum"),
-        np.min: _extremum(R.min, "min", "minimum"), np.amin: _extremum(R.min, "amin", "minimum"),
+        np.max: _extremum(R.amax, "max", "maximum"), np.amax: _extremum(R.amax, "amax", "maximum"),
+        np.min: _extremum(R.amin, "min", "minimum"), np.amin: _extremum(R.amin, "amin", "minimum"),
         np.argmax: _index(R.argmax, "argmax"), np.argmin: _index(R.argmin, "argmin"),
         np.all: _truth(R.all, "all"), np.any: _truth(R.any, "any"),
         np.reshape: _reshape, np.transpose: _transpose, np.ravel: _ravel,
@@ -346,7 +346,7 @@ def _ufuncs():
 UFUNCS = _ufuncs()
 
 # ``ufunc.reduce`` of these ufuncs is a reduction the tensor has (its axis defaults to 0, as NumPy's)
-UFUNC_REDUCTIONS = {"add": R.sum, "multiply": R.prod, "maximum": R.max, "minimum": R.min, "logical_and": R.all,
+UFUNC_REDUCTIONS = {"add": R.sum, "multiply": R.prod, "maximum": R.amax, "minimum": R.amin, "logical_and": R.all,
                     "logical_or": R.any}
 
 

@@ -61,9 +61,9 @@ REDUCTIONS = {
     "std_ddof1": (lambda x, a, k: st.std(x, a, ddof=1, keepdims=k),
                   lambda x, a, k: np.std(x, axis=a, ddof=1, keepdims=k),
                   lambda t, a, k: torch.std(t, _torch_dims(t, a), correction=1, keepdim=k), anywhere),
-    "max": (st.max, lambda x, a, k: np.max(x, axis=a, keepdims=k),
+    "max": (lambda x, a, k: st.max(x, axis=a, keepdims=k), lambda x, a, k: np.max(x, axis=a, keepdims=k),
             lambda t, a, k: torch.amax(t, _torch_dims(t, a), keepdim=k), distinct),
-    "min": (st.min, lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    "min": (lambda x, a, k: st.min(x, axis=a, keepdims=k), lambda x, a, k: np.min(x, axis=a, keepdims=k),
             lambda t, a, k: torch.amin(t, _torch_dims(t, a), keepdim=k), distinct),
     "prod": (st.prod, lambda x, a, k: np.prod(x, axis=a, keepdims=k), _torch_prod, nonzero),
     "logsumexp": (st.logsumexp, _np_logsumexp,
@@ -151,9 +151,13 @@ def test_pytorch_aliases_and_methods_agree(device, rng, name, axis, keepdims):
         pytest.skip("argmax and argmin take one axis")
     t = st.tensor(distinct(rng, SHAPE), device=device)
     expected = to_numpy(getattr(st, name)(t, axis=axis, keepdims=keepdims))
-    for out in (getattr(st, name)(t, dim=axis, keepdim=keepdims),
-                getattr(t, name)(axis=axis, keepdims=keepdims),
-                getattr(t, name)(dim=axis, keepdim=keepdims)):
+    by_dim = not (name in ("max", "min") and isinstance(axis, tuple))  # PyTorch's max takes one dim
+    outs = [getattr(t, name)(axis=axis, keepdims=keepdims)]
+    if by_dim:
+        outs += [getattr(st, name)(t, dim=axis, keepdim=keepdims), getattr(t, name)(dim=axis, keepdim=keepdims)]
+    for out in outs:
+        if name in ("max", "min") and isinstance(out, tuple):
+            out = out.values  # PyTorch's (values, indices) along one dim: tested in test_two_vocabularies.py
         assert out.shape == expected.shape
         np.testing.assert_array_equal(to_numpy(out), expected)
 
@@ -165,7 +169,7 @@ def test_result_dtype_follows_numpy(device, rng, name, dtype):
     if name == "logsumexp" or (dtype == "bool" and name in ("var", "std")):
         pytest.skip("NumPy has no such reduction to compare with")
     x = rng.integers(0, 3, SHAPE).astype(dtype)
-    out = getattr(st, name)(st.tensor(x, device=device), 1)
+    out = getattr(st, name)(st.tensor(x, device=device), axis=1)
     expected = getattr(np, name)(x, axis=1)
     assert out.dtype == expected.dtype
     np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-6)
@@ -336,7 +340,7 @@ def test_axis_out_of_range_names_the_axis(device, name, axis):
     t = st.ones(SHAPE, device=device)
     bad = axis[1] if isinstance(axis, tuple) else axis
     with pytest.raises((IndexError, ValueError), match=rf"axis {bad}\b"):
-        getattr(st, name)(t, axis)
+        getattr(st, name)(t, axis=axis)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "argmax", "argmin"])

@@ -89,3 +89,60 @@ def test_repeat_function_stays_numpys(device):
     x = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(to_numpy(st.repeat(st.tensor(x, device=device), 2, 1)), np.repeat(x, 2, 1))
     np.testing.assert_array_equal(to_numpy(np.repeat(st.tensor(x, device=device), 2, 1)), np.repeat(x, 2, 1))
+
+
+# ----- max and min -----
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_with_dim_return_values_and_indices_as_pytorch(device, a, name, dim, keepdim):
+    x = np.random.default_rng(3).permutation(a.reshape(-1)).reshape(a.shape)  # distinct values
+    t = st.tensor(x, device=device, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    for out in (getattr(t, name)(dim=dim, keepdim=keepdim), getattr(st, name)(t, dim=dim, keepdim=keepdim),
+                getattr(t, name)(dim, keepdim=keepdim)):
+        expected = getattr(tx, name)(dim=dim, keepdim=keepdim)
+        values, indices = out
+        assert out.values is values and out.indices is indices
+        np.testing.assert_array_equal(to_numpy(values), expected.values.detach().numpy())
+        np.testing.assert_array_equal(to_numpy(indices), expected.indices.numpy())
+        assert indices.dtype == np.int64
+    g = np.random.default_rng(4).standard_normal(expected.values.shape)
+    getattr(t, name)(dim=dim, keepdim=keepdim).values.backward(st.tensor(g, device=device))
+    expected.values.backward(torch.tensor(g))
+    np.testing.assert_array_equal(to_numpy(t.grad), tx.grad.numpy())
+
+
+def test_max_with_dim_sends_the_gradient_to_the_index_as_pytorch(device):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])  # ties: PyTorch's gradient goes to the returned index only
+    t, tx = st.tensor(x, device=device, requires_grad=True), torch.tensor(x, requires_grad=True)
+    t.max(dim=1).values.sum().backward()
+    expected = tx.max(dim=1)
+    expected.values.sum().backward()
+    np.testing.assert_array_equal(to_numpy(t.max(dim=1).indices), expected.indices.numpy())
+    np.testing.assert_array_equal(to_numpy(t.grad), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("kwargs", [{"axis": 1}, {"axis": (0, 2)}, {"axis": 1, "keepdims": True}, {}])
+def test_max_min_with_axis_return_the_values_as_numpy(device, a, name, kwargs):
+    t = st.tensor(a, device=device)
+    for out in (getattr(t, name)(**kwargs), getattr(st, name)(t, **kwargs), getattr(np, name)(t, **kwargs)):
+        np.testing.assert_array_equal(to_numpy(out), getattr(np, name)(a, **kwargs))
+    np.testing.assert_array_equal(to_numpy(getattr(t, name)((0, 2))), getattr(np, name)(a, (0, 2)))
+    np.testing.assert_array_equal(to_numpy(getattr(t, name)(1, keepdims=True)), getattr(np, name)(a, 1, keepdims=True))
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_min_with_a_positional_axis_alone_names_both_readings(device, a, name):
+    t = st.tensor(a, device=device)
+    assert isinstance(getattr(torch.tensor(a), name)(1), tuple) and not isinstance(getattr(a, name)(1), tuple)
+    for call in (lambda: getattr(t, name)(1), lambda: getattr(st, name)(t, 1)):
+        with pytest.raises(TypeError, match=rf"axis=1\).*NumPy.*dim=1\).*PyTorch"):
+            call()
+
+
+def test_max_of_two_tensors_is_the_elementwise_maximum_as_pytorch(device, a):
+    b = a[::-1].copy()
+    np.testing.assert_array_equal(to_numpy(st.tensor(a, device=device).max(st.tensor(b, device=device))),
+                                  torch.tensor(a).max(torch.tensor(b)).numpy())

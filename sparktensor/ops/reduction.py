@@ -1,5 +1,6 @@
 """Reductions over axes (``axis`` an int or a tuple, ``keepdims``) and the softmax family."""
 import builtins
+from typing import NamedTuple
 
 import numpy as np
 
@@ -145,16 +146,88 @@ def std(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
     return sqrt(var(x, axis, ddof, keepdims, dim=dim, keepdim=keepdim))
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Largest value over ``axis``."""
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Largest value over ``axis`` (NumPy's ``max``: values only; ties share the gradient)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     return Extremum.apply(x, _nonempty(x, _axes(axis, x.ndim), "max"), keepdims, True)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Smallest value over ``axis``."""
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Smallest value over ``axis`` (NumPy's ``min``)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     return Extremum.apply(x, _nonempty(x, _axes(axis, x.ndim), "min"), keepdims, False)
+
+
+class ValuesIndices(NamedTuple):
+    """PyTorch's ``(values, indices)`` result of ``max``/``min`` along a ``dim``."""
+    values: object
+    indices: object
+
+
+def _along(x, dim, keepdim, largest):
+    """PyTorch's ``max(dim=)``: the values picked by the arg-extremum, so the gradient goes to that index only."""
+    from ..tensor import Tensor
+    from .shape import expand_dims
+    axis = _one_axis(dim, x.ndim, "max" if largest else "min")
+    if not axis:  # a 0-d tensor: itself, at index 0
+        return ValuesIndices(x * 1, Tensor(get_array_module(x.data).zeros((), np.int64)))
+    axis = axis[0]
+    _nonempty(x, (axis,), "max" if largest else "min")
+    xp = get_array_module(x.data)
+    index = (xp.argmax if largest else xp.argmin)(x.data, axis=axis).astype(np.int64)
+    grids = list(xp.ix_(*[xp.arange(n) for n in index.shape])) if index.ndim else []
+    grids.insert(axis, index)
+    values, indices = x[tuple(grids)], Tensor(index)
+    if keepdim:
+        values, indices = expand_dims(values, axis), expand_dims(indices, axis)
+    return ValuesIndices(values, indices)
+
+
+def _extremum_either(x, args, axis, keepdims, dim, keepdim, largest):
+    """max/min: ``dim=``/``keepdim=`` (PyTorch) give ``(values, indices)``; ``axis=``/``keepdims=`` or a tuple
+    (NumPy) give the values; a positional axis alone could be either and raises; a tensor is ``maximum``."""
+    from ..tensor import Tensor
+    name = "max" if largest else "min"
+    if len(args) > 2:
+        raise TypeError(f"{name}: at most two positional arguments (an axis and keepdims), got {len(args)}")
+    if args and isinstance(args[0], Tensor):
+        from .elementwise import maximum, minimum
+        if len(args) > 1 or axis is not None or dim is not None:
+            raise TypeError(f"{name}(other): the element-wise {name}imum takes no axis")
+        return (maximum if largest else minimum)(x, args[0])
+    torch_form, numpy_form = dim is not None or keepdim is not None, axis is not None or keepdims is not None
+    if torch_form and numpy_form:
+        raise TypeError(f"{name}: dim=/keepdim= are PyTorch's words and axis=/keepdims= NumPy's; use one pair")
+    position = args[0] if args else None
+    flag = args[1] if len(args) > 1 else None
+    if torch_form:
+        if (dim is not None and position is not None) or (keepdim is not None and flag is not None):
+            raise TypeError(f"{name}: the dim or keepdim is given twice")
+        dim = position if dim is None else dim
+        keepdim = bool(flag if keepdim is None else keepdim)
+        if dim is None:
+            return (amax if largest else amin)(x, None, keepdim)
+        return _along(x, dim, keepdim, largest)
+    if position is not None and not numpy_form and not isinstance(position, (tuple, list)):
+        raise TypeError(f"x.{name}({', '.join(map(repr, args))}) reads two ways: NumPy's {name} along axis "
+                        f"{position!r} gives the values, PyTorch's gives (values, indices). Say which: "
+                        f"x.{name}(axis={position!r}) for NumPy's, x.{name}(dim={position!r}) for PyTorch's")
+    if (axis is not None and position is not None) or (keepdims is not None and flag is not None):
+        raise TypeError(f"{name}: the axis or keepdims is given twice")
+    axis = position if axis is None else axis
+    keepdims = bool(flag if keepdims is None else keepdims)
+    return (amax if largest else amin)(x, axis, keepdims)
+
+
+def max(x, *args, axis=None, keepdims=None, dim=None, keepdim=None):
+    """Largest value: over ``axis`` (NumPy, values), along ``dim`` (PyTorch, ``(values, indices)``), or the
+    element-wise maximum with a tensor; ``max(x, 1)`` could be either and raises (see docs/semantics.md)."""
+    return _extremum_either(x, args, axis, keepdims, dim, keepdim, True)
+
+
+def min(x, *args, axis=None, keepdims=None, dim=None, keepdim=None):
+    """Smallest value: over ``axis`` (NumPy, values) or along ``dim`` (PyTorch, ``(values, indices)``)."""
+    return _extremum_either(x, args, axis, keepdims, dim, keepdim, False)
 
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
