@@ -1,16 +1,20 @@
 """``DaskEngine``: the engine interface on a Dask cluster (``distributed``), a given one or a ``LocalCluster``.
 
-* Data: each partition is scattered once to one worker, its home (the worker with the fewest partitions, so
-  round robin on a fresh cluster), and every task of that partition is pinned there, so rounds move only
-  weights and results.
+* Data from ``from_dask`` (``DaskResidentData``): the blocks already live on the workers as persisted futures;
+  each task takes its block's future, so Dask runs it on the worker that holds the block. Nothing passes
+  through the client.
+* Data from ``from_numpy`` (``Blocks``): each partition is scattered once to one worker, its home (the worker
+  with the fewest partitions, so round robin on a fresh cluster), and every task of that partition is pinned
+  there, so rounds move only weights and results.
 * Model: shipped once per job as cloudpickle bytes, broadcast to every worker; each worker process rebuilds it
   once and caches it (``worker.replica``), as Spark's reused Python workers do.
 * Sums: the same tree as ``SparkEngine`` (``tree_shape`` levels of consecutive partitions, each group folded in
   partition order, the last fold on the driver), so all engines give the same bits.
-* Failures: Dask reruns a task whose worker died. A scattered partition has no recipe Dask could recompute it
-  from, so when its worker dies the engine scatters it again from the driver's copy (the trainer holds the
-  blocks anyway) and resubmits the partitions Dask gave up on; a task's result depends only on its inputs,
-  so the round's result is unchanged. Homes move off dead workers and onto new ones at the next round.
+* Failures: Dask reruns a task whose worker died. A resident block lost with its worker is computed again by
+  Dask from its graph (the source), with the same bits. A scattered value has no such recipe: the engine
+  scatters it again from the client's copy (weights, and ``Blocks`` the trainer holds in memory anyway) and
+  resubmits the partitions Dask gave up on; a task's result depends only on its inputs, so the round's result
+  is unchanged. Homes of scattered partitions move off dead workers and onto new ones at the next round.
 * Threads: a task limits BLAS to one thread, and tasks of one worker process run one at a time (they share
   the cached model), so a worker with several threads is still correct.
 """
@@ -23,6 +27,7 @@ import uuid
 
 from . import worker
 from .engine import Engine, fold, tree_shape
+from .resident import ResidentData
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -62,6 +67,8 @@ class DaskEngine(Engine):
 
     # ----- data and values -----
     def place(self, blocks):
+        if isinstance(blocks, ResidentData):
+            return self._place_resident(blocks)
         live = self._live_workers()
         load = self._load(live)
         homes = []
@@ -73,6 +80,18 @@ class DaskEngine(Engine):
         placed = _Placed(remotes)
         self._placed.append(placed)
         return placed
+
+    def _place_resident(self, data):
+        """Blocks already on this cluster: the placement holds its own references to their futures."""
+        from distributed import Future
+        if data.kind != "dask":
+            raise TypeError(f"DaskEngine cannot train on {data!r}, kept by a {data.kind} cluster; read the data with "
+                            f"dist.from_dask on this engine's cluster")
+        if data.client.scheduler.address != self.client.scheduler.address:
+            raise ValueError(f"the data's blocks live on the Dask cluster at {data.client.scheduler.address}, this "
+                             f"engine's is at {self.client.scheduler.address}; read them with "
+                             f"from_dask(..., client=engine)")
+        return _Placed([_Resident(Future(f.key, self.client)) for f in data.futures])
 
     def release(self, placed):
         if placed in self._placed:
@@ -119,7 +138,8 @@ class DaskEngine(Engine):
                         futures[i] = self.client.submit(
                             _run_task, fn, i, remote.future, args, keys, *[r.future for r in needed],
                             key=f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}-{i}",
-                            workers=[remote.home], allow_other_workers=True, pure=False)
+                            workers=None if remote.home is None else [remote.home], allow_other_workers=True,
+                            pure=False)
                 indices, level = self._tree(futures, combine)
                 try:
                     return fold(list(zip(indices, self.client.gather(level))), combine)
@@ -249,7 +269,7 @@ class DaskEngine(Engine):
 
     def _restore(self, remotes):
         """Scatter again, from the driver's copy, the values whose every holder died."""
-        lost = [r for r in remotes if r.future is not None and r.future.status != "finished"]
+        lost = [r for r in remotes if isinstance(r, _Remote) and r.future is not None and r.future.status != "finished"]
         if lost:
             live = self._live_workers()
             load = self._load(live)
@@ -345,6 +365,21 @@ class _Remote:
 
     def __reduce__(self):
         return _Ref, (self.key,)
+
+
+class _Resident:
+    """A block kept on the cluster by its graph (``from_dask``): Dask recomputes it when it is lost."""
+
+    __slots__ = ("future", "key")
+    home = None  # wherever Dask keeps it: a task that takes the future runs there
+
+    def __init__(self, future):
+        self.future, self.key = future, future.key
+
+    def drop(self):
+        if self.future is not None:
+            self.future.release()
+        self.future = None
 
 
 class _Ref:
