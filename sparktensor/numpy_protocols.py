@@ -78,7 +78,7 @@ def _spread(op, name):
                      correction=_UNSET):
         _refuse(name, where=where, mean=mean)
         ddof = ddof if correction is _UNSET or correction is _NO_VALUE else correction
-        return _into(name, op(_cast(_tensor(a), dtype), axis, ddof, _flag(keepdims)), out)
+        return _into(name, op(_cast(_tensor(a), dtype), axis=axis, ddof=ddof, keepdims=_flag(keepdims)), out)
     return numpy_spread
 
 

@@ -27,7 +27,7 @@ CASES = {
     "prod": ([(3, 4)], lambda x: np.prod(x, axis=0), lambda x: x.prod(axis=0), lambda t: t.prod(0)),
     "var ddof": ([(4, 3)], lambda x: np.var(x, axis=0, ddof=1), lambda x: x.var(axis=0, ddof=1),
                  lambda t: t.var(0, correction=1)),
-    "std": ([(4, 3)], lambda x: np.std(x), lambda x: x.std(), lambda t: t.std(correction=0)),
+    "std": ([(4, 3)], lambda x: np.std(x), lambda x: x.std(ddof=0), lambda t: t.std(correction=0)),
     "max": ([(3, 4)], lambda x: np.max(x, axis=1), lambda x: x.max(axis=1), lambda t: t.amax(1)),
     "amin keepdims": ([(3, 4)], lambda x: np.amin(x, axis=0, keepdims=True), lambda x: x.min(axis=0, keepdims=True),
                       lambda t: t.amin(0, keepdim=True)),

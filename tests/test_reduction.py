@@ -154,7 +154,10 @@ def test_pytorch_aliases_and_methods_agree(device, rng, name, axis, keepdims):
     by_dim = not (name in ("max", "min") and isinstance(axis, tuple))  # PyTorch's max takes one dim
     outs = [getattr(t, name)(axis=axis, keepdims=keepdims)]
     if by_dim:
-        outs += [getattr(st, name)(t, dim=axis, keepdim=keepdims), getattr(t, name)(dim=axis, keepdim=keepdims)]
+        # PyTorch's var and std are unbiased by default: compared with the default in test_two_vocabularies.py
+        extra = {"correction": 0} if name in ("var", "std") else {}
+        outs += [getattr(st, name)(t, dim=axis, keepdim=keepdims, **extra),
+                 getattr(t, name)(dim=axis, keepdim=keepdims, **extra)]
     for out in outs:
         if name in ("max", "min") and isinstance(out, tuple):
             out = out.values  # PyTorch's (values, indices) along one dim: tested in test_two_vocabularies.py

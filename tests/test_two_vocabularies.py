@@ -146,3 +146,43 @@ def test_max_of_two_tensors_is_the_elementwise_maximum_as_pytorch(device, a):
     b = a[::-1].copy()
     np.testing.assert_array_equal(to_numpy(st.tensor(a, device=device).max(st.tensor(b, device=device))),
                                   torch.tensor(a).max(torch.tensor(b)).numpy())
+
+
+# ----- std and var -----
+@pytest.mark.parametrize("name", ["std", "var"])
+@pytest.mark.parametrize("kwargs", [{"dim": 1}, {"dim": (0, 2), "keepdim": True}, {"unbiased": True},
+                                    {"unbiased": False}, {"correction": 0}, {"correction": 2, "dim": -1},
+                                    {"dim": None}])
+def test_std_var_in_pytorchs_words_follow_pytorch_unbiased_by_default(device, a, name, kwargs):
+    t = st.tensor(a, device=device, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    out, expected = getattr(t, name)(**kwargs), getattr(tx, name)(**kwargs)
+    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(getattr(st, name)(t, **kwargs)), expected.detach().numpy(), rtol=1e-12)
+    out.sum().backward()
+    expected.sum().backward()
+    np.testing.assert_allclose(to_numpy(t.grad), tx.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+@pytest.mark.parametrize("kwargs", [{"axis": 1}, {"axis": (0, 2), "keepdims": True}, {"ddof": 1}, {"ddof": 0},
+                                    {"axis": None}, {"keepdims": True}])
+def test_std_var_in_numpys_words_follow_numpy_ddof_0_by_default(device, a, name, kwargs):
+    t = st.tensor(a, device=device)
+    for out in (getattr(t, name)(**kwargs), getattr(st, name)(t, **kwargs), getattr(np, name)(t, **kwargs)):
+        np.testing.assert_allclose(to_numpy(out), getattr(np, name)(a, **kwargs), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(getattr(t, name)(1, ddof=0)), getattr(a, name)(1, ddof=0), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(getattr(t, name)(1, correction=1)),
+                               getattr(torch.tensor(a), name)(1, correction=1).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["std", "var"])
+@pytest.mark.parametrize("args", [(), (1,)])
+def test_std_var_without_a_word_of_either_names_both_readings(device, a, name, args):
+    t = st.tensor(a, device=device)
+    assert not np.allclose(getattr(a, name)(*args), getattr(torch.tensor(a), name)(*args).numpy())
+    for call in (lambda: getattr(t, name)(*args), lambda: getattr(st, name)(t, *args)):
+        with pytest.raises(TypeError, match=r"NumPy.*ddof=0.*PyTorch.*correction=1"):
+            call()
+    with pytest.raises(TypeError, match="one set"):
+        getattr(t, name)(axis=1, keepdim=True)

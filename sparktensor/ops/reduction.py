@@ -134,16 +134,57 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return Mean.apply(x, _axes(axis, x.ndim), keepdims)
 
 
-def var(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
-    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (0 by default, as NumPy)."""
-    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+def variance(x, axis=None, ddof=0, keepdims=False):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom, every argument explicit."""
     return Var.apply(x, _axes(axis, x.ndim), ddof, keepdims)
 
 
-def std(x, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None):
-    """Standard deviation over ``axis``."""
+def _spread_args(name, args, axis, ddof, keepdims, dim, unbiased, correction, keepdim):
+    """``(axis, ddof, keepdims)`` of var/std by the call's form: NumPy's ``axis``/``ddof``/``keepdims`` divide by
+    ``n - ddof`` (``ddof=0`` by default), PyTorch's ``dim``/``unbiased``/``correction``/``keepdim`` by ``n - 1``
+    by default; a call without either raises, naming both readings."""
+    if len(args) > 1:
+        raise TypeError(f"{name}: give the axis positionally and the rest by keyword (ddof=/keepdims= for NumPy's "
+                        f"reading, correction=/keepdim= for PyTorch's), got {len(args)} positional arguments")
+    numpy_form = axis is not _GIVEN_NONE or ddof is not None or keepdims is not None
+    torch_form = dim is not _GIVEN_NONE or unbiased is not None or keepdim is not None
+    axis, dim = (None if a is _GIVEN_NONE else a for a in (axis, dim))
+    if numpy_form and torch_form:
+        raise TypeError(f"{name}: axis=/ddof=/keepdims= are NumPy's words and dim=/unbiased=/correction=/keepdim= "
+                        f"PyTorch's; use one set")
+    given = [a for a in (axis, dim) if a is not None] + list(args)
+    if len(given) > 1:
+        raise TypeError(f"{name}: the axis is given twice")
+    degrees = [d for d in (ddof, correction, None if unbiased is None else int(bool(unbiased))) if d is not None]
+    if len(degrees) > 1:
+        raise TypeError(f"{name}: give one of ddof=, correction= and unbiased=")
+    if not degrees and not numpy_form and not torch_form:
+        where = f"{args[0]!r}" if args else ""
+        sep = ", " if args else ""
+        raise TypeError(f"x.{name}({where}) reads two ways: NumPy's {name} divides by n (ddof=0), PyTorch's by n - 1 "
+                        f"(correction=1, the unbiased estimate). Say which: x.{name}({where}{sep}ddof=0) for "
+                        f"NumPy's, x.{name}({where}{sep}correction=1) for PyTorch's")
+    correction = degrees[0] if degrees else (1 if torch_form else 0)
+    return (given[0] if given else None), correction, bool(keepdims or keepdim)
+
+
+_GIVEN_NONE = type("NotGiven", (), {"__repr__": lambda self: "None"})()  # tells axis=None from no axis
+
+
+def var(x, *args, axis=_GIVEN_NONE, ddof=None, keepdims=None, dim=_GIVEN_NONE, unbiased=None, correction=None,
+        keepdim=None):
+    """Variance: NumPy's with ``axis=``/``ddof=``/``keepdims=`` (ddof 0 by default), PyTorch's with
+    ``dim=``/``correction=``/``unbiased=``/``keepdim=`` (unbiased by default); ``x.var()`` alone raises."""
+    axis, ddof, keepdims = _spread_args("var", args, axis, ddof, keepdims, dim, unbiased, correction, keepdim)
+    return variance(x, axis, ddof, keepdims)
+
+
+def std(x, *args, axis=_GIVEN_NONE, ddof=None, keepdims=None, dim=_GIVEN_NONE, unbiased=None, correction=None,
+        keepdim=None):
+    """Standard deviation, the square root of ``var`` with the same arguments and the same rule."""
     from .elementwise import sqrt
-    return sqrt(var(x, axis, ddof, keepdims, dim=dim, keepdim=keepdim))
+    axis, ddof, keepdims = _spread_args("std", args, axis, ddof, keepdims, dim, unbiased, correction, keepdim)
+    return sqrt(variance(x, axis, ddof, keepdims))
 
 
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
