@@ -127,8 +127,9 @@ class Tensor:
 
     @property
     def size(self):
-        """The number of elements."""
-        return self.data.size
+        """The number of elements, an int (NumPy's ``size``) that PyTorch code may call: ``x.size()`` is the
+        shape and ``x.size(0)`` the length of axis 0."""
+        return Size(self.data.shape, self.data.size)
 
     @property
     def device(self):
@@ -409,6 +410,26 @@ class Tensor:
     # ----- linear algebra -----
     def matmul(self, other): return L.matmul(self, other)
     def dot(self, other): return L.dot(self, other)
+
+
+class Size(int):
+    """The element count of a tensor, which called as PyTorch's ``size`` method gives the shape or one dimension."""
+
+    def __new__(cls, shape, count):
+        size = super().__new__(cls, count)
+        size.shape = tuple(shape)
+        return size
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        try:
+            return self.shape[dim]
+        except IndexError:
+            raise IndexError(f"size({dim}): dimension out of range for a tensor of shape {self.shape}") from None
+
+    def __reduce__(self):
+        return int, (int(self),)
 
 
 def _raw(x):

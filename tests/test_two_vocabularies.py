@@ -186,3 +186,17 @@ def test_std_var_without_a_word_of_either_names_both_readings(device, a, name, a
             call()
     with pytest.raises(TypeError, match="one set"):
         getattr(t, name)(axis=1, keepdim=True)
+
+
+# ----- size -----
+def test_size_is_numpys_element_count_and_pytorchs_method(device, a):
+    import pickle
+    t, tx = st.tensor(a, device=device), torch.tensor(a)
+    assert t.size == a.size and isinstance(t.size, int) and t.size + 1 == a.size + 1 and np.size(t) == a.size
+    assert t.size() == tuple(tx.size()) and t.size() == a.shape
+    for dim in (0, 1, -1):
+        assert t.size(dim) == tx.size(dim) == tx.size(dim=dim) == t.size(dim=dim)
+    with pytest.raises(IndexError, match=r"size\(3\).*\(2, 3, 4\)"):
+        t.size(3)
+    assert pickle.loads(pickle.dumps(t.size)) == a.size
+    assert st.tensor(1.0, device=device).size == 1 and st.tensor(1.0, device=device).size() == ()
