@@ -3,7 +3,7 @@
 ```python
 import sparktensor.dist as dist
 
-data = dist.from_dataframe(df, features="pixels", label="label")      # or from_numpy / from_rdd
+data = dist.from_dataframe(df, features="pixels", label="label")  # or from_parquet / from_rdd / from_numpy
 trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=2, tau=10, batch_size=64)
 model, history = trainer.fit(data, epochs=3, eval_data=test, checkpoint_dir="ckpt")
 ```
@@ -15,12 +15,14 @@ DataFrames) and ``LocalEngine`` (one process, the reference). Model and hybrid p
 pyspark or dask until an engine or a data source that needs it is used.
 """
 from .checkpoint import checkpoints, latest_checkpoint, save_checkpoint
-from .data import Blocks, from_dataframe, from_numpy, from_rdd
+from .data import Blocks, from_numpy
 from .engine import Engine
 from .flat import FlatLayout
 from .history import History
 from .local_engine import LocalEngine
 from .parameter_averaging import ParameterAveraging, SynchronousSGD
+from .resident import ResidentData
+from .spark_data import SparkResidentData, from_dataframe, from_parquet, from_rdd
 from .worker import batch_indices
 
 
@@ -45,5 +47,6 @@ def __getattr__(name):
 
 
 __all__ = ["Blocks", "DaskEngine", "Engine", "FlatLayout", "GangError", "History", "HybridTrainer", "LocalEngine",
-           "Mesh", "ParameterAveraging", "SparkEngine", "SynchronousSGD", "batch_indices", "checkpoints", "from_dask",
-           "from_dataframe", "from_numpy", "from_rdd", "gather", "latest_checkpoint", "save_checkpoint", "shard"]
+           "Mesh", "ParameterAveraging", "ResidentData", "SparkEngine", "SparkResidentData", "SynchronousSGD",
+           "batch_indices", "checkpoints", "from_dask", "from_dataframe", "from_numpy", "from_parquet", "from_rdd",
+           "gather", "latest_checkpoint", "save_checkpoint", "shard"]

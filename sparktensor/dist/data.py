@@ -1,10 +1,11 @@
-"""Training data as partitions of contiguous NumPy blocks: ``from_numpy``, ``from_rdd``, ``from_dataframe``.
+"""Training data in memory as partitions of contiguous NumPy blocks (``from_numpy``), and the executor-side
+conversions of RDD records and Arrow batches that ``spark_data`` builds its executor-resident blocks with.
 
-Each partition is one ``(x, y)`` pair of NumPy arrays, converted once (from a DataFrame through Arrow, on the
-executors, one partition per task) and checked: shapes, dtypes, NaN/Inf, nulls and label ranges, with errors
-that name the partition and the column. The blocks are gathered on the driver; an engine ships each block to
-the workers once (Spark: one broadcast per partition, which PySpark caches in its reused Python workers) and
-every round reuses them. So the data must fit in the driver's memory (all data sets of this project do).
+Each partition is one ``(x, y)`` pair of NumPy arrays, checked: shapes, dtypes, NaN/Inf, nulls and label
+ranges, with errors that name the partition and the column. ``Blocks`` are data already in the driver's
+memory; an engine ships each block to the workers once and every round reuses them. Data that does not fit
+there stays on the cluster: ``from_rdd``, ``from_dataframe``, ``from_parquet`` (``spark_data``) and
+``from_dask`` return a ``ResidentData`` instead.
 """
 import math
 
@@ -97,6 +98,7 @@ def as_blocks(data, partitions=None):
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return from_numpy(data[0], data[1], partitions=partitions)
     if type(data).__name__ == "RDD":
+        from .spark_data import from_rdd
         return from_rdd(data)
     if type(data).__name__ == "DataFrame":
         raise TypeError("a DataFrame needs its columns named: pass dist.from_dataframe(df, features=..., label=...)")
@@ -165,23 +167,7 @@ def _check_block(x, y, where, num_classes=None, columns=("x", "y")):
             raise ValueError(f"{where}: label {value} in {columns[1]} is out of range for {num_classes} classes")
 
 
-# ----- RDD -----
-def from_rdd(rdd, features=None, label=None, num_classes=None, dtype=None):
-    """Convert an RDD of ``(x, y)`` pairs or of ``Row`` objects into ``Blocks``, one block per partition.
-
-    Args:
-        rdd: elements ``(x, y)`` (``x`` an array, list, number or ML Vector; ``y`` a number or array), or Rows
-            from which ``features`` and ``label`` are taken (default: the fields ``features`` and ``label``
-            when present, otherwise the first two).
-        features, label: the Row fields to use.
-        num_classes: when given, integer labels must lie in ``[0, num_classes)``.
-        dtype: the features' dtype (default: float32 unless the data are float64).
-    """
-    from functools import partial
-    parts = rdd.mapPartitionsWithIndex(partial(_rdd_partition, features, label, dtype)).collect()
-    return _assemble(parts, num_classes, "RDD")
-
-
+# ----- RDD (executor side; the driver side is in spark_data.py) -----
 def _rdd_partition(features, label, dtype, index, records):
     """Executor side: one partition of an RDD into ``(index, x, y, error)``."""
     xs, ys = [], []
@@ -238,45 +224,7 @@ def _assemble(parts, num_classes, source):
     return Blocks(blocks, num_classes, source)
 
 
-# ----- DataFrame -----
-def from_dataframe(df, features, label, num_classes=None, dtype="float32", decode=None, feature_shape=None):
-    """Convert DataFrame columns into ``Blocks`` through Arrow (``mapInArrow``), one block per partition.
-
-    Args:
-        df: a Spark DataFrame.
-        features: a column name or a list of them: numeric columns, ``array<number>`` columns (nested arrays
-            become extra dimensions), Spark ML ``Vector`` columns, or binary columns that ``decode`` turns into
-            arrays. Several columns are flattened and concatenated per sample.
-        label: the label column (numeric, or an array of numbers for vector targets); integer columns give
-            int64 labels (class indices), floating ones ``dtype`` targets.
-        num_classes: when given, integer labels must lie in ``[0, num_classes)``.
-        dtype: the features' dtype.
-        decode: for binary columns, a function from the bytes of one value to an array (e.g. a PNG decoder);
-            a dict maps column names to such functions.
-        feature_shape: reshape each sample's features to this shape (e.g. ``(1, 28, 28)``).
-    """
-    from functools import partial
-
-    import pyarrow  # noqa: F401  (fail here, on the driver, when Arrow is missing)
-    features = [features] if isinstance(features, str) else list(features)
-    if not features:
-        raise ValueError("from_dataframe: name at least one feature column")
-    columns, decoders = [], {}
-    for name in features + [label]:
-        columns.append(_column_expression(df, name, dtype, is_label=name == label and name not in features))
-        if _type_name(df.schema[name].dataType) == "BinaryType":
-            decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
-            if decoders[name] is None:
-                raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
-    selected = df.select(*columns)
-    convert = partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders,
-                      None if feature_shape is None else tuple(feature_shape))
-    schema = ("partition int, chunk int, rows long, x binary, y binary, x_shape string, y_shape string, "
-              "x_dtype string, y_dtype string, error string")
-    table = selected.mapInArrow(convert, schema).toArrow()
-    return _blocks_from_table(table.to_pydict(), num_classes)
-
-
+# ----- DataFrame (executor side, and column checks on the driver; see spark_data.py) -----
 def _type_name(data_type):
     return type(data_type).__name__
 
@@ -303,42 +251,49 @@ def _column_expression(df, name, dtype, is_label):
                     f"{'a label' if is_label else 'a feature'} column must be {allowed}")
 
 
-def _arrow_partition(features, label, dtype, decoders, feature_shape, batches):
-    """Executor side (``mapInArrow``): one partition's Arrow batches into chunks of NumPy bytes."""
+def _arrow_partition(features, label, dtype, decoders, feature_shape, source_file, batches):
+    """Executor side (``mapInArrow``): one partition's Arrow batches into chunks of NumPy bytes, batch by batch
+    (a partition never sits whole in the Python worker); a bad batch ends the partition with its error."""
     import pyarrow as pa
     from pyspark import TaskContext
     index = TaskContext.get().partitionId()
-    xs, ys = [], []
-    try:
-        for batch in batches:
-            parts = [_arrow_column(batch.column(batch.schema.get_field_index(name)), name, index,
-                                   decoders.get(name)) for name in features]
-            x = parts[0] if len(parts) == 1 else np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
-            xs.append(x.astype(dtype, copy=False))
-            ys.append(_arrow_column(batch.column(batch.schema.get_field_index(label)), label, index, None))
-        x = np.concatenate(xs) if xs else None
-        y = np.concatenate(ys) if ys else None
-        if x is not None:
-            if feature_shape is not None:
-                if int(np.prod(x.shape[1:])) != int(np.prod(feature_shape)):
-                    raise ValueError(f"features of shape {x.shape[1:]} cannot be reshaped to {feature_shape}")
-                x = x.reshape((len(x),) + feature_shape)
-            y = y.astype(np.int64) if y.dtype.kind in "biu" else y.astype(dtype, copy=False)
-            names = ", ".join(features)
-            _check_block(x, y, f"DataFrame partition {index}", None, (f"column(s) {names}", f"column {label}"))
-    except Exception as e:
-        message = str(e) if "partition" in str(e) else f"DataFrame partition {index}: {e}"
-        yield _record_batch(pa, [index], [0], [0], [None], [None], [None], [None], [None], [None], [message])
-        return
-    if x is None or len(x) == 0:
-        yield _record_batch(pa, [index], [0], [0], [None], [None], [None], [None], [None], [None], [None])
-        return
-    per_chunk = max(1, _CHUNK_BYTES // max(1, x[0].nbytes + y[0].nbytes))
-    for c, start in enumerate(range(0, len(x), per_chunk)):
-        xc, yc = x[start:start + per_chunk], y[start:start + per_chunk]
-        yield _record_batch(pa, [index], [c], [len(xc)], [np.ascontiguousarray(xc).tobytes()],
-                            [np.ascontiguousarray(yc).tobytes()], [",".join(map(str, x.shape[1:]))],
-                            [",".join(map(str, y.shape[1:]))], [x.dtype.str], [y.dtype.str], [None])
+    chunk = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        try:
+            x, y = _arrow_batch(batch, features, label, dtype, decoders, feature_shape, index)
+        except Exception as e:
+            message = str(e) if "partition" in str(e) else f"DataFrame partition {index}: {e}"
+            if source_file is not None:
+                files = sorted(set(batch.column(batch.schema.get_field_index(source_file)).to_pylist()))
+                message += f" (file {', '.join(files)})"
+            yield _record_batch(pa, [index], [chunk], [0], [None], [None], [None], [None], [None], [None], [message])
+            return
+        per_chunk = max(1, _CHUNK_BYTES // max(1, x[0].nbytes + y[0].nbytes))
+        for start in range(0, len(x), per_chunk):
+            xc, yc = x[start:start + per_chunk], y[start:start + per_chunk]
+            yield _record_batch(pa, [index], [chunk], [len(xc)], [np.ascontiguousarray(xc).tobytes()],
+                                [np.ascontiguousarray(yc).tobytes()], [",".join(map(str, x.shape[1:]))],
+                                [",".join(map(str, y.shape[1:]))], [x.dtype.str], [y.dtype.str], [None])
+            chunk += 1
+
+
+def _arrow_batch(batch, features, label, dtype, decoders, feature_shape, index):
+    """One Arrow batch's feature and label columns as checked ``(x, y)`` arrays."""
+    parts = [_arrow_column(batch.column(batch.schema.get_field_index(name)), name, index, decoders.get(name))
+             for name in features]
+    x = parts[0] if len(parts) == 1 else np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
+    x = x.astype(dtype, copy=False)
+    y = _arrow_column(batch.column(batch.schema.get_field_index(label)), label, index, None)
+    if feature_shape is not None:
+        if int(np.prod(x.shape[1:])) != int(np.prod(feature_shape)):
+            raise ValueError(f"features of shape {x.shape[1:]} cannot be reshaped to {feature_shape}")
+        x = x.reshape((len(x),) + feature_shape)
+    y = y.astype(np.int64) if y.dtype.kind in "biu" else y.astype(dtype, copy=False)
+    names = ", ".join(features)
+    _check_block(x, y, f"DataFrame partition {index}", None, (f"column(s) {names}", f"column {label}"))
+    return x, y
 
 
 def _record_batch(pa, partition, chunk, rows, x, y, x_shape, y_shape, x_dtype, y_dtype, error):
@@ -377,42 +332,6 @@ def _arrow_column(column, name, index, decode):
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{where}: values of dtype {values.dtype} are not numbers")
     return values.reshape(shape)
-
-
-def _blocks_from_table(table, num_classes):
-    """Driver side: the chunks ``mapInArrow`` produced into Blocks, partitions and chunks in order."""
-    errors = sorted({(p, e) for p, e in zip(table["partition"], table["error"]) if e})
-    if errors:
-        raise ValueError("bad input data:\n  " + "\n  ".join(e for _, e in errors))
-    chunks = {}
-    layout = None
-    for i, p in enumerate(table["partition"]):
-        chunks.setdefault(p, [])
-        if table["rows"][i]:
-            layout = i
-            chunks[p].append((table["chunk"][i], table["rows"][i], table["x"][i], table["y"][i]))
-    if layout is None:
-        raise ValueError("the DataFrame holds no rows")
-    x_shape = _shape(table["x_shape"][layout])
-    y_shape = _shape(table["y_shape"][layout])
-    x_dtype, y_dtype = np.dtype(table["x_dtype"][layout]), np.dtype(table["y_dtype"][layout])
-    blocks = []
-    for p in sorted(chunks):
-        pieces = sorted(chunks[p], key=lambda c: c[0])
-        n = sum(rows for _, rows, _, _ in pieces)
-        x = np.empty((n,) + x_shape, x_dtype)
-        y = np.empty((n,) + y_shape, y_dtype)
-        start = 0
-        for _, rows, xb, yb in pieces:
-            x[start:start + rows] = np.frombuffer(xb, x_dtype).reshape((rows,) + x_shape)
-            y[start:start + rows] = np.frombuffer(yb, y_dtype).reshape((rows,) + y_shape)
-            start += rows
-        blocks.append((x, y))
-    return Blocks(blocks, num_classes, "DataFrame")
-
-
-def _shape(text):
-    return tuple(int(s) for s in text.split(",") if s)
 
 
 def steps_per_epoch(counts, batch_size):

@@ -48,6 +48,7 @@ from ..nn.modules.rnn import RNNBase
 from ..tensor import Tensor
 from .checkpoint import set_aside
 from .data import as_blocks, steps_per_epoch
+from .resident import ResidentData
 from .gang import GangError
 from .history import History
 from .hybrid_memory import state_per_parameter
@@ -231,6 +232,10 @@ class HybridTrainer:
 
     def _blocks(self, data, what=""):
         blocks = as_blocks(data)
+        if isinstance(blocks, ResidentData):
+            # a gang's ranks are placed by the barrier stage, not where the blocks are: they come to the driver
+            log.warning("HybridTrainer gathers %r on the driver to hand each replica its block", blocks)
+            blocks = blocks.to_blocks()
         if blocks.num_partitions != self.mesh.data:
             blocks = blocks.repartition(self.mesh.data)
         empty = [i for i, n in enumerate(blocks.counts) if n == 0]
@@ -241,7 +246,7 @@ class HybridTrainer:
 
     def _check_model_fits(self, blocks):
         """Run the model on two samples here: wrong shapes fail before a gang starts, with the data's shape."""
-        x, _ = blocks.blocks[0]
+        x, _ = blocks.head
         training = self.model.training
         self.model.eval()
         try:

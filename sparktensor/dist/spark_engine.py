@@ -23,8 +23,9 @@ import uuid
 
 import numpy as np
 
-from . import driver_channel
-from .engine import Engine, fold, tree_fold, tree_shape
+from . import driver_channel, spark_data
+from .engine import Engine, Value, fold, tree_fold, tree_shape
+from .resident import ResidentData
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -62,6 +63,11 @@ class SparkEngine(Engine):
         return self.sc.defaultParallelism
 
     def place(self, blocks):
+        if isinstance(blocks, ResidentData):
+            if not isinstance(blocks, spark_data.SparkResidentData) or blocks.context is not self.sc:
+                raise ValueError(f"{blocks!r} lives on another cluster; SparkEngine trains on data of its own "
+                                 f"SparkContext (dist.from_dataframe, from_parquet, from_rdd) or from_numpy")
+            return _Resident(blocks)
         handles = [self.sc.broadcast(block) for block in blocks.blocks]
         key = uuid.uuid4().hex
         self._placed[key] = handles
@@ -69,6 +75,8 @@ class SparkEngine(Engine):
         return _Placed(key, handles, tasks)
 
     def release(self, placed):
+        if isinstance(placed, _Resident):  # the data set is the caller's: it stays on the executors
+            return
         if self._placed.pop(placed.key, None) is not None:
             for handle in placed.handles:
                 handle.destroy()
@@ -101,6 +109,9 @@ class SparkEngine(Engine):
         from pyspark import cloudpickle
         everything = tuple(self._placed.values())  # keeps all placed blocks loaded in the Python workers
         outbox = self._driver_channel().outbox(self.direct_threshold) if self.direct else None
+        if isinstance(placed, _Resident):
+            with _by_value(_user_modules((fn, combine)), cloudpickle):
+                return self._map_reduce_resident(placed.data, fn, args, combine, everything, outbox)
         task = functools.partial(_run_task, fn, placed.handles, everything, args, outbox)
         with _by_value(_user_modules((fn, combine)), cloudpickle):  # stages are pickled as they are built
             results = placed.tasks.mapPartitionsWithIndex(task)
@@ -114,6 +125,26 @@ class SparkEngine(Engine):
                 results = (results.map(functools.partial(_group_key, scale)).groupByKey(groups)
                            .map(functools.partial(_fold_group, combine)))
             return fold(results.collect(), combine)
+
+    def _map_reduce_resident(self, data, fn, args, combine, everything, outbox):
+        """One task per block where it is cached; blocks whose executor lost them rerun over the chunks."""
+        task = functools.partial(_run_resident_task, fn, data.key, data.source, everything, args, outbox, False)
+        try:
+            results = data.tasks().mapPartitionsWithIndex(task).collect()
+            missing = [index for index, result in results if isinstance(result, str)]
+            if missing:
+                log.warning("partitions %s are not on their executors' disks (an executor was replaced): "
+                            "rebuilding them from Spark's storage or the source", missing)
+                rebuild = functools.partial(_run_resident_task, fn, data.key, data.source, everything, args,
+                                            outbox, True)
+                results = [r for r in results if not isinstance(r[1], str)] + self.sc.runJob(
+                    data.chunks.mapPartitionsWithIndex(rebuild), missing)
+            if outbox is not None:
+                results = self._channel.collect(outbox, results)
+            return tree_fold(results, combine, self.depth)
+        finally:
+            if outbox is not None:
+                self._channel.discard(outbox)
 
     def describe(self, text):
         self.sc.setJobDescription(text)
@@ -155,6 +186,29 @@ class _Placed:
 
     def __init__(self, key, handles, tasks):
         self.key, self.handles, self.tasks = key, handles, tasks
+
+
+class _Resident:
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _run_resident_task(fn, key, source, everything, args, outbox, rebuild, index, chunks):
+    """Executor side: the task of block ``index`` from its local file; with ``rebuild``, the file is written
+    first from the streamed ``chunks``. Without the file (and no rebuild), reports ``spark_data.MISS``."""
+    if rebuild:
+        for stats in spark_data._store_partition(key, source, index, chunks):
+            if stats.error:
+                raise ValueError(stats.error)
+    else:
+        for _ in chunks:  # none: read to the end so that Spark reuses this Python worker
+            pass
+    block = spark_data.load_block(key, index)
+    if block is None:
+        return [(index, spark_data.MISS)]
+    return _run_task(fn, {index: Value(block)}, everything, args, outbox, index, ())
 
 
 def _run_task(fn, handles, everything, args, outbox, index, iterator):

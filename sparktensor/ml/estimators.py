@@ -13,6 +13,7 @@
    weights averaged every ``tau`` steps;
 5. returns the fitted model, with the trained weights and the training ``history``.
 """
+import functools
 import importlib.util
 
 import numpy as np
@@ -65,7 +66,10 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         outputs = self._outputs(blocks, df)
         input_shape = blocks.feature_shape or (1,)  # one numeric column: one feature per sample
         network = builders.build(self.getModel(), input_shape, outputs, self.getModelOptions(), self.getSeed())
-        blocks = self._fit_blocks(blocks, network, input_shape, outputs)
+        try:
+            fitted = self._fit_blocks(blocks, network, input_shape, outputs)
+        finally:
+            blocks.release()
         options = self.getOptimizerOptions()
         try:
             optimizer = _OPTIMIZERS[self.getOptimizer()](network.parameters(), lr=self.getLearningRate(), **options)
@@ -73,7 +77,10 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
             raise ValueError(f"{owner}: optimizer {self.getOptimizer()!r} does not take optimizerOptions "
                              f"{options}: {e}") from e
         trainer = self._trainer(network, loss, optimizer, dist.SparkEngine(df.sparkSession))
-        network, history = trainer.fit(blocks, epochs=self.getEpochs())
+        try:
+            network, history = trainer.fit(fitted, epochs=self.getEpochs())
+        finally:
+            fitted.release()
         weights = {name: tensor.numpy().copy() for name, tensor in network.state_dict().items()}
         model = self._model_class(weights=weights, history=history)
         self._copyValues(model)
@@ -116,9 +123,10 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         return dist.ParameterAveraging(network, loss, optimizer, tau=tau, **common)
 
     def _fit_blocks(self, blocks, network, input_shape, outputs):
-        """The blocks in the network's dtype and input shape, with targets shaped as the loss wants them."""
+        """The blocks in the network's dtype and input shape, with targets shaped as the loss wants them,
+        converted on the executors."""
         dtype = np.dtype(next(iter(network.parameters())).dtype)
-        x_sample = blocks.blocks[next(i for i, n in enumerate(blocks.counts) if n)][0][:2]
+        x_sample = blocks.head[0]
         x_sample = x_sample.reshape((len(x_sample),) + tuple(input_shape)).astype(dtype)
         try:
             with no_grad():
@@ -129,9 +137,8 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         finally:
             network.train()
         self._check_output_shape(out_shape, len(x_sample), outputs)
-        return dist.Blocks([(x.reshape((len(x),) + tuple(input_shape)).astype(dtype, copy=False),
-                             self._targets(y, out_shape, dtype)) for x, y in blocks.blocks],
-                           blocks.num_classes, blocks.source)
+        return blocks.map_chunks(functools.partial(_model_inputs, tuple(input_shape), dtype, self._targets,
+                                                   out_shape))
 
     # ----- what the classifier and the regressor do differently -----
     _label_hint = ""
@@ -145,7 +152,8 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
     def _check_output_shape(self, out_shape, n, outputs):
         raise NotImplementedError
 
-    def _targets(self, y, out_shape, dtype):
+    @staticmethod
+    def _targets(y, out_shape, dtype):
         raise NotImplementedError
 
 
@@ -196,8 +204,8 @@ class SparkTensorClassifier(_NetworkEstimator, HasProbabilityCol, HasRawPredicti
 
     def _outputs(self, blocks, df):
         label, owner = self.getLabelCol(), type(self).__name__
-        low = min(int(y.min()) for _, y in blocks.blocks if y.size)
-        high = max(int(y.max()) for _, y in blocks.blocks if y.size)
+        ranges = [r for r in blocks.label_ranges if r is not None]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
         classes = self.getNumClasses() or columns.declared_classes(df, label) or high + 1
         if low < 0 or high >= classes:
             bad = low if low < 0 else high
@@ -214,7 +222,8 @@ class SparkTensorClassifier(_NetworkEstimator, HasProbabilityCol, HasRawPredicti
                              f"shape {list(out_shape)} for {n} samples; a classifier of {outputs} classes needs "
                              f"{[n, outputs]} (class scores)")
 
-    def _targets(self, y, out_shape, dtype):
+    @staticmethod
+    def _targets(y, out_shape, dtype):
         return y
 
 
@@ -244,5 +253,11 @@ class SparkTensorRegressor(_NetworkEstimator):
                              f"shape {list(out_shape)} for {n} samples; a regressor needs one output per sample "
                              f"({[n]} or {[n, 1]})")
 
-    def _targets(self, y, out_shape, dtype):
+    @staticmethod
+    def _targets(y, out_shape, dtype):
         return y.astype(dtype).reshape((len(y),) + out_shape[1:])
+
+
+def _model_inputs(input_shape, dtype, targets, out_shape, x, y):
+    """Executor side: one chunk in the network's input shape and dtype, with the loss's targets."""
+    return x.reshape((len(x),) + input_shape).astype(dtype, copy=False), targets(y, out_shape, dtype)

@@ -65,7 +65,7 @@ def test_from_dataframe_numeric_columns_in_order(spark):
     blocks = dist.from_dataframe(df, features=["a", "b"], label="label")
     assert blocks.source == "DataFrame"
     assert blocks.num_partitions == df.rdd.getNumPartitions()
-    x, y = blocks.arrays()
+    x, y = blocks.to_blocks().arrays()
     np.testing.assert_array_equal(x, expected)
     assert y.dtype == np.int64 and list(y) == [r.label for r in df.collect()]
 
@@ -87,17 +87,17 @@ def test_from_dataframe_array_vector_and_binary_columns(spark):
 
     images = dist.from_dataframe(df, features="image", label="label")
     assert images.feature_shape == (2, 3)
-    np.testing.assert_array_equal(images.arrays()[0], np.array([r[0] for r in rows], np.float32))
+    np.testing.assert_array_equal(images.to_blocks().arrays()[0], np.array([r[0] for r in rows], np.float32))
 
     vectors = dist.from_dataframe(df, features="vec", label="target", dtype="float64")
-    x, y = vectors.arrays()
+    x, y = vectors.to_blocks().arrays()
     np.testing.assert_array_equal(x, np.array([r[1].toArray() for r in rows]))
     assert x.dtype == np.float64 and y.dtype == np.float64 and list(y) == [r[3] for r in rows]
 
     decoded = dist.from_dataframe(df, features="raw", label="label",
                                   decode=lambda b: np.frombuffer(b, np.uint8).reshape(2, 2), feature_shape=(1, 2, 2))
     assert decoded.feature_shape == (1, 2, 2)
-    np.testing.assert_array_equal(decoded.arrays()[0][:, 0, 0, 0], np.arange(6))
+    np.testing.assert_array_equal(decoded.to_blocks().arrays()[0][:, 0, 0, 0], np.arange(6))
 
     mixed = dist.from_dataframe(df, features=["image", "vec", "target"], label="label")
     assert mixed.feature_shape == (6 + 2 + 1,)
@@ -139,7 +139,7 @@ def test_from_dataframe_with_empty_partitions_keeps_them(spark):
     df = spark.createDataFrame([(float(i), i % 2) for i in range(5)], "a double, label int").repartition(4)
     blocks = dist.from_dataframe(df, features="a", label="label")
     assert len(blocks) == 5 and blocks.num_partitions <= 4
-    assert sorted(blocks.arrays()[0].ravel().tolist()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert sorted(blocks.to_blocks().arrays()[0].ravel().tolist()) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 # ----- from_rdd -----
@@ -150,15 +150,15 @@ def test_from_rdd_pairs_rows_and_vectors(spark):
     pairs = sc.parallelize([([float(i), 1.0], i % 3) for i in range(7)], 3)
     blocks = dist.from_rdd(pairs)
     assert blocks.num_partitions == 3 and len(blocks) == 7
-    np.testing.assert_array_equal(blocks.arrays()[0][:, 0], np.arange(7))
-    assert blocks.arrays()[1].dtype.kind == "i"
+    np.testing.assert_array_equal(blocks.to_blocks().arrays()[0][:, 0], np.arange(7))
+    assert blocks.to_blocks().arrays()[1].dtype.kind == "i"
 
     rows = sc.parallelize([Row(features=Vectors.dense([i, 2.0]), label=i) for i in range(4)], 2)
-    x, y = dist.from_rdd(rows).arrays()
+    x, y = dist.from_rdd(rows).to_blocks().arrays()
     assert x.shape == (4, 2) and list(y) == [0, 1, 2, 3]
 
     named = sc.parallelize([Row(pixels=[1.0, 2.0], digit=5)], 1)
-    x, y = dist.from_rdd(named, features="pixels", label="digit").arrays()
+    x, y = dist.from_rdd(named, features="pixels", label="digit").to_blocks().arrays()
     assert x.tolist() == [[1.0, 2.0]] and y.tolist() == [5]
 
 

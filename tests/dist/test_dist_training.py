@@ -29,7 +29,9 @@ def test_trains_digits_and_records_history(engine):
         assert record["communication_seconds"] == pytest.approx(record["seconds"] - record["compute_seconds"])
         assert record["samples_per_second"] > 0
     builds = history["model_builds"]
-    assert 1 <= sum(builds) <= 2 and builds[-1] == 0  # once per Python worker, not once per round
+    # once per Python worker, not once per round; after DataFrame jobs (two Python workers per task: the Arrow
+    # conversion and the RDD beside it) Spark's pool can hold twice as many idle workers as cores
+    assert 1 <= sum(builds) <= 4 and builds[4:] == [0] * (len(builds) - 4)
     assert history.to_json().startswith("[")
 
 

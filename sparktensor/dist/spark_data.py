@@ -1,0 +1,366 @@
+"""Spark data that stays on the executors: ``from_rdd``, ``from_dataframe`` and ``from_parquet``.
+
+Each partition is converted on its executor into chunks of ``(x, y)`` NumPy arrays (Arrow for DataFrames),
+and the chunks are persisted as an RDD (``MEMORY_AND_DISK``): Spark's own storage, so a lost executor's
+partitions are rebuilt from the source by lineage, with the same bits. One job then streams each persisted
+partition once through a Python task that checks it and writes it to a file in its executor's local directory
+(``SparkFiles.getRootDirectory()``), and reports a ``BlockStats`` record: the driver holds counts, shapes and
+dtypes only.
+
+Rounds read the blocks from those files, memory-mapped: every Python worker of the executor shares the
+page cache's one copy (Spark gives a partition's tasks to any of its Python workers), a block larger than
+the worker's memory is paged in as its batches are read, and nothing is sent from the JVM. A round's tasks
+run over a view of the persisted RDD that carries no rows (``sample(0.0)`` on the JVM side), so Spark
+schedules each one where its partition is cached. A task whose executor has no file for its partition (the
+executor was replaced) reports a miss, and the driver reruns that partition over the persisted RDD, which
+streams the chunks (rebuilt by lineage where they were lost), writes the file and trains: same bits.
+"""
+import functools
+import json
+import logging
+import os
+import uuid
+
+import numpy as np
+
+from .data import (Blocks, _arrow_partition, _check_block, _column_expression, _split, _type_name,
+                   _rdd_partition)
+from .resident import BlockStats, ResidentData
+
+log = logging.getLogger("sparktensor.dist")
+
+MISS = "sparktensor: block not on this executor"
+_SCHEMA = ("partition int, chunk int, rows long, x binary, y binary, x_shape string, y_shape string, "
+           "x_dtype string, y_dtype string, error string")
+
+
+class SparkResidentData(ResidentData):
+    """Samples kept on Spark's executors: a persisted RDD of chunks and one local file per partition.
+
+    Built by ``from_rdd``, ``from_dataframe`` and ``from_parquet``; trainers place it without moving it.
+    """
+
+    kind = "spark"
+
+    def __init__(self, chunks, key, **merged):
+        super().__init__(**merged)
+        self.chunks, self.key = chunks, key
+        self._partitioned = {}  # partitions -> SparkResidentData, made on the cluster once
+        self._tasks = None
+
+    @property
+    def context(self):
+        """The SparkContext the blocks live in."""
+        return self.chunks.context
+
+    def tasks(self):
+        """An RDD with the chunks' partitions and cache locations but no rows, to run one task per block."""
+        if self._tasks is None:
+            from pyspark.rdd import RDD
+            self._tasks = RDD(self.chunks._jrdd.sample(False, 0.0, 0), self.context, self.chunks._jrdd_deserializer)
+        return self._tasks
+
+    def repartition(self, partitions):
+        """The same samples in ``partitions`` contiguous, nearly equal partitions, cut and moved on the cluster."""
+        if partitions == self.num_partitions:
+            return self
+        if partitions not in self._partitioned:
+            sizes = [len(x) for x, _ in _split(np.empty(len(self)), np.empty(len(self)), partitions)]
+            offsets = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
+            bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+            cut = functools.partial(_cut_chunks, offsets, bounds)
+            moved = (self.chunks.mapPartitionsWithIndex(cut)
+                     .repartitionAndSortWithinPartitions(len(sizes), _new_partition).values())
+            self._partitioned[partitions] = _persist(moved, self.num_classes, self.source)
+        return self._partitioned[partitions]
+
+    def map_chunks(self, fn):
+        """A new data set with ``fn(x, y) -> (x, y)`` applied to every chunk on the executors (a reshape, a dtype,
+        a target layout); ``fn`` must keep the number of samples. This one stays until ``release``."""
+        return _persist(self.chunks.map(functools.partial(_apply, fn)), self.num_classes, self.source)
+
+    def to_blocks(self):
+        """Every sample gathered on the driver as ``Blocks`` (for data that fits there)."""
+        parts = self.chunks.mapPartitionsWithIndex(_gather_partition).collect()
+        blocks = []
+        for index in range(self.num_partitions):
+            pieces = [(x, y) for i, x, y in parts if i == index]
+            if pieces:
+                blocks.append((np.concatenate([x for x, _ in pieces]), np.concatenate([y for _, y in pieces])))
+            else:
+                blocks.append((np.zeros((0,) + self.feature_shape, self.x_dtype),
+                               np.zeros((0,) + self.label_shape, self.y_dtype)))
+        return Blocks(blocks, self.num_classes, self.source)
+
+    def release(self):
+        """Delete the local files and unpersist the chunks (and those of every repartitioned copy)."""
+        for child in self._partitioned.values():
+            child.release()
+        self._partitioned.clear()
+        try:
+            self.tasks().mapPartitions(functools.partial(_delete_files, self.key)).collect()
+        except Exception as e:  # an executor that is gone has no files left to delete
+            log.debug("could not delete every local block file of %s: %s", self.key, e)
+        self.chunks.unpersist()
+
+
+def _apply(fn, chunk):
+    if chunk is None or isinstance(chunk, str):
+        return chunk
+    x, y = fn(*chunk)
+    if len(x) != len(chunk[0]) or len(y) != len(chunk[1]):
+        raise ValueError(f"map_chunks: {fn} changed the number of samples of a chunk")
+    return x, y
+
+
+def _new_partition(key):
+    return key[0]
+
+
+# ----- building -----
+def _persist(chunks, num_classes, source):
+    """Persist an RDD of chunks, write every partition's local file and check it; a ``SparkResidentData``."""
+    from pyspark import StorageLevel
+    chunks = chunks.persist(StorageLevel.MEMORY_AND_DISK)
+    key = uuid.uuid4().hex
+    try:
+        stats = chunks.mapPartitionsWithIndex(functools.partial(_store_partition, key, source)).collect()
+        merged = ResidentData.merge(stats, num_classes, source)
+    except BaseException:
+        chunks.unpersist()
+        raise
+    data = SparkResidentData(chunks, key, **merged)
+    log.info("%r", data)
+    return data
+
+
+def from_rdd(rdd, features=None, label=None, num_classes=None, dtype=None, partitions=None):
+    """An RDD of ``(x, y)`` pairs or of ``Row`` objects as data kept on the executors, one block per partition.
+
+    Args:
+        rdd: elements ``(x, y)`` (``x`` an array, list, number or ML Vector; ``y`` a number or array), or Rows
+            from which ``features`` and ``label`` are taken (default: the fields ``features`` and ``label``
+            when present, otherwise the first two).
+        features, label: the Row fields to use.
+        num_classes: when given, integer labels must lie in ``[0, num_classes)``.
+        dtype: the features' dtype (default: float32 unless the data are float64).
+        partitions: re-cut the samples into this many contiguous partitions on the cluster.
+    """
+    chunks = rdd.mapPartitionsWithIndex(functools.partial(_rdd_chunks, features, label, dtype))
+    return _repartitioned(_persist(chunks, num_classes, "RDD"), partitions)
+
+
+def _rdd_chunks(features, label, dtype, index, records):
+    """Executor side: an RDD partition as one chunk, or its error message."""
+    for _, x, y, error in _rdd_partition(features, label, dtype, index, records):
+        if error:
+            yield error
+        elif x is not None:
+            yield x, y
+
+
+def from_dataframe(df, features, label, num_classes=None, dtype="float32", decode=None, feature_shape=None,
+                   partitions=None):
+    """DataFrame columns as data kept on the executors, converted through Arrow, one block per partition.
+
+    Args:
+        df: a Spark DataFrame.
+        features: a column name or a list of them: numeric columns, ``array<number>`` columns (nested arrays
+            become extra dimensions), Spark ML ``Vector`` columns, or binary columns that ``decode`` turns into
+            arrays. Several columns are flattened and concatenated per sample.
+        label: the label column (numeric, or an array of numbers for vector targets); integer columns give
+            int64 labels (class indices), floating ones ``dtype`` targets.
+        num_classes: when given, integer labels must lie in ``[0, num_classes)``.
+        dtype: the features' dtype.
+        decode: for binary columns, a function from the bytes of one value to an array (e.g. a PNG decoder);
+            a dict maps column names to such functions.
+        feature_shape: reshape each sample's features to this shape (e.g. ``(1, 28, 28)``).
+        partitions: re-cut the samples into this many contiguous partitions on the cluster.
+    """
+    chunks = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
+    return _repartitioned(_persist(chunks, num_classes, "DataFrame"), partitions)
+
+
+def from_parquet(path_or_table, features, label, num_classes=None, dtype="float32", feature_shape=None,
+                 partitions=None, spark=None):
+    """A Parquet file or folder, or a catalog table, as data kept on the executors (see ``from_dataframe``).
+
+    Errors found on an executor name the partition, the column and the Parquet file.
+    """
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+    spark = spark or SparkSession.getActiveSession()
+    if spark is None:
+        from .spark_engine import embedded_session
+        spark = embedded_session()
+    is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
+        str(path_or_table))
+    df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
+    df = df.withColumn(_FILE, F.input_file_name()) if is_path else df
+    chunks = _dataframe_chunks(df, features, label, dtype, None, feature_shape,
+                               source_file=_FILE if is_path else None)
+    return _repartitioned(_persist(chunks, num_classes, f"Parquet {path_or_table}" if is_path else
+                                   f"table {path_or_table}"), partitions)
+
+
+_FILE = "__sparktensor_file"
+
+
+def _repartitioned(data, partitions):
+    if partitions is None:
+        return data
+    result = data.repartition(int(partitions))
+    if result is not data:  # the source's cut was a step on the way: only the new cut stays cached
+        data._partitioned.clear()
+        data.release()
+    return result
+
+
+def _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file):
+    """An RDD of the DataFrame's chunks, converted on the executors through ``mapInArrow``."""
+    import pyarrow  # noqa: F401  (fail here, on the driver, when Arrow is missing)
+    features = [features] if isinstance(features, str) else list(features)
+    if not features:
+        raise ValueError("from_dataframe: name at least one feature column")
+    columns, decoders = [], {}
+    for name in features + [label]:
+        columns.append(_column_expression(df, name, dtype, is_label=name == label and name not in features))
+        if _type_name(df.schema[name].dataType) == "BinaryType":
+            decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
+            if decoders[name] is None:
+                raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
+    if source_file is not None:
+        columns.append(source_file)
+    convert = functools.partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders,
+                                None if feature_shape is None else tuple(feature_shape), source_file)
+    table = df.select(*columns).mapInArrow(convert, _SCHEMA)
+    return table.rdd.map(_chunk_from_row)
+
+
+def _chunk_from_row(row):
+    """Executor side: one row of ``_arrow_partition``'s output as a chunk, an error message, or None (empty)."""
+    if row.error:
+        return row.error
+    if not row.rows:
+        return None
+    x_shape = tuple(int(s) for s in row.x_shape.split(",") if s)
+    y_shape = tuple(int(s) for s in row.y_shape.split(",") if s)
+    return (np.frombuffer(row.x, np.dtype(row.x_dtype)).reshape((row.rows,) + x_shape),
+            np.frombuffer(row.y, np.dtype(row.y_dtype)).reshape((row.rows,) + y_shape))
+
+
+# ----- executor side: local block files -----
+_OPEN = {}  # (key, partition) -> (x, y) memory maps, in this Python worker
+
+
+def _block_dir(key):
+    from pyspark import SparkFiles
+    return os.path.join(SparkFiles.getRootDirectory(), "sparktensor-blocks", key)
+
+
+def _store_partition(key, source, index, chunks):
+    """Executor side: write a partition's chunks to its local files as they stream in; its ``BlockStats``."""
+    where = f"{source} partition {index}"
+    folder = _block_dir(key)
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.join(folder, str(index))
+    tmp = f"{base}.{uuid.uuid4().hex}.tmp"
+    rows, first, low, high, head = 0, None, None, None, None
+    try:
+        with open(tmp + ".x", "wb") as fx, open(tmp + ".y", "wb") as fy:
+            for chunk in chunks:
+                if chunk is None:
+                    continue
+                if isinstance(chunk, str):
+                    raise _Reported(chunk)
+                x, y = chunk
+                _check_block(x, y, where, None, ("features", "labels"))
+                if first is None:
+                    first, head = (x.shape[1:], y.shape[1:], x.dtype.str, y.dtype.str), (x[:2], y[:2])
+                elif (x.shape[1:], y.shape[1:], x.dtype.str, y.dtype.str) != first:
+                    raise ValueError(f"{where}: samples of shape {x.shape[1:]} ({x.dtype}) after {first[0]} "
+                                     f"({np.dtype(first[2])}); every sample needs the same shape and dtype")
+                if y.dtype.kind in "iu" and y.size:
+                    low = int(y.min()) if low is None else min(low, int(y.min()))
+                    high = int(y.max()) if high is None else max(high, int(y.max()))
+                fx.write(np.ascontiguousarray(x).data)
+                fy.write(np.ascontiguousarray(y).data)
+                rows += len(x)
+        meta = {"rows": rows, "x_shape": list(first[0]) if first else [], "y_shape": list(first[1]) if first else [],
+                "x_dtype": first[2] if first else "<f4", "y_dtype": first[3] if first else "<i8"}
+        with open(tmp + ".json", "w") as f:
+            json.dump(meta, f)
+        for suffix in (".x", ".y", ".json"):  # the metadata last: a block is there once its .json is
+            os.replace(tmp + suffix, base + suffix)
+        _OPEN.pop((key, index), None)
+    except Exception as e:
+        for suffix in (".x", ".y", ".json"):
+            if os.path.exists(tmp + suffix):
+                os.remove(tmp + suffix)
+        message = str(e) if isinstance(e, _Reported) or "partition" in str(e) else f"{where}: {e}"
+        yield BlockStats.failed(index, message)
+        return
+    if not rows:
+        yield BlockStats(index)
+        return
+    label_range = (low, high) if low is not None else None
+    yield BlockStats(index, rows, first[0], first[1], first[2], first[3], label_range,
+                     (np.array(head[0]), np.array(head[1])))
+
+
+class _Reported(Exception):
+    """An error the conversion already worded, naming its partition."""
+
+
+def load_block(key, index):
+    """Executor side: partition ``index``'s ``(x, y)`` from this executor's local files, or None."""
+    found = _OPEN.get((key, index))
+    base = os.path.join(_block_dir(key), str(index))
+    if found is not None and os.path.exists(base + ".json"):
+        return found
+    if not os.path.exists(base + ".json"):
+        _OPEN.pop((key, index), None)
+        return None
+    with open(base + ".json") as f:
+        meta = json.load(f)
+    x_shape, y_shape = (meta["rows"],) + tuple(meta["x_shape"]), (meta["rows"],) + tuple(meta["y_shape"])
+    if meta["rows"]:
+        x = np.memmap(base + ".x", np.dtype(meta["x_dtype"]), "r", shape=x_shape)
+        y = np.memmap(base + ".y", np.dtype(meta["y_dtype"]), "r", shape=y_shape)
+    else:
+        x, y = np.zeros(x_shape, meta["x_dtype"]), np.zeros(y_shape, meta["y_dtype"])
+    _OPEN[(key, index)] = found = (x, y)
+    return found
+
+
+def _delete_files(key, items):
+    import shutil
+    list(items)
+    for k in [k for k in _OPEN if k[0] == key]:
+        del _OPEN[k]
+    shutil.rmtree(_block_dir(key), ignore_errors=True)
+    return []
+
+
+def _gather_partition(index, chunks):
+    for chunk in chunks:
+        if chunk is not None and not isinstance(chunk, str):
+            yield index, chunk[0], chunk[1]
+
+
+# ----- executor side: cutting into new partitions -----
+def _cut_chunks(offsets, bounds, index, chunks):
+    """Cut a partition's chunks at the new partitions' bounds: ``((new partition, first row), (x, y))`` pieces,
+    which the shuffle sorts by their first row (spilling to disk where a partition is large)."""
+    start = offsets[index]
+    for chunk in chunks:
+        if chunk is None or isinstance(chunk, str):
+            continue
+        x, y = chunk
+        stop = start + len(x)
+        first = int(np.searchsorted(bounds, start, side="right")) - 1
+        while start < stop:
+            end = min(stop, bounds[first + 1])
+            a, b = start - (stop - len(x)), end - (stop - len(x))
+            yield (first, start), (np.ascontiguousarray(x[a:b]), np.ascontiguousarray(y[a:b]))
+            start, first = end, first + 1
