@@ -180,9 +180,8 @@ def _rejoined(client, futures, counts, sizes, empty):
             continue
         sources = sorted({i for i, _, _ in plan})
         local = [(sources.index(i), start, stop) for i, start, stop in plan]
-        joined.append(client.submit(_joined, local, empty, *[futures[i] for i in sources],
-                                    workers=[workers[j % len(workers)]] if workers else None,
-                                    allow_other_workers=True))
+        where = {"workers": [workers[j % len(workers)]], "allow_other_workers": True} if workers else {}
+        joined.append(client.submit(_joined, local, empty, *[futures[i] for i in sources], **where))
     return joined
 
 

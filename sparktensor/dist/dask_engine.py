@@ -138,8 +138,7 @@ class DaskEngine(Engine):
                         futures[i] = self.client.submit(
                             _run_task, fn, i, remote.future, args, keys, *[r.future for r in needed],
                             key=f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}-{i}",
-                            workers=None if remote.home is None else [remote.home], allow_other_workers=True,
-                            pure=False)
+                            pure=False, **_near(remote.home))
                 indices, level = self._tree(futures, combine)
                 try:
                     return fold(list(zip(indices, self.client.gather(level))), combine)
@@ -418,6 +417,11 @@ def _functions(obj):
             item = item.func
         if callable(item) and not isinstance(item, type):
             yield item
+
+
+def _near(home):
+    """``submit``'s placement for a task of a partition: its home, or where Dask keeps its block."""
+    return {} if home is None else {"workers": [home], "allow_other_workers": True}
 
 
 def _lightest(live, load):

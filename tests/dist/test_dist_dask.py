@@ -1,5 +1,6 @@
 """DaskEngine: pinned partitions, the fixed aggregation tree, the trainers bit for bit against the other
-engines, and a worker killed in the middle of a round.
+engines, and a worker killed in the middle of a round; the same for data kept on the workers by ``from_dask``,
+whose lost blocks Dask computes again from their source.
 
 One ``LocalCluster`` (2 worker processes, 1 thread each) serves the whole module.
 """
@@ -14,6 +15,7 @@ import sparktensor.dist as dist
 import sparktensor.nn as nn
 import sparktensor.nn.functional as F
 from dist_helpers import digits, mlp, train_digits, weights
+from sparktensor.dist.dask_engine import _Resident
 from sparktensor.dist.engine import tree_fold
 
 pytest.importorskip("distributed")
@@ -175,14 +177,93 @@ def test_synchronous_sgd_matches_local_and_spark_bit_for_bit(engine, spark):
     np.testing.assert_array_equal(on_dask, on_spark)
 
 
-def test_a_worker_killed_mid_round_changes_nothing(client, local_baseline, tmp_path):
+def _resident_digits(client, chunk=500):
+    """The 1,500 training digits of ``train_digits`` as a Dask array in chunks of ``chunk``, kept on the workers."""
+    import dask.array as da
+    x, y = digits()
+    return dist.from_dask(da.from_array(x[:1500], chunks=(chunk, 64)), da.from_array(y[:1500], chunks=chunk),
+                          client=client)
+
+
+def _train_resident(engine, data, rounds=4):
+    """``train_digits`` on ``data`` instead of the arrays: the same model, optimizer and settings."""
+    model = mlp()
+    optimizer = st.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=2, tau=3, batch_size=32, seed=0,
+                                      engine=engine, progress=False)
+    return trainer.fit(data, rounds=rounds)
+
+
+def test_data_kept_on_the_workers_trains_to_the_bits_of_local_numpy_data(engine, client, local_baseline):
+    data = _resident_digits(client)  # 3 chunks: the trainer repartitions them into 2 on the cluster
+    try:
+        model, history = _train_resident(engine, data)
+    finally:
+        data.release()
+    np.testing.assert_array_equal(weights(model), local_baseline[0])
+    assert history["loss"] == local_baseline[1]["loss"]
+
+
+def test_tasks_run_where_resident_blocks_live(engine, client):
+    data = _resident_digits(client, chunk=375).repartition(4)
+    placed = engine.place(data)
+    try:
+        ran = engine.map_reduce(placed, _where_am_i, (), _merge)
+        holders = client.who_has(data.futures)
+    finally:
+        engine.release(placed)
+    assert all(isinstance(remote, _Resident) for remote in placed.remotes), "no copy kept on the client"
+    assert [holders[f.key] for f in data.futures] == [(ran[i],) for i in range(4)]
+    assert sorted(ran.values()) == sorted(list(client.nthreads()) * 2), "repartition spreads the blocks"
+    assert [f.status for f in data.futures] == ["finished"] * 4, "releasing a placement keeps the data"
+
+
+def test_resident_data_of_another_cluster_is_refused(engine):
+    from distributed import Client
+    with Client(processes=False, n_workers=1, dashboard_address=None, set_as_default=False) as other:
+        data = dist.from_dask(__import__("dask.array").array.ones((4, 2), chunks=2), np.zeros(4), client=other)
+        with pytest.raises(ValueError, match="live on the Dask cluster at .*this engine's is at"):
+            engine.place(data)
+
+
+def test_a_restarted_worker_s_blocks_are_read_again_from_parquet_with_the_same_bits(client, tmp_path):
+    import dask.dataframe as dd
+    import pandas as pd
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.standard_normal(40), "b": rng.standard_normal(40),
+                          "label": rng.integers(0, 3, 40)})
+    frame.to_parquet(tmp_path / "table.parquet", row_group_size=10)
+    data = dist.from_dask(dd.read_parquet(tmp_path / "table.parquet", split_row_groups=1), features=["a", "b"],
+                          label="label", client=client)
+    try:
+        before = [(x.tobytes(), y.tobytes()) for x, y in data.to_blocks().blocks]
+        holders = client.who_has(data.futures)
+        lost = holders[data.futures[0].key][0]
+        client.restart_workers([lost])
+        client.wait_for_workers(2, timeout=120)
+        after = [(x.tobytes(), y.tobytes()) for x, y in data.to_blocks().blocks]
+        now = client.who_has(data.futures)[data.futures[0].key]
+    finally:
+        data.release()
+    assert lost not in now, "block 0 should have been computed again on another worker"
+    assert after == before
+
+
+@pytest.mark.parametrize("source", ["numpy", "dask"])
+def test_a_worker_killed_mid_round_changes_nothing(client, local_baseline, tmp_path, source):
     marker = str(tmp_path / "killed")
     engine = _KillingEngine(client, marker, round_index=1, partition=1)
     before = set(client.nthreads())
+    data = _resident_digits(client) if source == "dask" else None
     try:
-        model, _, history = train_digits(engine, seed=0, rounds=4)
+        if data is None:
+            model, _, history = train_digits(engine, seed=0, rounds=4)
+        else:
+            model, history = _train_resident(engine, data)
     finally:
         engine.close()
+        if data is not None:
+            data.release()
     assert os.path.exists(marker), "the test hook should have killed a worker"
     np.testing.assert_array_equal(weights(model), local_baseline[0])
     assert history["loss"] == local_baseline[1]["loss"]
