@@ -34,19 +34,25 @@ class Tensor:
         if requires_grad:
             self.requires_grad = True
 
+    def __setattr__(self, name, value):
+        # t.data = other_tensor takes the other tensor's array, as PyTorch's does, rather than nesting it
+        object.__setattr__(self, name, value.data if name == "data" and isinstance(value, Tensor) else value)
+
     @classmethod
     def _from_op(cls, data, node, index, version):
         """Wrap the output of an op without checks (the hot path)."""
         if type(data) is not np.ndarray and isinstance(data, np.generic):
             data = np.asarray(data)
         t = object.__new__(cls)
-        t.data = data
-        t.grad = None
-        t._requires_grad = node is not None and data.dtype.kind == "f"
-        t._node = node if t._requires_grad else None
-        t._index = index
-        t._version = version
-        t._accumulator = None
+        requires = node is not None and data.dtype.kind == "f"
+        _set = object.__setattr__  # past __setattr__: this is the hot path and data is an array
+        _set(t, "data", data)
+        _set(t, "grad", None)
+        _set(t, "_requires_grad", requires)
+        _set(t, "_node", node if requires else None)
+        _set(t, "_index", index)
+        _set(t, "_version", version)
+        _set(t, "_accumulator", None)
         return t
 
     # ----- autograd -----

@@ -200,3 +200,32 @@ def test_size_is_numpys_element_count_and_pytorchs_method(device, a):
         t.size(3)
     assert pickle.loads(pickle.dumps(t.size)) == a.size
     assert st.tensor(1.0, device=device).size == 1 and st.tensor(1.0, device=device).size() == ()
+
+
+# ----- parameters -----
+def test_assigning_a_plain_tensor_to_a_parameter_name_raises_as_pytorch():
+    lin, tlin = st.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError):
+        tlin.weight = torch.randn(2, 2)
+    with pytest.raises(TypeError, match=r"parameter 'weight'.*Parameter or None"):
+        lin.weight = st.randn(2, 2)
+    assert [n for n, _ in lin.named_parameters()] == [n for n, _ in tlin.named_parameters()] == ["weight", "bias"]
+    lin.bias, tlin.bias = None, None
+    assert list(lin.state_dict()) == list(tlin.state_dict()) == ["weight"]
+    assert lin.bias is None and "bias" in lin._parameters and "bias" in tlin._parameters
+    lin.bias = st.nn.Parameter(st.zeros(2))
+    assert list(lin.state_dict()) == ["weight", "bias"]
+
+
+def test_setting_data_to_a_tensor_takes_its_array_as_pytorch():
+    p, tp = st.nn.Parameter(st.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    new = np.array([1.0, 2.0, 3.0], np.float32)
+    p.data, tp.data = st.tensor(new), torch.tensor(new)
+    assert type(p.data) is np.ndarray
+    (p * 2).sum().backward()
+    (tp * 2).sum().backward()
+    np.testing.assert_array_equal(to_numpy(p), tp.detach().numpy())
+    np.testing.assert_array_equal(to_numpy(p.grad), tp.grad.numpy())
+    t = st.zeros(2)
+    t.data = st.ones(2)
+    assert type(t.data) is np.ndarray and to_numpy(t).tolist() == [1.0, 1.0]

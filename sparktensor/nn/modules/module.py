@@ -28,6 +28,17 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
+        params = self._parameters
+        if name in params and not isinstance(value, Parameter):
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} of "
+                                f"{type(self).__name__} (Parameter or None expected); wrap it as "
+                                f"nn.Parameter(value), or copy into the parameter under st.no_grad()")
+            params[name] = None
+            return
+        if name in self._buffers and value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} of {type(self).__name__} "
+                            f"(Tensor or None expected)")
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
