@@ -241,8 +241,10 @@ def _frame_data(client, df, features, label, dtype, feature_shape, num_classes, 
             raise ValueError(f"from_dask: no column {name!r}; the DataFrame has {list(df.columns)}")
         if not (_numeric(df.dtypes[name]) or _maybe_lists(df.dtypes[name])):
             role = "label" if name == label and name not in features else "feature"
+            hint = (" If it held lists, Dask turned them into strings: read them from Parquet, or make the frame "
+                    "under dask.config.set({'dataframe.convert-string': False})" if df.dtypes[name] == "string" else "")
             raise TypeError(f"from_dask: column {name!r} has dtype {df.dtypes[name]}; a {role} column must be "
-                            f"numeric or lists of numbers (convert or encode it first)")
+                            f"numeric or lists of numbers (convert or encode it first).{hint}")
     integer_label = _integer(df.dtypes[label])
     shape = None if feature_shape is None else tuple(int(s) for s in feature_shape)
     parts = df[list(dict.fromkeys(features + [label]))].to_delayed()
