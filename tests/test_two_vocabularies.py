@@ -229,3 +229,49 @@ def test_setting_data_to_a_tensor_takes_its_array_as_pytorch():
     t = st.zeros(2)
     t.data = st.ones(2)
     assert type(t.data) is np.ndarray and to_numpy(t).tolist() == [1.0, 1.0]
+
+
+# ----- layers and input dtypes -----
+def _layer_pairs():
+    return [
+        ("linear", lambda: st.nn.Linear(3, 2), lambda: torch.nn.Linear(3, 2), (4, 3)),
+        ("conv2d", lambda: st.nn.Conv2d(2, 3, 3), lambda: torch.nn.Conv2d(2, 3, 3), (1, 2, 5, 5)),
+        ("conv1d", lambda: st.nn.Conv1d(2, 3, 3), lambda: torch.nn.Conv1d(2, 3, 3), (1, 2, 5)),
+        ("lstm", lambda: st.nn.LSTM(3, 4), lambda: torch.nn.LSTM(3, 4), (5, 2, 3)),
+        ("gru", lambda: st.nn.GRU(3, 4), lambda: torch.nn.GRU(3, 4), (5, 2, 3)),
+        ("rnn", lambda: st.nn.RNN(3, 4), lambda: torch.nn.RNN(3, 4), (5, 2, 3)),
+    ]
+
+
+@pytest.mark.parametrize("model_dtype, input_dtype", [("float64", "float32"), ("float16", "float32"),
+                                                      ("float32", "float64")])
+@pytest.mark.parametrize("name, ours, theirs, shape", _layer_pairs(), ids=[p[0] for p in _layer_pairs()])
+def test_a_model_fed_another_float_dtype_raises_as_pytorch(name, ours, theirs, shape, model_dtype, input_dtype):
+    x = np.random.default_rng(0).standard_normal(shape).astype(input_dtype)
+    if model_dtype != "float16":  # PyTorch's CPU kernels lack some float16 layers; the mismatch is the point
+        with pytest.raises((RuntimeError, ValueError)):  # PyTorch's recurrent modules raise ValueError
+            theirs().to(getattr(torch, model_dtype))(torch.tensor(x))
+    with pytest.raises((RuntimeError, TypeError), match=rf"{input_dtype}.*{model_dtype}"):
+        ours().to(model_dtype)(st.tensor(x))
+
+
+@pytest.mark.parametrize("name, ours, theirs, shape", _layer_pairs(), ids=[p[0] for p in _layer_pairs()])
+def test_a_float64_model_fed_float64_still_matches_pytorch(name, ours, theirs, shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    model, reference = ours().double(), theirs().double()
+    model.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
+    out, expected = model(st.tensor(x, dtype=st.float64)), reference(torch.tensor(x))
+    out, expected = (out[0], expected[0]) if isinstance(out, tuple) else (out, expected)
+    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, w: st.nn.functional.linear(x, w),
+    lambda x, w: st.nn.functional.conv1d(x.reshape(1, 3, 1), w.reshape(3, 3, 1)),
+    lambda x, w: st.nn.functional.rnn.gru_cell(x, None, st.zeros(6, 3, dtype=w.dtype), st.zeros(6, 2, dtype=w.dtype)),
+])
+def test_functional_layers_refuse_mixed_dtypes(call):
+    x = st.tensor(np.ones((1, 3)), dtype=st.float32)
+    with pytest.raises(RuntimeError, match="float32.*float64"):
+        call(x, st.tensor(np.ones((3, 3)), dtype=st.float64))
+    assert call(x, st.tensor(np.ones((3, 3)), dtype=st.float32)).dtype == st.float32

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
+from .linear import check_dtypes
 from ._conv_blocks import Geometry, copy_in_pieces, forward_product, input_gradient, weight_gradient
 
 
@@ -83,6 +84,7 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, op, spatial):
         dims = "(N, C, H, W)" if spatial == 2 else "(N, C, L)"
         raise ValueError(f"{op}: expected input {dims} and a weight with {spatial + 2} dimensions, got input "
                          f"{tuple(x.shape)} and weight {tuple(weight.shape)}")
+    check_dtypes(op, x, weight=weight, bias=bias)
     c, o, kernel = x.shape[1], weight.shape[0], tuple(weight.shape[2:])
     if groups < 1 or c % groups or o % groups or weight.shape[1] * groups != c:
         raise ValueError(f"{op}: input {tuple(x.shape)} has {c} channels; weight {tuple(weight.shape)} with "

@@ -23,9 +23,19 @@ class LinearFunction(Function):
         return gx, gw, gb
 
 
+def check_dtypes(op, x, **tensors):
+    """Raise, as PyTorch does, when the input and the weights differ in dtype: a silent promotion would run a
+    float64 model in float32 (or the reverse) without a word."""
+    for name, t in tensors.items():
+        if t is not None and t.dtype != x.dtype:
+            raise RuntimeError(f"{op}: the input is {x.dtype} but {name} is {t.dtype}; convert one of them "
+                               f"(x.to({t.dtype}) or model.to({x.dtype}))")
+
+
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` over the last axis of ``x``; ``weight`` is (out_features, in_features)."""
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 'no'} features, "
                          f"the weight {tuple(weight.shape)} expects {weight.shape[1]}")
+    check_dtypes("linear", x, weight=weight, bias=bias)
     return LinearFunction.apply(x, weight, bias)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
+from .linear import check_dtypes
 
 
 def _references(arrays, i):
@@ -337,11 +338,13 @@ class RNNFunction(Function):
 
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """One LSTM layer over ``x`` (L, N, H_in); ``h0``/``c0`` (N, H) or None for zeros; returns ``(y, h_n, c_n)``."""
+    check_dtypes("lstm", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
 
 
 def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """One GRU layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
+    check_dtypes("gru", x, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     return GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
 
 
@@ -349,18 +352,19 @@ def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", reve
     """One Elman RNN layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    check_dtypes("rnn", x, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step: ``x`` (N, H_in), ``h``/``c`` (N, H) or None for zeros; returns ``(h', c')``."""
-    _, h, c = LSTMFunction.apply(x, h, c, w_ih, w_hh, b_ih, b_hh, False)
+    _, h, c = lstm_layer(x, h, c, w_ih, w_hh, b_ih, b_hh)
     return h, c
 
 
 def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step: ``x`` (N, H_in), ``h`` (N, H) or None for zeros; returns ``h'``."""
-    return GRUFunction.apply(x, h, w_ih, w_hh, b_ih, b_hh, False)[1]
+    return gru_layer(x, h, w_ih, w_hh, b_ih, b_hh)[1]
 
 
 def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
