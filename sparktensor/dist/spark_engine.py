@@ -138,7 +138,7 @@ class SparkEngine(Engine):
                 rebuild = functools.partial(_run_resident_task, fn, data.key, data.source, everything, args,
                                             outbox, True)
                 results = [r for r in results if not isinstance(r[1], str)] + self.sc.runJob(
-                    data.chunks.mapPartitionsWithIndex(rebuild), missing)
+                    data.chunks.mapPartitionsWithIndex(rebuild), list, missing)
             if outbox is not None:
                 results = self._channel.collect(outbox, results)
             return tree_fold(results, combine, self.depth)
