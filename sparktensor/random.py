@@ -1,4 +1,11 @@
-"""Random tensors from reproducible streams: ``manual_seed``, ``Generator``, ``rand``, ``randn``, ``randint``."""
+"""Random tensors from reproducible streams: ``manual_seed``, ``Generator``, ``rand``, ``randn``, ``randint``.
+
+``draw_key`` and ``chunked`` are what weight initialization draws with (``nn.init``): one 64-bit key from the
+generator's CPU stream per tensor, and the tensor's values generated from that key in chunks of ``CHUNK``
+entries (in C order), chunk ``c`` from its own stream ``SeedSequence(key, spawn_key=(c,))``. Any part of the
+tensor can so be generated alone, chunk by chunk, with the same bits as the whole: a model-parallel rank makes
+its slice of a weight matrix without ever holding the matrix.
+"""
 import numpy as np
 
 from . import backend, dtypes
@@ -96,3 +103,57 @@ def permutation(n, device=None, generator=None):
     """A random permutation of ``0 .. n-1`` (int64)."""
     # the order of uniform samples: CuPy's generator has no permutation method
     return _draw(lambda rng, s: rng.random(int(n)).argsort(), None, None, device, generator, False, dtypes.int64)
+
+
+#: entries per independently seeded chunk of an initialized tensor (512 KiB of float64 draws)
+CHUNK = 1 << 16
+
+
+def draw_key(generator=None):
+    """One 64-bit key from the CPU stream of ``generator`` (default: the default generator); advances it once."""
+    return int((generator or default_generator).stream("cpu").integers(0, 2 ** 63, dtype=np.int64))
+
+
+def chunk_stream(key, chunk):
+    """The NumPy generator of chunk ``chunk`` of the tensor keyed ``key``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(key), spawn_key=(int(chunk),))))
+
+
+def chunked(draw, shape, key, dtype, axis=0, ranges=None):
+    """Samples for a tensor of ``shape``, or only the part of it with the entries ``ranges`` along ``axis``.
+
+    ``draw(rng, n)`` gives ``n`` float64 samples of one chunk (e.g. ``lambda rng, n: rng.standard_normal(n)``);
+    the tensor's entries are its chunks' samples in C order, cast to ``dtype``. ``ranges``: ``[(start, stop),
+    ...]`` increasing and disjoint along ``axis`` (None: all of it). The result has the tensor's shape with
+    ``axis`` cut to the selected entries, in order, and is the same, bit for bit, as selecting them from the
+    whole tensor; only the chunks that hold selected entries are generated, one at a time.
+    """
+    shape = tuple(int(n) for n in shape)
+    if not shape:
+        return chunked(draw, (1,), key, dtype).reshape(())
+    axis = axis % len(shape)
+    size = shape[axis]
+    ranges = [(0, size)] if ranges is None else [(int(a), int(b)) for a, b in ranges if b > a]
+    outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+    kept = sum(b - a for a, b in ranges)
+    out = np.empty(outer * kept * inner, dtype)
+    if out.size:
+        # the selected entries as runs of the flat tensor: (first, end, where the run goes in out)
+        lengths = np.array([(b - a) * inner for a, b in ranges], np.int64)
+        heads = np.array([a * inner for a, _ in ranges], np.int64)
+        places = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        block = np.arange(outer, dtype=np.int64)[:, None]
+        firsts = (block * size * inner + heads).ravel()
+        ends = firsts + np.tile(lengths, outer)
+        targets = (block * kept * inner + places).ravel()
+        needed = np.zeros(-(-outer * size * inner // CHUNK) + 1, np.int64)
+        np.add.at(needed, firsts // CHUNK, 1)
+        np.add.at(needed, (ends - 1) // CHUNK + 1, -1)
+        for chunk in np.flatnonzero(np.cumsum(needed)[:-1]):
+            lo = int(chunk) * CHUNK
+            hi = min(lo + CHUNK, outer * size * inner)
+            values = draw(chunk_stream(key, chunk), hi - lo)
+            for run in range(np.searchsorted(ends, lo, "right"), np.searchsorted(firsts, hi, "left")):
+                a, b = max(lo, firsts[run]), min(hi, ends[run])
+                out[targets[run] + a - firsts[run]:targets[run] + b - firsts[run]] = values[a - lo:b - lo]
+    return out.reshape(shape[:axis] + (kept,) + shape[axis + 1:])
