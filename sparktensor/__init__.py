@@ -9,9 +9,9 @@ from .backend import cuda_is_available, get_array_module
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
                        ones_like, tensor, zeros, zeros_like)
 from .random import Generator, manual_seed, permutation, rand, rand_like, randint, randn, randn_like
-from .ops.elementwise import (abs, add, clip, cos, div, equal, exp, expm1, floor_divide, greater, greater_equal,
+from .ops.elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clip, cos, div, equal, exp, expm1, floor_divide, greater, greater_equal,
                               isfinite, isinf, isnan, less, less_equal, log, log1p, logical_and, logical_not,
-                              logical_or, logical_xor, maximum, minimum, mul, neg, not_equal, pow, relu,
+                              logical_or, logical_xor, left_shift, right_shift, invert, maximum, minimum, mul, neg, not_equal, pow, relu,
                               remainder, sigmoid, sign, sin, sqrt, sub, tanh, where)
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
                             sum, var)

@@ -338,7 +338,8 @@ def _ufuncs():
         "minimum": E.minimum, "matmul": L.matmul, "square": lambda x: E.mul(x, x),
     }
     for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_not",
-                 "logical_and", "logical_or", "logical_xor", "isnan", "isinf", "isfinite"):
+                 "logical_and", "logical_or", "logical_xor", "isnan", "isinf", "isfinite", "bitwise_and",
+                 "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift"):
         table[name] = getattr(E, name)
     return table
 

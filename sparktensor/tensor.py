@@ -321,10 +321,18 @@ class Tensor:
     def __le__(self, other): return _defer(_op.le, self, other) if _foreign(other) else E.less_equal(self, other)
     def __gt__(self, other): return _defer(_op.gt, self, other) if _foreign(other) else E.greater(self, other)
     def __ge__(self, other): return _defer(_op.ge, self, other) if _foreign(other) else E.greater_equal(self, other)
-    def __invert__(self): return E.logical_not(self)
-    def __and__(self, other): return _defer(_op.and_, self, other) if _foreign(other) else E.logical_and(self, other)
-    def __or__(self, other): return _defer(_op.or_, self, other) if _foreign(other) else E.logical_or(self, other)
-    def __xor__(self, other): return _defer(_op.xor, self, other) if _foreign(other) else E.logical_xor(self, other)
+    # bitwise on integers, logical on bool, TypeError on floats: NumPy's &, |, ^, ~, <<, >>
+    def __invert__(self): return E.invert(self)
+    def __and__(self, other): return _defer(_op.and_, self, other) if _foreign(other) else E.bitwise_and(self, other)
+    def __rand__(self, other): return _defer(_op.and_, other, self) if _foreign(other) else E.bitwise_and(other, self)
+    def __or__(self, other): return _defer(_op.or_, self, other) if _foreign(other) else E.bitwise_or(self, other)
+    def __ror__(self, other): return _defer(_op.or_, other, self) if _foreign(other) else E.bitwise_or(other, self)
+    def __xor__(self, other): return _defer(_op.xor, self, other) if _foreign(other) else E.bitwise_xor(self, other)
+    def __rxor__(self, other): return _defer(_op.xor, other, self) if _foreign(other) else E.bitwise_xor(other, self)
+    def __lshift__(self, other): return _defer(_op.lshift, self, other) if _foreign(other) else E.left_shift(self, other)
+    def __rlshift__(self, other): return _defer(_op.lshift, other, self) if _foreign(other) else E.left_shift(other, self)
+    def __rshift__(self, other): return _defer(_op.rshift, self, other) if _foreign(other) else E.right_shift(self, other)
+    def __rrshift__(self, other): return _defer(_op.rshift, other, self) if _foreign(other) else E.right_shift(other, self)
     __hash__ = object.__hash__
 
     def _inplace(self, op, ufunc, other):
@@ -337,6 +345,16 @@ class Tensor:
     def __isub__(self, other): return self._inplace("-=", backend.get_array_module(self.data).subtract, other)
     def __imul__(self, other): return self._inplace("*=", backend.get_array_module(self.data).multiply, other)
     def __itruediv__(self, other): return self._inplace("/=", backend.get_array_module(self.data).true_divide, other)
+
+    def _inplace_bitwise(self, op, name, other):
+        getattr(E, name)(self, other)  # the same checks as the operator
+        return self._inplace(op, getattr(backend.get_array_module(self.data), name), other)
+
+    def __iand__(self, other): return self._inplace_bitwise("&=", "bitwise_and", other)
+    def __ior__(self, other): return self._inplace_bitwise("|=", "bitwise_or", other)
+    def __ixor__(self, other): return self._inplace_bitwise("^=", "bitwise_xor", other)
+    def __ilshift__(self, other): return self._inplace_bitwise("<<=", "left_shift", other)
+    def __irshift__(self, other): return self._inplace_bitwise(">>=", "right_shift", other)
 
     def __getitem__(self, index): return I.getitem(self, index)
 

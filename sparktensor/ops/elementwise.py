@@ -533,3 +533,29 @@ logical_xor = _no_grad_op("logical_xor")
 isnan = _no_grad_op("isnan")
 isinf = _no_grad_op("isinf")
 isfinite = _no_grad_op("isfinite")
+
+
+def _bitwise(name, symbol):
+    """NumPy's bitwise ufunc ``name``: bitwise on integers, logical on bool, a TypeError on floats."""
+    op = _no_grad_op(name)
+
+    def fn(*xs):
+        for x in xs:
+            dtype = getattr(x, "dtype", None)
+            kind = dtype.kind if dtype is not None else ("f" if isinstance(x, float) else "i")
+            if kind not in "biu":
+                raise TypeError(f"{symbol} ({name}) is bitwise on integers and logical on bool, as in NumPy, and not "
+                                f"defined for {dtype or type(x).__name__}; compare first (x > 0) or convert "
+                                f"(x.long())")
+        return op(*xs)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{symbol}``: NumPy's ``{name}`` (bitwise on integers, logical on bool); no gradient."
+    return fn
+
+
+bitwise_and = _bitwise("bitwise_and", "&")
+bitwise_or = _bitwise("bitwise_or", "|")
+bitwise_xor = _bitwise("bitwise_xor", "^")
+bitwise_not = invert = _bitwise("invert", "~")
+left_shift = bitwise_left_shift = _bitwise("left_shift", "<<")
+right_shift = bitwise_right_shift = _bitwise("right_shift", ">>")

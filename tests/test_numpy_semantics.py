@@ -1,0 +1,70 @@
+"""NumPy's meaning where a tensor used to differ without a word: bitwise operators, hashing, dtypes of NumPy
+scalars, pickling, dropped gradients. Each case runs the same call in NumPy (or PyTorch) and compares."""
+import operator
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import sparktensor as st
+from backends import to_numpy
+
+BINARY = [operator.and_, operator.or_, operator.xor, operator.lshift, operator.rshift]
+
+
+# ----- bitwise operators -----
+@pytest.mark.parametrize("op", BINARY, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int8", "uint8", "bool"])
+def test_bitwise_operators_follow_numpy(device, op, dtype):
+    x = np.array([6, 5, 12, 0, 3]).astype(dtype)
+    y = np.array([3, 3, 10, 1, 2]).astype(dtype)
+    tx, ty = st.tensor(x, device=device), st.tensor(y, device=device)
+    for got, expected in [(op(tx, ty), op(x, y)), (op(tx, 1), op(x, 1)), (op(2, ty), op(2, y)),
+                          (op(tx, y), op(x, y)), (getattr(np, {"and_": "bitwise_and", "or_": "bitwise_or",
+                           "xor": "bitwise_xor", "lshift": "left_shift", "rshift": "right_shift"}[op.__name__])(tx, ty),
+                           op(x, y))]:
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(to_numpy(got), expected)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int8", "uint8", "bool"])
+def test_invert_follows_numpy(device, dtype):
+    x = np.array([6, 0, 1, 127]).astype(dtype)
+    got = ~st.tensor(x, device=device)
+    assert got.dtype == (~x).dtype
+    np.testing.assert_array_equal(to_numpy(got), ~x)
+    np.testing.assert_array_equal(to_numpy(np.invert(st.tensor(x, device=device))), np.invert(x))
+
+
+def test_parity_mask_selects_the_odd_rows_as_numpy(device):
+    labels = np.array([4, 7, 2, 9, 11, 6])
+    rows = np.arange(12.0).reshape(6, 2)
+    mask = (st.tensor(labels, device=device) & 1) == 1
+    np.testing.assert_array_equal(to_numpy(st.tensor(rows, device=device)[mask]), rows[(labels & 1) == 1])
+
+
+@pytest.mark.parametrize("op", BINARY + [lambda x, y: ~x], ids=["and", "or", "xor", "lshift", "rshift", "invert"])
+def test_bitwise_operators_on_floats_raise_as_numpy(device, op):
+    x = np.array([1.0, 2.0])
+    with pytest.raises(TypeError):
+        op(x, x)
+    with pytest.raises(TypeError, match="bitwise on integers and logical on bool"):
+        op(st.tensor(x, device=device), st.tensor(x, device=device))
+    with pytest.raises(TypeError, match="bitwise"):
+        op(st.tensor(np.array([1.0, 2.0]), device=device), 1)  # a float tensor with an int: NumPy raises too
+    if op in BINARY:
+        with pytest.raises(TypeError):
+            op(np.array([1, 2]), 1.5)
+        with pytest.raises(TypeError, match="bitwise"):
+            op(st.tensor([1, 2], device=device), 1.5)
+
+
+def test_in_place_bitwise_operators_follow_numpy(device):
+    x = np.array([6, 5, 12])
+    t = st.tensor(x, device=device)
+    for name, value in [("__iand__", 3), ("__ior__", 8), ("__ixor__", 1), ("__ilshift__", 2), ("__irshift__", 1)]:
+        x = getattr(x, name)(value)
+        t = getattr(t, name)(value)
+        np.testing.assert_array_equal(to_numpy(t), x)
