@@ -25,6 +25,37 @@ def train(spark, rounds, seed):
             "executor_dirs": sorted(places), "master": sc.master}
 
 
+def train_resident_killing_an_executor(spark, rounds, kill_after):
+    """Parameter averaging on ``from_dataframe`` data kept on the executors; one executor JVM is killed after
+    round ``kill_after``. Returns the weights, the in-process reference's, and the executor killed."""
+    import signal
+
+    import pandas as pd
+    import psutil
+
+    import sparktensor.dist as dist
+    from dist_helpers import digits, train_digits, weights
+    x, y = digits()
+    frame = spark.createDataFrame(pd.DataFrame({"pixels": list(x[:600]), "label": y[:600]})).repartition(2)
+    data = dist.from_dataframe(frame, features="pixels", label="label")
+    held_x, held_y = data.to_blocks().arrays()
+    reference = dist.from_numpy(held_x, held_y, partitions=data.counts)
+    killed = []
+
+    def kill(record):
+        if record["round"] == kill_after:
+            executors = [p for p in psutil.Process().children(recursive=True)
+                         if "CoarseGrainedExecutorBackend" in " ".join(p.cmdline())]
+            executors[0].send_signal(signal.SIGKILL)
+            killed.append(executors[0].pid)
+
+    model, _, history = train_digits(dist.SparkEngine(spark), rounds=rounds, data=data, callback=kill)
+    local, _, local_history = train_digits(dist.LocalEngine(), rounds=rounds, data=reference)
+    data.release()
+    return {"weights": weights(model).tolist(), "local": weights(local).tolist(), "killed": killed,
+            "loss": history["loss"], "local_loss": local_history["loss"]}
+
+
 def _where(_):
     return os.getcwd()  # each executor runs its Python workers in its own work directory
 

@@ -35,8 +35,8 @@ def weights(model):
     return dist.FlatLayout(model).flatten(model)
 
 
-def train_digits(engine, seed=0, rounds=4, workers=2, tau=3, batch_size=32, lr=0.1, **fit):
-    """Parameter averaging of ``mlp()`` on 1,500 digits; returns ``(model, optimizer, history)``."""
+def train_digits(engine, seed=0, rounds=4, workers=2, tau=3, batch_size=32, lr=0.1, data=None, **fit):
+    """Parameter averaging of ``mlp()`` on 1,500 digits (or ``data``); returns ``(model, optimizer, history)``."""
     x, y = digits()
     model = mlp()
     optimizer = st.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
@@ -44,5 +44,5 @@ def train_digits(engine, seed=0, rounds=4, workers=2, tau=3, batch_size=32, lr=0
                                       batch_size=batch_size, seed=seed, engine=engine, progress=False)
     crash = fit.pop("crash", None)
     trainer._crash = crash
-    model, history = trainer.fit((x[:1500], y[:1500]), rounds=rounds, **fit)
+    model, history = trainer.fit((x[:1500], y[:1500]) if data is None else data, rounds=rounds, **fit)
     return model, optimizer, history

@@ -13,3 +13,10 @@ def test_local_cluster_trains_like_the_local_engine(local_cluster):
     model, _, history = train_digits(dist.LocalEngine(), seed=0, rounds=3)
     np.testing.assert_allclose(result["weights"], weights(model), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(result["loss"], history["loss"], rtol=1e-6)
+
+
+def test_a_killed_executor_changes_nothing_in_training_on_resident_data(local_cluster):
+    result = local_cluster.call("train_resident_killing_an_executor", rounds=5, kill_after=2)
+    assert len(result["killed"]) == 1
+    np.testing.assert_array_equal(np.array(result["weights"]), np.array(result["local"]))
+    assert result["loss"] == result["local_loss"]
