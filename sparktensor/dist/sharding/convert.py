@@ -13,6 +13,10 @@ What ``shard`` does to each layer (``comm`` is the model group, M ranks):
   parameters) stays replicated: each rank keeps a whole copy and computes the same values; a custom module's
   children are sharded by these rules, so ``CharLSTM`` and ``LSTMClassifier`` get a split LSTM and head.
 
+A model built under ``nn.init.deferred_init()`` holds recipes, not weights: ``shard`` then makes only this
+rank's slices (and the replicated layers whole), chunk by chunk, with the bits the ordinary model built after
+the same ``manual_seed`` would have, so no rank ever holds a whole split weight matrix.
+
 Every sharded layer's output, seen from outside its chain, is whole and the same on every rank, so the
 loss and everything after the model need no change. Parameter names are unchanged (a sharded model's
 ``state_dict`` has the ordinary model's keys with smaller shapes), which is what lets ``gather`` join them.
@@ -23,6 +27,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import backend
+from ...nn import init
 from ...nn.modules.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from ...nn.modules.container import Sequential
 from ...nn.modules.conv import Conv1d, Conv2d
@@ -192,9 +197,9 @@ def _replicate(module, comm):
     """A copy of ``module`` with its own parameters and buffers copied whole and its children sharded."""
     clone = copy.copy(module)
     d = clone.__dict__
-    d["_parameters"] = OrderedDict((k, None if p is None else Parameter(p.data.copy(), p.requires_grad))
+    d["_parameters"] = OrderedDict((k, None if p is None else Parameter(init.materialize(p), p.requires_grad))
                                    for k, p in module._parameters.items())
-    d["_buffers"] = OrderedDict((k, None if b is None else Tensor(b.data.copy())) for k, b in module._buffers.items())
+    d["_buffers"] = OrderedDict((k, None if b is None else Tensor(init.materialize(b))) for k, b in module._buffers.items())
     d["_modules"] = OrderedDict((k, None if m is None else _shard(m, comm)) for k, m in module._modules.items())
     d["_non_persistent"] = set(module._non_persistent)
     if "_buffer_names" in d:

@@ -6,11 +6,10 @@ first one's split output, its output whole after one all-reduce). Elementwise la
 the split activations as they are. Per pair and step: one all-reduce of (N, out) forward (in the row layer)
 and one of (N, in) backward (the column layer's input gradient).
 """
-import math
-
-from ... import creation
+from ...autograd.grad_mode import no_grad
 from ...nn import init
 from ...nn.functional.linear import linear
+from ...nn.modules.linear import Linear
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
 from .communication import copy_to_parallel, gather_from_parallel, reduce_from_parallel
@@ -19,6 +18,24 @@ from .split import Split, bounds
 
 def _slice_parameter(tensor, split, comm):
     return Parameter(split.take(tensor.data, comm.rank, comm.world_size), requires_grad=tensor.requires_grad)
+
+
+def _deferred_linear(in_features, out_features, bias, dtype, device):
+    """A ``Linear`` holding recipes only: what the parallel layers' constructors take their slices of."""
+    with init.deferred_init():
+        return Linear(in_features, out_features, bias=bias, dtype=dtype, device=device)
+
+
+def _reset_from(layer, fresh):
+    """Copy this rank's share of ``fresh`` (a deferred ``Linear``) into ``layer``'s parameters."""
+    for name in ("weight", "bias"):
+        p = getattr(layer, name)
+        if p is not None:
+            split = layer.splits.get(name)
+            values = init.materialize(getattr(fresh, name)) if split is None else \
+                split.take(getattr(fresh, name).data, layer.comm.rank, layer.comm.world_size)
+            with no_grad():
+                p.copy_(values)
 
 
 class ColumnParallelLinear(Module):
@@ -41,37 +58,32 @@ class ColumnParallelLinear(Module):
 
     def __init__(self, in_features, out_features, comm, bias=True, gather_output=False, dtype=None, device=None):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self._take(_deferred_linear(in_features, out_features, bias, dtype, device), comm, gather_output)
+
+    def _take(self, layer, comm, gather_output):
+        self.in_features, self.out_features = layer.in_features, layer.out_features
         self.comm, self.gather_output = comm, bool(gather_output)
-        self.start, self.stop = bounds(out_features, comm.rank, comm.world_size)
-        local = self.stop - self.start
-        self.weight = Parameter(creation.empty(local, in_features, dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(creation.empty(local, dtype=dtype, device=device))
-        else:
+        self.start, self.stop = bounds(layer.out_features, comm.rank, comm.world_size)
+        self.weight = _slice_parameter(layer.weight, self.splits["weight"], comm)
+        if layer.bias is None:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+        else:
+            self.bias = _slice_parameter(layer.bias, self.splits["bias"], comm)
 
     def reset_parameters(self):
-        """``Linear``'s default for the whole layer, restricted to this rank's rows: U(-1/sqrt(in), 1/sqrt(in))."""
-        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
-        init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            init.uniform_(self.bias, -bound, bound)
+        """A fresh ``Linear`` default for the whole layer, this rank's rows of it (the bits an ordinary ``Linear``
+        would get after the same ``manual_seed``; every rank of ``comm`` calls it with the same seed)."""
+        fresh = _deferred_linear(self.in_features, self.out_features, self.bias is not None, self.weight.dtype,
+                                 self.weight.device)
+        _reset_from(self, fresh)
 
     @classmethod
     def from_dense(cls, layer, comm, gather_output=False):
-        """This rank's column-parallel share of an ordinary ``Linear`` (its weights copied)."""
+        """This rank's column-parallel share of an ordinary ``Linear`` (its weights copied; of one built under
+        ``nn.init.deferred_init``, only this share is made)."""
         new = cls.__new__(cls)
         Module.__init__(new)
-        new.in_features, new.out_features = layer.in_features, layer.out_features
-        new.comm, new.gather_output = comm, bool(gather_output)
-        new.start, new.stop = bounds(layer.out_features, comm.rank, comm.world_size)
-        new.weight = _slice_parameter(layer.weight, cls.splits["weight"], comm)
-        if layer.bias is None:
-            new.register_parameter("bias", None)
-        else:
-            new.bias = _slice_parameter(layer.bias, cls.splits["bias"], comm)
+        new._take(layer, comm, gather_output)
         return new
 
     def forward(self, x):
@@ -105,14 +117,7 @@ class RowParallelLinear(Module):
 
     def __init__(self, in_features, out_features, comm, bias=True, unit=1, dtype=None, device=None):
         super().__init__()
-        self._setup(in_features, out_features, comm, unit)
-        local = self.stop - self.start
-        self.weight = Parameter(creation.empty(out_features, local, dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        self._take(_deferred_linear(in_features, out_features, bias, dtype, device), comm, unit)
 
     def _setup(self, in_features, out_features, comm, unit):
         if unit < 1 or in_features % unit:
@@ -123,24 +128,26 @@ class RowParallelLinear(Module):
         self.splits = {"weight": Split(1, 1, unit)}
 
     def reset_parameters(self):
-        """``Linear``'s default for the whole layer (fan-in: all ``in_features``), on this rank's columns."""
-        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
-        init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            init.uniform_(self.bias, -bound, bound)
+        """A fresh ``Linear`` default for the whole layer, this rank's columns of it (see ``ColumnParallelLinear``)."""
+        fresh = _deferred_linear(self.in_features, self.out_features, self.bias is not None, self.weight.dtype,
+                                 self.weight.device)
+        _reset_from(self, fresh)
 
     @classmethod
     def from_dense(cls, layer, comm, unit=1):
         """This rank's row-parallel share of an ordinary ``Linear`` (its weights copied, the bias whole)."""
         new = cls.__new__(cls)
         Module.__init__(new)
-        new._setup(layer.in_features, layer.out_features, comm, unit)
-        new.weight = _slice_parameter(layer.weight, new.splits["weight"], comm)
-        if layer.bias is None:
-            new.register_parameter("bias", None)
-        else:
-            new.bias = Parameter(layer.bias.data.copy(), requires_grad=layer.bias.requires_grad)
+        new._take(layer, comm, unit)
         return new
+
+    def _take(self, layer, comm, unit):
+        self._setup(layer.in_features, layer.out_features, comm, unit)
+        self.weight = _slice_parameter(layer.weight, self.splits["weight"], comm)
+        if layer.bias is None:
+            self.register_parameter("bias", None)
+        else:
+            self.bias = Parameter(init.materialize(layer.bias), requires_grad=layer.bias.requires_grad)
 
     def forward(self, x):
         local = self.stop - self.start

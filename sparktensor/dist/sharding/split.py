@@ -3,10 +3,15 @@
 Every cut follows ``np.array_split``: with ``n`` units over ``M`` ranks, the first ``n % M`` ranks get one unit
 more. The communicator's ``reduce_scatter`` cuts the same way, so a piece made here, a piece a collective
 hands back and a gradient slice taken in a backward always agree.
+
+``take`` of a deferred array (``nn.init.deferred_init``) makes only the piece, chunk by chunk, with the bits
+the whole array would have had: a rank never holds the whole weight matrix.
 """
 from collections import namedtuple
 
 import numpy as np
+
+from ...nn import init
 
 
 def bounds(size, rank, world_size):
@@ -48,8 +53,22 @@ class Split(namedtuple("Split", "axis groups unit")):
         """The units of one block along an axis of ``size`` entries."""
         return size // (self.groups * self.unit)
 
+    def ranges(self, size, rank, world_size):
+        """``[(start, stop), ...]``: the entries of ``rank``'s piece along an axis of ``size`` entries, in order."""
+        units = self.units(size)
+        start, stop = bounds(units, rank, world_size)
+        block = size // self.groups
+        return [(g * block + start * self.unit, g * block + stop * self.unit) for g in range(self.groups)]
+
     def take(self, full, rank, world_size):
-        """``rank``'s piece of the whole array ``full`` (a new contiguous array)."""
+        """``rank``'s piece of the whole array ``full`` (a new contiguous array); of a deferred array, only the
+        piece is made."""
+        if init.is_deferred(full):
+            axis = normalize_axis(self.axis, full.ndim, "Split")
+            if full.shape[axis] % (self.groups * self.unit):
+                raise ValueError(f"axis {axis} of size {full.shape[axis]} does not hold {self.groups} block(s) of "
+                                 f"whole units of {self.unit}")
+            return init.materialize(full, axis, self.ranges(full.shape[axis], rank, world_size))
         blocked, axis = self._blocked(full)
         start, stop = bounds(blocked.shape[axis], rank, world_size)
         piece = blocked[(slice(None),) * axis + (slice(start, stop),)]
