@@ -333,7 +333,15 @@ class Tensor:
     def __rlshift__(self, other): return _defer(_op.lshift, other, self) if _foreign(other) else E.left_shift(other, self)
     def __rshift__(self, other): return _defer(_op.rshift, self, other) if _foreign(other) else E.right_shift(self, other)
     def __rrshift__(self, other): return _defer(_op.rshift, other, self) if _foreign(other) else E.right_shift(other, self)
-    __hash__ = object.__hash__
+
+    def __hash__(self):
+        # NumPy's arrays are unhashable: hashing by identity would count t[i] once per element in a dict and make
+        # t[1] in {0, 1} False. A trainable leaf is a handle, though (optimizers key their state by it, as
+        # PyTorch's do), so it hashes by identity; Parameter always does.
+        if self._requires_grad and self._node is None:
+            return object.__hash__(self)
+        raise TypeError(f"unhashable tensor (shape {self.shape}, {self.dtype}), as NumPy's arrays are: use t.item() "
+                        f"for a number, tuple(t.tolist()) for values, or id(t) for the tensor itself")
 
     def _inplace(self, op, ufunc, other):
         self._check_inplace(op)

@@ -68,3 +68,44 @@ def test_in_place_bitwise_operators_follow_numpy(device):
         x = getattr(x, name)(value)
         t = getattr(t, name)(value)
         np.testing.assert_array_equal(to_numpy(t), x)
+
+
+# ----- hashing -----
+def test_counting_labels_in_a_dict_raises_as_numpy_instead_of_one_entry_per_element(device):
+    labels = np.array([0, 1, 1, 2, 1])
+    with pytest.raises(TypeError, match="unhashable"):
+        counts = {}
+        for i in range(len(labels)):
+            counts[labels[i:i + 1].reshape(())] = 1  # a 0-d array, as t[i] is a 0-d tensor
+    t = st.tensor(labels, device=device)
+    with pytest.raises(TypeError, match=r"unhashable.*t\.item\(\)"):
+        counts = {}
+        for i in range(len(t)):
+            counts[t[i]] = counts.get(t[i], 0) + 1
+    counts = {}
+    for i in range(len(t)):  # the spelling the message points to counts as NumPy's .item() does
+        counts[t[i].item()] = counts.get(t[i].item(), 0) + 1
+    assert counts == {k: int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
+
+
+def test_sets_and_membership_raise_as_numpy(device):
+    a = np.array([0, 1, 1])
+    t = st.tensor(a, device=device)
+    for call in (lambda x: len(set(x)), lambda x: x[1] in {0, 1}, lambda x: hash(x)):
+        with pytest.raises(TypeError):
+            call(np.array([[0], [1], [1]]))  # rows are arrays
+        with pytest.raises(TypeError, match="unhashable"):
+            call(t)
+
+
+def test_trainable_leaves_and_parameters_hash_by_identity_as_pytorch(device):
+    w = st.randn(3, device=device, requires_grad=True)
+    p = st.nn.Parameter(st.zeros(2, device=device), requires_grad=False)
+    tw = torch.randn(3, requires_grad=True)
+    assert {w: 1}[w] == 1 and {tw: 1}[tw] == 1 and {p: 2}[p] == 2 and hash(p) == hash(p)
+    with pytest.raises(TypeError):
+        hash(w * 2)  # an intermediate result is an array, not a handle
+    opt = st.optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).sum().backward()
+    opt.step()
+    assert w in opt.state

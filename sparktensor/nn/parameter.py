@@ -6,6 +6,7 @@ class Parameter(Tensor):
     """A leaf tensor that requires grad and is registered when assigned to a ``Module`` attribute."""
 
     __slots__ = ()
+    __hash__ = object.__hash__  # by identity, as PyTorch's: modules and optimizers key their tables by parameter
 
     def __init__(self, data, requires_grad=True):
         data = data.data if isinstance(data, Tensor) else data
