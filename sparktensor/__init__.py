@@ -1,7 +1,7 @@
 """sparktensor: NumPy-style tensors with reverse-mode autodiff, neural networks, and training on Spark."""
 from . import backend, dtypes
-from .dtypes import (bool, double, float16, float32, float64, half, int8, int16, int32, int64, long, short,
-                     uint8)
+from .dtypes import (bool, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
+                     long, set_default_dtype, short, uint8)
 from .tensor import Tensor
 from . import autograd
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

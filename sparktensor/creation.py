@@ -25,10 +25,9 @@ def as_array(data, dtype=None, device=None, copy=False):
         array = np.asarray(data)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
-        if dtype is None and array.dtype.kind == "f":
-            dtype = dtypes.default_float
-        elif dtype is None and array.dtype.kind == "i":
-            dtype = dtypes.int64
+        if dtype is None and array.dtype.kind in "fi" and not _carries_dtype(data):
+            # the float32 default is for Python numbers; NumPy scalars, arrays and tensors keep their dtype
+            dtype = dtypes.get_default_dtype() if array.dtype.kind == "f" else dtypes.int64
     target = backend.device_of(array) if device is None else backend.parse_device(device)
     array = backend.to_device(array, target)
     xp = backend.get_array_module(array)
@@ -37,6 +36,18 @@ def as_array(data, dtype=None, device=None, copy=False):
     if array.dtype not in dtypes.SUPPORTED:
         raise TypeError(f"dtype {array.dtype} is not supported; pass dtype= to convert")
     return xp.array(array, copy=True) if copy else array
+
+
+def _carries_dtype(data):
+    """True when a value in (nested lists or tuples of) ``data`` is a NumPy scalar, an array or a tensor."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (np.generic, np.ndarray, Tensor)) or hasattr(item, "__array__"):
+            return True
+    return False
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
@@ -58,10 +69,10 @@ def from_numpy(array):
     return Tensor(as_array(array))
 
 
-def _filled(fill, shape, dtype, device, requires_grad, default=dtypes.default_float):
+def _filled(fill, shape, dtype, device, requires_grad, default=None):
     device = backend.parse_device(device)
     xp = backend.array_module_for(device)
-    dtype = dtypes.as_dtype(dtype) or default
+    dtype = dtypes.as_dtype(dtype) or default or dtypes.get_default_dtype()
     with backend.device_context(device):
         data = fill(xp, shape, dtype)
     return Tensor(data, requires_grad=requires_grad)
@@ -86,7 +97,7 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor filled with ``fill_value``; its dtype follows the value when ``dtype`` is not given."""
     shape = normalize_shape((shape,)) if isinstance(shape, (tuple, list)) else (int(shape),)
     default = dtypes.bool if isinstance(fill_value, (bool, np.bool_)) else (
-        dtypes.int64 if isinstance(fill_value, (int, np.integer)) else dtypes.default_float)
+        dtypes.int64 if isinstance(fill_value, (int, np.integer)) else dtypes.get_default_dtype())
     return _filled(lambda xp, s, d: xp.full(s, fill_value, d), shape, dtype, device, requires_grad, default)
 
 
@@ -123,7 +134,7 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     if stop is None:
         start, stop = 0, start
     integral = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-    default = dtypes.int64 if integral else dtypes.default_float
+    default = dtypes.int64 if integral else dtypes.get_default_dtype()
     return _filled(lambda xp, s, d: xp.arange(start, stop, step).astype(d), None, dtype, device,
                    requires_grad, default)
 

@@ -15,6 +15,20 @@ SUPPORTED = (float16, float32, float64, int8, uint8, int16, int32, int64, bool)
 default_float = float32
 
 
+def set_default_dtype(dtype):
+    """Set the dtype that Python floats (and ``zeros``, ``rand``, ... without ``dtype=``) become: float32 at start."""
+    global default_float
+    d = as_dtype(dtype)
+    if d is None or d.kind != "f":
+        raise TypeError(f"set_default_dtype: the default must be a floating dtype, got {dtype!r}")
+    default_float = d
+
+
+def get_default_dtype():
+    """The dtype that Python floats become (float32 unless ``set_default_dtype`` changed it)."""
+    return default_float
+
+
 def as_dtype(dtype):
     """A supported ``numpy.dtype`` from a dtype, a string or a Python type; ``None`` stays ``None``."""
     if dtype is None:

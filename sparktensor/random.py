@@ -54,7 +54,8 @@ def manual_seed(seed):
     return default_generator.manual_seed(seed)
 
 
-def _draw(draw, shape, dtype, device, generator, requires_grad, default=dtypes.default_float):
+def _draw(draw, shape, dtype, device, generator, requires_grad, default=None):
+    default = default or dtypes.get_default_dtype()
     device = backend.parse_device(device)
     dtype = dtypes.as_dtype(dtype) or default
     if default.kind == "f" and dtype.kind != "f":

@@ -285,7 +285,7 @@ class Tensor:
         body = np.array2string(array, separator=", ", prefix="tensor(", precision=4,
                                threshold=200, edgeitems=3)
         extras = []
-        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool):
+        if self.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool):
             extras.append(f"dtype={self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")

@@ -109,3 +109,44 @@ def test_trainable_leaves_and_parameters_hash_by_identity_as_pytorch(device):
     (w * w).sum().backward()
     opt.step()
     assert w in opt.state
+
+
+# ----- dtypes of NumPy values, the default dtype -----
+@pytest.mark.parametrize("values", [[np.float64(0.1)], [np.float64(0.1), 0.2], [[np.float16(1)], [np.float16(2)]],
+                                    [np.int32(3), np.int32(4)], (np.float32(1), np.float32(2)),
+                                    [np.array([1.0, 2.0])], np.float64(0.5)])
+def test_values_that_carry_a_numpy_dtype_keep_it(device, values):
+    assert st.tensor(values, device=device).dtype == np.asarray(values).dtype
+
+
+@pytest.mark.parametrize("values, dtype", [([0.1, 0.2], "float32"), (0.5, "float32"), ([1, 2], "int64"),
+                                           ([True], "bool"), ([[1.0], [2]], "float32")])
+def test_python_numbers_take_the_default_dtype_as_pytorch(device, values, dtype):
+    assert st.tensor(values, device=device).dtype == dtype == str(torch.tensor(values).dtype).split(".")[1]
+
+
+def test_set_default_dtype_changes_what_python_floats_become_as_pytorch(device):
+    assert st.get_default_dtype() == st.float32
+    torch_default = torch.get_default_dtype()
+    try:
+        st.set_default_dtype(st.float64)
+        torch.set_default_dtype(torch.float64)
+        for make, reference in [(lambda: st.tensor([0.1]), lambda: torch.tensor([0.1])),
+                                (lambda: st.zeros(2), lambda: torch.zeros(2)),
+                                (lambda: st.randn(2), lambda: torch.randn(2)),
+                                (lambda: st.arange(0.0, 1.0, 0.5), lambda: torch.arange(0.0, 1.0, 0.5)),
+                                (lambda: st.full((2,), 1.5), lambda: torch.full((2,), 1.5)),
+                                (lambda: st.nn.Linear(2, 2).weight, lambda: torch.nn.Linear(2, 2).weight)]:
+            assert str(make().dtype) == str(reference().dtype).split(".")[1] == "float64"
+        assert "dtype" not in repr(st.tensor([0.5])) and "dtype=float32" in repr(st.tensor([0.5], dtype=st.float32))
+        with pytest.raises(TypeError, match="floating"):
+            st.set_default_dtype(st.int64)
+    finally:
+        st.set_default_dtype(st.float32)
+        torch.set_default_dtype(torch_default)
+    assert st.tensor([0.1]).dtype == st.float32 and "dtype" not in repr(st.tensor([0.5]))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "int32", "uint8"])
+def test_repr_shows_a_dtype_other_than_the_default(dtype):
+    assert f"dtype={dtype}" in repr(st.tensor(np.zeros(2, dtype)))
