@@ -112,6 +112,27 @@ class DaskResidentData(ResidentData):
         futures = _rejoined(self.client, self.futures, self.counts, sizes, empty)
         return DaskResidentData.checked(self.client, futures, self.num_classes, self.source)
 
+    def balance(self):
+        """Move blocks off workers that hold more than their share onto the others, worker to worker.
+
+        Dask keeps a block where it computed it, so two blocks may share a worker while another has none; each
+        round would then run their tasks one after the other. A moved block keeps its graph.
+        """
+        workers = sorted(self.client.nthreads())
+        if len(workers) < 2:
+            return
+        holders = self.client.who_has(self.futures)
+        homes = [next((w for w in holders.get(f.key, ()) if w in workers), None) for f in self.futures]
+        load = {w: homes.count(w) for w in workers}
+        share = -(-len(self.futures) // len(workers))
+        for i, home in enumerate(homes):
+            light = min(workers, key=lambda w: (load[w], workers.index(w)))
+            if home is not None and load[home] > share and load[light] < share:
+                load[home], load[light] = load[home] - 1, load[light] + 1
+                moved = self.client.submit(_same, self.futures[i], workers=[light], allow_other_workers=True)
+                self.futures[i].release()
+                self.futures[i] = moved
+
     def to_blocks(self):
         """Every block gathered to this process, as ``Blocks``."""
         from .data import Blocks
@@ -292,6 +313,10 @@ def _block_stats(index, block):
 
 def _empty_block(feature_shape, label_shape, x_dtype, y_dtype):
     return np.zeros((0,) + tuple(feature_shape), x_dtype), np.zeros((0,) + tuple(label_shape), y_dtype)
+
+
+def _same(block):
+    return block
 
 
 def _rows(value):

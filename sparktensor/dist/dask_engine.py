@@ -1,8 +1,8 @@
 """``DaskEngine``: the engine interface on a Dask cluster (``distributed``), a given one or a ``LocalCluster``.
 
-* Data from ``from_dask`` (``DaskResidentData``): the blocks already live on the workers as persisted futures;
-  each task takes its block's future, so Dask runs it on the worker that holds the block. Nothing passes
-  through the client.
+* Data from ``from_dask`` (``DaskResidentData``): the blocks already live on the workers as persisted futures
+  (spread over the workers when placed); each task takes its block's future and is pinned to a worker that
+  holds it. Nothing passes through the client.
 * Data from ``from_numpy`` (``Blocks``): each partition is scattered once to one worker, its home (the worker
   with the fewest partitions, so round robin on a fresh cluster), and every task of that partition is pinned
   there, so rounds move only weights and results.
@@ -91,7 +91,20 @@ class DaskEngine(Engine):
             raise ValueError(f"the data's blocks live on the Dask cluster at {data.client.scheduler.address}, this "
                              f"engine's is at {self.client.scheduler.address}; read them with "
                              f"from_dask(..., client=engine)")
-        return _Placed([_Resident(Future(f.key, self.client)) for f in data.futures])
+        data.balance()
+        placed = _Placed([_Resident(Future(f.key, self.client)) for f in data.futures])
+        self._find_homes(placed.remotes)
+        return placed
+
+    def _find_homes(self, remotes, live=None):
+        """Pin each resident block's tasks to a worker that holds it: Dask's own choice would sometimes copy
+        the block to a worker that is idle sooner. A block being computed again has no home until it is kept."""
+        homeless = [r for r in remotes if isinstance(r, _Resident) and (r.home is None or
+                                                                      (live is not None and r.home not in live))]
+        if homeless:
+            holders = self.client.who_has([r.future for r in homeless])
+            for remote in homeless:
+                remote.home = min(holders.get(remote.key, ()), default=None)
 
     def release(self, placed):
         if placed in self._placed:
@@ -132,6 +145,7 @@ class DaskEngine(Engine):
         with _by_value(_user_modules(tuple(_functions((fn, combine)))), cloudpickle):
             for attempt in range(1, ATTEMPTS + 1):
                 self._restore(placed.remotes + needed)
+                self._find_homes(placed.remotes, set(self.client.nthreads()))
                 keys = tuple(r.key for r in needed)
                 for i, remote in enumerate(placed.remotes):
                     if futures[i] is None or futures[i].status != "finished":
@@ -369,11 +383,10 @@ class _Remote:
 class _Resident:
     """A block kept on the cluster by its graph (``from_dask``): Dask recomputes it when it is lost."""
 
-    __slots__ = ("future", "key")
-    home = None  # wherever Dask keeps it: a task that takes the future runs there
+    __slots__ = ("future", "key", "home")
 
     def __init__(self, future):
-        self.future, self.key = future, future.key
+        self.future, self.key, self.home = future, future.key, None
 
     def drop(self):
         if self.future is not None:
@@ -420,7 +433,7 @@ def _functions(obj):
 
 
 def _near(home):
-    """``submit``'s placement for a task of a partition: its home, or where Dask keeps its block."""
+    """``submit``'s placement for a task of a partition: its home (or anywhere, when it has none)."""
     return {} if home is None else {"workers": [home], "allow_other_workers": True}
 
 

@@ -161,3 +161,17 @@ def test_without_a_client_from_dask_says_how_to_get_one(rng):
     with pytest.raises(ValueError, match=r"partition sizes \[1, 1\] must be >= 0 and add up to the 4 samples"):
         from sparktensor.dist.dask_data import _sizes
         _sizes(4, [1, 1])
+
+
+def test_blocks_crowded_on_one_worker_are_spread_with_the_same_values(client, rng):
+    from sparktensor.dist.dask_data import DaskResidentData
+    first = sorted(client.nthreads())[0]
+    pairs = [(rng.standard_normal((5, 2)), np.arange(5)) for _ in range(4)]
+    futures = client.scatter(pairs, workers=[first])  # Dask kept every block where it was made
+    data = DaskResidentData.checked(client, futures, None, "scattered pairs")
+    data.balance()
+    gathered = data.to_blocks()  # also waits for the moves
+    holders = client.who_has(data.futures)
+    assert sorted(len([f for f in data.futures if w in holders[f.key]]) for w in client.nthreads()) == [2, 2]
+    for (x, y), (ex, ey) in zip(gathered.blocks, pairs):
+        assert x.tobytes() == ex.tobytes() and y.tobytes() == ey.tobytes()
