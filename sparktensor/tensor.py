@@ -115,6 +115,11 @@ class Tensor:
             raise RuntimeError(f"{op}: in-place change of {kind} that requires grad would corrupt its gradient; "
                                f"do it inside st.no_grad() or use the out-of-place op")
 
+    def __reduce_ex__(self, protocol):
+        # the graph never travels, as in PyTorch: a copy is a leaf of its own (keeping requires_grad, and .grad
+        # where the original is a leaf), never a path back to leaves it would silently fail to reach
+        return _rebuild, (type(self), self.data, self._requires_grad, self.grad if self._node is None else None)
+
     # ----- properties -----
     @property
     def shape(self):
@@ -462,6 +467,15 @@ class Size(int):
 
     def __reduce__(self):
         return int, (int(self),)
+
+
+def _rebuild(cls, data, requires_grad, grad):
+    """A tensor from pickled state (see ``Tensor.__reduce_ex__``)."""
+    t = object.__new__(cls)
+    Tensor.__init__(t, data)
+    t._requires_grad = requires_grad
+    t.grad = grad
+    return t
 
 
 def _raw(x):

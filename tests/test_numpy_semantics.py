@@ -150,3 +150,27 @@ def test_set_default_dtype_changes_what_python_floats_become_as_pytorch(device):
 @pytest.mark.parametrize("dtype", ["float64", "float16", "int32", "uint8"])
 def test_repr_shows_a_dtype_other_than_the_default(dtype):
     assert f"dtype={dtype}" in repr(st.tensor(np.zeros(2, dtype)))
+
+
+# ----- pickling -----
+def test_pickling_a_computed_tensor_gives_a_leaf_of_its_own_as_pytorch(device):
+    import copy
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    expected = pickle.loads(pickle.dumps(tw * 3))
+    for copied in (pickle.loads(pickle.dumps(w * 3)), copy.deepcopy(w * 3)):
+        assert copied.is_leaf and copied.grad_fn is None and copied.requires_grad == expected.requires_grad
+        np.testing.assert_array_equal(to_numpy(copied), expected.detach().numpy())
+        (copied * copied).sum().backward()
+        np.testing.assert_array_equal(to_numpy(copied.grad), 2 * expected.detach().numpy())
+    assert w.grad is None  # the backward of a copy never reaches the original's leaves
+
+
+def test_pickling_a_leaf_keeps_requires_grad_and_grad(device):
+    p = st.nn.Parameter(st.tensor([1.0, 2.0], device=device))
+    (p * p).sum().backward()
+    copied = pickle.loads(pickle.dumps(p))
+    assert type(copied) is st.nn.Parameter and copied.requires_grad and copied.is_leaf
+    np.testing.assert_array_equal(to_numpy(copied.grad), to_numpy(p.grad))
+    (copied * 1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(copied.grad), to_numpy(p.grad) + 1)
