@@ -22,6 +22,14 @@ follow it; with ``eval_data`` the ranks evaluate the split model themselves (``e
 At the end the ranks of replica 0 send their shares straight to the driver, which joins them into
 ``model``: no rank ever holds the whole model (``hybrid_reports.py``).
 
+A model too large for one rank is built under ``nn.init.deferred_init()``: its parameters hold recipes, not
+values, so the driver ships a few hundred bytes and each rank makes only its own slices (``dist.shard``), bit
+for bit those of the ordinary model after the same ``manual_seed``; the driver holds the trained model only
+at the end, joined from replica 0's shares. An ordinary model still works: each rank receives it whole, once,
+and keeps only its share. The ranks' checkpoints are per shard (``checkpoint.load_shard`` reads them into a
+mesh of another size, ``checkpoint.gather_to_file`` streams them into one ordinary file), and after ``fit``
+``trainer.rank_memory`` has each rank's resident memory when it started and at its peak.
+
 Memory. A model is split because its parameters, gradients and optimizer state do not fit one worker.
 ``memory_limit=`` caps each rank's process with an OS limit, so the failure is a real ``MemoryError``, and
 the error names the rank, what its share needs and the mesh that would fit (``hybrid_memory.py``)::
@@ -43,6 +51,7 @@ import uuid
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..nn import init
 from ..nn.modules.dropout import Dropout
 from ..nn.modules.rnn import RNNBase
 from ..tensor import Tensor
@@ -66,8 +75,9 @@ class HybridTrainer:
     """Train ``model`` on a ``mesh`` of D data-parallel replicas x M model shards.
 
     Args:
-        model: an ordinary ``nn.Module``; ``dist.shard`` splits it on the ranks (layers it cannot split stay
-            replicated). The trained weights are loaded back into this object.
+        model: an ordinary ``nn.Module``, or one built under ``nn.init.deferred_init()`` (each rank then makes only
+            its share); ``dist.shard`` splits it on the ranks (layers it cannot split stay replicated). The
+            trained weights are loaded back into this object.
         loss: ``loss(output, target)``, a scalar averaged over the batch.
         optimizer: an optimizer over ``model.parameters()``; each rank runs one of its type and groups over its
             share. Its state starts afresh on the ranks and comes back into this optimizer after ``fit``.
@@ -119,6 +129,7 @@ class HybridTrainer:
         self.gang = dict(gang or {})
         self.memory_limit = None if memory_limit is None else int(memory_limit)
         self.eval_batch_size, self.progress = int(eval_batch_size), progress
+        self.rank_memory = None  # after fit: each rank's memory (hybrid_rank._memory_report)
         self._crash = None  # test hook: (round index, global rank) that dies in the gang's first attempt
 
     def fit(self, data, epochs=None, rounds=None, eval_data=None, eval_every=1, checkpoint_dir=None,
@@ -156,7 +167,9 @@ class HybridTrainer:
         eval_blocks = None if eval_data is None else self._blocks(eval_data, what="evaluation ")
         per_epoch = steps_per_epoch(blocks.counts, self.batch_size)
         total = int(rounds) if rounds is not None else math.ceil(epochs * per_epoch / self.tau)
-        self._check_model_fits(blocks)
+        deferred = any(init.is_deferred(p) for p in self.model.parameters())
+        if not deferred:  # a deferred model has no values to run here: the ranks check the shapes
+            self._check_model_fits(blocks)
         # what a checkpoint must agree with to be resumed, and the rest each rank needs
         saved = {"run": uuid.uuid4().hex, "trainer": type(self).__name__, "mesh": [self.mesh.data, self.mesh.model],
                  "sync": self.sync, "tau": self.tau, "batch_size": self.batch_size, "seed": self.seed,
@@ -175,8 +188,12 @@ class HybridTrainer:
         finally:
             for handle in handles + (eval_handles or []) + [spec]:
                 engine.unbroadcast(handle)
+        for p in self.model.parameters():  # a deferred model's parameters get memory for the trained values
+            if init.is_deferred(p):
+                p.data = np.empty(p.shape, p.dtype)
         self.model.load_state_dict(result["model"])
         self.optimizer.load_state_dict(result["optimizer"])
+        self.rank_memory = result.get("memory")
         return self.model, History(result["history"])
 
     # ----- helpers -----

@@ -6,7 +6,8 @@ ordinary ``MemoryError`` of the allocation that crossed it, exactly as under Spa
 ``spark.executor.pyspark.memory`` (which PySpark applies to each Python worker as ``RLIMIT_AS``, and which
 ``memory_limit`` does not need). ``memory_limit`` counts from what the process holds when the rank starts
 training: the interpreter, the libraries, its partition of the data and the model as it arrived (on Spark it
-arrives pickled, and the unpickled copy, dropped once split, counts). So it bounds what training adds: the
+arrives pickled, and the unpickled copy, dropped once split, counts; a model built under
+``nn.init.deferred_init`` arrives as recipes, a few hundred bytes, and each rank makes only its share). So it bounds what training adds: the
 rank's share of the parameters, their gradients, the optimizer state, the activations. When a rank runs out,
 ``out_of_memory`` replaces the bare ``MemoryError`` by one that names the rank, what its share needs, the
 limit, and how large a ``Mesh(model=M)`` would fit.
@@ -44,6 +45,22 @@ def address_space():
     except OSError:
         return None
     return None
+
+
+def resident():
+    """``{"rss", "peak"}``: this process's resident set now and its peak so far (``VmRSS``, ``VmHWM``), in bytes
+    (None where ``/proc`` does not tell them)."""
+    found = {"rss": None, "peak": None}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    found["rss"] = int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:"):
+                    found["peak"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return found
 
 
 def address_limit():

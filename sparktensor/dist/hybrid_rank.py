@@ -12,6 +12,9 @@ the replicas adds up losses and correct predictions. Rank 0 sends each round's r
 finishes; at the end, the ranks of replica 0 send their shares there too (``hybrid_reports``), and
 ``join_shares`` joins them on the driver.
 
+Every rank reports its memory at the end (resident set when it started, its peak, what its share needs), one
+all-gather; ``HybridTrainer.rank_memory`` holds the table.
+
 Under ``memory_limit`` a rank warms up (connections, BLAS buffers), then trains inside an OS cap
 (``hybrid_memory``); a ``MemoryError`` is replaced by one naming the rank and what its share needs.
 
@@ -43,6 +46,7 @@ def train_rank(comm, spec, blocks, settings, eval_blocks=None):
     ``eval_blocks``: one partition of evaluation data per replica, or None. With ``settings["memory_limit"]``
     the rank's process is capped (``hybrid_memory``); a ``MemoryError`` names what the rank's share needed.
     """
+    arrived = memory.resident()  # before anything of the model is made: what the rank holds to start with
     mesh = Mesh(*settings["mesh"]).bind(comm)
     limit = settings.get("memory_limit")
     if limit is not None:  # the connections' threads start before the cap, so it bounds training alone
@@ -51,16 +55,16 @@ def train_rank(comm, spec, blocks, settings, eval_blocks=None):
     needs = {}  # what the share needs, counted by _train as soon as it exists (counting allocates nothing)
     try:
         with memory.memory_cap(limit, comm.rank):
-            return _train(comm, mesh, spec, blocks, eval_blocks, settings, needs)
+            return _train(comm, mesh, spec, blocks, eval_blocks, settings, needs, arrived)
     except MemoryError as e:
         e.__traceback__ = None  # frees the frames that held the share, its gradients and optimizer state
         needs = needs or memory.estimate(settings["model_bytes"], settings["state_per_parameter"], mesh.model)
         raise memory.out_of_memory(e, comm.rank, mesh, needs, settings["optimizer"], limit, started) from None
 
 
-def _train(comm, mesh, spec, blocks, eval_blocks, settings, needs):
+def _train(comm, mesh, spec, blocks, eval_blocks, settings, needs, arrived):
     model, template, loss_fn = _unpack(spec)
-    sharded = shard(model, mesh)
+    sharded = shard(model, mesh)  # a model built under deferred_init arrives as recipes: only the share is made
     optimizer = rank_optimizer(template, model, sharded)
     del model, template  # where the model arrived pickled (Spark), only this rank's share stays in memory
     needs.update(memory.share_bytes(sharded, settings["state_per_parameter"]))
@@ -78,16 +82,29 @@ def _train(comm, mesh, spec, blocks, eval_blocks, settings, needs):
             records.append(record)
             if directory is not None and ((r + 1) % settings["checkpoint_every"] == 0
                                           or r + 1 == settings["rounds"]):
-                ckpt.save_checkpoint(directory, r + 1, sharded, optimizer, _Records(records), settings["saved"])
+                ckpt.save_checkpoint(directory, r + 1, sharded, optimizer, _Records(records), settings["saved"],
+                                     shard=ckpt.shard_info(sharded, optimizer=optimizer))
             if comm.rank == 0:
                 link.send_record(record)
+        ranks_memory = _memory_report(comm, arrived, needs)
         if mesh.data_rank != 0:
             return None
         optimizer.zero_grad()  # the gradients' memory, for sending the share
-        return _share(sharded, optimizer, records if comm.rank == 0 else None, link)
+        share = _share(sharded, optimizer, records if comm.rank == 0 else None, link)
+        share["memory"] = ranks_memory if comm.rank == 0 else None
+        return share
     finally:
         if link is not None:
             link.close()
+
+
+def _memory_report(comm, arrived, needs):
+    """Every rank's memory, one all-gather: ``[{"rank", "arrived", "peak", "share"}]`` in bytes (resident set
+    when the rank started, its peak, and what its share of parameters, gradients and optimizer state needs)."""
+    now = memory.resident()
+    mine = np.array([arrived["rss"] or -1, now["peak"] or -1, needs.get("total", -1)], np.float64)
+    table = comm.all_gather(mine[None, :], axis=0)
+    return [{"rank": r, "arrived": int(a), "peak": int(p), "share": int(s)} for r, (a, p, s) in enumerate(table)]
 
 
 def _warm_up(mesh):
@@ -349,7 +366,7 @@ def join_shares(shares, received):
                         if isinstance(value, np.ndarray) and value.shape == models[0][key].shape else value
                         for name, value in entries.items()}
     return {"model": model, "optimizer": {"state": state, "param_groups": first["optimizer"]["param_groups"]},
-            "history": first["history"]}
+            "history": first["history"], "memory": first.get("memory")}
 
 
 def _host(t):

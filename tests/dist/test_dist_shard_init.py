@@ -158,3 +158,38 @@ def test_sharded_training_from_a_deferred_model_matches_the_ordinary_one():
     for key, t in ordinary.state_dict().items():
         np.testing.assert_array_equal(gathered.state_dict()[key].data, t.data)
     np.testing.assert_allclose(results[0][1]["2.bias"], ordinary[2].bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _trainer_fit(model, tmp_path, mesh):
+    optimizer = st.optim.Adam(model.parameters(), lr=0.01)
+    trainer = dist.HybridTrainer(model, nn.functional.cross_entropy, optimizer, mesh=mesh, batch_size=8, seed=3,
+                                 engine=dist.LocalEngine(), progress=False)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((64, 37)).astype(np.float32), rng.integers(0, 5, 64)
+    trained, history = trainer.fit(dist.from_numpy(x, y, partitions=mesh.data), rounds=3,
+                                   checkpoint_dir=str(tmp_path))
+    return trainer, trained
+
+
+def test_hybrid_trainer_trains_a_deferred_model_as_the_ordinary_one(tmp_path):
+    from sparktensor.dist import checkpoint as ckpt
+    ordinary, deferred = _ordinary_and_deferred(_models(np.float32)["mlp"], seed=9)
+    mesh = dist.Mesh(data=2, model=2)
+    _, expected = _trainer_fit(ordinary, tmp_path / "ordinary", mesh)
+    trainer, trained = _trainer_fit(deferred, tmp_path / "deferred", mesh)
+    assert trained is deferred and not init.is_deferred(trained[0].weight)
+    for key, t in expected.state_dict().items():
+        np.testing.assert_array_equal(trained.state_dict()[key].data, t.data, err_msg=key)
+    # each rank's memory came back
+    assert [r["rank"] for r in trainer.rank_memory] == [0, 1, 2, 3]
+    assert all(r["peak"] > 0 and r["share"] > 0 for r in trainer.rank_memory)
+    # the ranks' last checkpoints are a sharded checkpoint: gathered to one file, loaded into an ordinary model
+    files = sorted(str(p) for p in (tmp_path / "deferred").glob("rank-*/round-000003.safetensors"))
+    assert len(files) == 4
+    out = ckpt.gather_to_file(files, str(tmp_path / "whole.safetensors"))
+    whole = st.load(out)
+    again = _models(np.float32)["mlp"]()
+    ckpt.load_shard(files, again)
+    for key, t in trained.state_dict().items():
+        np.testing.assert_array_equal(whole[key].data, t.data)
+        np.testing.assert_array_equal(again.state_dict()[key].data, t.data)
