@@ -2,7 +2,7 @@
 from . import backend, dtypes
 from .dtypes import (bool, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
                      long, set_default_dtype, short, uint8)
-from .tensor import Tensor
+from .tensor import GradientDroppedWarning, Tensor
 from . import autograd
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available, get_array_module

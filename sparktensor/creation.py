@@ -1,8 +1,11 @@
 """Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``empty``, ``arange``, ``linspace``, ``eye``, ``*_like``."""
+import warnings
+
 import numpy as np
 
 from . import backend, dtypes
-from .tensor import Tensor
+from .autograd.grad_mode import is_grad_enabled
+from .tensor import GradientDroppedWarning, Tensor
 
 
 def normalize_shape(shape):
@@ -50,8 +53,23 @@ def _carries_dtype(data):
     return False
 
 
+def _unwrap(data):
+    """``data`` with its tensors replaced by their arrays; ``True`` when one of them requires grad."""
+    if isinstance(data, Tensor):
+        return data.data, data.requires_grad
+    if isinstance(data, (list, tuple)) and _carries_dtype(data):
+        items = [_unwrap(item) for item in data]
+        return [array for array, _ in items], any(grad for _, grad in items)
+    return data, False
+
+
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (a list, scalar, NumPy/CuPy array or tensor)."""
+    data, drops_grad = _unwrap(data)
+    if drops_grad and is_grad_enabled():
+        warnings.warn("st.tensor copies values out of a tensor that requires grad, and the copy keeps no gradient; "
+                      "say so with .detach(), or build the tensor with st.stack/st.cat to keep the graph",
+                      GradientDroppedWarning, stacklevel=2)
     return Tensor(as_array(data, dtype, device, copy=True), requires_grad=requires_grad)
 
 

@@ -1,9 +1,14 @@
 """``Tensor``: an array (NumPy or CuPy) with a gradient and the graph node that made it."""
 import operator as _op
+import warnings
 
 import numpy as np
 
 from . import backend, dtypes
+
+
+class GradientDroppedWarning(UserWarning):
+    """A tensor that requires grad was turned into an array or copied into a new tensor, leaving the graph."""
 
 
 class Tensor:
@@ -172,6 +177,10 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """The data as a NumPy array (``np.asarray(t)``): the way out of the graph, never a silent one."""
+        if self._requires_grad and _grad_mode.is_grad_enabled():
+            warnings.warn(f"converting a tensor that requires grad (shape {self.shape}) to a NumPy array drops its "
+                          f"gradient; call .detach() first to say so, or keep to tensor ops", GradientDroppedWarning,
+                          stacklevel=2)
         array = self.numpy()
         converts = array is not self.data or (dtype is not None and np.dtype(dtype) != array.dtype)
         if copy is False and converts:

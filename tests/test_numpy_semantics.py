@@ -174,3 +174,43 @@ def test_pickling_a_leaf_keeps_requires_grad_and_grad(device):
     np.testing.assert_array_equal(to_numpy(copied.grad), to_numpy(p.grad))
     (copied * 1).sum().backward()
     np.testing.assert_array_equal(to_numpy(copied.grad), to_numpy(p.grad) + 1)
+
+
+# ----- gradients dropped without a word -----
+def _warnings_of(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's default filter: once per call site
+        fn()
+    return [w for w in caught if issubclass(w.category, st.GradientDroppedWarning)]
+
+
+def test_converting_a_tensor_that_requires_grad_to_an_array_warns_once_per_call_site(device):
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+    if device != "cpu":
+        pytest.skip("np.asarray of a GPU tensor copies to the host")
+
+    def convert_three_times():
+        for _ in range(3):
+            np.asarray(w)
+    caught = _warnings_of(convert_three_times)
+    assert len(caught) == 1 and caught[0].filename == __file__ and "detach" in str(caught[0].message)
+    assert _warnings_of(lambda: np.asarray(w.detach())) == []
+    assert _warnings_of(lambda: np.asarray(st.tensor([1.0, 2.0], device=device))) == []
+    with st.no_grad():
+        assert _warnings_of(lambda: np.asarray(w)) == []
+
+
+def test_copying_a_tensor_that_requires_grad_into_a_new_tensor_warns_as_pytorch(device):
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(UserWarning):
+        torch.tensor(tw)
+    for make in (lambda: st.tensor([w[0] * 2, w[1] * 3]), lambda: st.tensor(w)):
+        caught = _warnings_of(make)
+        assert len(caught) == 1 and caught[0].filename == __file__ and "st.stack" in str(caught[0].message)
+        assert issubclass(caught[0].category, UserWarning)
+    copy = st.tensor([w[0] * 2, w[1] * 3])
+    assert not copy.requires_grad
+    np.testing.assert_array_equal(to_numpy(copy), [2.0, 6.0])
+    assert _warnings_of(lambda: st.tensor([w[0].detach(), 3.0])) == []
+    assert _warnings_of(lambda: st.stack([w[0] * 2, w[1] * 3])) == []  # the spelling that keeps the graph
