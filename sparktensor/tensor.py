@@ -116,9 +116,12 @@ class Tensor:
 
     def _check_inplace(self, op):
         if self._requires_grad and _grad_mode.is_grad_enabled():
-            kind = "a leaf tensor" if self._node is None else "a tensor"
-            raise RuntimeError(f"{op}: in-place change of {kind} that requires grad would corrupt its gradient; "
-                               f"do it inside st.no_grad() or use the out-of-place op")
+            if self._node is None:
+                raise RuntimeError(f"{op}: in-place change of a leaf tensor that requires grad would corrupt its "
+                                   f"gradient; use the out-of-place op (x = x + y), or st.no_grad() to change the "
+                                   f"values outside the graph (initialization, an optimizer step)")
+            raise RuntimeError(f"{op}: in-place change of a computed tensor that requires grad is not recorded; use "
+                               f"the out-of-place op (x = x + y) or item assignment (x[...] = ...), which is")
 
     def __reduce_ex__(self, protocol):
         # the graph never travels, as in PyTorch: a copy is a leaf of its own (keeping requires_grad, and .grad

@@ -193,14 +193,40 @@ def test_setitem_with_tensor_index_and_integer_tensor(device):
     assert x.dtype == st.int64
 
 
-def test_setitem_on_tensor_requiring_grad_is_refused_outside_no_grad(device):
+def test_setitem_on_a_leaf_requiring_grad_points_to_where_and_clone(device):
     w = st.zeros(3, device=device, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"item assignment.*requires grad.*no_grad"):
+    tw = torch.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        tw[0] = 1.0
+    with pytest.raises(RuntimeError, match=r"leaf tensor that requires grad.*st\.where.*clone\(\)"):
         w[0] = 1.0
-    h = w * 2
-    with pytest.raises(RuntimeError, match=r"item assignment.*requires grad"):
-        h[1:] = 0.0
     np.testing.assert_array_equal(to_numpy(w), [0, 0, 0])
+
+
+VALUES = {"number": lambda v: 0.0, "row": lambda v: (v * 2).reshape(-1)[:3], "block": lambda v: v * 3,
+          "broadcast row": lambda v: v[0] * 5}
+
+
+@pytest.mark.parametrize("index, value", [((0, slice(None)), "number"), ((slice(None), 1), "row"),
+                                          (([0, 2],), "block"), ((np.array([True, False, True]),), "broadcast row")],
+                         ids=["row of a number", "column", "integer rows", "mask rows broadcast"])
+def test_setitem_on_a_computed_tensor_is_differentiable_as_pytorch(device, rng, index, value):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+
+    def run(lib, make):
+        w, v = make(a), make(b)
+        u = w * 2
+        u[index] = VALUES[value](v)
+        (u * u).sum().backward()
+        return u, w.grad, v.grad
+
+    ours = run(st, lambda x: st.tensor(x, device=device, requires_grad=True))
+    theirs = run(torch, lambda x: torch.tensor(x, requires_grad=True))
+    for got, expected in zip(ours, theirs):
+        if expected is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(to_numpy(got), expected.detach().numpy(), rtol=1e-12)
 
 
 def test_setitem_under_no_grad_updates_in_place(device):
@@ -214,13 +240,32 @@ def test_setitem_under_no_grad_updates_in_place(device):
     np.testing.assert_array_equal(to_numpy(w.grad), 2 * to_numpy(w))
 
 
-def test_setitem_of_a_value_requiring_grad_is_refused_rather_than_detached(device):
-    out = st.zeros(3, device=device)
-    w = st.ones(2, device=device, requires_grad=True)
-    with pytest.raises(RuntimeError, match="gradient would be lost"):
-        out[:2] = w * 3
-    out[:2] = (w * 3).detach()
-    np.testing.assert_array_equal(to_numpy(out), [3, 3, 0])
+def test_setitem_of_a_value_requiring_grad_into_a_plain_tensor_records_it_as_pytorch(device):
+    out, tout = st.zeros(3, device=device), torch.zeros(3)
+    w, tw = st.ones(2, device=device, requires_grad=True), torch.ones(2, requires_grad=True)
+    out[:2], tout[:2] = w * 3, tw * 3
+    assert out.requires_grad and not out.is_leaf and tout.requires_grad and not tout.is_leaf
+    (out * st.tensor([1.0, 2.0, 3.0], device=device)).sum().backward()
+    (tout * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad), tw.grad.numpy())
+
+
+def test_a_tensor_saved_for_backward_and_then_assigned_into_raises_at_backward_as_pytorch(device):
+    w, tw = st.ones(3, device=device, requires_grad=True), torch.ones(3, requires_grad=True)
+    u, tu = w * 2, tw * 2
+    y, ty = (u * u).sum(), (tu * tu).sum()  # the product saves u
+    u[0], tu[0] = 0.0, 0.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.backward()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_assigning_a_value_requiring_grad_into_a_view_is_refused(device):
+    w = st.ones(2, 3, device=device, requires_grad=True)
+    u = w * 1
+    with pytest.raises(RuntimeError, match="view"):
+        u[0][1] = 5.0
 
 
 def test_setitem_after_use_in_graph_is_detected_at_backward(device):

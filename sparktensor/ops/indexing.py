@@ -4,6 +4,7 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Function
 from ..backend import get_array_module
+from ._grad_utils import sum_to
 
 
 def _raw_index(index, x):
@@ -87,21 +88,53 @@ def getitem(x, index):
     return (_View if _is_basic(index) else GetItem).apply(x, index)
 
 
+class SetItem(Function):
+    """``x[index] = value`` written into ``x``'s array: the overwritten region passes no gradient back to the old
+    ``x``, and ``value`` gets the gradient of the region (summed over the axes it was broadcast along)."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.index = index
+        ctx.value_meta = (getattr(value, "shape", ()), getattr(value, "dtype", None))
+        x[index] = value
+        return x
+
+    @staticmethod
+    def backward(ctx, gy):
+        gx = gy.copy()
+        gx[ctx.index] = 0
+        shape, dtype = ctx.value_meta
+        gv = sum_to(gy[ctx.index], shape).astype(dtype, copy=False) if ctx.needs_input_grad[1] else None
+        return gx, gv, None
+
+
 def setitem(x, index, value):
-    """``x[index] = value`` in place; allowed on tensors that do not require grad (or under no_grad)."""
+    """``x[index] = value`` in place. Under grad mode, a computed tensor (or one that takes a value requiring
+    grad) records the assignment, as PyTorch does; a leaf that requires grad refuses it."""
     from ..autograd.grad_mode import is_grad_enabled
     from ..tensor import Tensor
-    x._check_inplace("item assignment")
-    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
-        raise RuntimeError(f"item assignment: the value (shape {value.shape}) requires grad but the tensor it is "
-                           f"written into (shape {x.shape}) keeps no graph, so its gradient would be lost; build "
-                           f"the result with st.where, st.cat or st.stack, or assign value.detach()")
+    grad_value = isinstance(value, Tensor) and value.requires_grad
+    recorded = is_grad_enabled() and (x.requires_grad or grad_value)
+    if recorded and x.requires_grad and x.is_leaf:
+        raise RuntimeError(f"item assignment into a leaf tensor that requires grad (shape {x.shape}) would corrupt "
+                           f"its gradient; build a new tensor with st.where(mask, value, x), or assign into a copy "
+                           f"that stays in the graph (y = x.clone(); y[...] = value); to change the leaf's values "
+                           f"outside the graph (initialization), assign under st.no_grad()")
+    if recorded and (getattr(x.grad_fn, "is_view", False) or (not x.requires_grad and x.data.base is not None)):
+        raise RuntimeError(f"item assignment of a value that requires grad into a view (shape {x.shape}): the "
+                           f"tensor it views would change without recording it; assign into that tensor itself, "
+                           f"or into a .clone() of the view")
     index = _raw_index(index, x.data)
-    value = value.data if isinstance(value, Tensor) else value
-    backend.check_same_device("item assignment", [x.data, value])
+    raw = value.data if isinstance(value, Tensor) else value
+    backend.check_same_device("item assignment", [x.data, raw])
     _check_bounds(x.data, index)
     try:
-        x.data[index] = value
+        if recorded:
+            out = SetItem.apply(x, value if grad_value else raw, index)
+            # x itself becomes the output of the assignment (its array was written in place)
+            x._node, x._index, x._requires_grad = out._node, 0, out._requires_grad
+        else:
+            x.data[index] = raw
     except IndexError as e:
         raise IndexError(f"assigning into a tensor of shape {x.shape}: {e}") from None
     x._bump_version()
