@@ -116,30 +116,105 @@ def train(args):
     from . import dist, nn
     replicas, shards = layout(args)
     st.manual_seed(args.seed)
-    x, y, tx, ty, meta = load_dataset(args.dataset, args.limit)
-    model = build_model(args.model, args.dataset, meta, x)
-    optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
-    loss = nn.functional.cross_entropy
-    data, test = dist.from_numpy(x, y, partitions=replicas), (tx, ty)
     start = time.perf_counter()
     with make_engine(args) as engine:  # a Dask engine's own cluster is shut down at the end
-        if args.mode == "data":
-            trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
-                                              batch_size=args.batch_size, seed=args.seed, engine=engine)
+        if args.data:
+            data, test, meta = _user_data(args, engine, replicas)
+            name = args.data
         else:
-            trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
-                                         sync="average" if replicas > 1 and args.tau > 1 else "gradients",
-                                         tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
-        model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
-                                     checkpoint_dir=os.path.join(args.out, "checkpoints"))
+            x, y, tx, ty, meta = load_dataset(args.dataset, args.limit)
+            data, test, name = dist.from_numpy(x, y, partitions=replicas), (tx, ty), args.dataset
+            meta["feature_shape"] = list(x.shape[1:])
+        try:
+            model = build_model(args.model, args.dataset if not args.data else name, meta,
+                                np.empty([0] + meta["feature_shape"], np.float32))
+            optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
+            loss = nn.functional.cross_entropy
+            if args.mode == "data":
+                trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
+                                                  batch_size=args.batch_size, seed=args.seed, engine=engine)
+            else:
+                trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
+                                             sync="average" if replicas > 1 and args.tau > 1 else "gradients",
+                                             tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
+            model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
+                                         checkpoint_dir=os.path.join(args.out, "checkpoints"))
+        finally:
+            for held in (data, test):
+                if isinstance(held, dist.ResidentData):
+                    held.release()
     os.makedirs(args.out, exist_ok=True)
     st.save(model.state_dict(), os.path.join(args.out, "model.safetensors"))
     history.to_json(os.path.join(args.out, "history.json"))
+    with open(os.path.join(args.out, "model.json"), "w") as f:
+        json.dump({"model": args.model, "dataset": None if args.data else args.dataset, "classes": meta["classes"],
+                   "feature_shape": meta["feature_shape"], "features": meta.get("features"),
+                   "label": meta.get("label")}, f, indent=1)
     final = history.last
-    print(f"{args.model} on {args.dataset}, {args.mode} parallel on a {replicas}x{shards} mesh: test accuracy "
+    print(f"{args.model} on {name}, {args.mode} parallel on a {replicas}x{shards} mesh: test accuracy "
           f"{final['accuracy']:.4f}, {len(history)} rounds, {time.perf_counter() - start:.1f} s; wrote "
-          f"{args.out}/model.safetensors and history.json")
+          f"{args.out}/model.safetensors, model.json and history.json")
     return final
+
+
+def _user_data(args, engine, replicas):
+    """``(train, eval, meta)`` for ``--data``, kept on the engine's cluster where it has one."""
+    from . import cli_data
+    if not args.label:
+        raise ValueError("--data needs --label COL (the column of class indices)")
+    if args.engine == "spark":
+        data, test, features = cli_data.spark_data(engine.spark, args, replicas)
+    elif args.engine == "dask":
+        data, test, features = cli_data.dask_data(engine.client, args, replicas)
+    else:
+        data, test, features = cli_data.local_data(args, replicas)
+    ranges = [r for r in data.label_ranges if r is not None]
+    if not ranges:
+        for held in (data, test):
+            getattr(held, "release", lambda: None)()
+        raise ValueError(f"--label {args.label!r} does not hold class indices (integers); the CLI trains "
+                         f"classifiers")
+    classes = args.classes or max(high for _, high in ranges) + 1
+    return data, test, {"classes": int(classes), "feature_shape": list(data.feature_shape), "features": features,
+                        "label": args.label}
+
+
+def network(input_shape, outputs, model="mlp", dataset=None):
+    """The network ``train`` builds, as a Spark ML builder (``"sparktensor.cli:network"``) for ``predict``."""
+    meta = {"classes": outputs}
+    return build_model(model, dataset or "--data", meta, np.empty((0,) + tuple(input_shape), np.float32))
+
+
+def predict(args):
+    """Run ``sparktensor predict``: the executors apply a trained model to a table; predictions go to Parquet."""
+    import sparktensor as st
+    from pyspark.sql import functions as F
+
+    from . import cli_data, dist
+    from .ml import SparkTensorClassificationModel
+    with open(os.path.join(args.model_dir, "model.json")) as f:
+        spec = json.load(f)
+    if os.path.exists(args.out):
+        raise ValueError(f"--out {args.out} exists; predict never overwrites (remove it or choose another path)")
+    weights = {k: v.numpy() for k, v in st.load(os.path.join(args.model_dir, "model.safetensors")).items()}
+    engine = dist.SparkEngine(master=args.master)
+    frame = cli_data.spark_frame(engine.spark, args.data)
+    features = spec["features"] or cli_data.feature_columns(frame.columns, None, spec["label"])
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the model was trained on columns {features}; {args.data} lacks {missing}")
+    column = features[0] if len(features) == 1 else "__sparktensor_features"
+    if len(features) > 1:
+        frame = frame.withColumn(column, F.array(*[F.col(f"`{c}`").cast("double") for c in features]))
+    model = SparkTensorClassificationModel(weights=weights)
+    model._set(model="sparktensor.cli:network", modelOptions={"model": spec["model"], "dataset": spec["dataset"]},
+               inputShape=spec["feature_shape"], numOutputs=spec["classes"], featuresCol=column,
+               rawPredictionCol="", probabilityCol="", predictionCol="prediction")
+    out = model.transform(frame).withColumn("prediction", F.col("prediction").cast("long"))
+    if len(features) > 1:
+        out = out.drop(column)
+    out.write.parquet(args.out)
+    print(f"wrote the predictions of {args.model_dir} for {args.data} to {args.out}")
 
 
 def plot(args):
@@ -166,6 +241,16 @@ def parser():
     t = commands.add_parser("train", help="train a network: data, model or hybrid parallel")
     t.add_argument("--model", choices=MODELS, default="lenet")
     t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    t.add_argument("--data", default=None, metavar="PATH_OR_TABLE",
+                   help="train on your own table instead of --dataset: Parquet (file or folder), CSV, or a Spark "
+                        "catalog table")
+    t.add_argument("--features", default=None, metavar="COL[,COL...]",
+                   help="feature columns of --data (numbers or arrays; default: every column but the label)")
+    t.add_argument("--label", default=None, metavar="COL", help="the column of class indices 0..C-1 in --data")
+    t.add_argument("--feature-shape", default=None, metavar="1,28,28", help="reshape each sample's features")
+    t.add_argument("--eval-data", default=None, metavar="PATH_OR_TABLE",
+                   help="evaluate on this table (default: 10%% of --data, held out at random)")
+    t.add_argument("--classes", type=int, default=None, help="number of classes (default: the largest label + 1)")
     t.add_argument("--workers", type=int, default=2, help="workers (Spark tasks): data-parallel replicas, or "
                                                           "model shards with --mode model")
     t.add_argument("--mode", choices=("data", "model", "hybrid"), default="data",
@@ -184,6 +269,13 @@ def parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="sparktensor-run", help="directory for the model, history and checkpoints")
     t.set_defaults(run=train)
+
+    r = commands.add_parser("predict", help="apply a model trained by 'train' to a table on the executors")
+    r.add_argument("--model-dir", required=True, help="the --out directory of a train run")
+    r.add_argument("--data", required=True, metavar="PATH_OR_TABLE", help="Parquet, CSV or a Spark catalog table")
+    r.add_argument("--out", required=True, help="the Parquet folder to write: the input's columns and 'prediction'")
+    r.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
+    r.set_defaults(run=predict)
 
     p = commands.add_parser("plot", help="draw loss and accuracy of training runs against rounds and wall time")
     p.add_argument("histories", nargs="+", metavar="HISTORY.json", help="history files written by train")

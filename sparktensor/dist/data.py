@@ -319,7 +319,12 @@ def _arrow_column(column, name, index, decode):
         return np.stack(arrays) if arrays else np.zeros((0,))
     rows = len(column)
     shape = [rows]
-    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(
+            column.type):
+        if pa.types.is_fixed_size_list(column.type):
+            shape.append(column.type.list_size)
+            column = column.flatten()
+            continue
         lengths = np.diff(column.offsets.to_numpy())
         if len(lengths) and (lengths != lengths[0]).any():
             raise ValueError(f"{where}: arrays of different lengths ({lengths.min()} and {lengths.max()}); "

@@ -62,10 +62,10 @@ class SparkResidentData(ResidentData):
 
     def repartition(self, partitions):
         """The same samples in ``partitions`` contiguous, nearly equal partitions, cut and moved on the cluster."""
-        if partitions == self.num_partitions:
+        sizes = [len(x) for x, _ in _split(np.empty(len(self)), np.empty(len(self)), partitions)]
+        if sizes == self.counts:
             return self
         if partitions not in self._partitioned:
-            sizes = [len(x) for x, _ in _split(np.empty(len(self)), np.empty(len(self)), partitions)]
             offsets = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
             bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
             cut = functools.partial(_cut_chunks, offsets, bounds)
