@@ -64,15 +64,22 @@ class StandaloneCluster:
         self.workers, self.cores, self.memory, self.host = workers, cores, memory, host
         self.dir = tempfile.mkdtemp(prefix="sparktensor-standalone-")
         self.processes = []  # (name, Popen, log path)
-        self.port, self.web_port = free_port(host), free_port(host)
-        self.url = f"spark://{host}:{self.port}"
+        self.port = self.web_port = None
+        # no port retries: a port taken meanwhile stops the process at once, and start() picks new ones
+        no_retries = "-Dspark.port.maxRetries=0"
         self.env = dict(os.environ, SPARK_HOME=spark_home(), SPARK_LOCAL_IP=host, PYSPARK_PYTHON=sys.executable,
-                        SPARK_LOCAL_DIRS=os.path.join(self.dir, "local"),
+                        SPARK_LOCAL_DIRS=os.path.join(self.dir, "local"), SPARK_MASTER_OPTS=no_retries,
+                        SPARK_WORKER_OPTS=no_retries,
                         SPARK_CONF_DIR=os.path.join(self.dir, "conf"))  # empty: no site settings leak in
         for sub in ("local", "conf", "work", "logs"):
             os.makedirs(os.path.join(self.dir, sub))
         self._stopped = False
         atexit.register(self.stop)
+
+    @property
+    def url(self):
+        """The master's URL, ``spark://host:port``."""
+        return f"spark://{self.host}:{self.port}"
 
     def _spark_class(self, name, cls, *args):
         log = os.path.join(self.dir, "logs", f"{name}.log")
@@ -82,8 +89,19 @@ class StandaloneCluster:
                                        env=dict(self.env, **{MARKER: self.dir}), preexec_fn=_die_with_parent)
         self.processes.append((name, process, log))
 
-    def start(self, timeout=120):
-        """Start the master, then the workers; return once every worker has registered with the master."""
+    def start(self, timeout=120, attempts=3):
+        """Start the master, then the workers, on free ports; return once every worker has registered with the
+        master. A process that exits while starting (a port taken since it was picked) starts it all again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start(timeout)
+            except _Exited:
+                self._end_processes()
+                if attempt == attempts:
+                    raise
+
+    def _start(self, timeout):
+        self.port, self.web_port = free_port(self.host), free_port(self.host)
         self._spark_class("master", "org.apache.spark.deploy.master.Master", "--host", self.host,
                           "--port", str(self.port), "--webui-port", str(self.web_port))
         for i in range(self.workers):
@@ -95,7 +113,7 @@ class StandaloneCluster:
         while True:
             dead = [(name, p.returncode) for name, p, _ in self.processes if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"the standalone {dead[0][0]} exited with code {dead[0][1]}:\n{self.logs()}")
+                raise _Exited(f"the standalone {dead[0][0]} exited with code {dead[0][1]}:\n{self.logs()}")
             alive = self.state().get("aliveworkers", 0)
             if alive == self.workers:
                 return self
@@ -148,6 +166,11 @@ class StandaloneCluster:
         if self._stopped:
             return
         self._stopped = True
+        self._end_processes(timeout)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def _end_processes(self, timeout=30):
         for _, process, _ in reversed(self.processes):
             _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -157,18 +180,16 @@ class StandaloneCluster:
             except subprocess.TimeoutExpired:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
+        self.processes = []
         for _ in range(50):  # executors and Python workers end on their own once their parent has gone
-            pids = self.leftovers()
-            if not pids:
-                break
+            if not self.leftovers():
+                return
             time.sleep(0.2)
         for pid in self.leftovers():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-        atexit.unregister(self.stop)
 
     def __enter__(self):
         try:
@@ -180,6 +201,10 @@ class StandaloneCluster:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+class _Exited(RuntimeError):
+    """A process of the cluster exited while it was starting."""
 
 
 def _signal_group(pid, sig):
