@@ -14,7 +14,7 @@ DataFrames) and ``LocalEngine`` (one process, the reference). Model and hybrid p
 ``gather``, ``Mesh`` and ``HybridTrainer``, on gangs of ranks (``engine.run_gang``). Nothing here imports
 pyspark or dask until an engine or a data source that needs it is used.
 """
-from .checkpoint import checkpoints, latest_checkpoint, save_checkpoint
+from .checkpoint import checkpoints, gather_to_file, latest_checkpoint, load_shard, save_checkpoint, save_shard
 from .data import Blocks, from_numpy
 from .engine import Engine
 from .flat import FlatLayout
@@ -34,6 +34,7 @@ _LAZY = {
     "Mesh": "sharding",
     "shard": "sharding",
     "gather": "sharding",
+    "deferred_init": "sharding",
     "HybridTrainer": "hybrid",
     "GangError": "gang",
 }
@@ -48,5 +49,6 @@ def __getattr__(name):
 
 __all__ = ["Blocks", "DaskEngine", "Engine", "FlatLayout", "GangError", "History", "HybridTrainer", "LocalEngine",
            "Mesh", "ParameterAveraging", "ResidentData", "SparkEngine", "SparkResidentData", "SynchronousSGD",
-           "batch_indices", "checkpoints", "from_dask", "from_dataframe", "from_numpy", "from_parquet", "from_rdd",
-           "gather", "latest_checkpoint", "save_checkpoint", "shard"]
+           "batch_indices", "checkpoints", "deferred_init", "from_dask", "from_dataframe", "from_numpy",
+           "from_parquet", "from_rdd", "gather", "gather_to_file", "latest_checkpoint", "load_shard",
+           "save_checkpoint", "save_shard", "shard"]
