@@ -40,7 +40,8 @@ def test_per_rank_peak_memory_against_one_over_m():
     for r in records:
         kind = "deferred" if r["deferred"] else "ordinary"
         if not r["trained"]:
-            print(f"| {kind} | {r['M']} | {r['error'].split(';')[0][:90]} | | | | | {_mib(r['training_state'] / r['M'])} | |")
+            error = r["error"].split(";")[0][:90]
+            print(f"| {kind} | {r['M']} | {error} | | | | | {_mib(r['training_state'] / r['M'])} | |")
             continue
         analytic = r["training_state"] / r["M"]
         for rank in r["ranks"]:

@@ -7,8 +7,9 @@ ordinary ``MemoryError`` of the allocation that crossed it, exactly as under Spa
 ``memory_limit`` does not need). ``memory_limit`` counts from what the process holds when the rank starts
 training: the interpreter, the libraries, its partition of the data and the model as it arrived (on Spark it
 arrives pickled, and the unpickled copy, dropped once split, counts; a model built under
-``nn.init.deferred_init`` arrives as recipes, a few hundred bytes, and each rank makes only its share). So it bounds what training adds: the
-rank's share of the parameters, their gradients, the optimizer state, the activations. When a rank runs out,
+``nn.init.deferred_init`` arrives as recipes, a few hundred bytes, and each rank makes only its share). So it
+bounds what training adds: the rank's share of the parameters, their gradients, the optimizer state, the
+activations. When a rank runs out,
 ``out_of_memory`` replaces the bare ``MemoryError`` by one that names the rank, what its share needs, the
 limit, and how large a ``Mesh(model=M)`` would fit.
 

@@ -30,8 +30,8 @@ def _models(dtype):
         "cnn": lambda: nn.Sequential(nn.Conv2d(3, 10, 3, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                                      nn.Linear(10 * 3 * 3, 7, dtype=dtype)),
         "lstm": lambda: nn.LSTM(6, 23, num_layers=2, bidirectional=True, dtype=dtype),
-        "embedding": lambda: nn.Sequential(nn.Embedding(41, 9, padding_idx=5, dtype=dtype), nn.LayerNorm(9, dtype=dtype),
-                                           nn.Linear(9, 300, dtype=dtype)),
+        "embedding": lambda: nn.Sequential(nn.Embedding(41, 9, padding_idx=5, dtype=dtype),
+                                           nn.LayerNorm(9, dtype=dtype), nn.Linear(9, 300, dtype=dtype)),
     }
 
 

@@ -199,7 +199,8 @@ def _replicate(module, comm):
     d = clone.__dict__
     d["_parameters"] = OrderedDict((k, None if p is None else Parameter(init.materialize(p), p.requires_grad))
                                    for k, p in module._parameters.items())
-    d["_buffers"] = OrderedDict((k, None if b is None else Tensor(init.materialize(b))) for k, b in module._buffers.items())
+    d["_buffers"] = OrderedDict((k, None if b is None else Tensor(init.materialize(b)))
+                                for k, b in module._buffers.items())
     d["_modules"] = OrderedDict((k, None if m is None else _shard(m, comm)) for k, m in module._modules.items())
     d["_non_persistent"] = set(module._non_persistent)
     if "_buffer_names" in d:
