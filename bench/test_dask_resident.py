@@ -113,11 +113,11 @@ def test_client_memory_against_data_size(benchmark, parquet_files, gib):
     result = benchmark.pedantic(_measure_client, (paths, False), rounds=1, iterations=1)
     growth = (result["peak"] - result["before"]) / MIB
     line = (f"| {gib:g} GiB | {result['data_bytes'] / MIB:,.0f} MiB | {result['partitions']} | "
-            f"{result['before'] / MIB:,.0f} MiB | {result['peak'] / MIB:,.0f} MiB | **{growth:,.0f} MiB** | "
+            f"{result['before'] / MIB:,.0f} MiB | {result['peak'] / MIB:,.0f} MiB | **{growth:,.1f} MiB** | "
             f"{result['seconds']:.1f} s |")
     if gib <= 0.5:
         gathered = _measure_client(paths, True)
-        line += f" {(gathered['peak'] - gathered['before']) / MIB:,.0f} MiB |"
+        line += f" {(gathered['peak'] - gathered['before']) / MIB:,.1f} MiB |"
     else:
         line += " |"
     print("\n" + line)
