@@ -1,7 +1,10 @@
 """Spark data kept on the executors: from_dataframe / from_rdd / from_parquet build, check and keep the blocks there."""
 import glob
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -134,3 +137,14 @@ def test_labels_out_of_range_are_found_on_the_executors(spark):
             trainer.fit(data, rounds=1)
     finally:
         data.release()
+
+
+def test_a_partition_larger_than_its_worker_memory_streams_from_the_block_file():
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "streaming_runner.py")
+    done = subprocess.run([sys.executable, runner], capture_output=True, text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("@@result ")]
+    assert lines, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(lines[-1][len("@@result "):])
+    assert result["block_bytes"] > 2 * result["cap_over_baseline"]
+    assert result["copy_fits"] is False  # the cap binds: the block cannot be held in the worker's memory
+    assert result["sum"] == result["expected_sum"]  # yet every sample was read, through the file
