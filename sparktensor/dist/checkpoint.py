@@ -45,13 +45,15 @@ def save_checkpoint(directory, round_count, model, optimizer, history, settings,
     }
     if shard is not None:
         state["shard"] = shard
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        write_streaming(state, path)  # a rank's share: written tensor by tensor, never copied whole
+    else:
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+        try:
+            save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     for old in checkpoints(directory)[:-keep] if keep else []:
         os.remove(old)
     log.debug("checkpoint %s", path)
@@ -165,7 +167,38 @@ def save_shard(directory, sharded, optimizer=None, rank=None, world_size=None):
     state = {"model": sharded.state_dict(), "shard": info}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    save(state, path)
+    return write_streaming(state, path)
+
+
+def write_streaming(state, path):
+    """``sparktensor.save(state, path)`` for a ``.safetensors`` file, written tensor by tensor straight from the
+    arrays (the safetensors package first builds the whole file in memory: a second copy of a rank's share, on a
+    rank whose memory is the limit); atomic, as ``save``. Returns ``path``."""
+    import json
+
+    from ..serialization import _LAYOUT, _flatten
+    tensors = {}
+    layout = _flatten(state, "", tensors)
+    header, offset = {}, 0
+    for name, array in tensors.items():
+        header[name] = {"dtype": _CODES[array.dtype.newbyteorder("=")], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    header["__metadata__"] = {_LAYOUT: json.dumps(layout)}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(len(text).to_bytes(8, "little"))
+            f.write(text)
+            for array in tensors.values():
+                if array.nbytes:
+                    f.write(memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B"))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return path
 
 
@@ -302,7 +335,7 @@ def _copy(out, f, name):
     total = int(np.prod(f.shape(name), dtype=np.int64))
     step = max(1, _BLOCK // f.dtype(name).itemsize)
     for first in range(0, total, step):
-        out.write(f.read(name, first, min(step, total - first)).tobytes())
+        out.write(f.read(name, first, min(step, total - first)))
 
 
 def _write_joined(out, files, key):
@@ -316,13 +349,13 @@ def _write_joined(out, files, key):
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             parts = [f.read(name, r0 * w, (r1 - r0) * w).reshape(r1 - r0, w) for f, w in zip(files, widths)]
-            out.write(np.concatenate(parts, axis=1).tobytes())
+            out.write(np.concatenate(parts, axis=1))
         return
     for r in range(rows):  # long rows: each piece's row streamed on its own
         for f, w in zip(files, widths):
             step = max(1, _BLOCK // f.dtype(name).itemsize)
             for c in range(0, w, step):
-                out.write(f.read(name, r * w + c, min(step, w - c)).tobytes())
+                out.write(f.read(name, r * w + c, min(step, w - c)))
 
 
 def _read_columns(files, key, lo, hi, name=None):
