@@ -10,6 +10,7 @@ check that none is left (``leftovers``). The master and workers also die with th
 (Linux's parent-death signal), so even a killed test run leaves no JVMs behind.
 """
 import atexit
+import glob
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ def spark_home():
 
 
 def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on at ``host`` now."""
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -138,11 +140,17 @@ class StandaloneCluster:
             return {}
 
     def logs(self, tail=3000):
-        """The end of each process's log, for error messages."""
+        """The end of the master's, each worker's and each executor's log, for error messages."""
+        paths = [(name, path) for name, _, path in self.processes]
+        executors = sorted(glob.glob(os.path.join(self.dir, "work", "app-*", "*", "stderr")))
+        paths += [(f"executor {os.path.relpath(path, os.path.join(self.dir, 'work'))}", path) for path in executors]
         parts = []
-        for name, _, path in self.processes:
-            with open(path, errors="replace") as f:
-                parts.append(f"--- {name} ---\n{f.read()[-tail:]}")
+        for name, path in paths:
+            try:
+                with open(path, errors="replace") as f:
+                    parts.append(f"--- {name} ---\n{f.read()[-tail:]}")
+            except OSError:
+                pass
         return "\n".join(parts)
 
     def leftovers(self):
