@@ -35,7 +35,8 @@ class SparkEngine(Engine):
 
     Args:
         spark: the SparkSession to use.
-        master: the master URL of an embedded session (default ``local[*,4]``: all cores, and a failed task is
+        master: the master URL of an embedded session (default: ``spark-submit``'s ``--master`` when the script
+            runs under it, else ``local[*,4]``: all cores, and a failed task is
             retried up to 4 times, as on a cluster).
         conf: extra Spark settings for an embedded session.
         depth: the depth of the aggregation tree.
@@ -48,7 +49,7 @@ class SparkEngine(Engine):
         if spark is None:
             spark = SparkSession.getActiveSession()
         if spark is None:
-            spark = embedded_session(master or "local[*,4]", conf)
+            spark = embedded_session(master, conf)
         self.spark = spark
         self.sc = spark.sparkContext
         self.depth = depth
@@ -248,13 +249,24 @@ def _fold_group(combine, item):
     return key, fold(list(values), combine)
 
 
-def embedded_session(master="local[*,4]", conf=None):
-    """A SparkSession for this process: Arrow on, Python workers reused, quiet, workers on this interpreter."""
+def embedded_session(master=None, conf=None):
+    """A SparkSession for this process: Arrow on, Python workers reused, quiet, workers on this interpreter.
+
+    ``master`` None takes the one ``spark-submit`` (or ``PYSPARK_SUBMIT_ARGS``) gave, else ``local[*,4]``.
+    The executors' Python is ``$PYSPARK_PYTHON`` when set (e.g. a packed virtualenv shipped with
+    ``spark.archives``), else this interpreter.
+    """
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
+    SparkContext._ensure_initialized()  # the JVM (spark-submit's own when there is one) holds the given settings
+    given = SparkConf()  # what spark-submit, PYSPARK_SUBMIT_ARGS or spark-defaults.conf set: it wins over ours
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if master is None:  # spark-submit's master, not its default local[*] (which retries no failed task)
+        master = given.get("spark.master", None) if submitted else "local[*,4]"
     # Spark starts Python workers with `python3` from PATH unless told; they need this interpreter's packages
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    python = os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = {
-        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.python": python,
         "spark.pyspark.driver.python": sys.executable,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.python.worker.reuse": "true",
@@ -262,6 +274,7 @@ def embedded_session(master="local[*,4]", conf=None):
         "spark.sql.shuffle.partitions": str(max(2, os.cpu_count() or 2)),
         "spark.driver.memory": "2g",
     }
+    settings = {key: value for key, value in settings.items() if not given.contains(key)}
     settings.update(conf or {})
     builder = SparkSession.builder.master(master).appName("sparktensor")
     for key, value in settings.items():

@@ -48,3 +48,17 @@ def test_spark_engine_uses_the_active_session(spark):
     engine = dist.SparkEngine()
     assert engine.spark is spark and engine.workers == 2
     assert "local[2,4]" in repr(engine)
+
+
+def test_spark_engine_keeps_the_master_and_settings_spark_submit_gave(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "job.py"
+    script.write_text("import sparktensor.dist as dist\n"
+                      "engine = dist.SparkEngine()\n"
+                      "print('@@', engine.sc.master, engine.sc.getConf().get('spark.sql.shuffle.partitions'))\n")
+    env = dict(os.environ, PYSPARK_SUBMIT_ARGS="--master local[1] --conf spark.sql.shuffle.partitions=7 "
+                                               "pyspark-shell")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert "@@ local[1] 7" in done.stdout, done.stderr[-2000:]
