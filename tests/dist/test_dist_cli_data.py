@@ -57,7 +57,7 @@ def test_train_on_a_parquet_table_holds_out_a_tenth_and_predict_writes_parquet(s
                      "--out", str(predictions)]) == 2  # never overwrites
 
 
-@pytest.mark.parametrize("engine", ["spark", "local"])
+@pytest.mark.parametrize("engine", ["spark", "dask", "local"])
 def test_train_on_csv_columns_with_eval_data(spark, tables, tmp_path, engine):
     folder, _, _ = tables
     out = tmp_path / engine
