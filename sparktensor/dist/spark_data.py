@@ -56,8 +56,7 @@ class SparkResidentData(ResidentData):
     def tasks(self):
         """An RDD with the chunks' partitions and cache locations but no rows, to run one task per block."""
         if self._tasks is None:
-            from pyspark.rdd import RDD
-            self._tasks = RDD(self.chunks._jrdd.sample(False, 0.0, 0), self.context, self.chunks._jrdd_deserializer)
+            self._tasks = _rowless(self.chunks)
         return self._tasks
 
     def repartition(self, partitions):
@@ -97,11 +96,22 @@ class SparkResidentData(ResidentData):
         for child in self._partitioned.values():
             child.release()
         self._partitioned.clear()
-        try:
-            self.tasks().mapPartitions(functools.partial(_delete_files, self.key)).collect()
-        except Exception as e:  # an executor that is gone has no files left to delete
-            log.debug("could not delete every local block file of %s: %s", self.key, e)
-        self.chunks.unpersist()
+        _forget(self.chunks, self.key, self.tasks())
+
+
+def _rowless(chunks):
+    """A view of ``chunks`` with their partitions and cache locations but no rows (``sample(0.0)`` in the JVM)."""
+    from pyspark.rdd import RDD
+    return RDD(chunks._jrdd.sample(False, 0.0, 0), chunks.context, chunks._jrdd_deserializer)
+
+
+def _forget(chunks, key, tasks):
+    """Delete the blocks' local files where the tasks run, and unpersist the chunks."""
+    try:
+        tasks.mapPartitions(functools.partial(_delete_files, key)).collect()
+    except Exception as e:  # an executor that is gone has no files left to delete
+        log.debug("could not delete every local block file of %s: %s", key, e)
+    chunks.unpersist()
 
 
 def _apply(fn, chunk):
@@ -126,8 +136,8 @@ def _persist(chunks, num_classes, source):
     try:
         stats = chunks.mapPartitionsWithIndex(functools.partial(_store_partition, key, source)).collect()
         merged = ResidentData.merge(stats, num_classes, source)
-    except BaseException:
-        chunks.unpersist()
+    except BaseException:  # the partitions that were written go too: nothing is left behind
+        _forget(chunks, key, _rowless(chunks))
         raise
     data = SparkResidentData(chunks, key, **merged)
     log.info("%r", data)

@@ -110,8 +110,11 @@ def test_parquet_errors_name_partition_column_and_file(spark, tmp_path):
     bad = pa.table({"features": [[1.0, 2.0], [float("nan"), 4.0]], "label": [1, 0]})
     pq.write_table(good, tmp_path / "part-0.parquet")
     pq.write_table(bad, tmp_path / "part-1.parquet")
+    root = os.path.dirname(spark_data._block_dir("x"))
+    before = set(os.listdir(root)) if os.path.isdir(root) else set()
     with pytest.raises(ValueError) as info:
         dist.from_parquet(str(tmp_path), features="features", label="label", spark=spark)
+    assert (set(os.listdir(root)) if os.path.isdir(root) else set()) == before  # the good partition's file too
     message = str(info.value)
     assert "partition" in message and "features" in message and "non-finite" in message
     assert "part-1.parquet" in message and "part-0.parquet" not in message
