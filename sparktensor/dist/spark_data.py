@@ -187,6 +187,9 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
         feature_shape: reshape each sample's features to this shape (e.g. ``(1, 28, 28)``).
         partitions: re-cut the samples into this many contiguous partitions on the cluster.
     """
+    if _is_connect(df):
+        from . import connect_data
+        return connect_data.from_dataframe(df, features, label, num_classes, dtype, decode, feature_shape, partitions)
     chunks = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
     return _repartitioned(_persist(chunks, num_classes, "DataFrame"), partitions)
 
@@ -203,6 +206,10 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
     if spark is None:
         from .spark_engine import embedded_session
         spark = embedded_session()
+    if _is_connect(spark):
+        from . import connect_data
+        return connect_data.from_parquet(spark, path_or_table, features, label, num_classes, dtype, feature_shape,
+                                         partitions)
     is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
         str(path_or_table))
     df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
@@ -214,6 +221,11 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
 
 
 _FILE = "__sparktensor_file"
+
+
+def _is_connect(spark):
+    """Whether ``spark`` (a session or DataFrame) is a Spark Connect client's (see ``connect_data``)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def _repartitioned(data, partitions):

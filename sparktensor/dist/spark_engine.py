@@ -33,6 +33,9 @@ log = logging.getLogger("sparktensor.dist")
 class SparkEngine(Engine):
     """Train on Spark: ``spark`` (a SparkSession), else the active session, else an embedded local one.
 
+    A Spark Connect session (``SparkSession.builder.remote(...)``) gives a ``connect_engine.ConnectEngine``,
+    which trains with DataFrame APIs only.
+
     Args:
         spark: the SparkSession to use.
         master: the master URL of an embedded session (default: ``spark-submit``'s ``--master`` when the script
@@ -43,6 +46,14 @@ class SparkEngine(Engine):
         direct: move large weight buffers and results over direct connections to the driver (see the module
             docstring); ``$SPARKTENSOR_DRIVER_HOST`` sets the address executors reach the driver at.
     """
+
+    def __new__(cls, spark=None, master=None, conf=None, depth=2, direct=True):
+        from pyspark.sql import SparkSession
+        session = spark if spark is not None else SparkSession.getActiveSession()
+        if session is not None and type(session).__module__.startswith("pyspark.sql.connect"):
+            from .connect_engine import ConnectEngine  # no SparkContext: DataFrame APIs only
+            return ConnectEngine(session, depth=depth, direct=direct)
+        return super().__new__(cls)
 
     def __init__(self, spark=None, master=None, conf=None, depth=2, direct=True):
         from pyspark.sql import SparkSession
