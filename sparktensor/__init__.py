@@ -18,7 +18,8 @@ from .ops.reduction import (all, amax, amin, any, argmax, argmin, log_softmax, l
 from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_dims, flatten, flip, pad, permute,
                         repeat, reshape, split, squeeze, stack, swapaxes, tile, transpose, unsqueeze, view)
 from .ops.indexing import getitem
-from .ops.linalg import dot, einsum, matmul, outer
+from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, matmul, norm, outer
+from .ops.selection import argsort, cumsum, gather, index_select, masked_fill, scatter, scatter_add, sort, topk
 from .ops.conversion import astype, clone
 from .serialization import load, save
 from . import data, nn, optim

@@ -114,15 +114,6 @@ class Tensor:
     def _bump_version(self):
         self._version[0] += 1
 
-    def _check_inplace(self, op):
-        if self._requires_grad and _grad_mode.is_grad_enabled():
-            if self._node is None:
-                raise RuntimeError(f"{op}: in-place change of a leaf tensor that requires grad would corrupt its "
-                                   f"gradient; use the out-of-place op (x = x + y), or st.no_grad() to change the "
-                                   f"values outside the graph (initialization, an optimizer step)")
-            raise RuntimeError(f"{op}: in-place change of a computed tensor that requires grad is not recorded; use "
-                               f"the out-of-place op (x = x + y) or item assignment (x[...] = ...), which is")
-
     def __reduce_ex__(self, protocol):
         # the graph never travels, as in PyTorch: a copy is a leaf of its own (keeping requires_grad, and .grad
         # where the original is a leaf), never a path back to leaves it would silently fail to reach
@@ -277,20 +268,91 @@ class Tensor:
         """A copy that stays in the graph."""
         return C.clone(self)
 
-    def copy_(self, src):
-        """Copy ``src`` into this tensor's memory (broadcasting), in place."""
-        self._check_inplace("copy_")
-        src = _raw(src)
-        self.data[...] = backend.to_device(src, self.device) if hasattr(src, "__array__") else src
+    # ----- in place, as PyTorch: recorded in the graph, guarded by the version counter -----
+    def _records(self, *others):
+        """Whether an in-place change of this tensor (with ``others`` as operands) must be recorded in the graph."""
+        return _grad_mode.is_grad_enabled() and (
+            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
+
+    def _check_inplace(self, op):
+        if self._requires_grad and self._node is None:
+            raise RuntimeError(f"{op}: in-place change of a leaf tensor that requires grad would corrupt its "
+                               f"gradient; use the out-of-place op (x = x + y), or st.no_grad() to change the "
+                               f"values outside the graph (initialization, an optimizer step)")
+        if getattr(self._node, "is_view", False) or (not self._requires_grad and self.data.base is not None):
+            raise RuntimeError(f"{op}: in-place change of a view (shape {self.shape}) by a value that requires grad: "
+                               f"the tensor it views would change without recording it; change that tensor itself, "
+                               f"or a .clone() of the view")
+
+    def _update(self, op, fn, *others):
+        """Write ``fn(self)`` into this tensor's memory and bump its version.
+
+        Under grad mode, with this tensor or an operand requiring grad, the change is recorded: ``fn`` runs on a
+        copy of the old values (so what it saves for backward survives), and this tensor becomes its output, as
+        PyTorch's in-place ops do; ops that saved the old values before then refuse to backward."""
+        if self._records(*others):
+            self._check_inplace(op)
+            out = fn(Tensor._from_op(self.data.copy(), self._node, self._index, [0]))
+        else:
+            with _grad_mode.no_grad():
+                out = fn(self)
+        if out.shape != self.shape:
+            raise RuntimeError(f"{op}: the result has shape {out.shape}, which cannot be written into a tensor of "
+                               f"shape {self.shape}")
+        try:
+            backend.get_array_module(self.data).copyto(self.data, out.data, casting="same_kind")
+        except TypeError:
+            raise TypeError(f"{op}: the result is {out.dtype}, which cannot be written into a {self.dtype} tensor; "
+                            f"convert first (x = x.to({out.dtype}))") from None
+        if out._node is not None:
+            self._node, self._index, self._requires_grad = out._node, out._index, True
         self._bump_version()
         return self
 
+    def add_(self, other, *, alpha=1):
+        """``self += alpha * other`` in place."""
+        return self._update("add_", lambda x: E.add(x, other if alpha == 1 else E.mul(other, alpha)), other)
+
+    def sub_(self, other, *, alpha=1):
+        """``self -= alpha * other`` in place."""
+        return self._update("sub_", lambda x: E.sub(x, other if alpha == 1 else E.mul(other, alpha)), other)
+
+    def mul_(self, other):
+        """``self *= other`` in place."""
+        return self._update("mul_", lambda x: E.mul(x, other), other)
+
+    def div_(self, other):
+        """``self /= other`` in place."""
+        return self._update("div_", lambda x: E.div(x, other), other)
+
+    def clamp_(self, min=None, max=None):
+        """Limit to ``[min, max]`` in place."""
+        return self._update("clamp_", lambda x: E.clip(x, min, max), min, max)
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        """Write ``value`` where ``mask`` is true, in place."""
+        return self._update("masked_fill_", lambda x: P.masked_fill(x, mask, value), value)
+
+    def copy_(self, src):
+        """Copy ``src`` into this tensor's memory (broadcasting, converting dtype and device), in place."""
+        if not self._records(src):  # the common case (loading weights), without building a graph
+            src = _raw(src)
+            self.data[...] = backend.to_device(src, self.device) if hasattr(src, "__array__") else src
+            self._bump_version()
+            return self
+        src = src.to(self.device, self.dtype) if isinstance(src, Tensor) else src
+        everywhere = backend.get_array_module(self.data).ones(self.shape, bool)
+        return self._update("copy_", lambda x: E.where(everywhere, src, x), src)
+
     def fill_(self, value):
-        """Fill with ``value`` in place."""
-        self._check_inplace("fill_")
-        self.data.fill(value)
-        self._bump_version()
-        return self
+        """Fill with ``value`` (a number or 0-d tensor) in place."""
+        if not self._records(value):
+            self.data.fill(_raw(value))
+            self._bump_version()
+            return self
+        return self.masked_fill_(backend.get_array_module(self.data).ones(self.shape, bool), value)
 
     def zero_(self):
         """Fill with zeros in place."""
@@ -361,7 +423,8 @@ class Tensor:
                         f"for a number, tuple(t.tolist()) for values, or id(t) for the tensor itself")
 
     def _inplace(self, op, ufunc, other):
-        self._check_inplace(op)
+        if self._records(other):
+            return self._update(op, lambda x: _numpy_protocols.UFUNCS[ufunc.__name__](x, other), other)
         ufunc(self.data, _raw(other), out=self.data, casting="same_kind")
         self._bump_version()
         return self
@@ -459,6 +522,80 @@ class Tensor:
     # ----- linear algebra -----
     def matmul(self, other): return L.matmul(self, other)
     def dot(self, other): return L.dot(self, other)
+    def bmm(self, other): return L.bmm(self, other)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return L.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1): return L.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return L.norm(self, p, dim, keepdim, dtype)
+
+    # ----- picking and ordering along one axis (PyTorch's; sort and cumsum by the call's form) -----
+    def gather(self, dim, index): return P.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, *, value=None): return P.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return P.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return P.index_select(self, dim, index)
+    def masked_fill(self, mask, value): return P.masked_fill(self, mask, value)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return P.topk(self, k, dim, largest, sorted)
+    def argsort(self, axis=-1, *, dim=None, descending=False, stable=None, kind=None): return P.argsort(self, axis, dim=dim, descending=descending)
+    def cumsum(self, axis=None, dtype=None, *, dim=None): return P.cumsum(self, axis, dtype, dim=dim)
+
+    def sort(self, *args, axis=None, dim=None, descending=None, stable=None, kind=None):
+        """``dim=``/``descending=``: PyTorch's ``(values, indices)``; ``axis=``: NumPy's sort in place (returns
+        ``None``); ``x.sort()`` alone raises, naming both (see docs/semantics.md)."""
+        if axis is None and kind is None:
+            return P.sort(self, *args, dim=dim, descending=descending, stable=stable)
+        self._update("sort", lambda x: P.sort(x, *args, axis=axis, kind=kind))
+
+    def scatter_(self, dim, index, src=None, *, value=None):
+        """``scatter`` in place."""
+        return self._update("scatter_", lambda x: P.scatter(x, dim, index, src, value=value), src, value)
+
+    def scatter_add_(self, dim, index, src):
+        """``scatter_add`` in place."""
+        return self._update("scatter_add_", lambda x: P.scatter_add(x, dim, index, src), src)
+
+    # ----- PyTorch's conveniences -----
+    def t(self):
+        """The transpose of a 2-D tensor; 0-d and 1-D tensors come back as they are (PyTorch's ``t``)."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 dimensions, this one has shape {self.shape}; "
+                             f"use transpose(a, b) or permute")
+        return S.transpose(self) if self.ndim == 2 else self
+
+    def contiguous(self):
+        """This tensor: every layout works with every op here, so there is nothing to copy."""
+        return self
+
+    def expand_as(self, other): return S.expand(self, other.shape)
+    def view_as(self, other): return S.reshape(self, other.shape)
+    def reshape_as(self, other): return S.reshape(self, other.shape)
+    def type_as(self, other): return C.astype(self, other.dtype)
+
+    def _new(self, fill, size, dtype, requires_grad):
+        xp = backend.get_array_module(self.data)
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+        return Tensor(xp.full(shape, fill, dtype=self.dtype if dtype is None else dtypes.as_dtype(dtype)),
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        """Zeros of ``size`` with this tensor's dtype and device (unless ``dtype`` is given)."""
+        return self._new(0, size, dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        """Ones of ``size`` with this tensor's dtype and device."""
+        return self._new(1, size, dtype, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, requires_grad=False):
+        """``fill_value`` in every element of ``size``, with this tensor's dtype and device."""
+        return self._new(fill_value, (size,), dtype, requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        """An uninitialized tensor of ``size`` (zeros here) with this tensor's dtype and device."""
+        return self._new(0, size, dtype, requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, requires_grad=False):
+        """A new tensor of ``data`` (copied) with this tensor's dtype and device."""
+        array = backend.to_device(np.array(_raw(data)), self.device)
+        return Tensor(array.astype(self.dtype if dtype is None else dtypes.as_dtype(dtype)),
+                      requires_grad=requires_grad)
 
 
 class Size(int):
@@ -516,5 +653,6 @@ def _defer(op, x, y):
 
 from .autograd import grad_mode as _grad_mode  # noqa: E402  (these modules import Tensor)
 from . import autograd as _autograd  # noqa: E402
-from .ops import conversion as C, elementwise as E, indexing as I, linalg as L, reduction as R, shape as S  # noqa: E402
+from .ops import (conversion as C, elementwise as E, indexing as I, linalg as L, reduction as R,  # noqa: E402
+                  selection as P, shape as S)
 from . import numpy_protocols as _numpy_protocols  # noqa: E402

@@ -1,6 +1,8 @@
 """Products: ``matmul`` (NumPy's 1-D and batched rules), ``einsum``, ``dot``, ``outer``."""
 import string
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..backend import get_array_module
 from ._grad_utils import grad_for, meta, sum_to
@@ -141,3 +143,72 @@ def outer(x, y):
     from .shape import reshape
     from .elementwise import mul
     return mul(reshape(x, (-1, 1)), reshape(y, (1, -1)))
+
+
+def bmm(x, y):
+    """Batched matrix product of two 3-D tensors, ``(b, n, m) @ (b, m, p)`` (PyTorch's; no broadcasting)."""
+    if x.ndim != 3 or y.ndim != 3 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"bmm: needs two 3-D tensors with the same batch size, got shapes {x.shape} and {y.shape}; "
+                         f"matmul (@) broadcasts batches")
+    return matmul(x, y)
+
+
+def _scaled_sum(x, product, beta, alpha):
+    from .elementwise import add, mul
+    product = product if alpha == 1 else mul(product, alpha)
+    if beta == 0:  # PyTorch ignores x then, so nan and inf in it do not propagate
+        return product
+    return add(x if beta == 1 else mul(x, beta), product)
+
+
+def addmm(x, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * x + alpha * (mat1 @ mat2)`` for 2-D ``mat1``, ``mat2`` (``x`` broadcasts)."""
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {mat1.shape} and {mat2.shape}")
+    return _scaled_sum(x, matmul(mat1, mat2), beta, alpha)
+
+
+def baddbmm(x, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * x + alpha * bmm(batch1, batch2)`` (``x`` broadcasts)."""
+    return _scaled_sum(x, bmm(batch1, batch2), beta, alpha)
+
+
+class Norm2(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        y = get_array_module(x).sqrt((x * x).sum(axis=axes, keepdims=True))
+        ctx.save_for_backward(x, y)
+        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        xp = get_array_module(x)
+        # a zero vector gets the zero subgradient, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return xp.where(y == 0, 0, x / y) * gy.reshape(y.shape), None, None
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """PyTorch's vector norm over ``dim`` (all elements when ``None``): ``p`` a number, ``inf``, ``-inf``, or
+    ``"fro"`` (2); ``p=0`` counts the non-zero entries."""
+    from ._grad_utils import normalize_axis
+    from . import elementwise as E, reduction as R
+    if dtype is not None:
+        x = x.astype(dtype)
+    if p == "fro":
+        p = 2
+    if isinstance(p, str):
+        raise ValueError(f"norm: p={p!r} is not supported; use a number, inf or 'fro' (st.linalg for matrix norms)")
+    axes = normalize_axis(dim, x.ndim) if x.ndim else ()
+    if p == 2:
+        return Norm2.apply(x, axes, keepdim)
+    if p == float("inf"):
+        return R.amax(E.abs(x), axes, keepdim)
+    if p == -float("inf"):
+        return R.amin(E.abs(x), axes, keepdim)
+    if p == 0:
+        return R.sum(E.not_equal(x, 0).astype(x.dtype), axes, keepdim)
+    if p == 1:
+        return R.sum(E.abs(x), axes, keepdim)
+    return E.pow(R.sum(E.pow(E.abs(x), p), axes, keepdim), 1.0 / p)

@@ -1,4 +1,5 @@
 """Functional forms of the layers: ``import sparktensor.nn.functional as F``."""
+from .attention import scaled_dot_product_attention
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .dropout import dropout
 from .embedding import embedding
@@ -6,5 +7,6 @@ from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
 from .normalization import batch_norm, layer_norm
 from ...ops.shape import pad
+from ...ops.selection import one_hot
 from .conv import conv1d, conv2d
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
