@@ -107,6 +107,9 @@ def make_engine(args):
         return dist.LocalEngine()
     if args.engine == "dask":
         return dist.DaskEngine()
+    if getattr(args, "remote", None):
+        from .dist.connect_engine import connect_session
+        return dist.SparkEngine(connect_session(args.remote))
     return dist.SparkEngine(master=args.master)
 
 
@@ -262,6 +265,9 @@ def parser():
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
+    t.add_argument("--remote", default=None, metavar="URL",
+                   help="train through Spark Connect: sc://host:15002, or a master such as local[2] for a local "
+                        "Connect server")
     t.add_argument("--engine", choices=("spark", "local", "dask"), default="spark",
                    help="spark (default), dask (a local Dask cluster), or local (this process)")
     t.add_argument("--eval-every", type=int, default=50, help="evaluate every this many rounds (and at the end)")
