@@ -97,3 +97,83 @@ def test_bce_with_logits_is_stable_and_takes_pos_weight(device):
 def test_shape_mismatch_is_named(device):
     with pytest.raises(ValueError, match=r"mse_loss.*\(2, 3\).*\(3,\)"):
         F.mse_loss(st.ones(2, 3, device=device), st.ones(3, device=device))
+
+
+# ----- loss modules with PyTorch's arguments, and the functional losses they wrap -----
+def _inputs(kind, rng):
+    """(input, target, which get gradients) for a loss family, float64."""
+    if kind == "labels":
+        return rng.standard_normal((5, 4)) * 2, rng.integers(0, 4, 5), (0,)
+    if kind == "log_probs":
+        x = rng.standard_normal((5, 4))
+        return x - np.log(np.exp(x).sum(1, keepdims=True)), rng.integers(0, 4, 5), (0,)
+    if kind == "probabilities":
+        return rng.uniform(0.05, 0.95, (5, 3)), rng.uniform(0, 1, (5, 3)), (0, 1)
+    if kind == "distribution":
+        x = rng.standard_normal((5, 4))
+        p = rng.dirichlet(np.ones(4), 5)
+        p[0, 1] = 0.0  # a zero target probability adds nothing, as xlogy (PyTorch's gradient there is nan)
+        return x - np.log(np.exp(x).sum(1, keepdims=True)), p, (0,)
+    return rng.standard_normal((5, 3)) * 2, rng.standard_normal((5, 3)), (0, 1)
+
+
+WEIGHT = np.array([0.5, 2.0, 1.0, 1.5])
+LOSS_MODULES = [
+    ("CrossEntropyLoss", {}, "labels"),
+    ("CrossEntropyLoss", {"reduction": "sum", "label_smoothing": 0.1}, "labels"),
+    ("CrossEntropyLoss", {"weight": WEIGHT, "ignore_index": 2}, "labels"),
+    ("CrossEntropyLoss", {"weight": WEIGHT, "label_smoothing": 0.3, "reduction": "none"}, "labels"),
+    ("CrossEntropyLoss", {}, "soft"),
+    ("CrossEntropyLoss", {"weight": WEIGHT, "label_smoothing": 0.2}, "soft"),
+    ("NLLLoss", {}, "log_probs"),
+    ("NLLLoss", {"weight": WEIGHT, "reduction": "sum", "ignore_index": 1}, "log_probs"),
+    ("MSELoss", {}, "regression"),
+    ("MSELoss", {"reduction": "none"}, "regression"),
+    ("L1Loss", {"reduction": "sum"}, "regression"),
+    ("BCELoss", {}, "probabilities"),
+    ("BCELoss", {"weight": np.array([1.0, 0.5, 2.0]), "reduction": "sum"}, "probabilities"),
+    ("BCEWithLogitsLoss", {"pos_weight": np.array([1.0, 3.0, 0.5])}, "regression01"),
+    ("HuberLoss", {"delta": 0.7}, "regression"),
+    ("SmoothL1Loss", {"beta": 0.5}, "regression"),
+    ("SmoothL1Loss", {"beta": 0.0, "reduction": "none"}, "regression"),
+    ("KLDivLoss", {"reduction": "batchmean"}, "distribution"),
+    ("KLDivLoss", {}, "distribution"),
+    ("KLDivLoss", {"reduction": "sum", "log_target": True}, "log_distribution"),
+    ("MSELoss", {"size_average": False}, "regression"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, kind", LOSS_MODULES,
+                         ids=[f"{n}-{'-'.join(k)}-{kind}" for n, k, kind in LOSS_MODULES])
+def test_loss_module_matches_torch(device, name, kwargs, kind):
+    rng = np.random.default_rng(7)
+    if kind == "soft":
+        x, target = rng.standard_normal((5, 4)), rng.dirichlet(np.ones(4), 5)
+        grad = (0, 1)
+    elif kind == "regression01":
+        x, target = rng.standard_normal((5, 3)) * 2, rng.uniform(0, 1, (5, 3))
+        grad = (0, 1)
+    elif kind == "log_distribution":
+        x, p, _ = _inputs("distribution", rng)
+        target, grad = np.log(rng.dirichlet(np.ones(4), 5)), (0, 1)
+    else:
+        x, target, grad = _inputs(kind, rng)
+    ours = getattr(st.nn, name)(**{k: st.tensor(v, device=device) if isinstance(v, np.ndarray) else v
+                                   for k, v in kwargs.items()})
+    theirs = getattr(torch.nn, name)(**{k: torch.tensor(v) if isinstance(v, np.ndarray) else v
+                                        for k, v in kwargs.items()})
+    (a, b), (ta, tb) = both(device, x, target, grad=grad)
+    check(ours(a, b), theirs(ta, tb), [a, b], [ta, tb], grad=grad)
+    assert ours.reduction == theirs.reduction
+    if "weight" in kwargs:
+        assert "weight" in ours.state_dict() and "weight" in theirs.state_dict()
+
+
+def test_bce_clamps_the_log_as_torch_and_refuses_logits(device):
+    x, t = np.array([0.0, 1.0, 0.5]), np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(to_numpy(F.binary_cross_entropy(st.tensor(x, device=device), st.tensor(t, device=device))),
+                               TF.binary_cross_entropy(torch.tensor(x), torch.tensor(t)).numpy())
+    with pytest.raises(ValueError, match="with_logits"):
+        st.nn.BCELoss()(st.tensor([-0.5, 2.0], device=device), st.tensor([0.0, 1.0], device=device))
+    with pytest.raises(ValueError, match="batchmean"):
+        st.nn.KLDivLoss(reduction="avg")

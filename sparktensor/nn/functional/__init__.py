@@ -1,10 +1,10 @@
 """Functional forms of the layers: ``import sparktensor.nn.functional as F``."""
-from .attention import scaled_dot_product_attention
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .dropout import dropout
 from .embedding import embedding
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
+from .loss import binary_cross_entropy, kl_div, smooth_l1_loss
 from .normalization import batch_norm, layer_norm
 from ...ops.shape import pad
 from ...ops.selection import one_hot

@@ -1,4 +1,5 @@
-"""Losses: cross entropy, negative log likelihood, MSE, L1, BCE with logits, Huber."""
+"""Losses with PyTorch's arguments: cross entropy (labels or probabilities), negative log likelihood, MSE, L1,
+binary cross entropy (on probabilities or logits), Huber, smooth L1, Kullback-Leibler divergence."""
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
@@ -104,8 +105,25 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     axis = 1 if input.ndim > 1 else 0
+    if getattr(target, "dtype", None) is not None and target.dtype.kind == "f" and target.shape == input.shape:
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing, axis)
     return _nll(R.log_softmax(input, axis), target, weight, ignore_index, label_smoothing, reduction,
                 "cross_entropy")
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing, axis):
+    """Cross entropy against class probabilities of the input's shape (PyTorch's float targets)."""
+    _check_same_shape(input, target, "cross_entropy")
+    classes = input.shape[axis]
+    if label_smoothing:
+        target = E.add(E.mul(target, 1 - label_smoothing), label_smoothing / classes)
+    terms = E.mul(R.log_softmax(input, axis), target)
+    if weight is not None:
+        terms = E.mul(terms, weight.reshape((-1,) + (1,) * (input.ndim - axis - 1)))
+    loss = E.neg(R.sum(terms, axis))
+    if reduction == "mean":  # over the batch and positions, not divided by weights, as PyTorch
+        return R.mean(loss)
+    return _reduce(loss, reduction)
 
 
 def _check_same_shape(x, y, op):
@@ -147,4 +165,56 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         loss = E.add(E.mul(E.sub(1, target), input), E.mul(log_weight, softplus_neg))
     if weight is not None:
         loss = E.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross entropy of probabilities ``input`` in [0, 1]; each log is clamped at -100, as PyTorch's."""
+    _check_same_shape(input, target, "binary_cross_entropy")
+    data = input.data
+    if data.size and (bool((data < 0).any()) or bool((data > 1).any())):
+        raise ValueError(f"binary_cross_entropy: input values must lie in [0, 1] (probabilities), got values from "
+                         f"{float(data.min()):.4g} to {float(data.max()):.4g}; for logits use "
+                         f"binary_cross_entropy_with_logits (BCEWithLogitsLoss)")
+    with _quiet():
+        log_p = E.clip(E.log(input), -100.0, None)
+        log_q = E.clip(E.log1p(E.neg(input)), -100.0, None)
+    loss = E.neg(E.add(E.mul(target, log_p), E.mul(E.sub(1, target), log_q)))
+    if weight is not None:
+        loss = E.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def _quiet():
+    import numpy as np
+    return np.errstate(divide="ignore")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """``0.5 d**2 / beta`` for errors ``d`` below ``beta``, ``|d| - 0.5 beta`` above (the L1 loss when beta is 0)."""
+    _check_same_shape(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    d = E.abs(E.sub(input, target))
+    quadratic = E.minimum(d, beta)
+    loss = E.add(E.mul(0.5 / beta, E.mul(quadratic, quadratic)), E.sub(d, quadratic))
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence ``target * (log target - input)`` with ``input`` log-probabilities; PyTorch's
+    ``reduction="batchmean"`` divides the sum by the batch size (the true KL divergence), ``"mean"`` by the number
+    of elements."""
+    _check_same_shape(input, target, "kl_div")
+    if log_target:
+        loss = E.mul(E.exp(target), E.sub(target, input))
+    else:
+        # target log target is 0 where target is 0 (xlogy), so those terms pass no gradient to the input either
+        positive = E.greater(target, 0)
+        safe = E.where(positive, target, 1.0)
+        loss = E.where(positive, E.mul(target, E.sub(E.log(safe), input)), 0.0)
+    if reduction == "batchmean":
+        return E.div(R.sum(loss), input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
