@@ -1,4 +1,5 @@
 """Functional forms of the layers: ``import sparktensor.nn.functional as F``."""
+from .attention import scaled_dot_product_attention
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .dropout import dropout
 from .embedding import embedding
