@@ -12,6 +12,8 @@ from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .modules.conv import Conv1d, Conv2d
 from .modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .modules.attention import MultiheadAttention
+from .modules.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                                  TransformerEncoderLayer)
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .modules.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
                            NLLLoss, SmoothL1Loss)
