@@ -103,6 +103,15 @@ class Tensor:
         """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on."""
         _autograd.backward(self, gradient, retain_graph=retain_graph)
 
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` whenever the gradient of this tensor is computed; a tensor it returns replaces the
+        gradient. Returns a handle whose ``remove()`` unregisters it."""
+        if not self._requires_grad:
+            raise RuntimeError(f"cannot register a hook on a tensor that does not require grad (shape {self.shape}); "
+                               f"call requires_grad_() on a leaf first")
+        from .autograd.hooks import add_grad_hook
+        return add_grad_hook(*self._edge(), hook)
+
     def detach(self):
         """The same data (shared, same version counter) cut from the graph."""
         return Tensor._from_op(self.data, None, 0, self._version)

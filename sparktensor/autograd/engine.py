@@ -6,6 +6,7 @@ runs once every consumer has passed its gradient, so each gradient is summed
 exactly once before it flows on.
 """
 from .function import FREED_GRAPH, AccumulateGrad
+from .hooks import run_grad_hooks
 
 
 def _count_dependencies(roots):
@@ -49,6 +50,8 @@ def run_backward(root_edges, root_grads, retain_graph=False, capture=None):
     while ready:
         node = ready.pop()
         grads = buffers.pop(node, None)
+        if grads is not None and getattr(node, "_grad_hooks", None):
+            grads = run_grad_hooks(node, grads)
         if capture is not None and grads is not None:
             for index, g in enumerate(grads):
                 if (node, index) in capture and g is not None:

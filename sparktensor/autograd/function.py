@@ -28,6 +28,7 @@ class Function:
     _saved_versions = ()
     _parents = ()
     _out_meta = None
+    _grad_hooks = None  # {output index: {handle id: hook}} from Tensor.register_hook
     _freed = False
 
     @staticmethod
@@ -139,6 +140,7 @@ class AccumulateGrad:
 
     _parents = ()
     _out_meta = None
+    _grad_hooks = None  # {output index: {handle id: hook}} from Tensor.register_hook
     _freed = False
 
     def __init__(self, tensor):

@@ -4,6 +4,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ... import backend
+from ...autograd.function import Function
+from ...autograd.hooks import RemovableHandle
 from ...tensor import Tensor
 from ..parameter import Parameter
 
@@ -22,7 +24,46 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            return _call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----- hooks, as PyTorch's -----
+    def _hook_table(self, name):
+        table = self.__dict__.get(name)
+        if table is None:
+            table = OrderedDict()
+            object.__setattr__(self, name, table)
+        return table
+
+    def _add_hook(self, name, hook, prepend=False, **flags):
+        table = self._hook_table(name)
+        handle = RemovableHandle(table)
+        table[handle.id] = (hook, flags)
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` (``hook(module, args, kwargs)`` with ``with_kwargs``) before ``forward``; what
+        it returns, if not ``None``, replaces the arguments. Returns a handle with ``remove()``."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """Call ``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with ``with_kwargs``) after
+        ``forward``; what it returns, if not ``None``, replaces the output. ``always_call`` runs it even when
+        ``forward`` raised. Returns a handle with ``remove()``."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients of the module's tensor inputs are
+        computed (``None`` for inputs that need none); a returned tuple replaces ``grad_input``."""
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_output)`` before the module's backward; a returned tuple replaces ``grad_output``."""
+        return self._add_hook("_backward_hooks", hook, prepend, pre=True)
 
     # ----- registration -----
     def __setattr__(self, name, value):
@@ -217,8 +258,9 @@ class Module:
 
     def apply(self, fn):
         """Call ``fn`` on every submodule and then on this module; returns self."""
-        for m in reversed(list(self.modules())):
-            fn(m)
+        for m in self.children():  # children first, in order, as PyTorch
+            m.apply(fn)
+        fn(self)
         return self
 
     # ----- state dicts -----
@@ -292,3 +334,121 @@ class Module:
             return f"{type(self).__name__}({extra})"
         head = f"{type(self).__name__}(" + (extra if extra else "")
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _call_with_hooks(module, args, kwargs):
+    """``module(*args, **kwargs)`` with its forward pre-hooks, forward hooks and backward hooks."""
+    for hook, flags in list(module.__dict__.get("_forward_pre_hooks", {}).values()):
+        if flags["with_kwargs"]:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"a forward pre-hook with kwargs must return (args, kwargs), got {result!r}")
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    backward_hooks = list(module.__dict__.get("_backward_hooks", {}).values())
+    state = None
+    if backward_hooks and _grad_mode.is_grad_enabled():
+        state = _BackwardHookState(module, backward_hooks, args)
+        args = state.wrap_inputs(args)
+    forward_hooks = list(module.__dict__.get("_forward_hooks", {}).values())
+    try:
+        output = module.forward(*args, **kwargs)
+    except Exception:
+        for hook, flags in forward_hooks:
+            if flags["always_call"]:
+                try:
+                    hook(module, args, kwargs, None) if flags["with_kwargs"] else hook(module, args, None)
+                except Exception:
+                    pass
+        raise
+    for hook, flags in forward_hooks:
+        result = hook(module, args, kwargs, output) if flags["with_kwargs"] else hook(module, args, output)
+        if result is not None:
+            output = result
+    if state is not None:
+        output = state.wrap_outputs(output)
+    return output
+
+
+class _Identity(Function):
+    """Passes its tensors through; its backward hands their gradients to ``on_backward`` first."""
+
+    @staticmethod
+    def forward(ctx, *arrays, on_backward):
+        ctx.on_backward = on_backward
+        return arrays
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return tuple(ctx.on_backward(grads))
+
+
+class _BackwardHookState:
+    """The gradients around one call of a module with backward hooks (PyTorch's ``BackwardHook``)."""
+
+    def __init__(self, module, hooks, args):
+        self.module, self.hooks = module, hooks
+        self.tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.grad_positions = [i for i in self.tensor_positions if args[i].requires_grad]
+        self.grad_output = None
+
+    def wrap_inputs(self, args):
+        if not self.grad_positions:
+            return args
+        passed = _Identity.apply(*[args[i] for i in self.grad_positions], on_backward=self._inputs_backward)
+        args = list(args)
+        for i, t in zip(self.grad_positions, passed):
+            args[i] = t
+        return tuple(args)
+
+    def wrap_outputs(self, output):
+        single = isinstance(output, Tensor)
+        outputs = (output,) if single else output
+        if not isinstance(outputs, (tuple, list)):
+            return output
+        positions = [i for i, o in enumerate(outputs) if isinstance(o, Tensor) and o.requires_grad]
+        if not positions:
+            return output
+        passed = _Identity.apply(*[outputs[i] for i in positions], on_backward=self._outputs_backward)
+        outputs = list(outputs)
+        for i, t in zip(positions, passed):
+            outputs[i] = t
+        return outputs[0] if single else type(output)(outputs)
+
+    def _outputs_backward(self, grads):
+        grads = tuple(Tensor(g) for g in grads)
+        for hook, flags in self.hooks:
+            if flags.get("pre"):
+                result = hook(self.module, grads)
+                if result is not None:
+                    grads = tuple(result)
+        self.grad_output = grads
+        if not self.grad_positions:  # nothing flows into the inputs: the hook still hears of the call, as PyTorch's
+            self._call_hooks((None,) * len(self.tensor_positions))
+        return [g.data for g in grads]
+
+    def _inputs_backward(self, grads):
+        full = {i: Tensor(g) for i, g in zip(self.grad_positions, grads)}
+        grad_input = self._call_hooks(tuple(full.get(i) for i in self.tensor_positions))
+        chosen = dict(zip(self.tensor_positions, grad_input))
+        return [None if chosen[i] is None else chosen[i].data for i in self.grad_positions]
+
+    def _call_hooks(self, grad_input):
+        for hook, flags in self.hooks:
+            if flags.get("pre"):
+                continue
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                result = tuple(result)
+                if len(result) != len(grad_input):
+                    raise RuntimeError(f"a backward hook of {type(self.module).__name__} returned {len(result)} "
+                                       f"gradients for {len(grad_input)} inputs")
+                grad_input = result
+        return grad_input
+
+
+from ...autograd import grad_mode as _grad_mode  # noqa: E402
