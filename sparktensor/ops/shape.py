@@ -250,18 +250,36 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, x, pad_width, mode, constant_values):
         ctx.index = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape))
+        ctx.pad_width, ctx.mode, ctx.shape = pad_width, mode, x.shape
         xp = get_array_module(x)
-        if mode != "constant":
-            raise ValueError(f"pad: mode {mode!r} is not supported; use 'constant'")
-        return xp.pad(x, pad_width, mode="constant", constant_values=constant_values)
+        if mode == "constant":
+            return xp.pad(x, pad_width, mode="constant", constant_values=constant_values)
+        return xp.pad(x, pad_width, mode=mode)
 
     @staticmethod
     def backward(ctx, gy):
-        return gy[ctx.index], None, None, None
+        if ctx.mode == "constant":
+            return gy[ctx.index], None, None, None
+        # padding is separable: along each axis, every padded position adds its gradient to the one it copies
+        xp = get_array_module(gy)
+        for axis, (width, n) in enumerate(zip(ctx.pad_width, ctx.shape)):
+            if any(width):
+                source = xp.pad(xp.arange(n), width, mode=ctx.mode)
+                moved = xp.moveaxis(gy, axis, 0)
+                g = xp.zeros((n,) + moved.shape[1:], gy.dtype)
+                xp.add.at(g, source, moved)
+                gy = xp.moveaxis(g, 0, axis)
+        return gy, None, None, None
+
+
+_PAD_MODES = ("constant", "reflect", "edge", "wrap", "symmetric")
 
 
 def pad(x, pad_width, mode="constant", constant_values=0):
-    """Pad with a constant, NumPy style: ``pad_width`` is an int, a pair or one pair per axis."""
+    """Pad NumPy style: ``pad_width`` is an int, a pair or one pair per axis; ``mode`` one of NumPy's
+    ``"constant"``, ``"reflect"``, ``"edge"``, ``"wrap"``, ``"symmetric"``."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode {mode!r} is not supported; use one of {', '.join(map(repr, _PAD_MODES))}")
     try:
         width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except ValueError:

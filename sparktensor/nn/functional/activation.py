@@ -5,7 +5,8 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module, is_cupy_array
-from ...ops.elementwise import relu, sigmoid, tanh
+from ...ops import elementwise as E
+from ...ops.elementwise import sigmoid, tanh
 from ...ops.reduction import log_softmax, softmax
 
 __all__ = ["relu", "tanh", "sigmoid", "softmax", "log_softmax", "leaky_relu", "elu", "gelu"]
@@ -77,14 +78,24 @@ class Gelu(Function):
         return gy * (saved + x * pdf), None
 
 
-def leaky_relu(x, negative_slope=0.01):
+def _maybe_inplace(x, inplace, name, fn):
+    """``fn(x)``, or with ``inplace`` written into ``x`` as PyTorch's ``inplace=True`` (recorded, version-counted)."""
+    return x._update(name + "_", fn) if inplace else fn(x)
+
+
+def relu(x, inplace=False):
+    """``max(x, 0)``; ``inplace=True`` overwrites ``x`` (as PyTorch's)."""
+    return _maybe_inplace(x, inplace, "relu", E.relu)
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     """``x`` where positive, ``negative_slope * x`` elsewhere."""
-    return LeakyRelu.apply(x, negative_slope)
+    return _maybe_inplace(x, inplace, "leaky_relu", lambda t: LeakyRelu.apply(t, negative_slope))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0, inplace=False):
     """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
-    return Elu.apply(x, alpha)
+    return _maybe_inplace(x, inplace, "elu", lambda t: Elu.apply(t, alpha))
 
 
 def gelu(x, approximate="none"):

@@ -1,27 +1,44 @@
 """``dropout``: zero elements with probability ``p`` during training and rescale the rest."""
 from ...autograd.function import Function
 from ... import random as st_random
+from ...ops._grad_utils import sum_to
 
 
 class DropoutFunction(Function):
     @staticmethod
     def forward(ctx, x, mask):
         ctx.save_for_backward(mask)
+        ctx.shape = x.shape
         return x * mask
 
     @staticmethod
     def backward(ctx, gy):
         mask, = ctx.saved_tensors
-        return gy * mask, None
+        return sum_to(gy * mask, ctx.shape), None
 
 
-def dropout(x, p=0.5, training=True, generator=None):
-    """Zero each element with probability ``p`` and scale the others by ``1 / (1 - p)``; identity when not training."""
+def dropout(x, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability ``p`` and scale the others by ``1 / (1 - p)``; identity when not training.
+    ``inplace=True`` overwrites ``x``, as PyTorch's."""
+    return _dropout(x, p, training, inplace, generator, x.shape, "dropout")
+
+
+def _dropout(x, p, training, inplace, generator, mask_shape, name):
     if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+        raise ValueError(f"{name} probability must be between 0 and 1, got {p}")
     if not training or p == 0:
         return x
     stream = (generator or st_random.default_generator).stream(x.device)
-    keep = stream.random(x.shape, dtype="float32" if x.dtype.itemsize <= 4 else "float64") >= p
+    keep = stream.random(mask_shape, dtype="float32" if x.dtype.itemsize <= 4 else "float64") >= p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return DropoutFunction.apply(x, keep.astype(x.dtype) * scale)
+    mask = keep.astype(x.dtype) * scale
+    if inplace:
+        return x._update(name + "_", lambda t: DropoutFunction.apply(t, mask))
+    return DropoutFunction.apply(x, mask)
+
+
+def dropout2d(x, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability ``p``, scaling the rest by ``1 / (1 - p)``."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+    return _dropout(x, p, training, inplace, generator, x.shape[:-2] + (1, 1), "dropout2d")

@@ -4,21 +4,28 @@ from .module import Module
 
 
 class ReLU(Module):
-    """``max(x, 0)``."""
+    """``max(x, 0)``; ``inplace=True`` overwrites the input, as PyTorch's."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return A.relu(x)
+        return A.relu(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
     """``x`` if positive else ``negative_slope * x``."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
-        return A.leaky_relu(x, self.negative_slope)
+        return A.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -41,12 +48,12 @@ class GELU(Module):
 class ELU(Module):
     """``x`` if positive else ``alpha * (exp(x) - 1)``."""
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
-        return A.elu(x, self.alpha)
+        return A.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}"

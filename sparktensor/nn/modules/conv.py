@@ -2,9 +2,14 @@
 
 from ... import creation
 from .. import init
+from ...ops.shape import pad
 from ..functional.conv import _pair, conv1d, conv2d
 from ..parameter import Parameter
 from .module import Module
+
+
+# PyTorch's padding modes and the NumPy pad modes that fill the same values
+_PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 class _ConvNd(Module):
@@ -14,9 +19,13 @@ class _ConvNd(Module):
     _input = ""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
-                 device, spatial):
+                 device, spatial, padding_mode="zeros"):
         super().__init__()
         name = type(self).__name__
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {', '.join(map(repr, _PADDING_MODES))}, got "
+                             f"{padding_mode!r}")
+        self.padding_mode = padding_mode
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels {in_channels} and out_channels {out_channels} must both be "
                              f"divisible by groups={groups}")
@@ -51,7 +60,21 @@ class _ConvNd(Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: expected {self.in_channels} input channels, input {expected}, got shape "
                              f"{tuple(x.shape)} with {x.shape[1]} channels")
-        return self._conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return self._conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv(pad(x, self._pad_width(x), _PADDING_MODES[self.padding_mode]), self.weight, self.bias,
+                          self.stride, 0, self.dilation, self.groups)
+
+    def _pad_width(self, x):
+        """(before, after) per axis of the input for ``padding`` (ints or ``"same"``/``"valid"``)."""
+        if self.padding == "valid":
+            spatial = [(0, 0)] * len(self.kernel_size)
+        elif self.padding == "same":
+            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            spatial = [(t // 2, t - t // 2) for t in total]
+        else:
+            spatial = [(p, p) for p in self.padding]
+        return [(0, 0), (0, 0)] + spatial
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -63,6 +86,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -78,6 +103,7 @@ class Conv1d(_ConvNd):
         dilation: spacing between kernel elements.
         groups: split the channels into this many independent groups.
         bias: whether to add a learned bias.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``: what fills the padding.
 
     Shape:
         input (N, C_in, L); output (N, C_out, L_out) with
@@ -88,9 +114,9 @@ class Conv1d(_ConvNd):
     _input = "(N, {}, L)"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 dtype=None, device=None):
+                 padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
-                         device, 1)
+                         device, 1, padding_mode)
 
 
 class Conv2d(_ConvNd):
@@ -105,6 +131,7 @@ class Conv2d(_ConvNd):
         dilation: spacing between kernel elements, an int or a pair.
         groups: split the channels into this many independent groups (``in_channels`` for depthwise).
         bias: whether to add a learned bias.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``: what fills the padding.
 
     Shape:
         input (N, C_in, H, W); output (N, C_out, H_out, W_out) with
@@ -115,6 +142,6 @@ class Conv2d(_ConvNd):
     _input = "(N, {}, H, W)"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 dtype=None, device=None):
+                 padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
-                         device, 2)
+                         device, 2, padding_mode)

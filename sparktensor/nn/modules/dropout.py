@@ -1,5 +1,5 @@
-"""``Dropout``."""
-from ..functional.dropout import dropout
+"""``Dropout`` and ``Dropout2d``."""
+from ..functional.dropout import dropout, dropout2d
 from .module import Module
 
 
@@ -13,14 +13,29 @@ class Dropout(Module):
         any; the output has the input's shape.
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be between 0 and 1, got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__}: p must be between 0 and 1, got {p}")
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
-        return dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels with probability ``p`` in training mode and scale the rest by ``1 / (1 - p)``.
+
+    Args:
+        p: probability of zeroing a channel.
+        inplace: overwrite the input.
+
+    Shape:
+        input (N, C, H, W) or (C, H, W); output the same.
+    """
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training, self.inplace)

@@ -67,11 +67,14 @@ class _BatchNorm(Module):
             raise ValueError(f"{self!r}: expected {dims} input with {self.num_features} channels in axis 1, "
                              f"got shape {tuple(x.shape)}")
         use_batch = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
+            if self.momentum is None:  # a cumulative average of every batch so far, as PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked.data)
         return batch_norm(x, self.running_mean if self.track_running_stats else None,
                           self.running_var if self.track_running_stats else None, self.weight, self.bias,
-                          use_batch, self.momentum, self.eps)
+                          use_batch, momentum, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -84,7 +87,7 @@ class BatchNorm1d(_BatchNorm):
     Args:
         num_features: C.
         eps: added to the variance.
-        momentum: weight of the new batch in the running statistics.
+        momentum: weight of the new batch in the running statistics; ``None`` for their cumulative average.
 
     Shape:
         input (N, C) or (N, C, L); output the same.
@@ -98,7 +101,7 @@ class BatchNorm2d(_BatchNorm):
     Args:
         num_features: C.
         eps: added to the variance.
-        momentum: weight of the new batch in the running statistics.
+        momentum: weight of the new batch in the running statistics; ``None`` for their cumulative average.
 
     Shape:
         input (N, C, H, W); output the same.
