@@ -278,7 +278,7 @@ def test_reshape_and_transpose_share_memory_like_numpy(device):
     (lambda x: st.chunk(x, 0), ValueError, "must be positive"),
     (lambda x: st.pad(x, -1), ValueError, "non-negative"),
     (lambda x: st.pad(x, ((1, 1), (1, 1))), ValueError, r"does not fit a tensor of shape \(2, 3, 4\)"),
-    (lambda x: st.pad(x, 1, mode="reflect"), ValueError, "not supported"),
+    (lambda x: st.pad(x, 1, mode="mirror"), ValueError, "not supported"),
     (lambda x: st.repeat(x, [1, 2], axis=1), ValueError, r"2 repeat counts for 3 elements"),
     (lambda x: st.repeat(x, -1), ValueError, "non-negative"),
     (lambda x: st.repeat(x, 1.5), ValueError, "non-negative int"),
