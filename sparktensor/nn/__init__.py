@@ -6,13 +6,17 @@ from .modules.container import ModuleDict, ModuleList, Sequential
 from .modules.linear import Identity, Linear
 from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .modules.dropout import Dropout
-from .modules.dropout import Dropout2d
 from .modules.flatten import Flatten
 from .modules.embedding import Embedding
 from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .modules.conv import Conv1d, Conv2d
 from .modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .modules.attention import MultiheadAttention
+from .modules.activation_extra import Hardswish, Mish, PReLU, SiLU
+from .modules.distance import CosineSimilarity, PairwiseDistance
+from .modules.norms import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
+from .modules.padding import ConstantPad2d, ZeroPad1d, ZeroPad2d
+from .modules.unflatten import Unflatten
 from .modules.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                                   TransformerEncoderLayer)
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
