@@ -6,6 +6,7 @@ from .modules.container import ModuleDict, ModuleList, Sequential
 from .modules.linear import Identity, Linear
 from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .modules.dropout import Dropout
+from .modules.dropout import Dropout2d
 from .modules.flatten import Flatten
 from .modules.embedding import Embedding
 from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm

@@ -5,6 +5,7 @@ from .distance import cosine_similarity, pairwise_distance
 from .norms import group_norm, instance_norm, normalize, rms_norm
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .dropout import dropout
+from .dropout import dropout2d
 from .embedding import embedding
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
