@@ -38,9 +38,13 @@ def train_numpy(spark, rounds, direct, threshold=None):
     return {"weights": weights(model).tolist(), "loss": history["loss"]}
 
 
-def train_dataframe(spark, rounds, partitions):
+def train_dataframe(spark, rounds, partitions, drop_files_after=None):
     """Parameter averaging on ``from_dataframe`` data kept on the executors (``partitions`` source partitions,
-    re-cut to 2 on the cluster); the weights and the in-process reference's on the same blocks."""
+    re-cut to 2 on the cluster); the weights and the in-process reference's on the same blocks. With
+    ``drop_files_after``, the executors' block files are deleted after that round (as when an executor is
+    replaced): the next round must rebuild them from Spark's cached rows."""
+    import functools
+
     import numpy as np
     import pandas as pd
 
@@ -52,11 +56,25 @@ def train_dataframe(spark, rounds, partitions):
     try:
         held_x, held_y = data.to_blocks().arrays()
         reference = dist.from_numpy(held_x, held_y, partitions=data.counts)
-        with dist.SparkEngine(spark) as engine:
-            model, _, history = train_digits(engine, rounds=rounds, data=data)
+        def drop_files(record):
+            if record["round"] == drop_files_after:
+                from sparktensor.dist.connect_data import _STATS, _delete_task
+                trained = data.repartition(2)
+                trained.tasks().mapInArrow(functools.partial(_delete_task, trained.key), _STATS).collect()
+
+        import logging
+        warnings = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: warnings.append(record.getMessage())
+        logging.getLogger("sparktensor.dist").addHandler(handler)
+        try:
+            with dist.SparkEngine(spark) as engine:
+                model, _, history = train_digits(engine, rounds=rounds, data=data, callback=drop_files)
+        finally:
+            logging.getLogger("sparktensor.dist").removeHandler(handler)
         local, _, _ = train_digits(dist.LocalEngine(), rounds=rounds, data=reference)
         return {"weights": weights(model).tolist(), "local": weights(local).tolist(), "counts": data.counts,
-                "kind": type(data).__name__, "loss": history["loss"]}
+                "kind": type(data).__name__, "loss": history["loss"], "warnings": warnings}
     finally:
         data.release()
 
