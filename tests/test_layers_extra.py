@@ -176,3 +176,64 @@ def test_errors_name_the_shapes(device):
         nn.Unflatten(1, (4, 2))(st.ones(2, 6, device=device))
     with pytest.raises(ValueError, match="4 non-negative ints"):
         nn.ZeroPad2d((1, 2, 3))
+
+
+# ----- transposed convolutions, resizing, pixel shuffle, bilinear -----
+
+@pytest.mark.parametrize("spatial", [1, 2])
+@pytest.mark.parametrize("kwargs", [dict(), dict(stride=2), dict(stride=2, padding=1, output_padding=1),
+                                    dict(stride=3, padding=2, dilation=2, groups=2), dict(padding=2, bias=False),
+                                    dict(stride=(2, 1), padding=(0, 1), output_padding=(1, 0))],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
+@pytest.mark.parametrize("dtype, tol", FLOATS)
+def test_conv_transpose(device, spatial, kwargs, dtype, tol):
+    if spatial == 1 and any(isinstance(v, tuple) for v in kwargs.values()):
+        kwargs = {k: v[0] if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    cls, tcls = (nn.ConvTranspose1d, torch.nn.ConvTranspose1d) if spatial == 1 else (nn.ConvTranspose2d,
+                                                                                       torch.nn.ConvTranspose2d)
+    ours, theirs = paired(cls(4, 6, 3, **kwargs), tcls(4, 6, 3, **kwargs), device, dtype)
+    compare(ours, theirs, [data((2, 4) + (5,) * spatial, dtype)], device, tol)
+
+
+def test_conv_transpose_gradcheck(device):
+    x = st.tensor(data((1, 2, 3, 4), np.float64), device=device, requires_grad=True)
+    w = st.tensor(data((2, 3, 2, 3), np.float64, 1), device=device, requires_grad=True)
+    assert st.autograd.gradcheck(lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1, output_padding=1),
+                                 [x, w])
+
+
+@pytest.mark.parametrize("shape, kwargs", [
+    ((2, 3, 5, 4), dict(size=(7, 9))), ((2, 3, 5, 4), dict(scale_factor=2)), ((2, 3, 6), dict(size=4)),
+    ((2, 3, 5, 4), dict(scale_factor=1.7, mode="bilinear")),
+    ((2, 3, 5, 4), dict(size=(3, 8), mode="bilinear", align_corners=True)),
+    ((2, 3, 5, 4), dict(size=(8, 3), mode="bilinear", align_corners=False)),
+    ((2, 3, 5), dict(scale_factor=3, mode="linear")), ((2, 3, 5), dict(size=9, mode="linear", align_corners=True)),
+], ids=str)
+@pytest.mark.parametrize("dtype, tol", FLOATS)
+def test_interpolate_and_upsample(device, shape, kwargs, dtype, tol):
+    compare(nn.Upsample(**kwargs), torch.nn.Upsample(**kwargs), [data(shape, dtype)], device, tol)
+
+
+def test_interpolate_gradcheck_and_errors(device):
+    x = st.tensor(data((1, 2, 3, 4), np.float64), device=device, requires_grad=True)
+    assert st.autograd.gradcheck(lambda a: F.interpolate(a, scale_factor=1.5, mode="bilinear"), [x])
+    with pytest.raises(ValueError, match="'bilinear'.*\\(1, 2, 3\\)"):
+        F.interpolate(st.ones(1, 2, 3, device=device), size=4, mode="bilinear")
+    with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
+        F.interpolate(x, size=3, scale_factor=2)
+
+
+@pytest.mark.parametrize("dtype, tol", FLOATS)
+def test_pixel_shuffle_and_unshuffle(device, dtype, tol):
+    compare(nn.PixelShuffle(2), torch.nn.PixelShuffle(2), [data((2, 8, 3, 2), dtype)], device, tol)
+    compare(nn.PixelUnshuffle(2), torch.nn.PixelUnshuffle(2), [data((2, 3, 4, 6), dtype)], device, tol)
+    x = st.tensor(data((5, 12, 3, 4), dtype), device=device)
+    np.testing.assert_array_equal(to_numpy(F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2)), to_numpy(x))
+
+
+@pytest.mark.parametrize("shapes", [((4, 3), (4, 5)), ((2, 4, 3), (2, 4, 5))], ids=str)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype, tol", FLOATS)
+def test_bilinear(device, shapes, bias, dtype, tol):
+    ours, theirs = paired(nn.Bilinear(3, 5, 2, bias=bias), torch.nn.Bilinear(3, 5, 2, bias=bias), device, dtype)
+    compare(ours, theirs, [data(s, dtype, i) for i, s in enumerate(shapes)], device, tol)

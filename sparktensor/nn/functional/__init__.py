@@ -3,6 +3,7 @@ from .attention import scaled_dot_product_attention
 from .activation_extra import hardswish, mish, prelu, silu
 from .distance import cosine_similarity, pairwise_distance
 from .norms import group_norm, instance_norm, normalize, rms_norm
+from .upsampling import conv_transpose1d, conv_transpose2d, interpolate, pixel_shuffle, pixel_unshuffle
 from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .dropout import dropout
 from .dropout import dropout2d
