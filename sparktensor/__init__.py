@@ -4,7 +4,7 @@ from .dtypes import (bool, double, float16, float32, float64, get_default_dtype,
                      long, set_default_dtype, short, uint8)
 from .tensor import GradientDroppedWarning, Tensor
 from . import autograd
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import Function, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available, get_array_module
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
                        ones_like, tensor, zeros, zeros_like)

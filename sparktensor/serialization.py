@@ -85,6 +85,7 @@ def load(path, device=None):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
+    _refuse_pickle(path)
     try:
         if path.endswith(".npz"):
             with np.load(path, allow_pickle=False) as f:
@@ -105,3 +106,20 @@ def load(path, device=None):
     if layout is None:
         return OrderedDict((k, Tensor(v)) for k, v in tensors.items())
     return _unflatten(layout, tensors)
+
+
+def _refuse_pickle(path):
+    """A PyTorch checkpoint (``torch.save``: a zip holding ``data.pkl``, or a bare pickle) is refused before
+    anything in it is read: unpickling runs whatever code the file names."""
+    import zipfile
+    with open(path, "rb") as f:
+        head = f.read(2)
+    pickled = head[:1] == b"\x80"
+    if head == b"PK" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            pickled = any(n.endswith(".pkl") for n in z.namelist())
+    if pickled:
+        raise ValueError(f"load: {path!r} is a PyTorch checkpoint (a pickle), which sparktensor never loads: "
+                         f"unpickling runs arbitrary code. Convert it once where you trust it, with PyTorch: "
+                         f"safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors'), "
+                         f"then st.load('model.safetensors') and model.load_state_dict(...)")

@@ -194,6 +194,19 @@ class Tensor:
             return array.astype(dtype, copy=bool(copy))
         return array.copy() if copy and not converts else array
 
+    def __dlpack__(self, **kwargs):
+        """Share the data through DLPack (``torch.as_tensor(t)``, ``torch.from_dlpack(t)``), 0-d tensors included."""
+        if self._requires_grad and _grad_mode.is_grad_enabled():
+            warnings.warn(f"exporting a tensor that requires grad (shape {self.shape}) through DLPack drops its "
+                          f"gradient; call .detach() first to say so", GradientDroppedWarning, stacklevel=2)
+        data = self.data
+        if not data.flags.writeable:  # a broadcast view: DLPack wants memory of its own
+            data = data.copy()
+        return data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def item(self):
         """The single value as a Python number."""
         if self.data.size != 1:

@@ -260,3 +260,24 @@ def test_inplace_into_a_plain_tensor_joins_the_graph_and_refuses_wrong_dtype(dev
         st.tensor([1, 2], device=device).add_(0.5)
     with pytest.raises(RuntimeError, match="shape"):
         st.zeros(2, device=device).add_(st.zeros(3, 2, device=device))
+
+
+# ----- files and interchange -----
+def test_torch_as_tensor_takes_tensors_of_every_rank(device):
+    for value in (3.5, [1.0, 2.0], [[1, 2], [3, 4]]):
+        t = st.tensor(value, device=device)
+        theirs = torch.as_tensor(t.cpu())
+        np.testing.assert_array_equal(theirs.numpy(), np.asarray(value))
+        assert tuple(theirs.shape) == t.shape
+    assert torch.as_tensor(st.tensor(2.0).expand(3)).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_loading_a_pytorch_checkpoint_is_refused_before_unpickling(tmp_path):
+    for name, save in (("model.pt", lambda p: torch.save({"w": torch.ones(2)}, p)),
+                       ("legacy.pth", lambda p: torch.save({"w": torch.ones(2)}, p, _use_new_zipfile_serialization=False))):
+        path = tmp_path / name
+        save(path)
+        with pytest.raises(ValueError, match=r"PyTorch checkpoint.*never loads.*safetensors"):
+            st.load(path)
+    st.save({"w": st.ones(2)}, tmp_path / "ok.npz")  # an npz is a zip too, and still loads
+    np.testing.assert_array_equal(st.load(tmp_path / "ok.npz")["w"].numpy(), [1.0, 1.0])

@@ -1,8 +1,8 @@
 """Reverse-mode automatic differentiation: ``Function``, ``backward``, ``grad``, ``gradcheck``, grad modes."""
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Function
 from .functional import backward, grad
 from .gradcheck import GradcheckError, gradcheck
 
 __all__ = ["Function", "backward", "grad", "gradcheck", "GradcheckError", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled"]
+           "set_grad_enabled", "is_grad_enabled", "inference_mode"]

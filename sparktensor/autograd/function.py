@@ -39,6 +39,17 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
 
+    _non_differentiable = ()
+    _materialize_grads = True
+
+    def mark_non_differentiable(self, *arrays):
+        """Outputs (the arrays ``forward`` returns) that get no gradient: their tensors do not require grad."""
+        self._non_differentiable = tuple(id(a) for a in arrays)
+
+    def set_materialize_grads(self, value):
+        """With ``False``, ``backward`` gets ``None`` (not zeros) for outputs that received no gradient."""
+        self._materialize_grads = bool(value)
+
     def save_for_backward(self, *arrays):
         """Keep arrays for backward; in-place changes to them before backward are detected."""
         self._saved = arrays
@@ -90,11 +101,12 @@ class Function:
         ctx.needs_input_grad = needs
         ctx._parents = parents
         if single:
-            result = Tensor._from_op(out, ctx, 0, version)
+            result = Tensor._from_op(out, None if id(out) in ctx._non_differentiable else ctx, 0, version)
             outs = (result,)
         else:
             ctx._out_meta = tuple((o.shape, o.dtype) for o in out)
-            result = outs = tuple(Tensor._from_op(o, ctx, i, version) for i, o in enumerate(out))
+            result = outs = tuple(Tensor._from_op(o, None if id(o) in ctx._non_differentiable else ctx, i, version)
+                                  for i, o in enumerate(out))
         if ctx._saved:
             ctx._track_saved(args, outs)
         return result
@@ -116,7 +128,7 @@ class Function:
     def _run_backward(self, grads):
         if self._freed:
             raise RuntimeError(FREED_GRAPH)
-        if self._out_meta is not None and any(g is None for g in grads):
+        if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
             xp = backend.get_array_module(*[g for g in grads if g is not None])
             grads = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
         gxs = type(self).backward(self, *grads)

@@ -61,3 +61,24 @@ class no_grad(_GradModeContext):
 class enable_grad(_GradModeContext):
     """Context manager and decorator that records the graph, even inside ``no_grad``."""
     mode = True
+
+
+class inference_mode(_GradModeContext):
+    """PyTorch's ``inference_mode``: records no graph (as ``no_grad``; here the two cost the same).
+    ``inference_mode(False)`` leaves grad mode as it is."""
+
+    def __init__(self, mode=True):
+        self.enabled = bool(mode)
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        if self.enabled:
+            _state.enabled = False
+        return self
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper

@@ -25,12 +25,33 @@ def _pairing(outs, cotangents):
     return sum(float((o.data.astype(np.float64) * u).sum()) for o, u in zip(outs, cotangents))
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, directions=3, coordinate_limit=32, seed=0):
+def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-6, rtol=1e-5, raise_exception=True, nondet_tol=0.0,
+              check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+              check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
+              masked=None, directions=3, coordinate_limit=32, seed=0):
     """Check the gradients of ``fn`` at ``inputs`` (tensors; those that require grad are checked).
 
-    Inputs should be float64. Returns ``True``; raises ``GradcheckError`` naming the
-    input and direction that disagree.
+    Inputs should be float64. Returns ``True``; on a disagreement raises ``GradcheckError`` naming the input and
+    direction, or returns ``False`` with ``raise_exception=False``. PyTorch's other keyword arguments are accepted:
+    ``nondet_tol`` widens ``atol``; the checks this engine has no counterpart for (forward-mode AD, batched
+    gradients) raise when asked for.
     """
+    unsupported = [name for name, asked in (("check_forward_ad", check_forward_ad), ("check_batched_grad",
+                   check_batched_grad), ("check_batched_forward_grad", check_batched_forward_grad)) if asked]
+    if unsupported:
+        raise ValueError(f"gradcheck: {', '.join(unsupported)} need forward-mode or batched autodiff, which "
+                         f"sparktensor does not have")
+    if not check_backward_ad:
+        return True
+    try:
+        return _gradcheck(fn, inputs, eps, atol + nondet_tol, rtol, directions, coordinate_limit, seed)
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+
+
+def _gradcheck(fn, inputs, eps, atol, rtol, directions, coordinate_limit, seed):
     from ..tensor import Tensor
     from .functional import grad
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
