@@ -8,6 +8,9 @@ What ``shard`` does to each layer (``comm`` is the model group, M ranks):
   by output channels; the split channels pass through activations and pooling as they are, ``Flatten`` then
   ``Linear`` takes them as a row-parallel layer (no gather), and anything else gets them all-gathered first.
 * ``LSTM``: hidden units split (``ParallelLSTM``); ``Embedding``: rows split (``VocabParallelEmbedding``);
+  ``MultiheadAttention``: heads split (``ParallelMultiheadAttention``: QKV column-parallel, output projection
+  row-parallel); a Transformer encoder or decoder layer: its attention so, and ``linear1``/``linear2`` a
+  column/row pair;
   a lone ``Linear`` or convolution outside a chain: split, its output gathered.
 * Every other layer (batch and layer norm, ``RNN``, ``GRU``, grouped convolutions, custom layers' own
   parameters) stays replicated: each rank keeps a whole copy and computes the same values; a custom module's
@@ -38,8 +41,10 @@ from ...nn.modules.linear import Identity, Linear
 from ...nn.modules.module import Module
 from ...nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from ...nn.modules.rnn import LSTM
+from ...nn.modules.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
+from .attention import ParallelMultiheadAttention, parallel_feed_forward, splits_attention
 from .communication import gather_from_parallel
 from .conv import ChannelParallelConv
 from .embedding import VocabParallelEmbedding
@@ -135,6 +140,10 @@ def _shard(module, comm, split_output=False):
         return ParallelLSTM(module, comm)
     if isinstance(module, Embedding) and module.num_embeddings >= comm.world_size:
         return VocabParallelEmbedding(module, comm)
+    if splits_attention(module):
+        return ParallelMultiheadAttention(module, comm)
+    if isinstance(module, (TransformerEncoderLayer, TransformerDecoderLayer)):
+        return _replicate(module, comm, parallel_feed_forward(module, comm))
     return _replicate(module, comm)
 
 
@@ -193,15 +202,18 @@ def _next_layer(items, i):
     return None
 
 
-def _replicate(module, comm):
-    """A copy of ``module`` with its own parameters and buffers copied whole and its children sharded."""
+def _replicate(module, comm, children=None):
+    """A copy of ``module`` with its own parameters and buffers copied whole and its children sharded (those
+    named in ``children`` replaced by the given modules)."""
+    children = children or {}
     clone = copy.copy(module)
     d = clone.__dict__
     d["_parameters"] = OrderedDict((k, None if p is None else Parameter(init.materialize(p), p.requires_grad))
                                    for k, p in module._parameters.items())
     d["_buffers"] = OrderedDict((k, None if b is None else Tensor(init.materialize(b)))
                                 for k, b in module._buffers.items())
-    d["_modules"] = OrderedDict((k, None if m is None else _shard(m, comm)) for k, m in module._modules.items())
+    d["_modules"] = OrderedDict((k, children[k] if k in children else None if m is None else _shard(m, comm))
+                                for k, m in module._modules.items())
     d["_non_persistent"] = set(module._non_persistent)
     if "_buffer_names" in d:
         d["_buffer_names"] = set(d["_buffer_names"])

@@ -112,6 +112,15 @@ class MultiheadAttention(Module):
             init.xavier_normal_(self.bias_k)
             init.xavier_normal_(self.bias_v)
 
+    def _heads(self):
+        """``(start, stop)``: the heads this module computes (all of them; a model-parallel share computes
+        its own)."""
+        return 0, self.num_heads
+
+    def _merge_weights(self, weights, average):
+        """The attention weights to return, from those of this module's heads (N, heads, L, S)."""
+        return weights.mean(axis=1) if average else weights
+
     def _project(self, query, key, value):
         """q, k, v from the inputs (all batch first), with PyTorch's split of the packed weight and bias."""
         e = self.embed_dim
@@ -149,7 +158,8 @@ class MultiheadAttention(Module):
             raise ValueError(f"{self!r}: got query {tuple(query.shape)}, key {tuple(key.shape)} and value "
                              f"{tuple(value.shape)} (as (N, L, E)); expected E = {self.embed_dim}, key width "
                              f"{self.kdim}, value width {self.vdim} and one N")
-        q, k, v = self._project(query, key, value)  # each (N, L or S, E)
+        h0, h1 = self._heads()
+        q, k, v = self._project(query, key, value)  # each (N, L or S, this module's heads * head_dim)
         if attn_mask is not None:
             is_causal = False  # PyTorch reads is_causal as a hint that attn_mask is causal; the mask decides
         elif is_causal and (need_weights or key_padding_mask is not None or self.bias_k is not None
@@ -160,7 +170,7 @@ class MultiheadAttention(Module):
         if attn_mask is not None:
             attn_mask = as_tensor_like(attn_mask, q)
             if attn_mask.ndim == 3:
-                attn_mask = attn_mask.reshape(batch, self.num_heads, *attn_mask.shape[1:])
+                attn_mask = attn_mask.reshape(batch, self.num_heads, *attn_mask.shape[1:])[:, h0:h1]
         if key_padding_mask is not None:
             key_padding_mask = as_tensor_like(key_padding_mask, q)
         if self.bias_k is not None:
@@ -168,7 +178,7 @@ class MultiheadAttention(Module):
             v = concatenate([v, self.bias_v.expand(batch, 1, e)], axis=1)
             attn_mask, key_padding_mask = (None if m is None else pad(m, [(0, 0)] * (m.ndim - 1) + [(0, 1)])
                                            for m in (attn_mask, key_padding_mask))
-        q, k, v = (t.reshape(batch, t.shape[1], self.num_heads, self.head_dim).swapaxes(1, 2) for t in (q, k, v))
+        q, k, v = (t.reshape(batch, t.shape[1], h1 - h0, self.head_dim).swapaxes(1, 2) for t in (q, k, v))
         if self.add_zero_attn:
             k, v = (pad(t, [(0, 0), (0, 0), (0, 1), (0, 0)]) for t in (k, v))
             attn_mask, key_padding_mask = (None if m is None else pad(m, [(0, 0)] * (m.ndim - 1) + [(0, 1)])
@@ -186,9 +196,9 @@ class MultiheadAttention(Module):
             out = dropout(weights, p) @ v
         else:
             out = scaled_dot_product_attention(q, k, v, mask, p, is_causal)
-        out = self.out_proj(out.swapaxes(1, 2).reshape(batch, length, e))
-        if weights is not None and average_attn_weights:
-            weights = weights.mean(axis=1)
+        out = self.out_proj(out.swapaxes(1, 2).reshape(batch, length, (h1 - h0) * self.head_dim))
+        if weights is not None:
+            weights = self._merge_weights(weights, average_attn_weights)
         if not batched:
             return out[0], None if weights is None else weights[0]
         return (out if self.batch_first else out.swapaxes(0, 1)), weights
