@@ -17,7 +17,7 @@ from .resident import ResidentData
 # Spark types whose values from_dataframe turns into feature or label arrays
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType",
             "BooleanType")
-_CHUNK_BYTES = 32 << 20  # Arrow binary values stay well under the 2 GB limit of one array
+_CHUNK_BYTES = 4 << 20  # small enough that a few copies per task fit a 1g JVM; far under Arrow's 2 GB limit
 
 
 class Blocks:

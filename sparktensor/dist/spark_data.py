@@ -30,6 +30,8 @@ from .resident import BlockStats, ResidentData
 log = logging.getLogger("sparktensor.dist")
 
 MISS = "sparktensor: block not on this executor"
+# pieces a repartition shuffles: PySpark's partitionBy pickles about 20 records per batch for the JVM to hold
+_PIECE_BYTES = 1 << 20
 _SCHEMA = ("partition int, chunk int, rows long, x binary, y binary, x_shape string, y_shape string, "
            "x_dtype string, y_dtype string, error string")
 
@@ -46,7 +48,6 @@ class SparkResidentData(ResidentData):
         super().__init__(**merged)
         self.chunks, self.key = chunks, key
         self._partitioned = {}  # partitions -> SparkResidentData, made on the cluster once
-        self._tasks = None
 
     @property
     def context(self):
@@ -54,10 +55,8 @@ class SparkResidentData(ResidentData):
         return self.chunks.context
 
     def tasks(self):
-        """An RDD with the chunks' partitions and cache locations but no rows, to run one task per block."""
-        if self._tasks is None:
-            self._tasks = _rowless(self.chunks)
-        return self._tasks
+        """An RDD of one empty partition per block, each preferring the executor that caches the block now."""
+        return _rowless(self.chunks)
 
     def repartition(self, partitions):
         """The same samples in ``partitions`` contiguous, nearly equal partitions, cut and moved on the cluster."""
@@ -100,9 +99,29 @@ class SparkResidentData(ResidentData):
 
 
 def _rowless(chunks):
-    """A view of ``chunks`` with their partitions and cache locations but no rows (``sample(0.0)`` in the JVM)."""
+    """One empty partition per partition of ``chunks``, preferring the executors where Spark caches it now.
+
+    The tasks read their blocks from the executors' files, so they need the placement of ``chunks`` and none
+    of its rows: a view computed from ``chunks`` itself would make Spark load each cached block (from disk,
+    where it spilled) into the JVM every round. The locations come from the scheduler when the job is made;
+    a block cached nowhere (its executor was lost) gets none, and its task reports a miss.
+    """
+    import pickle
+
     from pyspark.rdd import RDD
-    return RDD(chunks._jrdd.sample(False, 0.0, 0), chunks.context, chunks._jrdd_deserializer)
+    from pyspark.serializers import BatchedSerializer, CPickleSerializer
+    sc = chunks.context
+    jvm, scheduler, source = sc._jvm, sc._jsc.sc().dagScheduler(), chunks._jrdd.rdd()
+    empty = bytearray(pickle.dumps([]))
+    scheduler.clearCacheLocs()  # it remembers the locations of the last job's start, before the blocks were cached
+    elements = []
+    for index in range(chunks.getNumPartitions()):
+        found = scheduler.getPreferredLocs(source, index)
+        places = [found.apply(j).toString() for j in range(found.size())]
+        elements.append(jvm.scala.Tuple2(empty, jvm.PythonUtils.toSeq(places)))
+    tag = jvm.scala.reflect.ClassTag.AnyRef()
+    rdd = sc._jsc.sc().makeRDD(jvm.PythonUtils.toSeq(elements), tag)
+    return RDD(jvm.org.apache.spark.api.java.JavaRDD(rdd, tag), sc, BatchedSerializer(CPickleSerializer(), 1))
 
 
 def _forget(chunks, key, tasks):
@@ -381,8 +400,10 @@ def _cut_chunks(offsets, bounds, index, chunks):
         x, y = chunk
         stop = start + len(x)
         first = int(np.searchsorted(bounds, start, side="right")) - 1
+        step = max(1, _PIECE_BYTES // max(1, x[:1].nbytes + y[:1].nbytes))
         while start < stop:
-            end = min(stop, bounds[first + 1])
+            end = min(stop, bounds[first + 1], start + step)
             a, b = start - (stop - len(x)), end - (stop - len(x))
             yield (first, start), (np.ascontiguousarray(x[a:b]), np.ascontiguousarray(y[a:b]))
-            start, first = end, first + 1
+            start = end
+            first += end == bounds[first + 1]

@@ -44,8 +44,13 @@ def train_resident_killing_an_executor(spark, rounds, kill_after):
 
     def kill(record):
         if record["round"] == kill_after:
-            executors = [p for p in psutil.Process().children(recursive=True)
-                         if "CoarseGrainedExecutorBackend" in " ".join(p.cmdline())]
+            executors = []
+            for process in psutil.Process().children(recursive=True):
+                try:
+                    if "CoarseGrainedExecutorBackend" in " ".join(process.cmdline()):
+                        executors.append(process)
+                except psutil.Error:  # a Python worker that ended while we looked
+                    pass
             executors[0].send_signal(signal.SIGKILL)
             killed.append(executors[0].pid)
 
