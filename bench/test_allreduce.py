@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import pytest
 
-from sparktensor.dist.gang_local import run_processes
+from sparktensor.dist.engines.local_gang import run_processes
 
 SIZES_MB = [1, 4, 16, 64]
 ROUNDS = {1: 30, 4: 15, 16: 8, 64: 4}

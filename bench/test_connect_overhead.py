@@ -55,7 +55,7 @@ def serve(kind):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     import sparktensor.dist as dist
     if kind == "connect":
-        from sparktensor.dist.connect_engine import connect_session
+        from sparktensor.dist.engines.connect import connect_session
         spark = connect_session("local[2]")
     else:
         from pyspark.sql import SparkSession

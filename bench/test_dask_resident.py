@@ -74,7 +74,7 @@ def _client_memory_main(paths, gather):
     import psutil
 
     import sparktensor.dist as dist
-    from sparktensor.dist.dask_engine import local_cluster
+    from sparktensor.dist.engines.dask import local_cluster
     client, cluster = local_cluster(2)
     features = [f"f{j}" for j in range(COLUMNS)]
     # warm-up on one small slice, so that imports and first-call caches are not counted as data

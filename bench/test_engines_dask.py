@@ -42,7 +42,7 @@ def engines():
     def get(name):
         if name not in made:
             if name == "spark":
-                from sparktensor.dist.spark_engine import embedded_session
+                from sparktensor.dist.engines.session import embedded_session
                 made[name] = dist.SparkEngine(embedded_session("local[2]"))
             elif name == "dask":
                 made[name] = dist.DaskEngine(workers=2)

@@ -40,7 +40,7 @@ class _Reached(Exception):
 
 @pytest.fixture(scope="module")
 def engine():
-    from sparktensor.dist.spark_engine import embedded_session
+    from sparktensor.dist.engines.session import embedded_session
     return dist.SparkEngine(embedded_session("local[2]"))
 
 

@@ -33,7 +33,7 @@ RESULTS = {}
 
 @pytest.fixture(scope="module")
 def spark():
-    from sparktensor.dist.spark_engine import embedded_session
+    from sparktensor.dist.engines.session import embedded_session
     return embedded_session("local[2]")
 
 

@@ -108,7 +108,7 @@ def make_engine(args):
     if args.engine == "dask":
         return dist.DaskEngine()
     if getattr(args, "remote", None):
-        from .dist.connect_engine import connect_session
+        from .dist.engines.connect import connect_session
         return dist.SparkEngine(connect_session(args.remote))
     return dist.SparkEngine(master=args.master)
 

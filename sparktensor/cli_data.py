@@ -121,18 +121,18 @@ def local_data(args, partitions):
 def _arrow_arrays(source, args):
     import pyarrow.dataset
 
-    from .dist.data import _arrow_column
+    from .dist.data.convert import arrow_column
     kind = table_format(source)
     if kind == "table":
         raise ValueError(f"--data {source!r} is neither a Parquet nor a CSV path; catalog tables need --engine spark")
     table = pyarrow.dataset.dataset(str(source), format=kind).to_table()
     features = feature_columns(table.column_names, args.features, args.label)
-    parts = [_arrow_column(table.column(name).combine_chunks(), name, 0, None) for name in features]
+    parts = [arrow_column(table.column(name).combine_chunks(), name, 0, None) for name in features]
     x = parts[0] if len(parts) == 1 else np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
     x = x.astype(np.float32)
     shape = parse_shape(args.feature_shape)
     if shape is not None:
         x = x.reshape((len(x),) + shape)
-    y = _arrow_column(table.column(args.label).combine_chunks(), args.label, 0, None)
+    y = arrow_column(table.column(args.label).combine_chunks(), args.label, 0, None)
     y = y.astype(np.int64) if y.dtype.kind in "biu" else y.astype(np.float32)
     return (x, y), features

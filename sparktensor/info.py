@@ -104,7 +104,7 @@ def check_spark(master="local[1]"):
     try:
         from pyspark.sql import SparkSession
 
-        from .dist.spark_engine import embedded_session
+        from .dist.engines.session import embedded_session
         active = SparkSession.getActiveSession()
         spark = active if active is not None else embedded_session(master, {"spark.ui.enabled": "false"})
         started = time.perf_counter()

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .dist.history import History
+from .dist.trainers.history import History
 
 #: the columns of the figure: the x axis of each
 X_AXES = (("round", "round"), ("wall time (s)", "wall time"))

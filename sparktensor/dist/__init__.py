@@ -14,29 +14,30 @@ DataFrames) and ``LocalEngine`` (one process, the reference). Model and hybrid p
 ``gather``, ``Mesh`` and ``HybridTrainer``, on gangs of ranks (``engine.run_gang``). Nothing here imports
 pyspark or dask until an engine or a data source that needs it is used.
 """
-from .checkpoint import checkpoints, gather_to_file, latest_checkpoint, load_shard, save_checkpoint, save_shard
-from .data import Blocks, from_numpy
-from .engine import Engine
-from .flat import FlatLayout
-from .history import History
-from .local_engine import LocalEngine
-from .parameter_averaging import ParameterAveraging, SynchronousSGD
-from .resident import ResidentData
-from .spark_data import SparkResidentData, from_dataframe, from_parquet, from_rdd
-from .worker import batch_indices
+from .data.blocks import Blocks, from_numpy
+from .data.resident import ResidentData
+from .data.spark import SparkResidentData, from_dataframe, from_parquet, from_rdd
+from .engines.base import Engine
+from .engines.local import LocalEngine
+from .trainers.checkpoint import (checkpoints, gather_to_file, latest_checkpoint, load_shard, save_checkpoint,
+                                  save_shard)
+from .trainers.flat import FlatLayout
+from .trainers.history import History
+from .trainers.parameter_averaging import ParameterAveraging, SynchronousSGD
+from .trainers.worker import batch_indices
 
 
 # names imported on first use: their modules need optional dependencies (pyspark, dask) or are large
 _LAZY = {
-    "SparkEngine": "spark_engine",
-    "DaskEngine": "dask_engine",
-    "from_dask": "dask_data",
+    "SparkEngine": "engines.spark",
+    "DaskEngine": "engines.dask",
+    "from_dask": "data.dask",
     "Mesh": "sharding",
     "shard": "sharding",
     "gather": "sharding",
     "deferred_init": "sharding",
-    "HybridTrainer": "hybrid",
-    "GangError": "gang",
+    "HybridTrainer": "trainers.hybrid.trainer",
+    "GangError": "engines.gang",
 }
 
 

@@ -105,7 +105,7 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         if mode != "data" and self.getWorkers() is not None:
             raise ValueError(f"workers={self.getWorkers()} is for mode 'data'; in mode {mode!r} the mesh "
                              f"{mesh} sets the replicas and ranks")
-        if mode != "data" and importlib.util.find_spec("sparktensor.dist.hybrid") is None:
+        if mode != "data" and importlib.util.find_spec("sparktensor.dist.trainers.hybrid.trainer") is None:
             raise ValueError(f"mode {mode!r} needs model-parallel training (dist.HybridTrainer), which this "
                              f"version of sparktensor does not have; use mode 'data'")
 

@@ -13,8 +13,8 @@ from pyspark.ml.param.shared import HasProbabilityCol, HasRawPredictionCol
 from pyspark.sql import functions as F
 from pyspark.sql.functions import arrow_udf
 
-from ..dist.data import _column_expression
-from ..dist.spark_engine import SparkEngine
+from ..dist.data.convert import column_expression
+from ..dist.engines.spark import SparkEngine
 from ..tensor import Tensor
 from . import builders, columns, predict
 from .params import FittedParams, NetworkParams, with_accessors
@@ -55,7 +55,7 @@ class _NetworkModel(Model, NetworkParams, FittedParams, NetworkWritable, Network
         result_type = predict.CLASSIFIER_TYPE if self._kind == "classifier" else predict.REGRESSOR_TYPE
         udf = arrow_udf(function, result_type)
         result = f"__sparktensor_{uuid.uuid4().hex}"
-        out = df.withColumn(result, udf(_column_expression(df, features, dtype, is_label=False)))
+        out = df.withColumn(result, udf(column_expression(df, features, dtype, is_label=False)))
         added = []
         for role, name in wanted:
             if role == "predictionCol" and self._kind != "classifier":

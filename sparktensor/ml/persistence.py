@@ -11,7 +11,7 @@ import os
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
 from .. import serialization
-from ..dist.history import History
+from ..dist.trainers.history import History
 from . import builders
 
 WEIGHTS = "weights.safetensors"

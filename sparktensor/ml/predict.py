@@ -13,7 +13,7 @@ import pyarrow as pa
 from pyspark import TaskContext
 
 from ..autograd.grad_mode import no_grad
-from ..dist.data import _arrow_column
+from ..dist.data.convert import arrow_column
 from ..tensor import Tensor
 
 _NETWORKS = OrderedDict()  # key -> network in eval mode
@@ -53,7 +53,7 @@ def make_predictor(key, handle, kind, column, input_shape, dtype):
         net = network(key, handle)
         index = TaskContext.get().partitionId()
         for array in batches:
-            x = _arrow_column(array, column, index, None)
+            x = arrow_column(array, column, index, None)
             x = samples(x, input_shape, column, index).astype(dtype, copy=False)
             if len(x) == 0:
                 yield pa.array([], _arrow_type(kind))

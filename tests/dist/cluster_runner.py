@@ -30,13 +30,14 @@ def train_resident_killing_an_executor(spark, rounds, kill_after):
     round ``kill_after``. Returns the weights, the in-process reference's, and the executor killed."""
     import signal
 
-    import pandas as pd
     import psutil
 
     import sparktensor.dist as dist
     from dist_helpers import digits, train_digits, weights
     x, y = digits()
-    frame = spark.createDataFrame(pd.DataFrame({"pixels": list(x[:600]), "label": y[:600]})).repartition(2)
+    # two partitions with no shuffle in their lineage, so a lost one is recomputed with its rows in the same order
+    rows = [(pixels.tolist(), int(label)) for pixels, label in zip(x[:600], y[:600])]
+    frame = spark.createDataFrame(spark.sparkContext.parallelize(rows, 2), "pixels array<float>, label long")
     data = dist.from_dataframe(frame, features="pixels", label="label")
     held_x, held_y = data.to_blocks().arrays()
     reference = dist.from_numpy(held_x, held_y, partitions=data.counts)

@@ -58,7 +58,7 @@ def train_dataframe(spark, rounds, partitions, drop_files_after=None):
         reference = dist.from_numpy(held_x, held_y, partitions=data.counts)
         def drop_files(record):
             if record["round"] == drop_files_after:
-                from sparktensor.dist.connect_data import _STATS, _delete_task
+                from sparktensor.dist.data.connect import _STATS, _delete_task
                 trained = data.repartition(2)
                 trained.tasks().mapInArrow(functools.partial(_delete_task, trained.key), _STATS).collect()
 
@@ -114,7 +114,7 @@ def murmur(spark, values, partitions):
 
 
 def main(url):
-    from sparktensor.dist.connect_engine import connect_session
+    from sparktensor.dist.engines.connect import connect_session
     spark = connect_session(url)
     print("@@ready", flush=True)
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sparktensor.dist.comm import CommError, Communicator, run_threads
-from sparktensor.dist.gang_local import run_socket_threads
+from sparktensor.dist.engines.local_gang import run_socket_threads
 
 SHAPES = [(), (0,), (7,), (3, 5), (2, 0, 3)]
 DTYPES = [np.float32, np.float64, np.int64]

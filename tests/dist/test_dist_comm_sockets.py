@@ -11,8 +11,8 @@ from sparktensor.dist.comm import CommError
 from sparktensor.dist.comm.auth import new_key
 from sparktensor.dist.comm.sockets import SocketTransport, open_listener
 from sparktensor.dist.comm.wire import CHUNK, pack_header, read_message, write_message
-from sparktensor.dist.gang import GangError
-from sparktensor.dist.gang_local import run_processes, run_socket_threads
+from sparktensor.dist.engines.gang import GangError
+from sparktensor.dist.engines.local_gang import run_processes, run_socket_threads
 
 
 # ----- wire format -----

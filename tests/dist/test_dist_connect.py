@@ -105,7 +105,7 @@ def test_a_failing_rank_is_named(connect):
 
 
 def test_slot_values_land_in_their_partitions(connect):
-    from sparktensor.dist.connect_data import slot_values
+    from sparktensor.dist.data.connect import slot_values
     for partitions in (1, 2, 3, 7):
         slots = slot_values(partitions)
         placed = connect.call("murmur", values=slots, partitions=partitions)

@@ -15,15 +15,16 @@ import sparktensor.dist as dist
 import sparktensor.nn as nn
 import sparktensor.nn.functional as F
 from dist_helpers import digits, mlp, train_digits, weights
-from sparktensor.dist.dask_engine import _Resident
-from sparktensor.dist.engine import tree_fold
+from sparktensor.dist.engines.dask import _Resident
+from sparktensor.dist.engines.base import tree_fold
+from sparktensor.dist.trainers import worker
 
 pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def client():
-    from sparktensor.dist.dask_engine import local_cluster
+    from sparktensor.dist.engines.dask import local_cluster
     client, cluster = local_cluster(2)
     yield client
     client.close()
@@ -73,7 +74,7 @@ class _KillingEngine(dist.DaskEngine):
         self.marker, self.round_index, self.partition, self.rounds = marker, round_index, partition, 0
 
     def map_reduce(self, placed, fn, args, combine):
-        if fn is dist.worker.train:
+        if fn is worker.train:
             if self.rounds == self.round_index:
                 fn = functools.partial(_crash_once, self.marker, self.partition, fn)
             self.rounds += 1
@@ -308,7 +309,7 @@ def test_gang_all_reduce_across_workers_matches_numpy(engine):
 
 
 def test_gang_failing_rank_is_named_and_larger_gangs_are_refused(engine):
-    from sparktensor.dist.gang import GangError
+    from sparktensor.dist.engines.gang import GangError
     with pytest.raises(GangError, match=r"gang '_rank_1_fails': rank 1 of 2 failed: ZeroDivisionError: rank one "
                                         r"divided by zero") as info:
         engine.run_gang(_rank_1_fails, 2, timeout=60)

@@ -5,7 +5,7 @@ import pytest
 
 import sparktensor as st
 import sparktensor.dist as dist
-from sparktensor.dist.dask_data import DaskResidentData
+from sparktensor.dist.data.dask import DaskResidentData
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")

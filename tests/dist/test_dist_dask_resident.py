@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sparktensor.dist as dist
-from sparktensor.dist.dask_data import read_table
+from sparktensor.dist.data.dask import read_table
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -159,12 +159,12 @@ def test_without_a_client_from_dask_says_how_to_get_one(rng):
     with pytest.raises(ValueError, match="no default client: start a distributed.Client first, or pass client="):
         dist.from_dask(da.ones((4, 2), chunks=2), np.zeros(4))
     with pytest.raises(ValueError, match=r"partition sizes \[1, 1\] must be >= 0 and add up to the 4 samples"):
-        from sparktensor.dist.dask_data import _sizes
+        from sparktensor.dist.data.dask import _sizes
         _sizes(4, [1, 1])
 
 
 def test_blocks_crowded_on_one_worker_are_spread_with_the_same_values(client, rng):
-    from sparktensor.dist.dask_data import DaskResidentData
+    from sparktensor.dist.data.dask import DaskResidentData
     first = sorted(client.nthreads())[0]
     pairs = [(rng.standard_normal((5, 2)), np.arange(5)) for _ in range(4)]
     futures = client.scatter(pairs, workers=[first])  # Dask kept every block where it was made

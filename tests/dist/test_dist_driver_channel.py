@@ -5,8 +5,8 @@ import threading
 import numpy as np
 import pytest
 
-from sparktensor.dist import driver_channel
-from sparktensor.dist.driver_channel import DriverChannel, Outbox, Sent
+from sparktensor.dist.comm import driver_channel
+from sparktensor.dist.comm.driver_channel import DriverChannel, Outbox, Sent
 
 
 @pytest.fixture

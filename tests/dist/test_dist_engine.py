@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sparktensor.dist as dist
-from sparktensor.dist.engine import tree_fold, tree_shape
+from sparktensor.dist.engines.base import tree_fold, tree_shape
 
 
 def _bracket(a, b):

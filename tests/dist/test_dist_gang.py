@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import sparktensor.dist as dist
-from sparktensor.dist.gang import GangError
-from sparktensor.dist.gang_spark import check_gang_fits
+from sparktensor.dist.engines.gang import GangError
+from sparktensor.dist.engines.spark_gang import check_gang_fits
 
 
 def _sum_of_ranks(comm, x):

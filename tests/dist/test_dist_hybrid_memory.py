@@ -16,7 +16,7 @@ import sparktensor as st
 import sparktensor.dist as dist
 import sparktensor.nn as nn
 import sparktensor.nn.functional as F
-from sparktensor.dist.hybrid_memory import share_bytes, state_per_parameter
+from sparktensor.dist.trainers.hybrid.memory import share_bytes, state_per_parameter
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memory_limit needs Linux")
 
@@ -102,7 +102,7 @@ def test_the_cap_is_a_real_os_limit_and_is_lifted_afterwards():
     script = textwrap.dedent("""
         import resource
         import numpy as np
-        from sparktensor.dist.hybrid_memory import memory_cap
+        from sparktensor.dist.trainers.hybrid.memory import memory_cap
         before = resource.getrlimit(resource.RLIMIT_AS)
         with memory_cap(64 << 20, rank=0):
             small = np.ones(8 << 20, np.uint8)            # 8 MiB: under the cap
@@ -164,9 +164,9 @@ SPARK_SCRIPT = textwrap.dedent("""
 def _worker_size():
     """About the size of a Spark Python worker that runs a rank: an interpreter with PySpark, NumPy and
     sparktensor loaded and BLAS's buffers allocated (measured in a fresh process)."""
-    probe = ("import numpy as np, pyspark.worker, sparktensor.dist.hybrid_rank\n"
+    probe = ("import numpy as np, pyspark.worker, sparktensor.dist.trainers.hybrid.rank\n"
              "a = np.ones((512, 512), np.float32); a @ a\n"
-             "from sparktensor.dist.hybrid_memory import address_space; print(address_space())")
+             "from sparktensor.dist.trainers.hybrid.memory import address_space; print(address_space())")
     return int(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
 
 

@@ -8,7 +8,7 @@ import pytest
 import sparktensor as st
 import sparktensor.dist as dist
 from sparktensor import nn, optim
-from sparktensor.dist import checkpoint as ckpt
+from sparktensor.dist.trainers import checkpoint as ckpt
 from sparktensor.dist.comm import run_threads
 from sparktensor.nn import init
 

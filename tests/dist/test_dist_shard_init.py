@@ -172,7 +172,7 @@ def _trainer_fit(model, tmp_path, mesh):
 
 
 def test_hybrid_trainer_trains_a_deferred_model_as_the_ordinary_one(tmp_path):
-    from sparktensor.dist import checkpoint as ckpt
+    from sparktensor.dist.trainers import checkpoint as ckpt
     ordinary, deferred = _ordinary_and_deferred(_models(np.float32)["mlp"], seed=9)
     mesh = dist.Mesh(data=2, model=2)
     _, expected = _trainer_fit(ordinary, tmp_path / "ordinary", mesh)

@@ -13,7 +13,7 @@ import sparktensor as st
 import sparktensor.dist as dist
 import sparktensor.nn.functional as F
 from dist_helpers import digits, mlp, weights
-from sparktensor.dist import spark_data
+from sparktensor.dist.data import block_files
 
 
 def _frame(spark, x, y, partitions):
@@ -88,7 +88,7 @@ def test_a_block_lost_with_its_executor_is_rebuilt_with_the_same_bits(spark):
     data = dist.from_dataframe(_frame(spark, x[:400], y[:400], 2), features="pixels", label="label")
     try:
         undisturbed, _ = _train(dist.SparkEngine(spark), data, rounds=4)
-        folder = spark_data._block_dir(data.key)  # local mode: the executor's files are on this machine
+        folder = block_files._block_dir(data.key)  # local mode: the executor's files are on this machine
         assert len(glob.glob(os.path.join(folder, "*.json"))) == 2
 
         def lose_files(record):  # as if the executors were replaced after round 2: their disks are gone
@@ -110,7 +110,7 @@ def test_parquet_errors_name_partition_column_and_file(spark, tmp_path):
     bad = pa.table({"features": [[1.0, 2.0], [float("nan"), 4.0]], "label": [1, 0]})
     pq.write_table(good, tmp_path / "part-0.parquet")
     pq.write_table(bad, tmp_path / "part-1.parquet")
-    root = os.path.dirname(spark_data._block_dir("x"))
+    root = os.path.dirname(block_files._block_dir("x"))
     before = set(os.listdir(root)) if os.path.isdir(root) else set()
     with pytest.raises(ValueError) as info:
         dist.from_parquet(str(tmp_path), features="features", label="label", spark=spark)
@@ -151,3 +151,18 @@ def test_a_partition_larger_than_its_worker_memory_streams_from_the_block_file()
     assert result["block_bytes"] > 2 * result["cap_over_baseline"]
     assert result["copy_fits"] is False  # the cap binds: the block cannot be held in the worker's memory
     assert result["sum"] == result["expected_sum"]  # yet every sample was read, through the file
+
+
+def test_a_shuffled_source_is_named_as_the_limit_of_same_bits_after_a_lost_executor(spark, caplog, tmp_path):
+    rows = [([float(i)], i % 2) for i in range(8)]
+    with caplog.at_level("WARNING", logger="sparktensor.dist"):
+        dist.from_rdd(spark.sparkContext.parallelize(rows, 2), dtype="float32").release()
+        assert "shuffle" not in caplog.text
+        dist.from_rdd(spark.sparkContext.parallelize(rows, 2).repartition(3), dtype="float32").release()
+        assert "RDD's partitions come out of a shuffle" in caplog.text
+        caplog.clear()
+        frame = spark.createDataFrame(rows, "x array<float>, label long")
+        dist.from_dataframe(frame, "x", "label").release()
+        assert "shuffle" not in caplog.text
+        dist.from_dataframe(frame.repartition(3), "x", "label").release()
+        assert "DataFrame's partitions come out of a shuffle" in caplog.text

@@ -6,7 +6,7 @@ import pytest
 
 from test_ml_pipeline import COLUMNS, wine_frames, wine_pipeline
 
-HAVE_HYBRID = importlib.util.find_spec("sparktensor.dist.hybrid") is not None
+HAVE_HYBRID = importlib.util.find_spec("sparktensor.dist.trainers.hybrid.trainer") is not None
 
 
 @pytest.mark.parametrize("params, words", [

@@ -8,7 +8,7 @@ there is no SparkContext, no RDD and no ``sc.broadcast``, so
   session is already there. A round is one ``mapInArrow`` over a view of the cached chunks that carries no
   rows: one task per block, where it is cached.
 * Values: with ``direct=True`` (the default) the round's weight buffer, the shipped model and the tasks'
-  large result arrays travel over the driver channel (``driver_channel.py``: direct authenticated TCP
+  large result arrays travel over the driver channel (``comm/driver_channel.py``: direct authenticated TCP
   between the client and the tasks). With ``direct=False`` (executors that cannot reach the client) they
   travel inside the job: the weights and the model in the pickled ``mapInArrow`` function, the results as
   pickled bytes in a binary column. Small results always take the column.
@@ -25,11 +25,13 @@ import socket
 
 import numpy as np
 
-from . import connect_data, driver_channel
-from .data import Blocks
-from .engine import Engine, Value, tree_fold
-from .resident import ResidentData
-from .spark_engine import _by_value, _task_threads, _user_modules
+from ..data import connect as connect_data
+from ..comm import driver_channel
+from ..data.blocks import Blocks
+from .base import Engine, Value, tree_fold
+from ..data.resident import ResidentData
+from .spark_tasks import _task_threads
+from .user_code import _by_value, _user_modules
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -249,12 +251,12 @@ def _round_task(fn, key, args, outbox, rebuild, batches):
     written first from the partition's rows when it is missing); a miss is reported as ``MISS``."""
     import pyarrow as pa
     from pyspark import TaskContext
-    from .spark_data import MISS, _store_partition, load_block
+    from ..data.block_files import MISS, load_block, store_partition
     context = TaskContext.get()
     index = context.partitionId()
     block = load_block(key, index)
     if rebuild and block is None:
-        for stats in _store_partition(key, "a lost block", index, connect_data.partition_chunks(index, batches)):
+        for stats in store_partition(key, "a lost block", index, connect_data.partition_chunks(index, batches)):
             if stats.error:
                 raise ValueError(stats.error)
         block = load_block(key, index)

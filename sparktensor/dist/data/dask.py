@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from .. import backend
-from .data import _check_block
+from ... import backend
+from .blocks import _check_block
 from .resident import BlockStats, ResidentData
 
 
@@ -135,7 +135,7 @@ class DaskResidentData(ResidentData):
 
     def to_blocks(self):
         """Every block gathered to this process, as ``Blocks``."""
-        from .data import Blocks
+        from .blocks import Blocks
         return Blocks(self.client.gather(self.futures), self.num_classes, self.source)
 
     def release(self):
@@ -154,7 +154,7 @@ def _client(client):
         except ValueError:
             raise ValueError("from_dask keeps the blocks on a Dask cluster and there is no default client: start "
                              "a distributed.Client first, or pass client= (a Client or a DaskEngine)") from None
-    from .dask_engine import DaskEngine
+    from ..engines.dask import DaskEngine
     return client.client if isinstance(client, DaskEngine) else client
 
 

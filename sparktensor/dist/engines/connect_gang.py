@@ -1,6 +1,6 @@
 """Gangs over Spark Connect: one ``mapInArrow(..., barrier=True)`` stage of ``world_size`` tasks.
 
-The same rank body as on classic Spark (``gang_spark._gang_task``: listen, one ``allGather`` of the addresses,
+The same rank body as on classic Spark (``spark_gang._gang_task``: listen, one ``allGather`` of the addresses,
 direct authenticated connections, ``run_rank``); only the launch differs: a barrier ``mapInArrow`` over
 ``spark.range(world_size)`` in ``world_size`` partitions, each rank's report pickled in a binary column. The
 stage runs under a job tag, so a failed gang's other ranks are interrupted at once.
@@ -12,14 +12,14 @@ import uuid
 from contextlib import nullcontext
 
 from .gang import GangError, new_key, outcome
-from .gang_spark import _failure, _gang_task, check_gang_fits
+from .spark_gang import _failure, _gang_task, check_gang_fits
 
 log = logging.getLogger("sparktensor.dist")
 
 
 def run_gang(spark, fn, world_size, args, slots, master="?", timeout=60.0, name=None, attempts=1, host=None,
              by_value=None):
-    """Launch the gang through the Connect session ``spark``; the results in rank order (see ``gang_spark``)."""
+    """Launch the gang through the Connect session ``spark``; the results in rank order (see ``spark_gang``)."""
     check_gang_fits(world_size, slots, master=master)
     name = name or getattr(fn, "__name__", "gang")
     by_value = by_value or nullcontext

@@ -16,9 +16,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import random as st_random
-from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
+from ... import random as st_random
+from ...autograd.grad_mode import no_grad
+from ...tensor import Tensor
 
 _REPLICAS = OrderedDict()  # job id -> (model, optimizer, loss, layout)
 _KEEP = 2  # jobs a worker remembers; older ones are dropped when a new one arrives

@@ -17,8 +17,8 @@ import os
 import pickle
 import traceback
 
-from .comm import CommError, Communicator, auth
-from .comm.sockets import SocketTransport, open_listener
+from ..comm import CommError, Communicator, auth
+from ..comm.sockets import SocketTransport, open_listener
 
 #: the environment variable that sets the address a rank advertises to the others (default: see ``rank_host``)
 HOST_VARIABLE = "SPARKTENSOR_GANG_HOST"
@@ -47,7 +47,7 @@ def connect(rank, addresses, key, listener, timeout=60.0):
     """The gang's whole-world ``Communicator`` of ``rank``, from every rank's address and the job's key."""
     transport = SocketTransport(rank, addresses, bytes.fromhex(key), listener, timeout)
     comm = Communicator(transport, timeout=timeout)
-    from .comm.nccl import attach_nccl
+    from ..comm.nccl import attach_nccl
     attach_nccl(comm)
     comm.bytes_sent = 0  # count the job's traffic, not the set-up's
     return comm

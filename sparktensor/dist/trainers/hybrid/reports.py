@@ -27,9 +27,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from .comm.auth import client_handshake
-from .comm.server import DRIVER, MessageServer
-from .comm.wire import write_message
+from ...comm.auth import client_handshake
+from ...comm.server import DRIVER, MessageServer
+from ...comm.wire import write_message
 
 log = logging.getLogger("sparktensor.dist")
 _DONE = object()

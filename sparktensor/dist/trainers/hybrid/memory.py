@@ -29,8 +29,8 @@ try:
 except ImportError:  # Windows
     resource = None
 
-from ..nn.parameter import Parameter
-from ..tensor import Tensor
+from ....nn.parameter import Parameter
+from ....tensor import Tensor
 
 _capped = {}  # "rank": the rank whose cap is in force in this process (a cap is per process, not per thread)
 _lock = threading.Lock()
@@ -115,7 +115,7 @@ def share_bytes(sharded, state_per_parameter):
     per trained parameter entry (``state_per_parameter(optimizer)``). ``split`` is the part of ``parameters``
     divided among the model ranks (the rest is replicated on each). Counting allocates nothing.
     """
-    from .sharding import split_parameters
+    from ...sharding import split_parameters
     named = dict(sharded.named_parameters())
     params = sum(p.data.nbytes for p in named.values())
     grads = sum(p.data.nbytes for p in named.values() if p.requires_grad)

@@ -1,18 +1,18 @@
-"""Data kept on the executors of a Spark Connect server: the DataFrame-only twin of ``spark_data``.
+"""Data kept on the executors of a Spark Connect server: the DataFrame-only twin of ``data.spark``.
 
 A Connect client has no SparkContext, no RDDs and no broadcasts, so the samples live in a persisted
 DataFrame of chunk rows (``partition, chunk, rows, x, y, shapes, dtypes, error``; ``MEMORY_AND_DISK``, rebuilt
 by lineage where an executor is lost). Block ``i`` is Spark partition ``i`` of that DataFrame:
 
 * ``from_dataframe`` / ``from_parquet``: ``mapInArrow`` converts each source partition into its chunks
-  (``data._arrow_partition``, as on classic Spark), so no rows move.
+  (``convert._arrow_partition``, as on classic Spark), so no rows move.
 * ``Blocks`` (``from_numpy``) and ``repartition``: the chunk rows get a ``slot`` column whose Murmur3 hash
   (Spark's ``HashPartitioning``) falls in partition ``i``, and ``repartition(K, "slot")`` puts block ``i``
   in partition ``i`` (``sortWithinPartitions`` keeps the rows in order).
 
 Then, as on classic Spark, one pass writes every block to a file in its executor's local directory
-(``spark_data._store_partition``) and reports ``BlockStats``; rounds memory-map the files
-(``spark_data.load_block``) in a ``mapInArrow`` over a view that carries no rows (a filter ``partition < 0``,
+(``block_files.store_partition``) and reports ``BlockStats``; rounds memory-map the files
+(``block_files.load_block``) in a ``mapInArrow`` over a view that carries no rows (a filter ``partition < 0``,
 which the cached batches' statistics answer without reading them), so each task runs where its partition
 is cached. A task that finds no file (its executor was replaced) reports a miss, and the round is run
 again over the persisted rows, which writes the files first: same bits.
@@ -25,9 +25,10 @@ import uuid
 
 import numpy as np
 
-from .data import _CHUNK_BYTES, _arrow_partition, _column_expression, _split, _type_name
-from .resident import BlockStats, ResidentData
-from .spark_data import MISS, _FILE, _Reported, _delete_files, _store_partition, load_block  # noqa: F401
+from .blocks import _split
+from .convert import CHUNK_BYTES, FILE_COLUMN, _arrow_partition, _type_name, column_expression
+from .resident import ResidentData
+from .block_files import delete_files, store_partition
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -72,7 +73,7 @@ class ConnectResidentData(ResidentData):
 
     def to_blocks(self):
         """Every sample gathered on the client as ``Blocks`` (for data that fits there)."""
-        from .data import Blocks
+        from .blocks import Blocks
         pieces = {}
         for row in self.frame.orderBy("partition", "chunk").collect():
             chunk = _chunk(row.asDict())
@@ -122,7 +123,7 @@ def from_blocks(spark, blocks):
     import pyarrow as pa
     columns = {name: [] for name in _COLUMNS}
     for index, (x, y) in enumerate(blocks.blocks):
-        per_chunk = max(1, _CHUNK_BYTES // max(1, x[:1].nbytes + y[:1].nbytes))
+        per_chunk = max(1, CHUNK_BYTES // max(1, x[:1].nbytes + y[:1].nbytes))
         for chunk, start in enumerate(range(0, max(1, len(x)), per_chunk)):  # an empty block still has a row
             xc, yc = x[start:start + per_chunk], y[start:start + per_chunk]
             for name, value in zip(_COLUMNS, (index, chunk, len(xc), np.ascontiguousarray(xc).tobytes(),
@@ -182,7 +183,7 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
         raise ValueError("from_dataframe: name at least one feature column")
     columns, decoders = [], {}
     for name in features + [label]:
-        columns.append(_column_expression(df, name, dtype, is_label=name == label and name not in features))
+        columns.append(column_expression(df, name, dtype, is_label=name == label and name not in features))
         if _type_name(df.schema[name].dataType) == "BinaryType":
             decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
             if decoders[name] is None:
@@ -208,10 +209,10 @@ def from_parquet(spark, path_or_table, features, label, num_classes=None, dtype=
     is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
         str(path_or_table))
     df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
-    df = df.withColumn(_FILE, F.input_file_name()) if is_path else df
+    df = df.withColumn(FILE_COLUMN, F.input_file_name()) if is_path else df
     return from_dataframe(df, features, label, num_classes, dtype, None, feature_shape, partitions,
                           f"Parquet {path_or_table}" if is_path else f"table {path_or_table}",
-                          _FILE if is_path else None)
+                          FILE_COLUMN if is_path else None)
 
 
 # ----- executor side -----
@@ -250,7 +251,7 @@ def _store_task(key, source, batches):
     import pyarrow as pa
     from pyspark import TaskContext
     index = TaskContext.get().partitionId()
-    for stats in _store_partition(key, source, index, partition_chunks(index, batches)):
+    for stats in store_partition(key, source, index, partition_chunks(index, batches)):
         yield stats_batch(pa, index, stats)
 
 
@@ -263,7 +264,7 @@ def stats_batch(pa, index, value):
 def _delete_task(key, batches):
     for _ in batches:
         pass
-    _delete_files(key, ())
+    delete_files(key, ())
     return iter(())
 
 

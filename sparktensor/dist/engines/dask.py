@@ -25,9 +25,9 @@ import threading
 import time
 import uuid
 
-from . import worker
-from .engine import Engine, fold, tree_shape
-from .resident import ResidentData
+from ..trainers import worker
+from .base import Engine, fold, tree_shape
+from ..data.resident import ResidentData
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -123,7 +123,7 @@ class DaskEngine(Engine):
     def ship(self, obj):
         import cloudpickle
 
-        from .spark_engine import _by_value, _user_modules
+        from .user_code import _by_value, _user_modules
         with _by_value(_user_modules(obj), cloudpickle):
             return self.broadcast(cloudpickle.dumps(obj))
 
@@ -138,7 +138,7 @@ class DaskEngine(Engine):
         import cloudpickle
         from distributed.client import FutureCancelledError
 
-        from .spark_engine import _by_value, _user_modules
+        from .user_code import _by_value, _user_modules
         needed = list(_remotes(args))
         self._rebalance()
         futures = [None] * len(placed.remotes)
@@ -212,7 +212,7 @@ class DaskEngine(Engine):
         from distributed import Variable
 
         from .gang import new_key, outcome
-        from .spark_engine import _by_value, _user_modules
+        from .user_code import _by_value, _user_modules
         gang = f"sparktensor-gang-{uuid.uuid4().hex[:12]}"
         needed = list(_remotes(args))
         self._restore(needed)

@@ -11,8 +11,8 @@ import copy
 
 import numpy as np
 
-from .. import backend
-from ..tensor import Tensor
+from ... import backend
+from ...tensor import Tensor
 
 
 class FlatLayout:

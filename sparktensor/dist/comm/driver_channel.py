@@ -20,9 +20,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .comm.auth import client_handshake
-from .comm.server import DRIVER, MessageServer
-from .comm.wire import read_message, write_message
+from .auth import client_handshake
+from .server import DRIVER, MessageServer
+from .wire import read_message, write_message
 
 
 #: arrays at least this large travel over the channel; smaller ones go the ordinary Spark way

@@ -16,20 +16,19 @@ executor was replaced) reports a miss, and the driver reruns that partition over
 streams the chunks (rebuilt by lineage where they were lost), writes the file and trains: same bits.
 """
 import functools
-import json
 import logging
 import os
 import uuid
 
 import numpy as np
 
-from .data import (Blocks, _arrow_partition, _check_block, _column_expression, _split, _type_name,
-                   _rdd_partition)
-from .resident import BlockStats, ResidentData
+from .block_files import delete_files, store_partition
+from .blocks import Blocks, _split
+from .convert import FILE_COLUMN, _arrow_partition, _rdd_partition, _type_name, column_expression
+from .resident import ResidentData
 
 log = logging.getLogger("sparktensor.dist")
 
-MISS = "sparktensor: block not on this executor"
 # pieces a repartition shuffles: PySpark's partitionBy pickles about 20 records per batch for the JVM to hold
 _PIECE_BYTES = 1 << 20
 _SCHEMA = ("partition int, chunk int, rows long, x binary, y binary, x_shape string, y_shape string, "
@@ -127,7 +126,7 @@ def _rowless(chunks):
 def _forget(chunks, key, tasks):
     """Delete the blocks' local files where the tasks run, and unpersist the chunks."""
     try:
-        tasks.mapPartitions(functools.partial(_delete_files, key)).collect()
+        tasks.mapPartitions(functools.partial(delete_files, key)).collect()
     except Exception as e:  # an executor that is gone has no files left to delete
         log.debug("could not delete every local block file of %s: %s", key, e)
     chunks.unpersist()
@@ -153,7 +152,7 @@ def _persist(chunks, num_classes, source):
     chunks = chunks.persist(StorageLevel.MEMORY_AND_DISK)
     key = uuid.uuid4().hex
     try:
-        stats = chunks.mapPartitionsWithIndex(functools.partial(_store_partition, key, source)).collect()
+        stats = chunks.mapPartitionsWithIndex(functools.partial(store_partition, key, source)).collect()
         merged = ResidentData.merge(stats, num_classes, source)
     except BaseException:  # the partitions that were written go too: nothing is left behind
         _forget(chunks, key, _rowless(chunks))
@@ -175,6 +174,7 @@ def from_rdd(rdd, features=None, label=None, num_classes=None, dtype=None, parti
         dtype: the features' dtype (default: float32 unless the data are float64).
         partitions: re-cut the samples into this many contiguous partitions on the cluster.
     """
+    _warn_if_shuffled("RDD", "ShuffledRDD" in rdd.toDebugString().decode(errors="replace"))
     chunks = rdd.mapPartitionsWithIndex(functools.partial(_rdd_chunks, features, label, dtype))
     return _repartitioned(_persist(chunks, num_classes, "RDD"), partitions)
 
@@ -207,7 +207,7 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
         partitions: re-cut the samples into this many contiguous partitions on the cluster.
     """
     if _is_connect(df):
-        from . import connect_data
+        from . import connect as connect_data
         return connect_data.from_dataframe(df, features, label, num_classes, dtype, decode, feature_shape, partitions)
     chunks = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
     return _repartitioned(_persist(chunks, num_classes, "DataFrame"), partitions)
@@ -223,28 +223,36 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
     from pyspark.sql import functions as F
     spark = spark or SparkSession.getActiveSession()
     if spark is None:
-        from .spark_engine import embedded_session
+        from ..engines.session import embedded_session
         spark = embedded_session()
     if _is_connect(spark):
-        from . import connect_data
+        from . import connect as connect_data
         return connect_data.from_parquet(spark, path_or_table, features, label, num_classes, dtype, feature_shape,
                                          partitions)
     is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
         str(path_or_table))
     df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
-    df = df.withColumn(_FILE, F.input_file_name()) if is_path else df
+    df = df.withColumn(FILE_COLUMN, F.input_file_name()) if is_path else df
     chunks = _dataframe_chunks(df, features, label, dtype, None, feature_shape,
-                               source_file=_FILE if is_path else None)
+                               source_file=FILE_COLUMN if is_path else None)
     return _repartitioned(_persist(chunks, num_classes, f"Parquet {path_or_table}" if is_path else
                                    f"table {path_or_table}"), partitions)
-
-
-_FILE = "__sparktensor_file"
 
 
 def _is_connect(spark):
     """Whether ``spark`` (a session or DataFrame) is a Spark Connect client's (see ``connect_data``)."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _warn_if_shuffled(source, shuffled):
+    """A shuffle in the source's lineage delivers a recomputed partition's rows in the order its pieces arrive,
+    so a lost executor would give the same samples in another order: say so, and what keeps the bits."""
+    if shuffled:
+        log.warning("the %s's partitions come out of a shuffle (a repartition, join or aggregation): if an "
+                    "executor is lost, Spark rebuilds its partitions with the same rows in a possibly different "
+                    "order, and training no longer gives the same bits. Read the source without the shuffle and "
+                    "pass partitions=K instead of repartitioning it (from_* cut in a fixed order), or checkpoint "
+                    "it first", source)
 
 
 def _repartitioned(data, partitions):
@@ -265,7 +273,7 @@ def _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_
         raise ValueError("from_dataframe: name at least one feature column")
     columns, decoders = [], {}
     for name in features + [label]:
-        columns.append(_column_expression(df, name, dtype, is_label=name == label and name not in features))
+        columns.append(column_expression(df, name, dtype, is_label=name == label and name not in features))
         if _type_name(df.schema[name].dataType) == "BinaryType":
             decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
             if decoders[name] is None:
@@ -274,7 +282,9 @@ def _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_
         columns.append(source_file)
     convert = functools.partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders,
                                 None if feature_shape is None else tuple(feature_shape), source_file)
-    table = df.select(*columns).mapInArrow(convert, _SCHEMA)
+    selected = df.select(*columns)
+    _warn_if_shuffled("DataFrame", "Exchange" in selected._jdf.queryExecution().executedPlan().toString())
+    table = selected.mapInArrow(convert, _SCHEMA)
     return table.rdd.map(_chunk_from_row)
 
 
@@ -288,99 +298,6 @@ def _chunk_from_row(row):
     y_shape = tuple(int(s) for s in row.y_shape.split(",") if s)
     return (np.frombuffer(row.x, np.dtype(row.x_dtype)).reshape((row.rows,) + x_shape),
             np.frombuffer(row.y, np.dtype(row.y_dtype)).reshape((row.rows,) + y_shape))
-
-
-# ----- executor side: local block files -----
-_OPEN = {}  # (key, partition) -> (x, y) memory maps, in this Python worker
-
-
-def _block_dir(key):
-    from pyspark import SparkFiles
-    return os.path.join(SparkFiles.getRootDirectory(), "sparktensor-blocks", key)
-
-
-def _store_partition(key, source, index, chunks):
-    """Executor side: write a partition's chunks to its local files as they stream in; its ``BlockStats``."""
-    where = f"{source} partition {index}"
-    folder = _block_dir(key)
-    os.makedirs(folder, exist_ok=True)
-    base = os.path.join(folder, str(index))
-    tmp = f"{base}.{uuid.uuid4().hex}.tmp"
-    rows, first, low, high, head = 0, None, None, None, None
-    try:
-        with open(tmp + ".x", "wb") as fx, open(tmp + ".y", "wb") as fy:
-            for chunk in chunks:
-                if chunk is None:
-                    continue
-                if isinstance(chunk, str):
-                    raise _Reported(chunk)
-                x, y = chunk
-                _check_block(x, y, where, None, ("features", "labels"))
-                if first is None:
-                    first, head = (x.shape[1:], y.shape[1:], x.dtype.str, y.dtype.str), (x[:2], y[:2])
-                elif (x.shape[1:], y.shape[1:], x.dtype.str, y.dtype.str) != first:
-                    raise ValueError(f"{where}: samples of shape {x.shape[1:]} ({x.dtype}) after {first[0]} "
-                                     f"({np.dtype(first[2])}); every sample needs the same shape and dtype")
-                if y.dtype.kind in "iu" and y.size:
-                    low = int(y.min()) if low is None else min(low, int(y.min()))
-                    high = int(y.max()) if high is None else max(high, int(y.max()))
-                fx.write(np.ascontiguousarray(x).data)
-                fy.write(np.ascontiguousarray(y).data)
-                rows += len(x)
-        meta = {"rows": rows, "x_shape": list(first[0]) if first else [], "y_shape": list(first[1]) if first else [],
-                "x_dtype": first[2] if first else "<f4", "y_dtype": first[3] if first else "<i8"}
-        with open(tmp + ".json", "w") as f:
-            json.dump(meta, f)
-        for suffix in (".x", ".y", ".json"):  # the metadata last: a block is there once its .json is
-            os.replace(tmp + suffix, base + suffix)
-        _OPEN.pop((key, index), None)
-    except Exception as e:
-        for suffix in (".x", ".y", ".json"):
-            if os.path.exists(tmp + suffix):
-                os.remove(tmp + suffix)
-        message = str(e) if isinstance(e, _Reported) or "partition" in str(e) else f"{where}: {e}"
-        yield BlockStats.failed(index, message)
-        return
-    if not rows:
-        yield BlockStats(index)
-        return
-    label_range = (low, high) if low is not None else None
-    yield BlockStats(index, rows, first[0], first[1], first[2], first[3], label_range,
-                     (np.array(head[0]), np.array(head[1])))
-
-
-class _Reported(Exception):
-    """An error the conversion already worded, naming its partition."""
-
-
-def load_block(key, index):
-    """Executor side: partition ``index``'s ``(x, y)`` from this executor's local files, or None."""
-    found = _OPEN.get((key, index))
-    base = os.path.join(_block_dir(key), str(index))
-    if found is not None and os.path.exists(base + ".json"):
-        return found
-    if not os.path.exists(base + ".json"):
-        _OPEN.pop((key, index), None)
-        return None
-    with open(base + ".json") as f:
-        meta = json.load(f)
-    x_shape, y_shape = (meta["rows"],) + tuple(meta["x_shape"]), (meta["rows"],) + tuple(meta["y_shape"])
-    if meta["rows"]:
-        x = np.memmap(base + ".x", np.dtype(meta["x_dtype"]), "r", shape=x_shape)
-        y = np.memmap(base + ".y", np.dtype(meta["y_dtype"]), "r", shape=y_shape)
-    else:
-        x, y = np.zeros(x_shape, meta["x_dtype"]), np.zeros(y_shape, meta["y_dtype"])
-    _OPEN[(key, index)] = found = (x, y)
-    return found
-
-
-def _delete_files(key, items):
-    import shutil
-    list(items)
-    for k in [k for k in _OPEN if k[0] == key]:
-        del _OPEN[k]
-    shutil.rmtree(_block_dir(key), ignore_errors=True)
-    return []
 
 
 def _gather_partition(index, chunks):

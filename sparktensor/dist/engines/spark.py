@@ -8,7 +8,7 @@
 * Sums: a tree like ``treeAggregate``'s (same levels), but each group is summed in partition order, where
   ``treeAggregate``'s ``reduceByKey`` sums in arrival order and so changes float results from run to run.
 * Large arrays (``direct=True``, the default): the round's weight buffer and the tasks' large result arrays
-  (1 MiB and up) travel over the driver channel (``driver_channel.py``): direct authenticated TCP between the
+  (1 MiB and up) travel over the driver channel (``comm/driver_channel.py``): direct authenticated TCP between the
   driver and the tasks, raw bytes, no pickle, no detour through the JVMs. The tasks' results are then summed on
   the driver in the same fixed tree. With ``direct=False`` they go as Spark broadcasts and task results, summed
   in the tree on the executors (for clusters whose executors cannot open connections to the driver).
@@ -16,16 +16,17 @@
 import functools
 import logging
 import os
-import sys
-import sysconfig
-import types
 import uuid
 
 import numpy as np
 
-from . import driver_channel, spark_data
-from .engine import Engine, Value, fold, tree_fold, tree_shape
-from .resident import ResidentData
+from ..comm import driver_channel
+from ..data import spark as spark_data
+from ..data.resident import ResidentData
+from .base import Engine, fold, tree_fold, tree_shape
+from .session import embedded_session
+from .spark_tasks import _run_resident_task, _run_task
+from .user_code import _by_value, _user_modules
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -33,7 +34,7 @@ log = logging.getLogger("sparktensor.dist")
 class SparkEngine(Engine):
     """Train on Spark: ``spark`` (a SparkSession), else the active session, else an embedded local one.
 
-    A Spark Connect session (``SparkSession.builder.remote(...)``) gives a ``connect_engine.ConnectEngine``,
+    A Spark Connect session (``SparkSession.builder.remote(...)``) gives a ``engines.connect.ConnectEngine``,
     which trains with DataFrame APIs only.
 
     Args:
@@ -51,7 +52,7 @@ class SparkEngine(Engine):
         from pyspark.sql import SparkSession
         session = spark if spark is not None else SparkSession.getActiveSession()
         if session is not None and type(session).__module__.startswith("pyspark.sql.connect"):
-            from .connect_engine import ConnectEngine  # no SparkContext: DataFrame APIs only
+            from .connect import ConnectEngine  # no SparkContext: DataFrame APIs only
             return ConnectEngine(session, depth=depth, direct=direct)
         return super().__new__(cls)
 
@@ -172,7 +173,7 @@ class SparkEngine(Engine):
         return False
 
     def run_gang(self, fn, world_size, *args, timeout=60.0, name=None, attempts=1, host=None):
-        """One barrier stage of ``world_size`` tasks, rank = partition index (see ``gang_spark``).
+        """One barrier stage of ``world_size`` tasks, rank = partition index (see ``spark_gang``).
 
         Args:
             name: the gang's name in Spark's job description and in errors (``fn``'s name by default).
@@ -182,7 +183,7 @@ class SparkEngine(Engine):
                 else the executor's host as Spark knows it; ``$SPARKTENSOR_GANG_HOST`` overrides both).
         """
         from pyspark import cloudpickle
-        from . import gang_spark
+        from . import spark_gang as gang_spark
         if host is None and self.sc.master.startswith("local"):
             host = "127.0.0.1"
         by_value = functools.partial(_by_value, _user_modules((fn,) + tuple(args)), cloudpickle)
@@ -207,50 +208,6 @@ class _Resident:
         self.data = data
 
 
-def _run_resident_task(fn, key, source, everything, args, outbox, rebuild, index, chunks):
-    """Executor side: the task of block ``index`` from its local file; with ``rebuild``, the file is written
-    first from the streamed ``chunks``. Without the file (and no rebuild), reports ``spark_data.MISS``."""
-    if rebuild:
-        for stats in spark_data._store_partition(key, source, index, chunks):
-            if stats.error:
-                raise ValueError(stats.error)
-    else:
-        for _ in chunks:  # none: read to the end so that Spark reuses this Python worker
-            pass
-    block = spark_data.load_block(key, index)
-    if block is None:
-        return [(index, spark_data.MISS)]
-    return _run_task(fn, {index: Value(block)}, everything, args, outbox, index, ())
-
-
-def _run_task(fn, handles, everything, args, outbox, index, iterator):
-    """Executor side: the task of partition ``index`` (``everything`` is only referenced, see the module doc)."""
-    with _task_threads():
-        result = fn(index, handles[index].value, *args)
-    if outbox is not None:
-        from pyspark import TaskContext
-        result = outbox.send(index, TaskContext.get().taskAttemptId(), result)
-    return [(index, result)]
-
-
-_blas = []
-
-
-def _task_threads():
-    """Limit BLAS to the task's cores (``spark.task.cpus``), so concurrent tasks do not oversubscribe the CPUs."""
-    from contextlib import nullcontext
-    from pyspark import TaskContext
-    context = TaskContext.get()
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return nullcontext()
-    if not _blas:
-        _blas.append(ThreadpoolController())  # scanning the loaded libraries once per Python worker
-    cpus = int(context.cpus()) if context is not None else 1
-    return _blas[0].limit(limits=max(1, cpus), user_api="blas")
-
-
 def _group_key(scale, item):
     return item[0] // scale, item
 
@@ -260,97 +217,3 @@ def _fold_group(combine, item):
     return key, fold(list(values), combine)
 
 
-def embedded_session(master=None, conf=None):
-    """A SparkSession for this process: Arrow on, Python workers reused, quiet, workers on this interpreter.
-
-    ``master`` None takes the one ``spark-submit`` (or ``PYSPARK_SUBMIT_ARGS``) gave, else ``local[*,4]``.
-    The executors' Python is ``$PYSPARK_PYTHON`` when set (e.g. a packed virtualenv shipped with
-    ``spark.archives``), else this interpreter.
-    """
-    from pyspark import SparkConf, SparkContext
-    from pyspark.sql import SparkSession
-    SparkContext._ensure_initialized()  # the JVM (spark-submit's own when there is one) holds the given settings
-    given = SparkConf()  # what spark-submit, PYSPARK_SUBMIT_ARGS or spark-defaults.conf set: it wins over ours
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    if master is None:  # spark-submit's master, not its default local[*] (which retries no failed task)
-        master = given.get("spark.master", None) if submitted else "local[*,4]"
-    # Spark starts Python workers with `python3` from PATH unless told; they need this interpreter's packages
-    python = os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    settings = {
-        "spark.pyspark.python": python,
-        "spark.pyspark.driver.python": sys.executable,
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.python.worker.reuse": "true",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": str(max(2, os.cpu_count() or 2)),
-        "spark.driver.memory": "2g",
-    }
-    settings = {key: value for key, value in settings.items() if not given.contains(key)}
-    settings.update(conf or {})
-    builder = SparkSession.builder.master(master).appName("sparktensor")
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    log.info("started an embedded Spark session, master %s", master)
-    return spark
-
-
-def _user_modules(obj):
-    """Modules of the classes and functions in ``obj`` that executors may not import: the user's own code.
-
-    Anything installed (site-packages, the standard library, sparktensor) is pickled by reference as usual;
-    the user's modules (a script's neighbours, test files) are pickled by value, so executors need not have them.
-    """
-    installed = _installed_roots()
-    names = set()
-    for thing in _things(obj):
-        name = thing.__module__
-        module = sys.modules.get(name)
-        path = getattr(module, "__file__", None)
-        if name in (None, "__main__", "builtins") or module is None or path is None:
-            continue
-        path = os.path.realpath(path)
-        if not any(path.startswith(root + os.sep) for root in installed):
-            names.add(name)
-    return sorted(names)
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_roots():
-    roots = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib", "stdlib")}
-    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # sparktensor itself
-    return tuple(roots)
-
-
-def _things(obj):
-    """The classes and functions a pickle of ``obj`` (a tuple of models, optimizers, losses) refers to by name."""
-    for item in obj if isinstance(obj, (tuple, list)) else (obj,):
-        if callable(getattr(item, "modules", None)):  # a Module: every layer's class
-            yield from (type(m) for m in item.modules())
-        elif isinstance(item, types.FunctionType):
-            yield item
-        else:
-            yield type(item)
-
-
-class _by_value:
-    """Pickle the named modules by value while the block runs."""
-
-    def __init__(self, names, cloudpickle):
-        self.names, self.cloudpickle, self.registered = names, cloudpickle, []
-
-    def __enter__(self):
-        for name in self.names:
-            try:
-                self.cloudpickle.register_pickle_by_value(sys.modules[name])
-                self.registered.append(name)
-            except ValueError:  # already registered by the caller
-                pass
-        if self.registered:
-            log.info("pickling the user modules %s by value for the executors", self.registered)
-
-    def __exit__(self, *exc):
-        for name in self.registered:
-            self.cloudpickle.unregister_pickle_by_value(sys.modules[name])
-        return False

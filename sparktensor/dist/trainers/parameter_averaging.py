@@ -17,14 +17,15 @@ import uuid
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
+from ...autograd.grad_mode import no_grad
+from ...tensor import Tensor
 from . import checkpoint as ckpt
 from . import worker
-from .data import as_blocks, steps_per_epoch
+from ..data.blocks import steps_per_epoch
 from .flat import FlatLayout
 from .history import History
-from .resident import check_labels_fit
+from .inputs import as_blocks
+from ..data.resident import check_labels_fit
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -195,7 +196,7 @@ class ParameterAveraging:
     def _engine(self):
         if self.engine is None:
             try:
-                from .spark_engine import SparkEngine
+                from ..engines.spark import SparkEngine
                 self.engine = SparkEngine()
             except ImportError as e:
                 raise ImportError(f"training on Spark needs pyspark ({e}): pip install 'sparktensor[spark]', or "

@@ -98,7 +98,7 @@ def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
 def _gang_task(fn, args, key, world_size, timeout, host, iterator):
     """Executor side: one rank (its partition index) of the barrier stage."""
     from pyspark import BarrierTaskContext
-    from .spark_engine import _task_threads
+    from .spark_tasks import _task_threads
     context = BarrierTaskContext.get()
     rank = context.partitionId()
     if host is None:  # the executor's host, as Spark knows it

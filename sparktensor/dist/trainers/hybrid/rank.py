@@ -9,14 +9,14 @@ carries the loss and sample counts too, so a step costs a single data-parallel c
 
 With evaluation data, each replica evaluates its own part of it with the split model, and one all-reduce over
 the replicas adds up losses and correct predictions. Rank 0 sends each round's record to the driver as it
-finishes; at the end, the ranks of replica 0 send their shares there too (``hybrid_reports``), and
+finishes; at the end, the ranks of replica 0 send their shares there too (``reports``), and
 ``join_shares`` joins them on the driver.
 
 Every rank reports its memory at the end (resident set when it started, its peak, what its share needs), one
 all-gather; ``HybridTrainer.rank_memory`` holds the table.
 
 Under ``memory_limit`` a rank warms up (connections, BLAS buffers), then trains inside an OS cap
-(``hybrid_memory``); a ``MemoryError`` is replaced by one naming the rank and what its share needs.
+(``memory``); a ``MemoryError`` is replaced by one naming the rank and what its share needs.
 
 Checkpoints are per rank (``<dir>/rank-00003/round-000012.safetensors``, written atomically by
 ``checkpoint.save_checkpoint``). A restarted gang agrees on the newest round every rank has (an all-reduce
@@ -29,22 +29,22 @@ import time
 
 import numpy as np
 
-from .. import backend
-from .. import random as st_random
-from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
-from . import checkpoint as ckpt
-from . import hybrid_memory as memory
-from .hybrid_reports import DriverLink, Sent
-from .sharding import Mesh, shard, split_parameters
-from .worker import batch_indices, count_correct, task_seed
+from .... import backend
+from .... import random as st_random
+from ....autograd.grad_mode import no_grad
+from ....tensor import Tensor
+from .. import checkpoint as ckpt
+from . import memory
+from .reports import DriverLink, Sent
+from ...sharding import Mesh, shard, split_parameters
+from ..worker import batch_indices, count_correct, task_seed
 
 
 def train_rank(comm, spec, blocks, settings, eval_blocks=None):
     """Train one rank of the mesh; the ranks of replica 0 return their shares (``_share``), the others None.
 
     ``eval_blocks``: one partition of evaluation data per replica, or None. With ``settings["memory_limit"]``
-    the rank's process is capped (``hybrid_memory``); a ``MemoryError`` names what the rank's share needed.
+    the rank's process is capped (``memory``); a ``MemoryError`` names what the rank's share needed.
     """
     arrived = memory.resident()  # before anything of the model is made: what the rank holds to start with
     mesh = Mesh(*settings["mesh"]).bind(comm)
@@ -316,7 +316,7 @@ def _maybe_crash(settings, r, rank):
 # ----- the trained state -----
 def _share(sharded, optimizer, records, link):
     """What a rank of replica 0 hands back: its share of the weights and optimizer state, and (rank 0) the
-    history. The arrays go to the driver over ``link`` (``hybrid_reports``), or inside the result when the
+    history. The arrays go to the driver over ``link`` (``reports``), or inside the result when the
     driver cannot be reached. No rank ever holds the whole model: ``join_shares`` joins them on the driver.
     """
     state = optimizer.state_dict()

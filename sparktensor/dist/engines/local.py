@@ -1,9 +1,9 @@
 """``LocalEngine``: the engine interface in one process, partitions run one after another (the reference)."""
 import os
 
-from . import worker
-from .engine import Engine, Value, tree_fold
-from .resident import ResidentData
+from ..trainers import worker
+from .base import Engine, Value, tree_fold
+from ..data.resident import ResidentData
 
 
 class LocalEngine(Engine):
@@ -47,10 +47,10 @@ class LocalEngine(Engine):
         The failure of a rank is re-raised here with a note naming the rank.
         """
         if mode == "threads":
-            from .comm import run_threads
+            from ..comm import run_threads
             return run_threads(fn, world_size, *args, timeout=timeout)
         if mode == "processes":
-            from .gang_local import run_processes
+            from .local_gang import run_processes
             return run_processes(fn, world_size, *args, timeout=timeout)
         raise ValueError(f"unknown gang mode {mode!r}: expected 'threads' or 'processes'")
 

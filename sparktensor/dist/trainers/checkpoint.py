@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from .. import random as st_random
-from ..serialization import load, save
+from ... import random as st_random
+from ...serialization import load, save
 
 log = logging.getLogger("sparktensor.dist")
 _NAME = re.compile(r"^round-(\d+)\.(safetensors|npz)$")
@@ -140,7 +140,7 @@ def shard_path(directory, rank, world_size):
 def shard_info(sharded, rank=None, world_size=None, optimizer=None):
     """The ``shard`` entry of a share's checkpoint: the model rank, M, each split key's cut and whole shape,
     and the parameter key of each optimizer state index."""
-    from .sharding import split_parameters
+    from ..sharding import split_parameters
     comm = sharded.__dict__.get("_shard_comm")
     rank = comm.rank if rank is None else rank
     world_size = comm.world_size if world_size is None else world_size
@@ -176,7 +176,7 @@ def write_streaming(state, path):
     rank whose memory is the limit); atomic, as ``save``. Returns ``path``."""
     import json
 
-    from ..serialization import _LAYOUT, _flatten
+    from ...serialization import _LAYOUT, _flatten
     tensors = {}
     layout = _flatten(state, "", tensors)
     header, offset = {}, 0
@@ -208,7 +208,7 @@ class _ShardFile:
     def __init__(self, path):
         import json
 
-        from ..serialization import _LAYOUT, _unflatten
+        from ...serialization import _LAYOUT, _unflatten
         self.path = path
         with open(path, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
@@ -298,7 +298,7 @@ def gather_to_file(source, path):
     """
     import json
 
-    from ..serialization import _LAYOUT
+    from ...serialization import _LAYOUT
     files = _shard_files(source)
     first = files[0]
     keys = first.model_keys
@@ -379,7 +379,7 @@ def _read_columns(files, key, lo, hi, name=None):
 
 def _load_piece(files, key, split, rank, world_size, name=None, piece_key=None):
     """``key``'s piece (or, with ``split`` None, whole array) for ``rank`` of ``world_size``, as a flat-ready array."""
-    from .sharding import bounds
+    from ..sharding import bounds
     info = files[0].info
     shape = list(info["shapes"][key])
     if key not in info["splits"]:
@@ -410,7 +410,7 @@ def load_shard(source, model, optimizer=None, rank=None, world_size=None):
     ``source``: a directory of ``save_shard`` files or a list of shard files. With ``optimizer``, its state is
     loaded too, each state tensor shaped like its parameter cut as the parameter is. Returns ``model``.
     """
-    from .sharding import split_parameters
+    from ..sharding import split_parameters
     files = _shard_files(source)
     comm = model.__dict__.get("_shard_comm")
     rank = (comm.rank if comm is not None else 0) if rank is None else rank

@@ -15,12 +15,12 @@ collectives go over the gang's direct connections, not through Spark jobs. Repli
 collectives (``dist.shard``); across replicas, the gradients are all-reduced every step
 (``sync="gradients"``: the same training as one process at the global batch D * batch_size), or the weights
 and optimizer state are averaged every ``tau`` steps (``sync="average"``: SparkNet). What each rank runs is in
-``hybrid_rank.py``.
+``rank.py``.
 
 While the gang runs, rank 0 reports each round to the driver, where ``fit``'s ``callback`` and progress bar
 follow it; with ``eval_data`` the ranks evaluate the split model themselves (``eval_loss``, ``accuracy``).
 At the end the ranks of replica 0 send their shares straight to the driver, which joins them into
-``model``: no rank ever holds the whole model (``hybrid_reports.py``).
+``model``: no rank ever holds the whole model (``reports.py``).
 
 A model too large for one rank is built under ``nn.init.deferred_init()``: its parameters hold recipes, not
 values, so the driver ships a few hundred bytes and each rank makes only its own slices (``dist.shard``), bit
@@ -32,7 +32,7 @@ mesh of another size, ``checkpoint.gather_to_file`` streams them into one ordina
 
 Memory. A model is split because its parameters, gradients and optimizer state do not fit one worker.
 ``memory_limit=`` caps each rank's process with an OS limit, so the failure is a real ``MemoryError``, and
-the error names the rank, what its share needs and the mesh that would fit (``hybrid_memory.py``)::
+the error names the rank, what its share needs and the mesh that would fit (``memory.py``)::
 
     HybridTrainer(..., mesh=dist.Mesh(data=1, model=2), engine=dist.LocalEngine(),
                   gang={"mode": "processes"}, memory_limit=200 << 20)
@@ -50,22 +50,23 @@ import uuid
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
-from ..nn import init
-from ..nn.modules.dropout import Dropout
-from ..nn.modules.rnn import RNNBase
-from ..tensor import Tensor
-from .checkpoint import set_aside
-from .data import as_blocks, steps_per_epoch
-from .resident import ResidentData
-from .gang import GangError
-from .history import History
-from .hybrid_memory import state_per_parameter
-from .hybrid_progress import RoundDelivery, progress_bar
-from .hybrid_rank import join_shares, train_rank
-from .hybrid_reports import GangInbox, follow, inbox_host
-from .local_engine import LocalEngine
-from .sharding import Mesh
+from ....autograd.grad_mode import no_grad
+from ....nn import init
+from ....nn.modules.dropout import Dropout
+from ....nn.modules.rnn import RNNBase
+from ....tensor import Tensor
+from ..checkpoint import set_aside
+from ...data.blocks import steps_per_epoch
+from ..inputs import as_blocks
+from ...data.resident import ResidentData
+from ...engines.gang import GangError
+from ..history import History
+from .memory import state_per_parameter
+from .progress import RoundDelivery, progress_bar
+from .rank import join_shares, train_rank
+from .reports import GangInbox, follow, inbox_host
+from ...engines.local import LocalEngine
+from ...sharding import Mesh
 
 log = logging.getLogger("sparktensor.dist")
 _SYNC = ("gradients", "average")
@@ -129,7 +130,7 @@ class HybridTrainer:
         self.gang = dict(gang or {})
         self.memory_limit = None if memory_limit is None else int(memory_limit)
         self.eval_batch_size, self.progress = int(eval_batch_size), progress
-        self.rank_memory = None  # after fit: each rank's memory (hybrid_rank._memory_report)
+        self.rank_memory = None  # after fit: each rank's memory (rank._memory_report)
         self._crash = None  # test hook: (round index, global rank) that dies in the gang's first attempt
 
     def fit(self, data, epochs=None, rounds=None, eval_data=None, eval_every=1, checkpoint_dir=None,
@@ -148,7 +149,7 @@ class HybridTrainer:
                 every executor reaches (a shared file system).
             resume: continue from the checkpoints in ``checkpoint_dir`` of an earlier run with the same settings.
             callback: ``callback(round_record)`` on this thread after each round, while the gang trains on (rank
-                0 reports each round to the driver; see ``hybrid_reports``). It observes: the ranks have their
+                0 reports each round to the driver; see ``reports``). It observes: the ranks have their
                 own optimizers, so changing this one's learning rate does not reach them, and an exception it
                 raises is raised when the gang has finished. Rounds resumed from checkpoints are not reported.
         """
@@ -199,7 +200,7 @@ class HybridTrainer:
     # ----- helpers -----
     def _run(self, engine, spec, handles, eval_handles, settings, checkpoint_dir, callback, total):
         """The trained state, joined from replica 0's shares; each round goes to ``callback`` and the progress
-        bar as rank 0 reports it (``hybrid_reports``)."""
+        bar as rank 0 reports it (``reports``)."""
         inbox = GangInbox(inbox_host(engine))
         settings = dict(settings, driver=inbox.where())
         rounds = RoundDelivery(callback, progress_bar(self.progress, total, type(self).__name__))
@@ -241,7 +242,7 @@ class HybridTrainer:
 
     def _engine(self):
         if self.engine is None:
-            from .spark_engine import SparkEngine
+            from ...engines.spark import SparkEngine
             self.engine = SparkEngine()
         if not callable(getattr(self.engine, "run_gang", None)):
             raise TypeError(f"{self.engine!r} cannot launch a gang of ranks (it has no run_gang)")

@@ -1,0 +1,2 @@
+"""``HybridTrainer`` (``trainer``): the driver side; each rank's loop (``rank``), memory cap (``memory``),
+progress (``progress``) and reports to the driver (``reports``)."""
