@@ -2,18 +2,18 @@
 
 Each partition is converted on its executor into chunks of ``(x, y)`` NumPy arrays (Arrow for DataFrames),
 and the chunks are persisted as an RDD (``MEMORY_AND_DISK``): Spark's own storage, so a lost executor's
-partitions are rebuilt from the source by lineage, with the same bits. One job then streams each persisted
-partition once through a Python task that checks it and writes it to a file in its executor's local directory
-(``SparkFiles.getRootDirectory()``), and reports a ``BlockStats`` record: the driver holds counts, shapes and
-dtypes only.
+partitions are rebuilt from the source by lineage (with the same bits when the source reads its rows in a
+fixed order; a shuffle in the source is warned about). One job then streams each persisted partition once
+through a Python task that checks it and writes it to files in its executor's local directory
+(``block_files``), and reports a ``BlockStats`` record: the driver holds counts, shapes and dtypes only.
 
 Rounds read the blocks from those files, memory-mapped: every Python worker of the executor shares the
 page cache's one copy (Spark gives a partition's tasks to any of its Python workers), a block larger than
 the worker's memory is paged in as its batches are read, and nothing is sent from the JVM. A round's tasks
-run over a view of the persisted RDD that carries no rows (``sample(0.0)`` on the JVM side), so Spark
-schedules each one where its partition is cached. A task whose executor has no file for its partition (the
-executor was replaced) reports a miss, and the driver reruns that partition over the persisted RDD, which
-streams the chunks (rebuilt by lineage where they were lost), writes the file and trains: same bits.
+run over an RDD of empty partitions that prefer the executors caching the blocks (``_rowless``). A task whose
+executor has no file for its partition (the executor was replaced) reports a miss, and the driver reruns that
+partition over the persisted RDD, which streams the chunks (rebuilt by lineage where they were lost), writes
+the file and trains: the same result.
 """
 import functools
 import logging
