@@ -1,8 +1,9 @@
 """Spark data that stays on the executors: ``from_rdd``, ``from_dataframe`` and ``from_parquet``.
 
 Each partition is converted on its executor into chunks of ``(x, y)`` NumPy arrays (Arrow for DataFrames),
-and the chunks are persisted as an RDD (``MEMORY_AND_DISK``): Spark's own storage, so a lost executor's
-partitions are rebuilt from the source by lineage (with the same bits when the source reads its rows in a
+and the chunks are persisted as an RDD (``DISK_ONLY``: rounds read the block files below, so a copy in the
+JVM's heap would only crowd it): Spark's own storage, so a lost executor's partitions are rebuilt from the
+source by lineage (with the same bits when the source reads its rows in a
 fixed order; a shuffle in the source is warned about). One job then streams each persisted partition once
 through a Python task that checks it and writes it to files in its executor's local directory
 (``block_files``), and reports a ``BlockStats`` record: the driver holds counts, shapes and dtypes only.
@@ -149,7 +150,7 @@ def _new_partition(key):
 def _persist(chunks, num_classes, source):
     """Persist an RDD of chunks, write every partition's local file and check it; a ``SparkResidentData``."""
     from pyspark import StorageLevel
-    chunks = chunks.persist(StorageLevel.MEMORY_AND_DISK)
+    chunks = chunks.persist(StorageLevel.DISK_ONLY)
     key = uuid.uuid4().hex
     try:
         stats = chunks.mapPartitionsWithIndex(functools.partial(store_partition, key, source)).collect()
