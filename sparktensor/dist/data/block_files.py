@@ -89,8 +89,9 @@ def load_block(key, index):
         meta = json.load(f)
     x_shape, y_shape = (meta["rows"],) + tuple(meta["x_shape"]), (meta["rows"],) + tuple(meta["y_shape"])
     if meta["rows"]:
-        x = np.memmap(base + ".x", np.dtype(meta["x_dtype"]), "r", shape=x_shape)
-        y = np.memmap(base + ".y", np.dtype(meta["y_dtype"]), "r", shape=y_shape)
+        # plain ndarray views of the maps: np.memmap's subclass would ride along into every batch and op
+        x = np.memmap(base + ".x", np.dtype(meta["x_dtype"]), "r", shape=x_shape).view(np.ndarray)
+        y = np.memmap(base + ".y", np.dtype(meta["y_dtype"]), "r", shape=y_shape).view(np.ndarray)
     else:
         x, y = np.zeros(x_shape, meta["x_dtype"]), np.zeros(y_shape, meta["y_dtype"])
     _OPEN[(key, index)] = found = (x, y)

@@ -48,15 +48,19 @@ class SparkResidentData(ResidentData):
         super().__init__(**merged)
         self.chunks, self.key = chunks, key
         self._partitioned = {}  # partitions -> SparkResidentData, made on the cluster once
+        self._tasks = None
 
     @property
     def context(self):
         """The SparkContext the blocks live in."""
         return self.chunks.context
 
-    def tasks(self):
-        """An RDD of one empty partition per block, each preferring the executor that caches the block now."""
-        return _rowless(self.chunks)
+    def tasks(self, refresh=False):
+        """An RDD of one empty partition per block, each preferring the executor that caches the block; made
+        once, and again with ``refresh`` (after blocks were rebuilt elsewhere)."""
+        if self._tasks is None or refresh:
+            self._tasks = _rowless(self.chunks)
+        return self._tasks
 
     def repartition(self, partitions):
         """The same samples in ``partitions`` contiguous, nearly equal partitions, cut and moved on the cluster."""

@@ -152,6 +152,7 @@ class SparkEngine(Engine):
                                             outbox, True)
                 results = [r for r in results if not isinstance(r[1], str)] + self.sc.runJob(
                     data.chunks.mapPartitionsWithIndex(rebuild), list, missing)
+                data.tasks(refresh=True)  # the rebuilt blocks' new places, for the next rounds
             if outbox is not None:
                 results = self._channel.collect(outbox, results)
             return tree_fold(results, combine, self.depth)
