@@ -118,3 +118,14 @@ def test_a_gang_that_cannot_be_pickled_fails_at_once_and_is_not_relaunched(spark
         dist.SparkEngine(spark).run_gang(lambda comm: lock, 2, attempts=3)
     assert not isinstance(info.value, GangError)  # no rank ran: nothing to blame on a rank, nothing to retry
     assert "lock" in str(info.value)
+
+
+def _bound_host(comm):
+    return comm.transport._listener.getsockname()[0]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2"])
+def test_a_rank_listens_only_on_the_address_it_advertises(host):
+    from sparktensor.dist.engines.gang import new_key, run_rank
+    report = run_rank(_bound_host, (), 0, new_key(), exchange=lambda address: [address], timeout=5, host=host)
+    assert report == ("ok", host)  # not 0.0.0.0: the gang's port is not open on every interface

@@ -62,7 +62,7 @@ def run_rank(fn, args, rank, key, exchange, timeout=60.0, host=None):
     that fails tells the others why (they raise ``CommError`` quoting it) before it closes.
     """
     host = rank_host(host)
-    listener = open_listener(host if host in ("127.0.0.1", "localhost") else "0.0.0.0")
+    listener = open_listener(host)  # only the address the others are told: not every interface
     try:
         addresses = exchange((host, listener.getsockname()[1]))
         comm = connect(rank, addresses, key, listener, timeout)
