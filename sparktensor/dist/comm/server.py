@@ -7,12 +7,14 @@ driver channel of the data-parallel trainers and the inbox of a hybrid gang are 
 import logging
 import socket
 import threading
+import time
 
 from .auth import new_key, server_handshake
 from .wire import read_message
 
 log = logging.getLogger("sparktensor.dist")
 DRIVER, ANY_PEER = 0, 1 << 30  # the driver's rank in the handshake, and the bound on the peers' ranks
+ACCEPT_BACKOFF, ACCEPT_BACKOFF_CAP = 0.01, 1.0  # seconds to wait after a failed accept, doubling up to the cap
 
 
 class MessageServer:
@@ -50,11 +52,18 @@ class MessageServer:
         self._server.close()
 
     def _accept(self):
+        backoff = ACCEPT_BACKOFF
         while not self._closed:
             try:
                 sock, _ = self._server.accept()
-            except OSError:
-                return
+            except OSError as e:  # e.g. out of file descriptors: wait for some to be freed, keep listening
+                if self._closed or self._server.fileno() == -1:  # closed: nothing more to accept
+                    return
+                log.warning("%s: could not accept a connection (%s); trying again in %.2f s", self.name, e, backoff)
+                time.sleep(backoff)
+                backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
+                continue
+            backoff = ACCEPT_BACKOFF
             self.opened(sock)
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 

@@ -26,6 +26,7 @@ from .wire import read_message, write_message
 log = logging.getLogger("sparktensor.dist.comm")
 
 HANDSHAKE_TIMEOUT = 10.0
+ACCEPT_BACKOFF, ACCEPT_BACKOFF_CAP = 0.01, 1.0  # seconds to wait after a failed accept, doubling up to the cap
 _BYE, _ABORT = "!bye", "!abort"  # control messages; the tags of groups never start with "!"
 _CLOSED, _FAILED = object(), object()  # left in an inbox for good: every later receive sees them
 _NOTHING = np.empty(0, np.uint8)
@@ -183,13 +184,20 @@ class SocketTransport(Transport):
         return sock
 
     def _accept(self):
+        backoff = ACCEPT_BACKOFF
         while not self._closing:
             try:
                 conn, _ = self._listener.accept()
             except socket.timeout:
                 continue
-            except OSError:
-                return
+            except OSError as e:  # e.g. out of file descriptors: wait for some to be freed, keep listening
+                if self._closing or self._listener.fileno() == -1:  # closed: nothing more to accept
+                    return
+                log.warning("rank %d could not accept a connection (%s); trying again in %.2f s", self.rank, e, backoff)
+                time.sleep(backoff)
+                backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
+                continue
+            backoff = ACCEPT_BACKOFF
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):

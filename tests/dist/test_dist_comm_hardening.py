@@ -1,0 +1,72 @@
+"""The listening side under stress: failed accepts, silent or unauthenticated clients, malformed frames."""
+import errno
+import logging
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from sparktensor.dist.comm import CommError, server
+from sparktensor.dist.comm.auth import client_handshake, new_key
+from sparktensor.dist.comm.server import DRIVER, MessageServer
+from sparktensor.dist.comm.sockets import SocketTransport, open_listener
+from sparktensor.dist.comm.wire import read_message, write_message
+
+
+class _FlakyListener(socket.socket):
+    """A real listening socket whose first ``accept`` fails as it does when the process is out of descriptors."""
+
+    failures = 1
+
+    def accept(self):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def _flaky_listener(host="127.0.0.1"):
+    listener = _FlakyListener(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(16)
+    return listener
+
+
+class _Echo(MessageServer):
+    def handle(self, sock, tag, array):
+        write_message(sock, tag, array)
+
+
+def _echo_once(address, key, timeout=5.0):
+    with socket.create_connection(address, timeout=timeout) as sock:
+        client_handshake(sock, key, 1, DRIVER)
+        write_message(sock, "ping", np.arange(3))
+        return read_message(sock, "the server")
+
+
+def test_the_message_server_keeps_serving_after_a_failed_accept(monkeypatch, caplog):
+    monkeypatch.setattr(server.socket, "create_server", lambda address: _flaky_listener(address[0]))
+    with caplog.at_level(logging.WARNING, logger="sparktensor.dist"):
+        echo = _Echo("127.0.0.1", "echo server", "a client", timeout=5)
+        try:
+            tag, array = _echo_once(echo.address, echo.key)
+        finally:
+            echo.close()
+    assert tag == "ping" and array.tolist() == [0, 1, 2]
+    assert "could not accept a connection" in caplog.text and "Too many open files" in caplog.text
+
+
+def test_a_rank_keeps_accepting_after_a_failed_accept(caplog):
+    key = new_key()
+    listeners = [_flaky_listener(), open_listener()]
+    addresses = [listener.getsockname() for listener in listeners]
+    with caplog.at_level(logging.WARNING, logger="sparktensor.dist.comm"):
+        ranks = [SocketTransport(rank, addresses, key, listeners[rank], timeout=5) for rank in range(2)]
+        try:
+            ranks[1].post(0, "g", np.ones(3)).wait(5)
+            np.testing.assert_array_equal(ranks[0].recv(1, "g", timeout=5), np.ones(3))
+        finally:
+            for rank in ranks:
+                rank.close(flush_timeout=1)
+    assert "rank 0 could not accept a connection" in caplog.text
