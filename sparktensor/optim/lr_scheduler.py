@@ -1,4 +1,5 @@
-"""Learning-rate schedules: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LambdaLR``.
+"""Learning-rate schedules: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LambdaLR``,
+``LinearLR``.
 
 As in PyTorch, each schedule updates the current ``lr`` of every parameter group
 from its previous value (the "chainable" form), so the sequences agree with
@@ -31,6 +32,9 @@ class LRScheduler:
                                    f"(it carries initial_lr), or start a fresh schedule with last_epoch=-1")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self):
         self._step_count = 0
         self._is_initial = True  # the first step, made here, must keep the current lrs in most schedules
         self.step()
@@ -43,8 +47,17 @@ class LRScheduler:
     def step(self):
         """Advance the schedule by one epoch and write the new ``lr`` into every parameter group."""
         self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        self._update_lr()
+
+    def _update_lr(self, epoch=None):
+        # an explicit epoch (SequentialLR's milestones) jumps there by the closed form where a schedule has one
+        if epoch is None:
+            self.last_epoch += 1
+            lrs = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            lrs = self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr") else self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -162,3 +175,32 @@ class CosineAnnealingLR(LRScheduler):
         ratio = ((1 + math.cos(math.pi * self.last_epoch / t_max))
                  / (1 + math.cos(math.pi * (self.last_epoch - 1) / t_max)))
         return [ratio * (lr - eta_min) + eta_min for lr in lrs]
+
+
+class LinearLR(LRScheduler):
+    """Scale the lr by a factor that moves linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"start_factor must be in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"end_factor must be in [0, 1], got {end_factor}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        """The current lrs times the ratio of this epoch's factor to the last one's (PyTorch's chainable form)."""
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._current_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        change = self.end_factor - self.start_factor
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        factor = (self.start_factor + (self.end_factor - self.start_factor) * min(self.total_iters, self.last_epoch)
+                  / self.total_iters)
+        return [base_lr * factor for base_lr in self.base_lrs]

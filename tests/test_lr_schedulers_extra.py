@@ -1,0 +1,92 @@
+"""LinearLR, SequentialLR, OneCycleLR and ReduceLROnPlateau, step by step against PyTorch, bit for bit."""
+import copy
+
+import pytest
+import torch
+
+import sparktensor as st
+from sparktensor import optim
+from sparktensor.optim import lr_scheduler
+
+
+def optimizer_pair(name="SGD", **options):
+    """The same two-group optimizer in sparktensor and in torch (the second group has its own lr)."""
+    x, tx = st.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    y, ty = st.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    opt = getattr(optim, name)([{"params": [x]}, {"params": [y], "lr": 0.05}], lr=0.1, **options)
+    topt = getattr(torch.optim, name)([{"params": [tx]}, {"params": [ty], "lr": 0.05}], lr=0.1, **options)
+    return opt, topt
+
+
+def lr_sequence(opt, schedule, steps, metrics=None):
+    """``get_last_lr()`` after construction and after each of ``steps`` steps (given ``metrics`` for a plateau)."""
+    lrs = [schedule.get_last_lr()]
+    for k in range(steps):
+        opt.step()
+        schedule.step() if metrics is None else schedule.step(metrics[k])
+        lrs.append(schedule.get_last_lr())
+        assert lrs[-1] == [g["lr"] for g in opt.param_groups]
+    return lrs
+
+
+def assert_same_bits(lrs, expected):
+    assert [[float(lr) for lr in step] for step in lrs] == [[float(lr) for lr in step] for step in expected]
+    assert [[float(lr).hex() for lr in step] for step in lrs] == [[float(lr).hex() for lr in step] for step in expected]
+
+
+# ----- LinearLR -----
+
+LINEAR = [dict(), dict(start_factor=0.05, total_iters=8), dict(start_factor=1.0, end_factor=0.1, total_iters=7),
+          dict(start_factor=0.3, end_factor=0.0, total_iters=4)]
+
+
+@pytest.mark.parametrize("last_epoch", [-1, 3], ids=["fresh", "resumed"])
+@pytest.mark.parametrize("options", LINEAR, ids=[str(i) for i in range(len(LINEAR))])
+def test_linear_lr_matches_pytorch(options, last_epoch):
+    opt, topt = optimizer_pair()
+    if last_epoch >= 0:
+        for group in opt.param_groups + topt.param_groups:
+            group["initial_lr"] = group["lr"] * 2
+    schedule = lr_scheduler.LinearLR(opt, last_epoch=last_epoch, **options)
+    tschedule = torch.optim.lr_scheduler.LinearLR(topt, last_epoch=last_epoch, **options)
+    assert_same_bits(lr_sequence(opt, schedule, 15), lr_sequence(topt, tschedule, 15))
+    assert schedule.last_epoch == tschedule.last_epoch
+
+
+def test_linear_lr_chained_with_another_schedule_matches_pytorch():
+    opt, topt = optimizer_pair()
+    ours = [lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=5), lr_scheduler.ExponentialLR(opt, 0.9)]
+    theirs = [torch.optim.lr_scheduler.LinearLR(topt, start_factor=0.2, total_iters=5),
+              torch.optim.lr_scheduler.ExponentialLR(topt, 0.9)]
+    lrs, expected = [], []
+    for _ in range(12):
+        for o, schedules, out in ((opt, ours, lrs), (topt, theirs, expected)):
+            o.step()
+            for s in schedules:
+                s.step()
+            out.append([g["lr"] for g in o.param_groups])
+    assert_same_bits(lrs, expected)
+
+
+def test_linear_lr_state_dict_resumes_the_sequence():
+    def make():
+        opt, _ = optimizer_pair()
+        return opt, lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=0.9, total_iters=9)
+
+    opt, schedule = make()
+    expected = lr_sequence(opt, schedule, 14)
+    opt, schedule = make()
+    lr_sequence(opt, schedule, 6)
+    saved_opt, saved = copy.deepcopy(opt.state_dict()), copy.deepcopy(schedule.state_dict())
+    opt2, schedule2 = make()
+    opt2.load_state_dict(saved_opt)
+    schedule2.load_state_dict(saved)
+    assert lr_sequence(opt2, schedule2, 8) == expected[6:]
+
+
+def test_linear_lr_refuses_bad_factors():
+    opt, _ = optimizer_pair()
+    with pytest.raises(ValueError, match="start_factor"):
+        lr_scheduler.LinearLR(opt, start_factor=0.0)
+    with pytest.raises(ValueError, match="end_factor"):
+        lr_scheduler.LinearLR(opt, end_factor=1.5)
