@@ -70,3 +70,59 @@ def test_a_rank_keeps_accepting_after_a_failed_accept(caplog):
             for rank in ranks:
                 rank.close(flush_timeout=1)
     assert "rank 0 could not accept a connection" in caplog.text
+
+
+def _silent_clients(address, n):
+    clients = [socket.create_connection(address, timeout=10) for _ in range(n)]
+    time.sleep(0.2)  # let the listener accept them
+    return clients
+
+
+def _closed_after(sock):
+    """Seconds until the other end closed ``sock`` (a client that sent nothing)."""
+    start = time.monotonic()
+    try:
+        assert sock.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start
+
+
+def test_the_message_server_drops_silent_clients_and_caps_them():
+    echo = _Echo("127.0.0.1", "echo server", "a client", timeout=60, handshake_timeout=2.0, max_unauthenticated=2)
+    silent = _silent_clients(echo.address, 3)
+    try:
+        assert _closed_after(silent[2]) < 1.0  # over the cap: closed at once
+        for sock in silent[:2]:
+            assert _closed_after(sock) < 6.0  # dropped after the handshake timeout, not the 60 s stall timeout
+        tag, array = _echo_once(echo.address, echo.key)  # a client holding the key is still served
+        assert tag == "ping" and array.tolist() == [0, 1, 2]
+    finally:
+        for sock in silent:
+            sock.close()
+        echo.close()
+
+
+def test_a_rank_drops_silent_clients_and_caps_them(monkeypatch):
+    from sparktensor.dist.comm import sockets
+    monkeypatch.setattr(sockets, "HANDSHAKE_TIMEOUT", 2.0)
+    monkeypatch.setattr(sockets, "MAX_UNAUTHENTICATED", 2)
+    key = new_key()
+    listeners = [open_listener(), open_listener()]
+    addresses = [listener.getsockname() for listener in listeners]
+    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=30)
+    silent = _silent_clients(addresses[0], 3)
+    try:
+        assert _closed_after(silent[2]) < 1.0
+        for sock in silent[:2]:
+            assert _closed_after(sock) < 6.0
+        rank1 = SocketTransport(1, addresses, key, listeners[1], timeout=30)
+        try:
+            rank1.post(0, "g", np.ones(3)).wait(5)
+            np.testing.assert_array_equal(rank0.recv(1, "g", timeout=5), np.ones(3))
+        finally:
+            rank1.close(flush_timeout=1)
+    finally:
+        for sock in silent:
+            sock.close()
+        rank0.close(flush_timeout=1)

@@ -12,6 +12,8 @@ import struct
 from .wire import read_exactly
 
 MAGIC = b"STCOMM01"
+HANDSHAKE_TIMEOUT = 5.0  # seconds a new connection has to prove the key before it is dropped
+MAX_UNAUTHENTICATED = 64  # connections still proving the key at once; a listener closes any more at once
 _HELLO = struct.Struct("<8sii32s")  # magic, client rank, server rank, client nonce
 _ACCEPTED = b"\x01"
 

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 
+from . import auth
 from .auth import new_key, server_handshake
 from .wire import read_message
 
@@ -25,12 +26,17 @@ class MessageServer:
         host: the address peers reach the driver at.
         name: the server's name in its thread and its warnings.
         peer: what a peer is, in error messages ("a task", "a rank").
-        timeout: seconds a connection may stall before it is dropped.
+        timeout: seconds an authenticated connection may stall before it is dropped.
+        handshake_timeout: seconds a new connection has to prove the key (default ``auth.HANDSHAKE_TIMEOUT``).
+        max_unauthenticated: connections still proving the key at once (default ``auth.MAX_UNAUTHENTICATED``);
+            any more are closed as soon as they are accepted.
     """
 
-    def __init__(self, host, name, peer, timeout=300.0, key=None):
+    def __init__(self, host, name, peer, timeout=300.0, key=None, handshake_timeout=None, max_unauthenticated=None):
         self.key = new_key() if key is None else key
         self.name, self.peer, self.timeout = name, peer, timeout
+        self.handshake_timeout = auth.HANDSHAKE_TIMEOUT if handshake_timeout is None else handshake_timeout
+        self._unauthenticated = threading.BoundedSemaphore(max_unauthenticated or auth.MAX_UNAUTHENTICATED)
         self._server = socket.create_server((host, 0))
         self.address = (host, self._server.getsockname()[1])
         self._closed = False
@@ -64,14 +70,22 @@ class MessageServer:
                 backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
                 continue
             backoff = ACCEPT_BACKOFF
+            if not self._unauthenticated.acquire(blocking=False):
+                log.warning("%s: closed a new connection: too many connections are still proving the key", self.name)
+                sock.close()
+                continue
             self.opened(sock)
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
         try:
+            try:
+                sock.settimeout(self.handshake_timeout)
+                server_handshake(sock, self.key, DRIVER, ANY_PEER)
+            finally:
+                self._unauthenticated.release()
             sock.settimeout(self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            server_handshake(sock, self.key, DRIVER, ANY_PEER)
             while True:
                 try:
                     tag, array = read_message(sock, self.peer)

@@ -18,14 +18,13 @@ import time
 
 import numpy as np
 
-from .auth import client_handshake, server_handshake
+from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, client_handshake, server_handshake
 from .errors import CommError
 from .transport import DONE, Transport, remaining
 from .wire import read_message, write_message
 
 log = logging.getLogger("sparktensor.dist.comm")
 
-HANDSHAKE_TIMEOUT = 10.0
 ACCEPT_BACKOFF, ACCEPT_BACKOFF_CAP = 0.01, 1.0  # seconds to wait after a failed accept, doubling up to the cap
 _BYE, _ABORT = "!bye", "!abort"  # control messages; the tags of groups never start with "!"
 _CLOSED, _FAILED = object(), object()  # left in an inbox for good: every later receive sees them
@@ -67,6 +66,7 @@ class SocketTransport(Transport):
         self._lock = threading.Lock()
         self._closing = False
         self._stopped = threading.Event()  # set when closing gave up waiting: writers stop trying to connect
+        self._unauthenticated = threading.BoundedSemaphore(MAX_UNAUTHENTICATED)
         listener.settimeout(0.2)  # the accepting thread looks this often whether the transport was closed
         threading.Thread(target=self._accept, name=f"sparktensor-accept-{rank}", daemon=True).start()
 
@@ -198,6 +198,11 @@ class SocketTransport(Transport):
                 backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
                 continue
             backoff = ACCEPT_BACKOFF
+            if not self._unauthenticated.acquire(blocking=False):
+                log.warning("rank %d closed a connection from %s: too many connections are still proving the key",
+                            self.rank, _peer_name(conn))
+                _shut(conn)
+                continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
@@ -209,6 +214,8 @@ class SocketTransport(Transport):
             log.warning("rank %d refused a connection from %s: %s", self.rank, _peer_name(conn), e)
             _shut(conn)
             return
+        finally:
+            self._unauthenticated.release()
         with self._lock:
             if peer in self._incoming or self._closing:
                 if not self._closing:
