@@ -90,3 +90,65 @@ def test_linear_lr_refuses_bad_factors():
         lr_scheduler.LinearLR(opt, start_factor=0.0)
     with pytest.raises(ValueError, match="end_factor"):
         lr_scheduler.LinearLR(opt, end_factor=1.5)
+
+
+# ----- SequentialLR -----
+
+SEQUENCES = {
+    "warmup-cosine": lambda lib, opt: lib.SequentialLR(
+        opt, [lib.LinearLR(opt, start_factor=0.1, total_iters=4), lib.CosineAnnealingLR(opt, T_max=8, eta_min=0.001)],
+        milestones=[4]),
+    "exponential-linear": lambda lib, opt: lib.SequentialLR(
+        opt, [lib.ExponentialLR(opt, 0.8), lib.LinearLR(opt, start_factor=0.5, end_factor=0.2, total_iters=6)],
+        milestones=[5]),
+    "three": lambda lib, opt: lib.SequentialLR(
+        opt, [lib.StepLR(opt, 2, 0.5), lib.MultiStepLR(opt, [1, 3, 3], 0.3), lib.LambdaLR(opt, lambda e: 0.9 ** e)],
+        milestones=[3, 9]),
+    "nested": lambda lib, opt: lib.SequentialLR(
+        opt, [lib.SequentialLR(opt, [lib.LinearLR(opt, 0.25, total_iters=3), lib.ExponentialLR(opt, 0.7)], [2]),
+              lib.CosineAnnealingLR(opt, T_max=5)],
+        milestones=[7]),
+    "one": lambda lib, opt: lib.SequentialLR(opt, [lib.ExponentialLR(opt, 0.95)], milestones=[]),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of")  # torch's, for the nested schedule
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_sequential_lr_matches_pytorch(name):
+    opt, topt = optimizer_pair()
+    schedule = SEQUENCES[name](lr_scheduler, opt)
+    tschedule = SEQUENCES[name](torch.optim.lr_scheduler, topt)
+    assert_same_bits(lr_sequence(opt, schedule, 20), lr_sequence(topt, tschedule, 20))
+    assert schedule.last_epoch == tschedule.last_epoch
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_sequential_lr_state_dict_resumes_the_sequence(name):
+    def make():
+        opt, _ = optimizer_pair()
+        return opt, SEQUENCES[name](lr_scheduler, opt)
+
+    opt, schedule = make()
+    expected = lr_sequence(opt, schedule, 16)
+    opt, schedule = make()
+    lr_sequence(opt, schedule, 6)
+    saved_opt, saved = copy.deepcopy(opt.state_dict()), copy.deepcopy(schedule.state_dict())
+    assert len(saved["_schedulers"]) == len(schedule._schedulers) and "optimizer" not in saved
+    opt2, schedule2 = make()
+    opt2.load_state_dict(saved_opt)
+    schedule2.load_state_dict(saved)
+    assert lr_sequence(opt2, schedule2, 10) == expected[6:]
+
+
+def test_sequential_lr_refuses_mismatched_arguments():
+    opt, _ = optimizer_pair()
+    other, _ = optimizer_pair()
+    with pytest.raises(ValueError, match="at least one"):
+        lr_scheduler.SequentialLR(opt, [], milestones=[])
+    with pytest.raises(ValueError, match="one milestone fewer"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ExponentialLR(opt, 0.9)], milestones=[3])
+    with pytest.raises(ValueError, match=r"schedulers\[1\].*another optimizer"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ExponentialLR(opt, 0.9), lr_scheduler.ExponentialLR(other, 0.9)],
+                                  milestones=[3])
+    with pytest.raises(TypeError, match=r"schedulers\[0\]"):
+        lr_scheduler.SequentialLR(opt, [object()], milestones=[])

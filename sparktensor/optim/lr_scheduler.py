@@ -1,5 +1,5 @@
 """Learning-rate schedules: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LambdaLR``,
-``LinearLR``.
+``LinearLR``, and ``SequentialLR`` to run several one after another.
 
 As in PyTorch, each schedule updates the current ``lr`` of every parameter group
 from its previous value (the "chainable" form), so the sequences agree with
@@ -9,6 +9,7 @@ after each ``optimizer.step()`` epoch.
 """
 import math
 import types
+from bisect import bisect_right
 from collections import Counter
 
 from .optimizer import Optimizer
@@ -125,6 +126,9 @@ class StepLR(LRScheduler):
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each epoch in ``milestones`` (twice for a milestone given twice)."""
@@ -140,6 +144,10 @@ class MultiStepLR(LRScheduler):
             return self._current_lrs()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._current_lrs()]
 
+    def _get_closed_form_lr(self):
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""
@@ -153,6 +161,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -175,6 +186,10 @@ class CosineAnnealingLR(LRScheduler):
         ratio = ((1 + math.cos(math.pi * self.last_epoch / t_max))
                  / (1 + math.cos(math.pi * (self.last_epoch - 1) / t_max)))
         return [ratio * (lr - eta_min) + eta_min for lr in lrs]
+
+    def _get_closed_form_lr(self):
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base_lr in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -204,3 +219,67 @@ class LinearLR(LRScheduler):
         factor = (self.start_factor + (self.end_factor - self.start_factor) * min(self.total_iters, self.last_epoch)
                   / self.total_iters)
         return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after another, switching to the next at each epoch in ``milestones``.
+
+    At a milestone the next schedule starts from its epoch 0 (by its closed form where it has one, as in
+    PyTorch); the schedules must all drive ``optimizer``.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        if len(schedulers) < 1:
+            raise ValueError("SequentialLR needs at least one schedule, got none")
+        for i, schedule in enumerate(schedulers):
+            if not isinstance(schedule, LRScheduler):
+                raise TypeError(f"SequentialLR's schedulers[{i}] is a {type(schedule).__name__}, not a schedule")
+            if schedule.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR's schedulers[{i}] ({type(schedule).__name__}) drives another "
+                                 f"optimizer; every schedule must be made for the optimizer given to SequentialLR")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR needs one milestone fewer than schedules, got {len(schedulers)} "
+                             f"schedules and {len(milestones)} milestones")
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self._undo_initial_steps(self)  # the schedules' constructors each took a step; only the first keeps one
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    @staticmethod
+    def _undo_initial_steps(schedule):
+        if hasattr(schedule, "_schedulers"):
+            for inner in schedule._schedulers:
+                SequentialLR._undo_initial_steps(inner)
+        else:
+            schedule.last_epoch -= 1
+
+    def step(self):
+        """Advance by one epoch: the schedule of this epoch steps, or starts afresh at its milestone."""
+        self.last_epoch += 1
+        index = bisect_right(self._milestones, self.last_epoch)
+        schedule = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            schedule._update_lr(0)
+        else:
+            schedule.step()
+        self._last_lr = schedule.get_last_lr()
+
+    def state_dict(self):
+        """The state with each schedule's ``state_dict()`` under ``_schedulers``, as in PyTorch."""
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [schedule.state_dict() for schedule in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from ``state_dict()``, the inner schedules' too."""
+        state = dict(state_dict)
+        inner = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for schedule, saved in zip(self._schedulers, inner):
+            schedule.load_state_dict(saved)
