@@ -152,3 +152,82 @@ def test_sequential_lr_refuses_mismatched_arguments():
                                   milestones=[3])
     with pytest.raises(TypeError, match=r"schedulers\[0\]"):
         lr_scheduler.SequentialLR(opt, [object()], milestones=[])
+
+
+# ----- OneCycleLR -----
+
+ONE_CYCLE = [
+    ("SGD", dict(momentum=0.9), dict(max_lr=1.0, total_steps=25)),
+    ("SGD", dict(momentum=0.9), dict(max_lr=[0.4, 2.0], epochs=4, steps_per_epoch=6, anneal_strategy="linear")),
+    ("SGD", dict(momentum=0.9), dict(max_lr=0.5, total_steps=30, three_phase=True, pct_start=0.25)),
+    ("SGD", dict(momentum=0.9), dict(max_lr=0.5, total_steps=21, three_phase=True, anneal_strategy="linear",
+                                     base_momentum=[0.8, 0.7], max_momentum=(0.99, 0.9), div_factor=10.0,
+                                     final_div_factor=100.0)),
+    ("SGD", dict(), dict(max_lr=0.3, total_steps=17, cycle_momentum=False, pct_start=0.5)),
+    ("Adam", dict(betas=(0.9, 0.99)), dict(max_lr=0.01, total_steps=23)),
+    ("AdamW", dict(), dict(max_lr=[0.01, 0.02], total_steps=19, three_phase=True, base_momentum=0.6)),
+    ("RMSprop", dict(momentum=0.5), dict(max_lr=0.05, total_steps=13, anneal_strategy="linear", pct_start=0.0)),
+]
+ONE_CYCLE_IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(ONE_CYCLE)]
+
+
+def momenta(opt):
+    return [g["betas"] if "betas" in g else g["momentum"] for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("name, opt_options, options", ONE_CYCLE, ids=ONE_CYCLE_IDS)
+def test_one_cycle_lr_matches_pytorch_lrs_and_momenta(name, opt_options, options):
+    opt, topt = optimizer_pair(name, **opt_options)
+    schedule = lr_scheduler.OneCycleLR(opt, **options)
+    tschedule = torch.optim.lr_scheduler.OneCycleLR(topt, **options)
+    steps = schedule.total_steps - 1
+    lrs, ms, expected, tms = [schedule.get_last_lr()], [momenta(opt)], [tschedule.get_last_lr()], [momenta(topt)]
+    for _ in range(steps):
+        for o, s, out, mout in ((opt, schedule, lrs, ms), (topt, tschedule, expected, tms)):
+            o.step()
+            s.step()
+            out.append(s.get_last_lr())
+            mout.append(momenta(o))
+    assert_same_bits(lrs, expected)
+    assert ms == tms
+    assert len({tuple(lr) for lr in lrs}) > steps // 2
+    for key in ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"):
+        assert [g.get(key) for g in opt.param_groups] == [g.get(key) for g in topt.param_groups]
+    schedule.step()  # the last allowed step, then one too many
+    with pytest.raises(ValueError, match="beyond its total_steps"):
+        schedule.step()
+
+
+def test_one_cycle_lr_state_dict_resumes_the_sequence():
+    def make():
+        opt, _ = optimizer_pair("Adam")
+        return opt, lr_scheduler.OneCycleLR(opt, max_lr=[0.01, 0.03], total_steps=20, three_phase=True)
+
+    opt, schedule = make()
+    expected = lr_sequence(opt, schedule, 19)
+    expected_momenta = momenta(opt)
+    opt, schedule = make()
+    lr_sequence(opt, schedule, 8)
+    saved_opt, saved = copy.deepcopy(opt.state_dict()), copy.deepcopy(schedule.state_dict())
+    opt2, schedule2 = make()
+    opt2.load_state_dict(saved_opt)
+    schedule2.load_state_dict(saved)
+    assert lr_sequence(opt2, schedule2, 11) == expected[8:]
+    assert momenta(opt2) == expected_momenta
+
+
+def test_one_cycle_lr_refuses_bad_arguments():
+    opt, _ = optimizer_pair()
+    with pytest.raises(ValueError, match="total_steps, or epochs and steps_per_epoch"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3)
+    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=0)
+    with pytest.raises(ValueError, match="pct_start"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, pct_start=1.5)
+    with pytest.raises(ValueError, match="anneal_strategy"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, anneal_strategy="exp")
+    with pytest.raises(ValueError, match="max_lr has 3 values but the optimizer has 2"):
+        lr_scheduler.OneCycleLR(opt, max_lr=[0.1, 0.2, 0.3], total_steps=10)
+    adagrad = optim.Adagrad([st.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="cycle_momentum=False"):
+        lr_scheduler.OneCycleLR(adagrad, max_lr=0.1, total_steps=10)
