@@ -2,6 +2,7 @@
 import errno
 import logging
 import socket
+import struct
 import time
 
 import numpy as np
@@ -126,3 +127,52 @@ def test_a_rank_drops_silent_clients_and_caps_them(monkeypatch):
         for sock in silent:
             sock.close()
         rank0.close(flush_timeout=1)
+
+
+# ----- malformed frames from a peer that holds the key -----
+def _frame(tag, dtype, shape, nbytes):
+    prefix = struct.pack("<HBBQ", len(tag), len(dtype), len(shape), nbytes)
+    return prefix + tag + dtype + struct.pack(f"<{len(shape)}q", *shape)
+
+
+_MALFORMED = {
+    "absurd length": _frame(b"g", b"|u1", (1 << 61,), 1 << 61),
+    "shape overflowing int64": _frame(b"g", b"|i1", (1 << 32, 1 << 32), 0),
+    "tag not utf-8": _frame(b"\xff\xfe", b"<i8", (1,), 8) + bytes(8),
+    "dtype not ascii": _frame(b"g", b"<\xff8", (1,), 8) + bytes(8),
+}
+
+
+@pytest.mark.parametrize("frame", list(_MALFORMED.values()), ids=list(_MALFORMED))
+def test_a_malformed_frame_fails_the_waiting_rank_at_once_naming_the_sender(frame):
+    key = new_key()
+    listeners = [open_listener(), open_listener()]
+    addresses = [listener.getsockname() for listener in listeners]
+    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=30)
+    try:
+        with socket.create_connection(addresses[0], timeout=5) as sock:
+            client_handshake(sock, key, 1, 0)  # rank 1 holds the key, then sends garbage
+            sock.sendall(frame)
+            start = time.monotonic()
+            with pytest.raises(CommError, match="rank 1 sent a malformed"):
+                rank0.recv(1, "g", timeout=10)
+            assert time.monotonic() - start < 3.0  # the reader failed the connection: not a timeout
+    finally:
+        listeners[1].close()
+        rank0.close(flush_timeout=1)
+
+
+@pytest.mark.parametrize("frame", list(_MALFORMED.values()), ids=list(_MALFORMED))
+def test_the_message_server_drops_a_malformed_frame_and_keeps_serving(frame, caplog):
+    echo = _Echo("127.0.0.1", "echo server", "a client", timeout=10)
+    try:
+        with caplog.at_level(logging.WARNING, logger="sparktensor.dist"):
+            with socket.create_connection(echo.address, timeout=5) as sock:
+                client_handshake(sock, echo.key, 1, DRIVER)
+                sock.sendall(frame)
+                assert _closed_after(sock) < 3.0
+        assert "malformed" in caplog.text
+        tag, array = _echo_once(echo.address, echo.key)
+        assert tag == "ping" and array.tolist() == [0, 1, 2]
+    finally:
+        echo.close()

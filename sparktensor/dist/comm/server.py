@@ -92,9 +92,17 @@ class MessageServer:
                 except EOFError:
                     return
                 self.handle(sock, tag, array)
-        except (OSError, PermissionError, RuntimeError, ConnectionError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever the peer sent (or handle raised), drop only this connection
             if not self._closed:
-                log.warning("%s: dropped a connection: %s", self.name, e)
+                log.warning("%s: dropped a connection from %s: %s: %s", self.name, _peer_name(sock),
+                            type(e).__name__, e)
         finally:
             sock.close()
             self.finished(sock)
+
+
+def _peer_name(sock):
+    try:
+        return "%s:%d" % sock.getpeername()[:2]
+    except OSError:
+        return "an unknown address"

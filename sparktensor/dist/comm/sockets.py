@@ -238,9 +238,14 @@ class SocketTransport(Transport):
                     self.fail(f"rank {peer} gave up: {array.tobytes().decode(errors='replace')}")
                     return
                 self._inbox[peer].put((tag, array))
-        except (OSError, EOFError, CommError) as e:
+        except (OSError, EOFError) as e:
             if not self._closing:
                 self.fail(f"rank {peer} died or lost its connection to rank {self.rank} ({e})")
+        except Exception as e:  # noqa: BLE001 - a bad frame must fail the connection, not end this thread unheard
+            if not self._closing:
+                why = (str(e) if isinstance(e, CommError)
+                       else f"rank {peer} sent a malformed message ({type(e).__name__}: {e})")
+                self.fail(f"{why}; rank {self.rank} dropped its connection from rank {peer}")
         finally:
             _shut(conn)
 

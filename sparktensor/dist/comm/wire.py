@@ -4,6 +4,7 @@ No pickle: the receiver allocates ``np.empty(shape, dtype)`` and reads the bytes
 chunks, so a 64 MB buffer is never copied into a Python ``bytes`` object. Only bool, integer, float and
 complex dtypes are accepted.
 """
+import math
 import struct
 
 import numpy as np
@@ -44,15 +45,23 @@ def read_message(sock, peer):
     if ndim > _MAX_NDIM:
         raise CommError(f"rank {peer} sent a malformed header ({ndim} dimensions)")
     rest = read_exactly(sock, tag_length + dtype_length + 8 * ndim)
-    tag = rest[:tag_length].decode()
+    try:
+        tag = rest[:tag_length].decode()
+    except UnicodeDecodeError:
+        raise CommError(f"rank {peer} sent a malformed header (tag {rest[:tag_length]!r})") from None
     try:
         dtype = np.dtype(rest[tag_length:tag_length + dtype_length].decode())
-    except TypeError:
+    except (TypeError, ValueError):  # (a UnicodeDecodeError is a ValueError)
         raise CommError(f"rank {peer} sent a malformed header (dtype {rest[tag_length:][:dtype_length]!r})") from None
     shape = struct.unpack(f"<{ndim}q", rest[tag_length + dtype_length:])
-    if dtype.kind not in "biufc" or min(shape, default=0) < 0 or int(np.prod(shape)) * dtype.itemsize != nbytes:
+    # math.prod: np.prod would wrap around in int64 and let an absurd shape match a small byte count
+    if dtype.kind not in "biufc" or min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize != nbytes:
         raise CommError(f"rank {peer} sent a malformed header (dtype {dtype}, shape {shape}, {nbytes} bytes)")
-    array = np.empty(shape, dtype)
+    try:
+        array = np.empty(shape, dtype)
+    except (MemoryError, ValueError) as e:
+        raise CommError(f"rank {peer} sent a malformed header: {nbytes} bytes cannot be held here "
+                        f"({type(e).__name__}: {e})") from None
     view = memoryview(array.reshape(-1).view(np.uint8))
     got = 0
     while got < nbytes:
