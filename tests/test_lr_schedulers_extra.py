@@ -231,3 +231,69 @@ def test_one_cycle_lr_refuses_bad_arguments():
     adagrad = optim.Adagrad([st.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(ValueError, match="cycle_momentum=False"):
         lr_scheduler.OneCycleLR(adagrad, max_lr=0.1, total_steps=10)
+
+
+# ----- ReduceLROnPlateau -----
+
+FALLING_THEN_FLAT = [1.0, 0.8, 0.7, 0.69995, 0.7, 0.71, 0.7, 0.72, 0.65, 0.65, 0.66, 0.64999, 0.66, 0.7, 0.8, 0.9,
+                     0.64, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
+RISING_THEN_FLAT = [-m for m in FALLING_THEN_FLAT]
+PLATEAUS = [
+    (dict(patience=2), FALLING_THEN_FLAT),
+    (dict(patience=0, factor=0.5), FALLING_THEN_FLAT),
+    (dict(patience=1, factor=0.5, cooldown=3, threshold=0.01), FALLING_THEN_FLAT),
+    (dict(patience=1, threshold_mode="abs", threshold=0.02, factor=0.3), FALLING_THEN_FLAT),
+    (dict(mode="max", patience=1, factor=0.5), RISING_THEN_FLAT),
+    (dict(mode="max", patience=2, threshold_mode="abs", threshold=0.001, cooldown=1), RISING_THEN_FLAT),
+    (dict(patience=0, factor=0.5, min_lr=[0.01, 0.02]), FALLING_THEN_FLAT),
+    (dict(patience=0, factor=0.9, min_lr=0.004, eps=1e-3), FALLING_THEN_FLAT),
+]
+
+
+@pytest.mark.parametrize("options, metrics", PLATEAUS, ids=[str(i) for i in range(len(PLATEAUS))])
+def test_reduce_lr_on_plateau_matches_pytorch(options, metrics):
+    opt, topt = optimizer_pair()
+    schedule = lr_scheduler.ReduceLROnPlateau(opt, **options)
+    tschedule = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **options)
+    lrs = lr_sequence(opt, schedule, len(metrics), metrics)
+    assert_same_bits(lrs, lr_sequence(topt, tschedule, len(metrics), metrics))
+    assert len({tuple(lr) for lr in lrs}) > 2  # the lr really falls, more than once
+    for key in ("last_epoch", "best", "num_bad_epochs", "cooldown_counter"):
+        assert getattr(schedule, key) == getattr(tschedule, key)
+
+
+def test_reduce_lr_on_plateau_takes_tensors_and_resumes_from_its_state_dict():
+    def make():
+        opt, _ = optimizer_pair()
+        return opt, lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5, cooldown=2)
+
+    metrics = [st.tensor(m) for m in FALLING_THEN_FLAT]
+    opt, schedule = make()
+    expected = lr_sequence(opt, schedule, len(metrics), metrics)
+    opt, schedule = make()
+    lr_sequence(opt, schedule, 9, metrics)
+    saved_opt, saved = copy.deepcopy(opt.state_dict()), copy.deepcopy(schedule.state_dict())
+    assert saved["best"] == pytest.approx(0.65) and "optimizer" not in saved
+    opt2, schedule2 = make()
+    opt2.load_state_dict(saved_opt)
+    schedule2.load_state_dict(saved)
+    assert lr_sequence(opt2, schedule2, len(metrics) - 9, metrics[9:]) == expected[9:]
+
+
+def test_reduce_lr_on_plateau_refuses_bad_arguments():
+    opt, _ = optimizer_pair()
+    with pytest.raises(ValueError, match="factor must be < 1"):
+        lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="mode must be"):
+        lr_scheduler.ReduceLROnPlateau(opt, mode="lowest")
+    with pytest.raises(ValueError, match="threshold_mode"):
+        lr_scheduler.ReduceLROnPlateau(opt, threshold_mode="pct")
+    with pytest.raises(ValueError, match="min_lr has 3 values"):
+        lr_scheduler.ReduceLROnPlateau(opt, min_lr=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ReduceLROnPlateau(opt)], milestones=[])
+    schedule = lr_scheduler.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
+    opt.add_param_group({"params": [st.zeros(1, requires_grad=True)]})
+    schedule.step(1.0)
+    with pytest.raises(RuntimeError, match="extend the min_lrs"):
+        schedule.step(2.0)

@@ -1,5 +1,6 @@
 """Learning-rate schedules: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LambdaLR``,
-``LinearLR``, ``OneCycleLR``, and ``SequentialLR`` to run several one after another.
+``LinearLR``, ``OneCycleLR``, ``SequentialLR`` to run several one after another, and ``ReduceLROnPlateau``,
+which lowers the lr when a metric stops improving.
 
 As in PyTorch, each schedule updates the current ``lr`` of every parameter group
 from its previous value (the "chainable" form), so the sequences agree with
@@ -234,6 +235,9 @@ class SequentialLR(LRScheduler):
         for i, schedule in enumerate(schedulers):
             if not isinstance(schedule, LRScheduler):
                 raise TypeError(f"SequentialLR's schedulers[{i}] is a {type(schedule).__name__}, not a schedule")
+            if isinstance(schedule, ReduceLROnPlateau):
+                raise ValueError(f"SequentialLR's schedulers[{i}] is a ReduceLROnPlateau, whose step needs a metric; "
+                                 f"step it yourself beside the sequence")
             if schedule.optimizer is not optimizer:
                 raise ValueError(f"SequentialLR's schedulers[{i}] ({type(schedule).__name__}) drives another "
                                  f"optimizer; every schedule must be made for the optimizer given to SequentialLR")
@@ -382,6 +386,92 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = phase["end_step"]
         return lrs
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` once ``step(metric)`` has seen no improvement for more than ``patience`` epochs.
+
+    ``mode`` 'min' wants the metric to fall, 'max' to rise; an improvement must beat the best so far by
+    ``threshold`` (relative, or absolute with ``threshold_mode='abs'``). After a reduction ``cooldown`` epochs pass
+    before bad epochs count again. The lr never goes below ``min_lr`` (one value, or one per group), and a
+    reduction smaller than ``eps`` is skipped.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0, eps=1e-8):
+        if factor >= 1.0:
+            raise ValueError(f"factor must be < 1 so that the lr falls, got {factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"a learning-rate schedule needs an Optimizer, not {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.factor = factor
+        if isinstance(min_lr, (list, tuple)):
+            self.default_min_lr = None
+            self.min_lrs = _per_group("min_lr", optimizer, min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.last_epoch = 0
+        self._last_lr = self._current_lrs()
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    def step(self, metrics):
+        """Record this epoch's metric (a number or a 0-d tensor) and lower the lr if it has stalled too long."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = self._current_lrs()
+
+    @property
+    def in_cooldown(self):
+        """Whether the epochs after a reduction are still passing."""
+        return self.cooldown_counter > 0
+
+    def _is_better(self, current, best):
+        if self.mode == "min" and self.threshold_mode == "rel":
+            return current < best * (1.0 - self.threshold)
+        if self.mode == "min":
+            return current < best - self.threshold
+        if self.threshold_mode == "rel":
+            return current > best * (self.threshold + 1.0)
+        return current > best + self.threshold
+
+    def _reduce_lr(self):
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(f"the optimizer has {len(groups)} parameter groups but min_lr was given for "
+                                   f"{len(self.min_lrs)}; a group was added since: extend the min_lrs list to match")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
 
 
 def _per_group(name, optimizer, value):
