@@ -19,15 +19,14 @@ again over the persisted rows, which writes the files first: same bits.
 """
 import functools
 import logging
-import os
 import pickle
 import uuid
 
 import numpy as np
 
 from .blocks import _split
-from .convert import CHUNK_BYTES, FILE_COLUMN, _arrow_partition, _type_name, column_expression
-from .resident import ResidentData
+from .convert import CHUNK_BYTES, _arrow_partition, conversion_columns, table_source
+from .resident import ResidentData, cut_once
 from .block_files import delete_files, store_partition
 
 log = logging.getLogger("sparktensor.dist")
@@ -178,41 +177,18 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
                    partitions=None, source="DataFrame", source_file=None):
     """``spark_data.from_dataframe`` for a Connect DataFrame: the same conversion, through ``mapInArrow`` only."""
     import pyarrow  # noqa: F401  (fail here, on the client, when Arrow is missing)
-    features = [features] if isinstance(features, str) else list(features)
-    if not features:
-        raise ValueError("from_dataframe: name at least one feature column")
-    columns, decoders = [], {}
-    for name in features + [label]:
-        columns.append(column_expression(df, name, dtype, is_label=name == label and name not in features))
-        if _type_name(df.schema[name].dataType) == "BinaryType":
-            decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
-            if decoders[name] is None:
-                raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
-    if source_file is not None:
-        columns.append(source_file)
+    features, columns, decoders = conversion_columns(df, features, label, dtype, decode, source_file)
     convert = functools.partial(_converted, features, label, np.dtype(dtype).str, decoders,
                                 None if feature_shape is None else tuple(feature_shape), source_file)
-    data = _persist(df.select(*columns).mapInArrow(convert, _CHUNKS), num_classes, source)
-    if partitions is None:
-        return data
-    result = data.repartition(int(partitions))
-    if result is not data:  # the source's cut was a step on the way: only the new cut stays cached
-        data._partitioned.clear()
-        data.release()
-    return result
+    return cut_once(_persist(df.select(*columns).mapInArrow(convert, _CHUNKS), num_classes, source), partitions)
 
 
 def from_parquet(spark, path_or_table, features, label, num_classes=None, dtype="float32", feature_shape=None,
                  partitions=None):
     """``spark_data.from_parquet`` on a Connect session."""
-    from pyspark.sql import functions as F
-    is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
-        str(path_or_table))
-    df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
-    df = df.withColumn(FILE_COLUMN, F.input_file_name()) if is_path else df
-    return from_dataframe(df, features, label, num_classes, dtype, None, feature_shape, partitions,
-                          f"Parquet {path_or_table}" if is_path else f"table {path_or_table}",
-                          FILE_COLUMN if is_path else None)
+    df, source, source_file = table_source(spark, path_or_table)
+    return from_dataframe(df, features, label, num_classes, dtype, None, feature_shape, partitions, source,
+                          source_file)
 
 
 # ----- executor side -----

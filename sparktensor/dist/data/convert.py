@@ -167,3 +167,35 @@ def arrow_column(column, name, index, decode):
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{where}: values of dtype {values.dtype} are not numbers")
     return values.reshape(shape)
+
+
+def conversion_columns(df, features, label, dtype, decode, source_file=None):
+    """``(features, columns, decoders)`` for converting ``df``: the feature names as a list, the column
+    expressions to select (the file column last, when given) and the decoders of binary columns; an error
+    naming any column that cannot be converted."""
+    features = [features] if isinstance(features, str) else list(features)
+    if not features:
+        raise ValueError("from_dataframe: name at least one feature column")
+    columns, decoders = [], {}
+    for name in features + [label]:
+        columns.append(column_expression(df, name, dtype, is_label=name == label and name not in features))
+        if _type_name(df.schema[name].dataType) == "BinaryType":
+            decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
+            if decoders[name] is None:
+                raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
+    if source_file is not None:
+        columns.append(source_file)
+    return features, columns, decoders
+
+
+def table_source(spark, path_or_table):
+    """``(DataFrame, source name, file column or None)`` for a Parquet path or a catalog table name; a path's
+    rows carry their file in ``FILE_COLUMN``, for errors."""
+    import os
+
+    from pyspark.sql import functions as F
+    text = str(path_or_table)
+    if os.sep in text or text.endswith(".parquet") or os.path.exists(text):
+        df = spark.read.parquet(text).withColumn(FILE_COLUMN, F.input_file_name())
+        return df, f"Parquet {text}", FILE_COLUMN
+    return spark.table(text), f"table {text}", None

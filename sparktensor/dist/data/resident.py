@@ -136,3 +136,15 @@ def check_labels_fit(data, classes):
         if found is not None and (found[0] < 0 or found[1] >= classes):
             value = found[0] if found[0] < 0 else found[1]
             raise ValueError(f"partition {i} has label {value}, out of range for the model's {classes} classes")
+
+
+def cut_once(data, partitions):
+    """``data`` cut into ``partitions`` on the cluster, keeping only the new cut (``data`` is released, unless
+    it was already cut so); ``data`` itself when ``partitions`` is None."""
+    if partitions is None:
+        return data
+    result = data.repartition(int(partitions))
+    if result is not data:  # the source's cut was a step on the way: only the new cut stays
+        data._partitioned.clear()
+        data.release()
+    return result

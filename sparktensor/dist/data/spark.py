@@ -18,15 +18,14 @@ the file and trains: the same result.
 """
 import functools
 import logging
-import os
 import uuid
 
 import numpy as np
 
 from .block_files import delete_files, store_partition
 from .blocks import Blocks, _split
-from .convert import FILE_COLUMN, _arrow_partition, _rdd_partition, _type_name, column_expression
-from .resident import ResidentData
+from .convert import _arrow_partition, _rdd_partition, conversion_columns, table_source
+from .resident import ResidentData, cut_once
 
 log = logging.getLogger("sparktensor.dist")
 
@@ -181,7 +180,7 @@ def from_rdd(rdd, features=None, label=None, num_classes=None, dtype=None, parti
     """
     _warn_if_shuffled("RDD", "ShuffledRDD" in rdd.toDebugString().decode(errors="replace"))
     chunks = rdd.mapPartitionsWithIndex(functools.partial(_rdd_chunks, features, label, dtype))
-    return _repartitioned(_persist(chunks, num_classes, "RDD"), partitions)
+    return cut_once(_persist(chunks, num_classes, "RDD"), partitions)
 
 
 def _rdd_chunks(features, label, dtype, index, records):
@@ -215,7 +214,7 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
         from . import connect as connect_data
         return connect_data.from_dataframe(df, features, label, num_classes, dtype, decode, feature_shape, partitions)
     chunks = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
-    return _repartitioned(_persist(chunks, num_classes, "DataFrame"), partitions)
+    return cut_once(_persist(chunks, num_classes, "DataFrame"), partitions)
 
 
 def from_parquet(path_or_table, features, label, num_classes=None, dtype="float32", feature_shape=None,
@@ -225,7 +224,6 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
     Errors found on an executor name the partition, the column and the Parquet file.
     """
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
     spark = spark or SparkSession.getActiveSession()
     if spark is None:
         from ..engines.session import embedded_session
@@ -234,14 +232,9 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
         from . import connect as connect_data
         return connect_data.from_parquet(spark, path_or_table, features, label, num_classes, dtype, feature_shape,
                                          partitions)
-    is_path = os.sep in str(path_or_table) or str(path_or_table).endswith(".parquet") or os.path.exists(
-        str(path_or_table))
-    df = spark.read.parquet(str(path_or_table)) if is_path else spark.table(str(path_or_table))
-    df = df.withColumn(FILE_COLUMN, F.input_file_name()) if is_path else df
-    chunks = _dataframe_chunks(df, features, label, dtype, None, feature_shape,
-                               source_file=FILE_COLUMN if is_path else None)
-    return _repartitioned(_persist(chunks, num_classes, f"Parquet {path_or_table}" if is_path else
-                                   f"table {path_or_table}"), partitions)
+    df, source, source_file = table_source(spark, path_or_table)
+    chunks = _dataframe_chunks(df, features, label, dtype, None, feature_shape, source_file)
+    return cut_once(_persist(chunks, num_classes, source), partitions)
 
 
 def _is_connect(spark):
@@ -260,31 +253,10 @@ def _warn_if_shuffled(source, shuffled):
                     "it first", source)
 
 
-def _repartitioned(data, partitions):
-    if partitions is None:
-        return data
-    result = data.repartition(int(partitions))
-    if result is not data:  # the source's cut was a step on the way: only the new cut stays cached
-        data._partitioned.clear()
-        data.release()
-    return result
-
-
 def _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file):
     """An RDD of the DataFrame's chunks, converted on the executors through ``mapInArrow``."""
     import pyarrow  # noqa: F401  (fail here, on the driver, when Arrow is missing)
-    features = [features] if isinstance(features, str) else list(features)
-    if not features:
-        raise ValueError("from_dataframe: name at least one feature column")
-    columns, decoders = [], {}
-    for name in features + [label]:
-        columns.append(column_expression(df, name, dtype, is_label=name == label and name not in features))
-        if _type_name(df.schema[name].dataType) == "BinaryType":
-            decoders[name] = decode.get(name) if isinstance(decode, dict) else decode
-            if decoders[name] is None:
-                raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
-    if source_file is not None:
-        columns.append(source_file)
+    features, columns, decoders = conversion_columns(df, features, label, dtype, decode, source_file)
     convert = functools.partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders,
                                 None if feature_shape is None else tuple(feature_shape), source_file)
     selected = df.select(*columns)
