@@ -176,3 +176,24 @@ def test_the_message_server_drops_a_malformed_frame_and_keeps_serving(frame, cap
         assert tag == "ping" and array.tolist() == [0, 1, 2]
     finally:
         echo.close()
+
+
+# ----- the key -----
+@pytest.mark.parametrize("key", [b"", b"password", bytes(15), "0" * 64, 32],
+                         ids=["empty", "short", "15 bytes", "str", "int"])
+def test_a_key_that_is_not_a_secret_is_refused_before_any_connection(key):
+    listener = open_listener()
+    try:
+        with pytest.raises((ValueError, TypeError), match="new_key"):
+            SocketTransport(0, [listener.getsockname()] * 2, key, listener, timeout=1)
+        with pytest.raises((ValueError, TypeError), match="new_key"):
+            _Echo("127.0.0.1", "echo server", "a client", key=key)
+        a, b = socket.socketpair()
+        with a, b:
+            with pytest.raises((ValueError, TypeError), match="new_key"):
+                client_handshake(a, key, 1, 0)
+            b.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                b.recv(1)  # nothing was sent under the weak key
+    finally:
+        listener.close()

@@ -14,6 +14,7 @@ from .wire import read_exactly
 MAGIC = b"STCOMM01"
 HANDSHAKE_TIMEOUT = 5.0  # seconds a new connection has to prove the key before it is dropped
 MAX_UNAUTHENTICATED = 64  # connections still proving the key at once; a listener closes any more at once
+MIN_KEY_BYTES = 16  # a shorter key (an empty one, a password) can be guessed: refuse it
 _HELLO = struct.Struct("<8sii32s")  # magic, client rank, server rank, client nonce
 _ACCEPTED = b"\x01"
 
@@ -23,12 +24,24 @@ def new_key():
     return secrets.token_bytes(32)
 
 
+def check_key(key):
+    """``key`` as bytes; ``TypeError`` or ``ValueError`` if it is not bytes or too short to be a secret."""
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the key must be bytes, not {type(key).__name__}: make one with new_key()")
+    key = bytes(key)
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the key holds {len(key)} bytes, fewer than the {MIN_KEY_BYTES} random bytes a secret needs: "
+                         f"make one with new_key()")
+    return key
+
+
 def _proof(key, role, ranks, first, second):
     return hmac.new(key, role + ranks + first + second, hashlib.sha256).digest()
 
 
 def client_handshake(sock, key, rank, peer):
     """Prove ourselves to rank ``peer`` (the listening side) and check its proof; raise ``PermissionError`` if not."""
+    key = check_key(key)
     nonce = secrets.token_bytes(32)
     sock.sendall(_HELLO.pack(MAGIC, rank, peer, nonce))
     answer = read_exactly(sock, 64)
@@ -43,6 +56,7 @@ def client_handshake(sock, key, rank, peer):
 
 def server_handshake(sock, key, rank, world_size):
     """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``."""
+    key = check_key(key)
     magic, peer, me, nonce = _HELLO.unpack(read_exactly(sock, _HELLO.size))
     if magic != MAGIC or me != rank or not 0 <= peer < world_size or peer == rank:
         raise PermissionError(f"a connection to rank {rank} did not start with a valid greeting")

@@ -10,7 +10,7 @@ import threading
 import time
 
 from . import auth
-from .auth import new_key, server_handshake
+from .auth import check_key, new_key, server_handshake
 from .wire import read_message
 
 log = logging.getLogger("sparktensor.dist")
@@ -33,7 +33,7 @@ class MessageServer:
     """
 
     def __init__(self, host, name, peer, timeout=300.0, key=None, handshake_timeout=None, max_unauthenticated=None):
-        self.key = new_key() if key is None else key
+        self.key = new_key() if key is None else check_key(key)
         self.name, self.peer, self.timeout = name, peer, timeout
         self.handshake_timeout = auth.HANDSHAKE_TIMEOUT if handshake_timeout is None else handshake_timeout
         self._unauthenticated = threading.BoundedSemaphore(max_unauthenticated or auth.MAX_UNAUTHENTICATED)

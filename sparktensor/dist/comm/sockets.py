@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, client_handshake, server_handshake
+from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
 from .errors import CommError
 from .transport import DONE, Transport, remaining
 from .wire import read_message, write_message
@@ -56,7 +56,7 @@ class SocketTransport(Transport):
         super().__init__(rank, len(addresses))
         self.check_peer(rank)
         self.addresses = [(str(host), int(port)) for host, port in addresses]
-        self.key = bytes(key)
+        self.key = check_key(key)
         self.timeout = float(timeout)
         self.failure = None  # why this rank can no longer communicate (the first reason)
         self._listener = listener
