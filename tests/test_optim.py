@@ -8,7 +8,7 @@ import torch
 
 import sparktensor as st
 from sparktensor import optim
-from sparktensor.nn.utils import clip_grad_norm_
+from sparktensor.nn.utils import clip_grad_norm_, clip_grad_value_
 from sparktensor.optim import lr_scheduler
 from backends import to_numpy
 
@@ -417,3 +417,33 @@ def test_clip_grad_norm_takes_a_single_tensor_and_no_gradients(device):
     x.grad = st.tensor([3.0, 4.0], device=device)
     assert float(clip_grad_norm_(x, 1.0)) == pytest.approx(5.0)
     np.testing.assert_allclose(to_numpy(x.grad), [0.6, 0.8], rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("clip_value", [0.3, 1, 100.0], ids=["clips", "int", "keeps"])
+def test_clip_grad_value_matches_pytorch(device, rng, dtype, clip_value):
+    weights = make_weights(rng, dtype)
+    grads = [rng.standard_normal(w.shape).astype(dtype) for w in weights]
+    grads[0][0, 0] = np.nan
+    params, tparams = st_params(weights, device), torch_params(weights)
+    for p, tp, g in zip(params, tparams, grads):
+        p.grad, tp.grad = st.tensor(g, device=device), torch.tensor(g)
+    params[1].grad = tparams[1].grad = None
+    version = params[0].grad._version[0]
+    assert clip_grad_value_(params, clip_value) is None
+    torch.nn.utils.clip_grad_value_(tparams, clip_value)
+    assert params[1].grad is None and params[0].grad._version[0] > version
+    for p, tp, g in zip(params[::2], tparams[::2], grads[::2]):
+        assert p.grad.dtype == dtype
+        np.testing.assert_array_equal(to_numpy(p.grad), tp.grad.numpy())  # NaN stays NaN, as in PyTorch
+        assert np.nanmax(np.abs(to_numpy(p.grad))) <= clip_value
+        if clip_value > 10:
+            np.testing.assert_array_equal(to_numpy(p.grad), g)
+
+
+def test_clip_grad_value_takes_a_single_tensor(device):
+    x = st.tensor([-3.0, 0.5, 4.0], device=device, requires_grad=True)
+    clip_grad_value_(x, 1.0)  # no gradient yet: nothing to do
+    x.grad = st.tensor([-3.0, 0.5, 4.0], device=device)
+    clip_grad_value_(x, 1.0, foreach=True)
+    np.testing.assert_array_equal(to_numpy(x.grad), [-1.0, 0.5, 1.0])

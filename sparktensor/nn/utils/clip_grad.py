@@ -1,4 +1,5 @@
-"""``clip_grad_norm_``: scale gradients in place so that their joint norm is at most ``max_norm``."""
+"""Gradient clipping in place: ``clip_grad_norm_`` scales gradients to a joint norm of at most ``max_norm``;
+``clip_grad_value_`` clamps every element to ``[-clip_value, clip_value]``."""
 import numpy as np
 
 from ... import backend
@@ -29,6 +30,22 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         xp_g.multiply(g.data, backend.to_device(factor, g.device).astype(g.dtype), out=g.data)
         g._bump_version()
     return Tensor(total)
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every element of the ``.grad`` of ``parameters`` to ``[-clip_value, clip_value]`` in place.
+
+    Returns None, as PyTorch's does; ``foreach`` is accepted for PyTorch's signature and changes nothing.
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    clip_value = float(clip_value)
+    for p in parameters:
+        g = p.grad
+        if g is None:
+            continue
+        backend.get_array_module(g.data).clip(g.data, -clip_value, clip_value, out=g.data)
+        g._bump_version()
 
 
 def _norm(x, norm_type):
