@@ -198,6 +198,18 @@ def test_one_cycle_lr_matches_pytorch_lrs_and_momenta(name, opt_options, options
         schedule.step()
 
 
+def test_one_cycle_lr_resumed_with_last_epoch_matches_pytorch():
+    """A schedule made with ``last_epoch`` keeps the groups' initial_lr, max_lr, min_lr and momenta."""
+    options = dict(max_lr=[0.2, 0.6], total_steps=24, anneal_strategy="linear", three_phase=True)
+    opt, topt = optimizer_pair("SGD", momentum=0.9)
+    lr_sequence(opt, lr_scheduler.OneCycleLR(opt, **options), 9)
+    lr_sequence(topt, torch.optim.lr_scheduler.OneCycleLR(topt, **options), 9)
+    schedule = lr_scheduler.OneCycleLR(opt, last_epoch=9, **dict(options, max_lr=5.0))
+    tschedule = torch.optim.lr_scheduler.OneCycleLR(topt, last_epoch=9, **dict(options, max_lr=5.0))
+    assert_same_bits(lr_sequence(opt, schedule, 13), lr_sequence(topt, tschedule, 13))
+    assert momenta(opt) == momenta(topt)
+
+
 def test_one_cycle_lr_state_dict_resumes_the_sequence():
     def make():
         opt, _ = optimizer_pair("Adam")
