@@ -72,21 +72,12 @@ class ConnectResidentData(ResidentData):
 
     def to_blocks(self):
         """Every sample gathered on the client as ``Blocks`` (for data that fits there)."""
-        from .blocks import Blocks
         pieces = {}
         for row in self.frame.orderBy("partition", "chunk").collect():
             chunk = _chunk(row.asDict())
             if chunk is not None and not isinstance(chunk, str):
                 pieces.setdefault(row.partition, []).append(chunk)
-        blocks = []
-        for index in range(self.num_partitions):
-            found = pieces.get(index)
-            if found:
-                blocks.append((np.concatenate([x for x, _ in found]), np.concatenate([y for _, y in found])))
-            else:
-                blocks.append((np.zeros((0,) + self.feature_shape, self.x_dtype),
-                               np.zeros((0,) + self.label_shape, self.y_dtype)))
-        return Blocks(blocks, self.num_classes, self.source)
+        return self._gathered(pieces)
 
     def release(self):
         """Delete the local files and unpersist the chunks (and those of every repartitioned copy)."""

@@ -125,6 +125,19 @@ class ResidentData:
     def release(self):
         """Drop the blocks from the cluster's memory and disk."""
 
+    def _gathered(self, pieces):
+        """``Blocks`` from ``{partition: [(x, y) chunk, ...]}`` gathered in order (absent partitions empty)."""
+        from .blocks import Blocks
+        blocks = []
+        for index in range(self.num_partitions):
+            found = pieces.get(index)
+            if found:
+                blocks.append((np.concatenate([x for x, _ in found]), np.concatenate([y for _, y in found])))
+            else:
+                blocks.append((np.zeros((0,) + self.feature_shape, self.x_dtype),
+                               np.zeros((0,) + self.label_shape, self.y_dtype)))
+        return Blocks(blocks, self.num_classes, self.source)
+
     def __repr__(self):
         return (f"{type(self).__name__}({len(self)} samples of shape {self.feature_shape} in "
                 f"{self.num_partitions} partitions {self.counts}, from {self.source}, kept on the cluster)")

@@ -23,7 +23,7 @@ import uuid
 import numpy as np
 
 from .block_files import delete_files, store_partition
-from .blocks import Blocks, _split
+from .blocks import _split
 from .convert import _arrow_partition, _rdd_partition, conversion_columns, table_source
 from .resident import ResidentData, cut_once
 
@@ -82,16 +82,10 @@ class SparkResidentData(ResidentData):
 
     def to_blocks(self):
         """Every sample gathered on the driver as ``Blocks`` (for data that fits there)."""
-        parts = self.chunks.mapPartitionsWithIndex(_gather_partition).collect()
-        blocks = []
-        for index in range(self.num_partitions):
-            pieces = [(x, y) for i, x, y in parts if i == index]
-            if pieces:
-                blocks.append((np.concatenate([x for x, _ in pieces]), np.concatenate([y for _, y in pieces])))
-            else:
-                blocks.append((np.zeros((0,) + self.feature_shape, self.x_dtype),
-                               np.zeros((0,) + self.label_shape, self.y_dtype)))
-        return Blocks(blocks, self.num_classes, self.source)
+        pieces = {}
+        for index, x, y in self.chunks.mapPartitionsWithIndex(_gather_partition).collect():
+            pieces.setdefault(index, []).append((x, y))
+        return self._gathered(pieces)
 
     def release(self):
         """Delete the local files and unpersist the chunks (and those of every repartitioned copy)."""
