@@ -6,7 +6,9 @@ As in PyTorch, each schedule updates the current ``lr`` of every parameter group
 from its previous value (the "chainable" form), so the sequences agree with
 PyTorch's to the last bit. Constructing a schedule counts as its first step
 (``last_epoch`` becomes 0, or ``last_epoch + 1`` when resuming); call ``step()``
-after each ``optimizer.step()`` epoch.
+after each ``optimizer.step()`` epoch (``OneCycleLR``: after each batch).
+``ReduceLROnPlateau`` is the exception: its constructor takes no step, and each
+``step(metric)`` is given the epoch's validation metric.
 """
 import math
 import types
