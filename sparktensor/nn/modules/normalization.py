@@ -38,11 +38,10 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class _BatchNorm(Module):
-    expected_ndims = ()
+class _NormBase(Module):
+    """Per-channel affine parameters and running statistics, shared by batch and instance normalization."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None,
-                 device=None):
+    def __init__(self, num_features, eps, momentum, affine, track_running_stats, dtype=None, device=None):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -60,6 +59,14 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+
+
+class _BatchNorm(_NormBase):
+    expected_ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None,
+                 device=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
 
     def forward(self, x):
         if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
