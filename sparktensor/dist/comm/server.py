@@ -7,15 +7,14 @@ driver channel of the data-parallel trainers and the inbox of a hybrid gang are 
 import logging
 import socket
 import threading
-import time
 
 from . import auth
 from .auth import check_key, new_key, server_handshake
+from .listening import accept_connections, peer_name
 from .wire import read_message
 
 log = logging.getLogger("sparktensor.dist")
 DRIVER, ANY_PEER = 0, 1 << 30  # the driver's rank in the handshake, and the bound on the peers' ranks
-ACCEPT_BACKOFF, ACCEPT_BACKOFF_CAP = 0.01, 1.0  # seconds to wait after a failed accept, doubling up to the cap
 
 
 class MessageServer:
@@ -58,24 +57,8 @@ class MessageServer:
         self._server.close()
 
     def _accept(self):
-        backoff = ACCEPT_BACKOFF
-        while not self._closed:
-            try:
-                sock, _ = self._server.accept()
-            except OSError as e:  # e.g. out of file descriptors: wait for some to be freed, keep listening
-                if self._closed or self._server.fileno() == -1:  # closed: nothing more to accept
-                    return
-                log.warning("%s: could not accept a connection (%s); trying again in %.2f s", self.name, e, backoff)
-                time.sleep(backoff)
-                backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
-                continue
-            backoff = ACCEPT_BACKOFF
-            if not self._unauthenticated.acquire(blocking=False):
-                log.warning("%s: closed a new connection: too many connections are still proving the key", self.name)
-                sock.close()
-                continue
-            self.opened(sock)
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        accept_connections(self._server, lambda: self._closed, self.name, self._unauthenticated, self._serve,
+                           accepted=self.opened)
 
     def _serve(self, sock):
         try:
@@ -94,15 +77,8 @@ class MessageServer:
                 self.handle(sock, tag, array)
         except Exception as e:  # noqa: BLE001 - whatever the peer sent (or handle raised), drop only this connection
             if not self._closed:
-                log.warning("%s: dropped a connection from %s: %s: %s", self.name, _peer_name(sock),
+                log.warning("%s: dropped a connection from %s: %s: %s", self.name, peer_name(sock),
                             type(e).__name__, e)
         finally:
             sock.close()
             self.finished(sock)
-
-
-def _peer_name(sock):
-    try:
-        return "%s:%d" % sock.getpeername()[:2]
-    except OSError:
-        return "an unknown address"

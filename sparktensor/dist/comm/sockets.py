@@ -20,12 +20,12 @@ import numpy as np
 
 from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
 from .errors import CommError
+from .listening import accept_connections, peer_name, shut
 from .transport import DONE, Transport, remaining
 from .wire import read_message, write_message
 
 log = logging.getLogger("sparktensor.dist.comm")
 
-ACCEPT_BACKOFF, ACCEPT_BACKOFF_CAP = 0.01, 1.0  # seconds to wait after a failed accept, doubling up to the cap
 _BYE, _ABORT = "!bye", "!abort"  # control messages; the tags of groups never start with "!"
 _CLOSED, _FAILED = object(), object()  # left in an inbox for good: every later receive sees them
 _NOTHING = np.empty(0, np.uint8)
@@ -141,7 +141,7 @@ class SocketTransport(Transport):
             except OSError:
                 pass
         for sock in incoming + outgoing:
-            _shut(sock)
+            shut(sock)
 
     # ----- connections -----
     def connected(self):
@@ -184,26 +184,8 @@ class SocketTransport(Transport):
         return sock
 
     def _accept(self):
-        backoff = ACCEPT_BACKOFF
-        while not self._closing:
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError as e:  # e.g. out of file descriptors: wait for some to be freed, keep listening
-                if self._closing or self._listener.fileno() == -1:  # closed: nothing more to accept
-                    return
-                log.warning("rank %d could not accept a connection (%s); trying again in %.2f s", self.rank, e, backoff)
-                time.sleep(backoff)
-                backoff = min(2 * backoff, ACCEPT_BACKOFF_CAP)
-                continue
-            backoff = ACCEPT_BACKOFF
-            if not self._unauthenticated.acquire(blocking=False):
-                log.warning("rank %d closed a connection from %s: too many connections are still proving the key",
-                            self.rank, _peer_name(conn))
-                _shut(conn)
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_connections(self._listener, lambda: self._closing, f"rank {self.rank}", self._unauthenticated,
+                           self._serve)
 
     def _serve(self, conn):
         """Authenticate a new incoming connection, then read its messages into the peer's inbox."""
@@ -211,8 +193,8 @@ class SocketTransport(Transport):
         try:
             peer = server_handshake(conn, self.key, self.rank, self.world_size)
         except (PermissionError, OSError, EOFError, struct.error) as e:
-            log.warning("rank %d refused a connection from %s: %s", self.rank, _peer_name(conn), e)
-            _shut(conn)
+            log.warning("rank %d refused a connection from %s: %s", self.rank, peer_name(conn), e)
+            shut(conn)
             return
         finally:
             self._unauthenticated.release()
@@ -220,7 +202,7 @@ class SocketTransport(Transport):
             if peer in self._incoming or self._closing:
                 if not self._closing:
                     log.warning("rank %d refused a second connection from rank %d", self.rank, peer)
-                _shut(conn)
+                shut(conn)
                 return
             self._incoming[peer] = conn
         conn.settimeout(None)  # waiting for the next message is the receiving call's business, with its timeout
@@ -247,7 +229,7 @@ class SocketTransport(Transport):
                        else f"rank {peer} sent a malformed message ({type(e).__name__}: {e})")
                 self.fail(f"{why}; rank {self.rank} dropped its connection from rank {peer}")
         finally:
-            _shut(conn)
+            shut(conn)
 
 
 class _Writer(threading.Thread):
@@ -279,7 +261,7 @@ class _Writer(threading.Thread):
                         self.transport.fail(str(error))
             sent.done(error)
         if self.sock is not None:
-            _shut(self.sock)
+            shut(self.sock)
 
     def _watch(self):
         """The peer sends nothing on this connection but a goodbye byte: its end without one means it died."""
@@ -317,16 +299,3 @@ class _Sent:
             raise self.error
 
 
-def _shut(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
-
-
-def _peer_name(conn):
-    try:
-        return "%s:%d" % conn.getpeername()[:2]
-    except OSError:
-        return "an unknown address"
