@@ -147,25 +147,31 @@ def arrow_column(column, name, index, decode):
         if len(shapes) > 1:
             raise ValueError(f"{where}: decode returned arrays of different shapes {sorted(shapes)[:3]}")
         return np.stack(arrays) if arrays else np.zeros((0,))
-    rows = len(column)
-    shape = [rows]
+    return arrow_values(column, where)
+
+
+def arrow_values(column, where):
+    """An Arrow array of numbers, or of (nested, fixed- or variable-size) lists of numbers, as one NumPy array
+    ``(rows, ...)``: each level of lists adds a dimension; ragged lists, nulls inside and other values raise,
+    naming ``where``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    shape = [len(column)]
     while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(
             column.type):
-        if pa.types.is_fixed_size_list(column.type):
-            shape.append(column.type.list_size)
-            column = column.flatten()
-            continue
-        lengths = np.diff(column.offsets.to_numpy())
+        if column.null_count:
+            raise ValueError(f"{where}: {column.null_count} null list(s) inside the values")
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
         if len(lengths) and (lengths != lengths[0]).any():
             raise ValueError(f"{where}: arrays of different lengths ({lengths.min()} and {lengths.max()}); "
                              f"every sample needs the same shape")
         shape.append(int(lengths[0]) if len(lengths) else 0)
         column = column.flatten()
-        if column.null_count:
-            raise ValueError(f"{where}: {column.null_count} null element(s) inside the arrays")
+    if column.null_count:
+        raise ValueError(f"{where}: {column.null_count} null element(s) inside the arrays")
     values = column.to_numpy(zero_copy_only=False)
     if values.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: values of dtype {values.dtype} are not numbers")
+        raise TypeError(f"{where}: values of type {column.type}; a column must hold numbers or lists of numbers")
     return values.reshape(shape)
 
 

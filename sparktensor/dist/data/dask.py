@@ -15,6 +15,7 @@ import numpy as np
 
 from ... import backend
 from .blocks import _check_block
+from .convert import arrow_values
 from .resident import BlockStats, ResidentData
 
 
@@ -385,7 +386,6 @@ def _column(series, name, dtype, where):
 def _nested(series, name, where):
     """Lists of numbers (nested lists for more dimensions) as one array; ragged lists raise, naming the column."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     try:
         column = pa.array(series, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError) as e:
@@ -393,21 +393,4 @@ def _nested(series, name, where):
                         f"({e})") from None
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    shape = [len(column)]
-    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(
-            column.type):
-        if column.null_count:
-            raise ValueError(f"{where}, column {name!r}: {column.null_count} null list(s) inside the values")
-        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-        if len(lengths) and (lengths != lengths[0]).any():
-            raise ValueError(f"{where}, column {name!r}: arrays of different lengths ({lengths.min()} and "
-                             f"{lengths.max()}); every sample needs the same shape")
-        shape.append(int(lengths[0]) if len(lengths) else 0)
-        column = column.flatten()
-    if column.null_count:
-        raise ValueError(f"{where}, column {name!r}: {column.null_count} null element(s) inside the arrays")
-    values = column.to_numpy(zero_copy_only=False)
-    if values.dtype.kind not in "biuf":
-        raise TypeError(f"{where}, column {name!r}: values of type {column.type}; a column must hold numbers or "
-                        f"lists of numbers")
-    return values.reshape(shape)
+    return arrow_values(column, f"{where}, column {name!r}")
