@@ -11,7 +11,7 @@ import pickle
 import uuid
 from contextlib import nullcontext
 
-from .gang import GangError, new_key, outcome
+from .gang import new_key, outcome, relaunching
 from .spark_gang import _failure, _gang_task, check_gang_fits
 
 log = logging.getLogger("sparktensor.dist")
@@ -23,13 +23,7 @@ def run_gang(spark, fn, world_size, args, slots, master="?", timeout=60.0, name=
     check_gang_fits(world_size, slots, master=master)
     name = name or getattr(fn, "__name__", "gang")
     by_value = by_value or nullcontext
-    for attempt in range(1, attempts + 1):
-        try:
-            return _launch(spark, fn, world_size, args, timeout, name, host, by_value)
-        except GangError as e:
-            if not e.died or attempt == attempts:
-                raise
-            log.warning("gang %s, attempt %d of %d: %s; launching it again", name, attempt, attempts, e)
+    return relaunching(lambda: _launch(spark, fn, world_size, args, timeout, name, host, by_value), name, attempts)
 
 
 def _launch(spark, fn, world_size, args, timeout, name, host, by_value):

@@ -198,14 +198,9 @@ class DaskEngine(Engine):
             raise GangError(f"a gang of {world_size} ranks needs {world_size} Dask workers (one rank each), but the "
                             f"cluster has {len(live)}; start more workers or use a smaller gang")
         name = name or getattr(fn, "__name__", "gang")
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._launch_gang(fn, world_size, args, timeout, name)
-            except GangError as e:
-                if not e.died or attempt == attempts:
-                    raise
-                log.warning("%s; launching the gang again (attempt %d of %d)", e, attempt + 1, attempts)
-                self.client.wait_for_workers(world_size, timeout=timeout)
+        from .gang import relaunching
+        return relaunching(lambda: self._launch_gang(fn, world_size, args, timeout, name), name, attempts,
+                           before_retry=lambda: self.client.wait_for_workers(world_size, timeout=timeout))
 
     def _launch_gang(self, fn, world_size, args, timeout, name):
         import cloudpickle

@@ -13,6 +13,7 @@ each rank sets ``distributed.Variable(f"{gang}-{rank}")`` and then reads all ``w
 Each rank opens its listening socket, exchanges addresses once, and builds a ``Communicator`` over a
 ``SocketTransport`` with the job's key; per-step messages then go over direct connections between ranks.
 """
+import logging
 import os
 import pickle
 import traceback
@@ -127,4 +128,19 @@ def dumps(obj):
     return cloudpickle.dumps(obj)
 
 
-__all__ = ["GangError", "connect", "new_key", "outcome", "rank_host", "run_rank"]
+def relaunching(launch, name, attempts, before_retry=None):
+    """``launch()`` up to ``attempts`` times while it fails with a rank that died (a rank's own exception, or
+    the last attempt's failure, is raised); ``before_retry()`` runs before each new attempt."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return launch()
+        except GangError as e:
+            if not e.died or attempt == attempts:
+                raise
+            logging.getLogger("sparktensor.dist").warning("gang %s, attempt %d of %d: %s; launching it again",
+                                                          name, attempt, attempts, e)
+            if before_retry is not None:
+                before_retry()
+
+
+__all__ = ["GangError", "connect", "new_key", "outcome", "rank_host", "relaunching", "run_rank"]

@@ -19,7 +19,7 @@ import uuid
 
 from contextlib import nullcontext
 
-from .gang import GangError, new_key, outcome, run_rank
+from .gang import GangError, new_key, outcome, relaunching, run_rank
 
 _MARK = "sparktensor gang rank failed"  # in the message a failing task raises, so the driver can quote it
 _REASONS = [r"Python worker exited unexpectedly[^\n.]*", r"[^\n]*[Kk]illed[^\n]*", r"Job aborted[^\n]*"]
@@ -65,13 +65,7 @@ def run_gang(sc, fn, world_size, args, timeout=60.0, name=None, attempts=1, host
     preflight(sc, world_size)
     name = name or getattr(fn, "__name__", "gang")
     by_value = by_value or nullcontext
-    for attempt in range(1, attempts + 1):
-        try:
-            return _launch(sc, fn, world_size, args, timeout, name, host, by_value)
-        except GangError as e:
-            if not e.died or attempt == attempts:
-                raise
-            log.warning("gang %s, attempt %d of %d: %s; launching it again", name, attempt, attempts, e)
+    return relaunching(lambda: _launch(sc, fn, world_size, args, timeout, name, host, by_value), name, attempts)
 
 
 def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
