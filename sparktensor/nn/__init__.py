@@ -18,6 +18,7 @@ from .modules.distance import CosineSimilarity, PairwiseDistance
 from .modules.norms import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
 from .modules.padding import ConstantPad2d, ZeroPad1d, ZeroPad2d
 from .modules.unflatten import Unflatten
+from .modules.fold import Fold, Unfold
 from .modules.bilinear import Bilinear
 from .modules.upsampling import ConvTranspose1d, ConvTranspose2d, PixelShuffle, PixelUnshuffle, Upsample
 from .modules.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,

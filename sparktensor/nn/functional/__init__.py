@@ -1,6 +1,7 @@
 """Functional forms of the layers: ``import sparktensor.nn.functional as F``."""
 from .attention import scaled_dot_product_attention
 from .activation_extra import hardswish, mish, prelu, silu
+from .fold import fold, unfold
 from .distance import cosine_similarity, pairwise_distance
 from .norms import group_norm, instance_norm, normalize, rms_norm
 from .upsampling import conv_transpose1d, conv_transpose2d, interpolate, pixel_shuffle, pixel_unshuffle
