@@ -380,6 +380,15 @@ class Tensor:
         """Fill with zeros in place."""
         return self.fill_(0)
 
+    def __format__(self, spec):
+        """``f"{loss:.3f}"``: a 0-d tensor formats as NumPy's 0-d arrays and scalars do; an empty spec is ``str``."""
+        if not spec:
+            return str(self)
+        if self.data.ndim:
+            raise TypeError(f"format spec {spec!r} needs a 0-d tensor, as NumPy's arrays do; this one has shape "
+                            f"{self.shape}: format t.item() for its one element, or each of t.tolist()")
+        return format(self.numpy(), spec)
+
     # ----- repr -----
     def __repr__(self):
         array = self.numpy()

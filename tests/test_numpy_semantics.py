@@ -214,3 +214,20 @@ def test_copying_a_tensor_that_requires_grad_into_a_new_tensor_warns_as_pytorch(
     np.testing.assert_array_equal(to_numpy(copy), [2.0, 6.0])
     assert _warnings_of(lambda: st.tensor([w[0].detach(), 3.0])) == []
     assert _warnings_of(lambda: st.stack([w[0] * 2, w[1] * 3])) == []  # the spelling that keeps the graph
+
+
+# ----- Python's number protocols -----
+@pytest.mark.parametrize("value", [np.float32(1.23456), np.float64(-2.5), np.int64(7), np.bool_(True)])
+@pytest.mark.parametrize("spec", [".3f", ">10", "e", "+.1%", "08.2f"])
+def test_format_of_a_0d_tensor_follows_numpy(device, value, spec):
+    assert f"{st.tensor(value, device=device):{spec}}" == f"{np.asarray(value):{spec}}" == f"{value:{spec}}"
+
+
+@pytest.mark.parametrize("values", [[1.5], [1.5, 2.5], [[1.0, 2.0]]])
+def test_format_spec_of_a_tensor_with_dimensions_raises_as_numpy(device, values):
+    with pytest.raises(TypeError):
+        f"{np.array(values):.3f}"
+    with pytest.raises(TypeError, match=r"0-d tensor.*item\(\)"):
+        f"{st.tensor(values, device=device):.3f}"
+    t = st.tensor(values, device=device)
+    assert f"{t}" == str(t)  # an empty spec is str(), as for every Python object
