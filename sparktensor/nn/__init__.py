@@ -9,6 +9,7 @@ from .modules.dropout import Dropout
 from .modules.dropout import Dropout2d
 from .modules.flatten import Flatten
 from .modules.embedding import Embedding
+from .modules.embedding_bag import EmbeddingBag
 from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .modules.conv import Conv1d, Conv2d
 from .modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

@@ -9,6 +9,7 @@ from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softm
 from .dropout import dropout
 from .dropout import dropout2d
 from .embedding import embedding
+from .embedding_bag import embedding_bag
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
 from .loss import binary_cross_entropy, kl_div, smooth_l1_loss
