@@ -18,7 +18,8 @@ model.save("iris-model")                     # params as Spark ML metadata, weig
 ``dist.SynchronousSGD`` (``tau=1``) or ``dist.ParameterAveraging`` (``tau > 1``) on the DataFrame's own
 SparkSession, and returns a ``Model`` whose ``transform`` runs the network in an Arrow UDF on the executors,
 with the network broadcast once. The ``model`` param is a model-zoo name, an importable
-``"package.module:function"`` or a callable (see ``builders``); saving never uses pickle.
+``"package.module:function"`` or a callable (see ``builders``); saving never uses pickle, and loading imports a saved
+``"package.module:function"`` only when asked to (``load(path, allow_import=True)``, ``allowing_imports()``).
 """
 try:
     import pyarrow  # noqa: F401
@@ -29,6 +30,7 @@ except ImportError as e:
 from .builders import ZOO  # noqa: E402
 from .estimators import SparkTensorClassifier, SparkTensorRegressor  # noqa: E402
 from .models import SparkTensorClassificationModel, SparkTensorRegressionModel  # noqa: E402
+from .persistence import allowing_imports  # noqa: E402
 
 __all__ = ["SparkTensorClassifier", "SparkTensorClassificationModel", "SparkTensorRegressor",
-           "SparkTensorRegressionModel", "ZOO"]
+           "SparkTensorRegressionModel", "ZOO", "allowing_imports"]

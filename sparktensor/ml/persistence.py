@@ -5,7 +5,13 @@ A saved directory holds Spark ML's usual ``metadata/`` (class, uid and every par
 and for a fitted model also ``weights.safetensors`` (the network's state dict, ``st.save``) and
 ``history.json`` (the training history). The model builder is saved by name or import path (see
 ``builders``). The weights are written with local file IO: save to a local or mounted (shared) path.
+
+Loading runs no code from the directory: a saved model-zoo name loads as is, but a saved import path
+(``"package.module:function"``) would import that module and call the function, so it is refused unless the
+caller opts in with ``load(path, allow_import=True)`` (or ``with allowing_imports(): PipelineModel.load(path)``
+for stages loaded inside a pipeline), for directories whose writer the caller trusts.
 """
+import contextlib
 import os
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
@@ -59,12 +65,38 @@ class NetworkWriter(MLWriter):
             instance.history.to_json(os.path.join(directory, HISTORY))
 
 
-class NetworkReader(MLReader):
-    """Reads what ``NetworkWriter`` wrote into a new instance of ``cls``."""
+_imports_allowed = [False]
 
-    def __init__(self, cls):
+
+@contextlib.contextmanager
+def allowing_imports():
+    """Within the block, loading may import the ``"module:function"`` builders that saved stages name (e.g. for
+    ``PipelineModel.load``, which cannot pass ``allow_import``). Only for directories you trust."""
+    before = _imports_allowed[0]
+    _imports_allowed[0] = True
+    try:
+        yield
+    finally:
+        _imports_allowed[0] = before
+
+
+def check_builder(model, path, allow_import):
+    """Refuse a saved ``model`` param that is not a model-zoo name unless imports are allowed."""
+    if not isinstance(model, str) or model.lower() in builders.ZOO or allow_import or _imports_allowed[0]:
+        return
+    raise ValueError(f"{path!r} names the model builder {model!r}, which is not a model-zoo name "
+                     f"({', '.join(builders.ZOO)}); using it would import that module and run its code. If you "
+                     f"trust this directory, load it with load(path, allow_import=True), or inside "
+                     f"'with sparktensor.ml.allowing_imports():' for a pipeline")
+
+
+class NetworkReader(MLReader):
+    """Reads what ``NetworkWriter`` wrote into a new instance of ``cls``; ``allow_import`` as in ``check_builder``."""
+
+    def __init__(self, cls, allow_import=False):
         super().__init__()
         self.cls = cls
+        self.allow_import = allow_import
 
     def load(self, path):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
@@ -74,6 +106,7 @@ class NetworkReader(MLReader):
         instance = self.cls()
         instance._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(instance, metadata)
+        check_builder(instance.getOrDefault("model"), path, self.allow_import)
         if hasattr(instance, "weights"):
             directory = local_path(path, self.sparkSession)
             state = serialization.load(os.path.join(directory, WEIGHTS))
@@ -99,6 +132,12 @@ class NetworkReadable(MLReadable):
     """``read()`` and ``load(path)`` through ``NetworkReader``."""
 
     @classmethod
-    def read(cls):
-        """An ``MLReader`` for this class."""
-        return NetworkReader(cls)
+    def read(cls, allow_import=False):
+        """An ``MLReader`` for this class (``allow_import``: see ``check_builder``)."""
+        return NetworkReader(cls, allow_import)
+
+    @classmethod
+    def load(cls, path, allow_import=False):
+        """An instance from the directory ``path``. A saved builder import path ``"module:function"`` loads only
+        with ``allow_import=True``, since using it runs that module's code; model-zoo names always load."""
+        return cls.read(allow_import).load(path)
