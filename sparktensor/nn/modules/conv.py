@@ -1,9 +1,10 @@
-"""``Conv1d`` and ``Conv2d``: PyTorch's parameters, initialization and repr over ``conv1d`` and ``conv2d``."""
+"""``Conv1d``, ``Conv2d`` and ``Conv3d``: PyTorch's parameters, initialization and repr over ``conv1d`` and ``conv2d``."""
 
 from ... import creation
 from .. import init
 from ...ops.shape import pad
 from ..functional.conv import _pair, conv1d, conv2d
+from ..functional.conv3d import conv3d
 from ..parameter import Parameter
 from .module import Module
 
@@ -13,7 +14,7 @@ _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"
 
 
 class _ConvNd(Module):
-    """Shared by ``Conv1d`` and ``Conv2d``: ``weight`` (out, in/groups, *kernel) and ``bias`` (out)."""
+    """Shared by ``Conv1d``, ``Conv2d`` and ``Conv3d``: ``weight`` (out, in/groups, *kernel) and ``bias`` (out)."""
 
     _conv = None
     _input = ""
@@ -145,3 +146,31 @@ class Conv2d(_ConvNd):
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          device, 2, padding_mode)
+
+
+class Conv3d(_ConvNd):
+    """3-d convolution over (N, C_in, D, H, W).
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: an int or (kd, kh, kw).
+        stride: step between windows, an int or a triple.
+        padding: zeros added on both sides, an int or a triple, or ``"same"`` / ``"valid"``.
+        dilation: spacing between kernel elements, an int or a triple.
+        groups: split the channels into this many independent groups.
+        bias: whether to add a learned bias.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``: what fills the padding.
+
+    Shape:
+        input (N, C_in, D, H, W); output (N, C_out, D_out, H_out, W_out), each size as ``Conv2d``'s H_out.
+        Weight (C_out, C_in / groups, kd, kh, kw).
+    """
+
+    _conv = staticmethod(conv3d)
+    _input = "(N, {}, D, H, W)"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
+                         device, 3, padding_mode)
