@@ -12,7 +12,7 @@ from .random import Generator, manual_seed, permutation, rand, rand_like, randin
 from .ops.elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clip, cos, div, equal, exp, expm1, floor_divide, greater, greater_equal,
                               isfinite, isinf, isnan, less, less_equal, log, log1p, logical_and, logical_not,
                               logical_or, logical_xor, left_shift, right_shift, invert, maximum, minimum, mul, neg, not_equal, pow, relu,
-                              remainder, sigmoid, sign, sin, sqrt, sub, tanh, where)
+                              remainder, round, sigmoid, sign, sin, sqrt, sub, tanh, where)
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
                             sum, var)
 from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_dims, flatten, flip, pad, permute,

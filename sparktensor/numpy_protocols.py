@@ -5,18 +5,21 @@ each NumPy ufunc or function is looked up in a table of the differentiable ops o
 table entries take NumPy's own argument names and order (``axis``, ``keepdims``, ``dtype``, ``out``), so a
 call spelled for NumPy means the same here. A NumPy function that is not in the table raises ``TypeError``
 naming it: a silent fall back to a plain array would drop the gradient. ``np.asarray(t)`` (``__array__``)
-stays the way to get a plain array.
+stays the way to get a plain array. Given a NumPy array as ``out=`` (``ndarray += t`` is ``np.add(a, t,
+out=(a,))``), NumPy's own call runs on the tensors' values and fills that array, as for any array-like; a
+gradient dropped that way warns ``GradientDroppedWarning``.
 
 Dask keeps tensors as the chunks of its arrays through these two protocols (see ``tests/test_dask_arrays.py``).
 """
 import sys
+import warnings
 
 import numpy as np
 
 from . import creation, dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .ops import conversion as C, elementwise as E, linalg as L, reduction as R, shape as S
-from .tensor import Tensor
+from .tensor import GradientDroppedWarning, Tensor
 
 _UNSET = object()  # an argument the caller did not give
 _NO_VALUE = getattr(np, "_NoValue", _UNSET)  # NumPy's own marker of the same, which wrappers pass on
@@ -52,9 +55,12 @@ def _into(name, result, out):
         out = out[0]
     if out is None:
         return result
+    if isinstance(out, np.ndarray):  # out given by position (by keyword, NumPy's own call runs: _into_arrays)
+        _warn_dropped(name, [result] if isinstance(result, Tensor) else [], stacklevel=6)
+        np.copyto(out, result.numpy(), casting="same_kind")
+        return out
     if not isinstance(out, Tensor):
-        raise TypeError(f"numpy.{name}: out= must be a Tensor, not {type(out).__name__}; writing into a plain "
-                        f"array would lose the gradient (drop out= and convert the result with .numpy())")
+        raise TypeError(f"numpy.{name}: out= must be a Tensor or a NumPy array, not {type(out).__name__}")
     if out.shape != result.shape:
         raise ValueError(f"numpy.{name}: out= has shape {out.shape}, the result has shape {result.shape}")
     if result.requires_grad and is_grad_enabled():
@@ -281,6 +287,7 @@ def _functions():
         np.repeat: lambda a, repeats, axis=None: S.repeat(_tensor(a), repeats, axis),
         np.tile: lambda A, reps: S.tile(_tensor(A), reps), np.pad: _pad,
         np.where: _where, np.clip: _clip,
+        np.round: lambda a, decimals=0, out=None: _into("round", E.round(_tensor(a), decimals), out),
         np.dot: _product(L.dot, "dot"), np.outer: _product(L.outer, "outer"), np.einsum: _einsum,
         np.copy: _copy, np.astype: _astype, np.array: _array, np.asarray: _asarray, np.asanyarray: _asarray,
         np.tensordot: _tensordot,
@@ -322,10 +329,56 @@ def array_function(func, types, args, kwargs):
         if registered_now:
             return func(*args, **kwargs)  # Dask declined the tensor a moment ago; now it takes it
         return NotImplemented  # another array type (a Dask array) may know what to do with the call
+    if _writes_into_arrays(kwargs.get("out")):
+        return _into_arrays(func.__name__, func, args, kwargs)
     if impl is None:
         raise TypeError(f"numpy.{func.__name__} has no sparktensor implementation, so it would drop the gradient; "
                         f"use a Tensor op, or convert with t.numpy() (or np.asarray(t)) first")
     return impl(*args, **kwargs)
+
+
+# ----- out= a NumPy array -----
+def _tensors_in(obj):
+    """The tensors in ``obj`` and in the lists, tuples and dicts it holds."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for x in obj for t in _tensors_in(x)]
+    if isinstance(obj, dict):
+        return [t for x in obj.values() for t in _tensors_in(x)]
+    return []
+
+
+def _host_values(obj):
+    """``obj`` with each tensor replaced by its values as a NumPy array."""
+    if isinstance(obj, Tensor):
+        return obj.numpy()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_host_values(x) for x in obj) if type(obj) in (list, tuple) else obj
+    if isinstance(obj, dict):
+        return {k: _host_values(v) for k, v in obj.items()}
+    return obj
+
+
+def _writes_into_arrays(out):
+    outs = out if isinstance(out, tuple) else (out,)
+    return out is not None and all(isinstance(o, np.ndarray) for o in outs if o is not None)
+
+
+def _into_arrays(name, call, args, kwargs):
+    """NumPy's own call on the tensors' values when it writes into NumPy arrays (``ndarray += t`` is
+    ``np.add(a, t, out=(a,))``), as for any array-like; the gradient cannot go into an array, so dropping it warns."""
+    _warn_dropped(name, _tensors_in((args, kwargs)), stacklevel=5)
+    return call(*_host_values(args), **_host_values(kwargs))
+
+
+def _warn_dropped(name, tensors, stacklevel):
+    dropped = [t for t in tensors if t.requires_grad]
+    if dropped and is_grad_enabled():
+        warnings.warn(f"numpy.{name} writes into a NumPy array (out=, or an in-place operator on one), which cannot "
+                      f"hold the gradient of a tensor that requires grad (shape {dropped[0].shape}); call .detach() "
+                      f"first to say so, or keep to tensors (x = x + t)", GradientDroppedWarning,
+                      stacklevel=stacklevel)
 
 
 # ----- ufuncs -----
@@ -336,6 +389,7 @@ def _ufuncs():
         "positive": lambda x: x, "exp": E.exp, "log": E.log, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt,
         "sin": E.sin, "cos": E.cos, "tanh": E.tanh, "absolute": E.abs, "sign": E.sign, "maximum": E.maximum,
         "minimum": E.minimum, "matmul": L.matmul, "square": lambda x: E.mul(x, x),
+        "divmod": lambda x, y: (E.floor_divide(x, y), E.remainder(x, y)),
     }
     for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_not",
                  "logical_and", "logical_or", "logical_xor", "isnan", "isinf", "isfinite", "bitwise_and",
@@ -365,6 +419,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     """Dispatch a NumPy ufunc call on tensors to the differentiable op of the same meaning."""
     registered_now = register_with_dask()
     name = ufunc.__name__
+    if _writes_into_arrays(kwargs.get("out")) and _inputs_understood(inputs):
+        return _into_arrays(name, getattr(ufunc, method), inputs, kwargs)
     out, dtype = kwargs.pop("out", None), kwargs.pop("dtype", None)
     if not _inputs_understood(inputs):
         if registered_now:

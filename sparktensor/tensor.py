@@ -422,6 +422,16 @@ class Tensor:
     def __rpow__(self, other): return _defer(_op.pow, other, self) if _foreign(other) else E.pow(other, self)
     def __matmul__(self, other): return _defer(_op.matmul, self, other) if _foreign(other) else L.matmul(self, other)
     def __rmatmul__(self, other): return _defer(_op.matmul, other, self) if _foreign(other) else L.matmul(other, self)
+    def __divmod__(self, other): return _defer(divmod, self, other) if _foreign(other) else (E.floor_divide(self, other), E.remainder(self, other))
+    def __rdivmod__(self, other): return _defer(divmod, other, self) if _foreign(other) else (E.floor_divide(other, self), E.remainder(other, self))
+
+    def __round__(self, ndigits=None):
+        """``round(t)`` of a 0-d tensor is an int, as of a NumPy scalar; otherwise a tensor rounded elementwise
+        (halves to even), as ``np.round(t, ndigits)`` and PyTorch's ``round(t)`` give."""
+        if ndigits is None and self.data.ndim == 0:
+            return round(self.numpy()[()])
+        return E.round(self, 0 if ndigits is None else ndigits)
+
     def __neg__(self): return E.neg(self)
     def __pos__(self): return self
     def __abs__(self): return E.abs(self)
@@ -500,6 +510,7 @@ class Tensor:
     def relu(self): return E.relu(self)
     def abs(self): return E.abs(self)
     def sign(self): return E.sign(self)
+    def round(self, decimals=0): return E.round(self, decimals)
     def square(self): return E.mul(self, self)
     def pow(self, exponent): return E.pow(self, exponent)
     def clip(self, min=None, max=None): return E.clip(self, min, max)

@@ -132,12 +132,8 @@ def test_arguments_without_a_tensor_meaning_are_named():
         np.add(t, t, casting="unsafe")
 
 
-def test_out_must_be_a_tensor_and_keeps_only_values():
+def test_out_keeps_only_values():
     x = st.tensor([[1.0, 2.0], [3.0, 4.0]])
-    with pytest.raises(TypeError, match=r"numpy\.sum: out= must be a Tensor, not ndarray"):
-        np.sum(x, axis=0, out=np.empty(2))
-    with pytest.raises(TypeError, match=r"numpy\.add: out= must be a Tensor"):
-        np.add(x, 1.0, out=np.empty((2, 2)))
     out = st.zeros(2, dtype=st.float32)
     assert np.sum(x, axis=0, out=out) is out
     np.testing.assert_array_equal(out.numpy(), [4.0, 6.0])

@@ -231,3 +231,101 @@ def test_format_spec_of_a_tensor_with_dimensions_raises_as_numpy(device, values)
         f"{st.tensor(values, device=device):.3f}"
     t = st.tensor(values, device=device)
     assert f"{t}" == str(t)  # an empty spec is str(), as for every Python object
+
+
+HALVES = [0.5, 1.5, 2.5, -0.5, -1.5, 1.25, 2.675, 1234.5678]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_round_of_a_tensor_rounds_elementwise_halves_to_even_as_numpy(device, dtype):
+    x = np.array(HALVES, dtype=dtype)
+    t = st.tensor(x, device=device)
+    for got, expected in [(round(t), np.round(x)), (round(t, 1), np.round(x, 1)), (round(t, -2), np.round(x, -2)),
+                          (t.round(decimals=2), x.round(decimals=2)), (np.round(t, 1), np.round(x, 1))]:
+        assert isinstance(got, st.Tensor) and got.dtype == expected.dtype
+        np.testing.assert_array_equal(to_numpy(got), expected)
+    np.testing.assert_array_equal(to_numpy(round(st.tensor([17, -25], device=device), -1)),
+                                  np.round(np.array([17, -25]), -1))
+
+
+@pytest.mark.parametrize("value", [np.float64(2.5), np.float64(3.5), np.float32(-0.5), np.float64(2.675), np.int64(7)])
+def test_round_of_a_0d_tensor_is_an_int_as_of_a_numpy_scalar(device, value):
+    t = st.tensor(value, device=device)
+    assert type(round(t)) is int and round(t) == round(value)
+    assert to_numpy(round(t, 2)) == round(value, 2) and round(t, 2).dtype == np.asarray(value).dtype
+
+
+def test_round_has_a_zero_gradient_as_pytorch():
+    x = np.array(HALVES)
+    t = st.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    (round(t) * 3).sum().backward()
+    (torch.round(tx) * 3).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("values", [[7, -7, 5, 0, -3], [7.5, -7.5, 5.0, 0.0, -3.25]])
+@pytest.mark.parametrize("divisor", [2, -3, 2.5])
+def test_divmod_follows_numpy(device, values, divisor):
+    x = np.array(values)
+    t = st.tensor(x, device=device)
+    nonzero = np.where(x == 0, 1, x)
+    for got, expected in [(divmod(t, divisor), divmod(x, divisor)),
+                          (divmod(divisor, st.tensor(nonzero, device=device)), divmod(divisor, nonzero)),
+                          (np.divmod(t, divisor), np.divmod(x, divisor)), (divmod(t, t[:1]), divmod(x, x[:1]))]:
+        assert isinstance(got, tuple) and len(got) == 2
+        for g, e in zip(got, expected):
+            assert g.dtype == e.dtype
+            np.testing.assert_array_equal(to_numpy(g), e)
+
+
+@pytest.mark.parametrize("op", [operator.iadd, operator.isub, operator.imul, operator.itruediv])
+def test_an_array_updated_in_place_by_a_tensor_stays_that_array_as_numpy(device, op):
+    x = np.array([1.0, -2.0, 3.5])
+    a, expected = np.arange(3.0), np.arange(3.0)
+    memory = a.__array_interface__["data"][0]
+    result = op(a, st.tensor(x, device=device))
+    op(expected, x)
+    assert result is a and a.__array_interface__["data"][0] == memory
+    np.testing.assert_array_equal(a, expected)
+    b = np.zeros(3)
+    assert np.add(b, st.tensor(x, device=device), out=b) is b
+    np.testing.assert_array_equal(b, x)
+
+
+def test_an_integer_array_refuses_a_float_tensor_in_place_as_numpy(device):
+    with pytest.raises(TypeError):
+        a = np.arange(3)
+        a += np.array([0.5, 0.5, 0.5])
+    a = np.arange(3)
+    with pytest.raises(TypeError):
+        a += st.tensor([0.5, 0.5, 0.5], device=device)
+    np.testing.assert_array_equal(a, np.arange(3))
+
+
+def test_an_array_updated_in_place_by_a_tensor_that_requires_grad_warns(device):
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+
+    def update():
+        a = np.zeros(2)
+        a += w * 2
+        np.testing.assert_array_equal(a, [2.0, 4.0])
+    caught = _warnings_of(update)
+    assert len(caught) == 1 and caught[0].filename == __file__ and "detach" in str(caught[0].message)
+    assert _warnings_of(lambda: np.add(np.zeros(2), w.detach(), out=np.zeros(2))) == []
+    with st.no_grad():
+        assert _warnings_of(update) == []
+
+
+@pytest.mark.parametrize("call", [lambda x, out: np.sum(x, axis=0, out=out), lambda x, out: np.add(x, 1.0, out=out),
+                                  lambda x, out: np.exp(x, out=out), lambda x, out: np.mean(x, 0, None, out)],
+                         ids=["sum", "add", "exp", "mean"])
+def test_numpy_writes_a_tensors_values_into_an_array_given_as_out_as_numpy(device, call):
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    expected = call(x, np.empty_like(call(x, None)))
+    out = np.empty_like(expected)
+    assert call(st.tensor(x, device=device), out) is out
+    np.testing.assert_array_equal(out, expected)
+    w = st.tensor(x, device=device, requires_grad=True)
+    caught = _warnings_of(lambda: call(w, np.empty_like(expected)))
+    assert len(caught) == 1 and caught[0].filename == __file__

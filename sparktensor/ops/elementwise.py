@@ -342,6 +342,17 @@ class Sign(Function):
         return get_array_module(gy).zeros_like(gy)
 
 
+class Round(Function):
+    @staticmethod
+    def forward(ctx, x, decimals):
+        return get_array_module(x).round(x, decimals)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # piecewise constant: the gradient is zero wherever it exists, as PyTorch's
+        return get_array_module(gy).zeros_like(gy), None
+
+
 class Clip(Function):
     @staticmethod
     def forward(ctx, x, low, high):
@@ -476,6 +487,11 @@ def abs(x):
 def sign(x):
     """-1, 0 or 1 by the sign of ``x``; zero gradient."""
     return Sign.apply(x)
+
+
+def round(x, decimals=0):
+    """``x`` rounded to ``decimals`` places, halves to even (NumPy's ``round``); zero gradient."""
+    return Round.apply(x, int(decimals))
 
 
 def clip(x, min=None, max=None):
