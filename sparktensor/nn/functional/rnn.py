@@ -8,6 +8,10 @@ input projection of all steps is one matrix product, each step adds one
 saved gate activations and then gets every weight gradient from one product
 over all steps. Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU
 (r, z, n) with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+
+Given per-sequence ``lengths`` (a padded batch), a sequence's state is held
+from its last real step on: the steps past its end change nothing and get no
+gradient, so a reverse direction starts at its last real step.
 """
 import sys
 import threading
@@ -97,6 +101,32 @@ def _states(xp, x, hidden, initial, reverse):
     return s
 
 
+def _idle_rows(xp, steps, lengths):
+    """Per step, an (N, 1) mask of the sequences already past their end, or None where every one is still running."""
+    if lengths is None:
+        return [None] * steps
+    lengths = np.asarray(lengths)
+    return [xp.asarray((t >= lengths)[:, None]) if (t >= lengths).any() else None for t in range(steps)]
+
+
+def _hold(new, prev, idle):
+    """A sequence past its end keeps its previous state."""
+    if idle is not None:
+        get_array_module(new).copyto(new, prev, where=idle)
+
+
+def _pass_back(g, held, idle):
+    """Past a sequence's end the state was only carried over: its gradient ``held`` goes back unchanged."""
+    if idle is not None:
+        get_array_module(g).copyto(g, held, where=idle)
+
+
+def _no_gate_grad(da, idle):
+    """No gate worked past a sequence's end, so its gate gradients are zero."""
+    if idle is not None:
+        get_array_module(da).copyto(da, 0, where=idle)
+
+
 def _unpack(x):
     """A one-step call gives a 2-D input; treat it as a sequence of length one."""
     return x[None] if x.ndim == 2 else x
@@ -178,9 +208,10 @@ class LSTMFunction(Function):
     """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input)."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
         xp = get_array_module(x)
         seq = _unpack(x)
+        idle = _idle_rows(xp, seq.shape[0], lengths)
         hidden = w_hh.shape[1]
         a = _project(seq, w_ih, b_ih, b_hh)
         hs, cs = _states(xp, seq, hidden, h0, reverse), _states(xp, seq, hidden, c0, reverse)
@@ -190,8 +221,10 @@ class LSTMFunction(Function):
         for t, prev, new in _order(seq.shape[0], reverse):
             a[t] += xp.matmul(hs[prev], w_hh_t, out=hh)
             _lstm_step(a[t], cs[prev], cs[new], hs[new], tcs[t], scale, shift)
+            _hold(hs[new], hs[prev], idle[t])
+            _hold(cs[new], cs[prev], idle[t])
         ctx.save_for_backward(x, w_ih, w_hh, a, hs, cs, tcs)
-        ctx.reverse = reverse
+        ctx.reverse, ctx.idle = reverse, idle
         last = 0 if reverse else seq.shape[0]
         return _outputs(hs, reverse), hs[last].copy(), cs[last].copy()
 
@@ -205,12 +238,18 @@ class LSTMFunction(Function):
         gh, gc = gh_n.copy(), gc_n.copy()
         for t, prev, new in reversed(_order(a.shape[0], ctx.reverse)):
             gh += gy[t]
+            idle = ctx.idle[t]
+            held = None if idle is None else (gh.copy(), gc.copy())
             _lstm_step_backward(a[t], cs[prev], tcs[t], gh, gc, da[t], sigmoid, tanh)
+            _no_gate_grad(da[t], idle)
             xp.matmul(da[t], w_hh, out=gh)
+            if held is not None:
+                _pass_back(gh, held[0], idle)
+                _pass_back(gc, held[1], idle)
         needs = ctx.needs_input_grad
         gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 3, 4, 5, 6)], x,
                                                 _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
-        return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None
+        return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None, None
 
 
 # ----- GRU -----
@@ -258,9 +297,10 @@ class GRUFunction(Function):
     """One GRU layer in one direction over a whole sequence (or one step for a 2-D input)."""
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
         xp = get_array_module(x)
         seq = _unpack(x)
+        idle = _idle_rows(xp, seq.shape[0], lengths)
         hidden = w_hh.shape[1]
         a = _project(seq, w_ih, b_ih)
         hs = _states(xp, seq, hidden, h0, reverse)
@@ -271,8 +311,9 @@ class GRUFunction(Function):
             if b_hh is not None:
                 hh += b_hh
             _gru_step(a[t], hh, hs[prev], hs[new], hns[t])
+            _hold(hs[new], hs[prev], idle[t])
         ctx.save_for_backward(x, w_ih, w_hh, a, hs, hns)
-        ctx.reverse = reverse
+        ctx.reverse, ctx.idle = reverse, idle
         return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
 
     @staticmethod
@@ -283,12 +324,17 @@ class GRUFunction(Function):
         gh, through_hh = gh_n.copy(), _scratch.empty(xp, hs.shape[1:], hs.dtype)
         for t, prev, new in reversed(_order(a.shape[0], ctx.reverse)):
             gh += gy[t]
+            idle = ctx.idle[t]
+            held = None if idle is None else gh.copy()
             _gru_step_backward(a[t], hs[prev], hns[t], gh, da[t], dhh[t])
+            _no_gate_grad(da[t], idle)
+            _no_gate_grad(dhh[t], idle)
             gh += xp.matmul(dhh[t], w_hh, out=through_hh)
+            _pass_back(gh, held, idle)
         needs = ctx.needs_input_grad
         gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 2, 3, 4, 5)], x,
                                                 _previous(hs, ctx.reverse), da, dhh, w_ih, w_hh)
-        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None
+        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None, None
 
 
 # ----- Elman RNN -----
@@ -297,9 +343,10 @@ class RNNFunction(Function):
     """One Elman RNN layer (tanh or relu) in one direction over a whole sequence (or one step for a 2-D input)."""
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse, lengths=None):
         xp = get_array_module(x)
         seq = _unpack(x)
+        idle = _idle_rows(xp, seq.shape[0], lengths)
         a = _project(seq, w_ih, b_ih, b_hh)
         hs = _states(xp, seq, w_hh.shape[1], h0, reverse)
         w_hh_t, hh = _transposed(w_hh, seq.shape[0]), _scratch.empty(xp, hs.shape[1:], hs.dtype)
@@ -309,8 +356,9 @@ class RNNFunction(Function):
                 xp.tanh(hs[new], out=hs[new])
             else:
                 xp.maximum(hs[new], 0, out=hs[new])
+            _hold(hs[new], hs[prev], idle[t])
         ctx.save_for_backward(x, w_ih, w_hh, hs)
-        ctx.reverse, ctx.nonlinearity = reverse, nonlinearity
+        ctx.reverse, ctx.nonlinearity, ctx.idle = reverse, nonlinearity, idle
         return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
 
     @staticmethod
@@ -321,39 +369,65 @@ class RNNFunction(Function):
         gh = gh_n.copy()
         for t, prev, new in reversed(_order(da.shape[0], ctx.reverse)):
             gh += gy[t]
+            idle = ctx.idle[t]
+            held = None if idle is None else gh.copy()
             if ctx.nonlinearity == "tanh":
                 slope = hs[new] * hs[new]
                 xp.subtract(1, slope, out=slope)
             else:
                 slope = hs[new] > 0
             xp.multiply(gh, slope, out=da[t])
+            _no_gate_grad(da[t], idle)
             xp.matmul(da[t], w_hh, out=gh)
+            _pass_back(gh, held, idle)
         needs = ctx.needs_input_grad
         gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 2, 3, 4, 5)], x,
                                                 _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
-        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None, None
+        return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None, None, None
 
 
 # ----- functional forms -----
 
-def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    """One LSTM layer over ``x`` (L, N, H_in); ``h0``/``c0`` (N, H) or None for zeros; returns ``(y, h_n, c_n)``."""
+def _check_lengths(name, x, lengths):
+    """``lengths`` as a tuple of ints, one per sequence of ``x`` (L, N, H_in), each in 1..L; None stays None."""
+    if lengths is None:
+        return None
+    lengths = tuple(int(n) for n in np.asarray(lengths.numpy() if hasattr(lengths, "numpy") else lengths).ravel())
+    if x.ndim != 3 or len(lengths) != x.shape[1]:
+        raise ValueError(f"{name}: lengths needs one entry per sequence of a (L, N, H_in) input; got "
+                         f"{len(lengths)} lengths for an input of shape {tuple(x.shape)}")
+    if lengths and not 1 <= min(lengths) <= max(lengths) <= x.shape[0]:
+        raise ValueError(f"{name}: every length must be between 1 and the {x.shape[0]} steps of the input, got "
+                         f"{list(lengths)}")
+    return lengths
+
+
+def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
+    """One LSTM layer over ``x`` (L, N, H_in); ``h0``/``c0`` (N, H) or None for zeros; returns ``(y, h_n, c_n)``.
+
+    ``lengths`` (N,) marks a padded batch: each sequence stops at its length, ``h_n``/``c_n`` are its states at its
+    last real step (for ``reverse``, it starts there), and ``y`` at its padded steps holds a carried-over state,
+    not an output.
+    """
     check_dtypes("lstm", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-    return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+    return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, _check_lengths("lstm_layer", x, lengths))
 
 
-def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    """One GRU layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
+def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
+    """One GRU layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``; ``lengths``
+    as in ``lstm_layer``."""
     check_dtypes("gru", x, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-    return GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+    return GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, _check_lengths("gru_layer", x, lengths))
 
 
-def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", reverse=False):
-    """One Elman RNN layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``."""
+def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", reverse=False, lengths=None):
+    """One Elman RNN layer over ``x`` (L, N, H_in); ``h0`` (N, H) or None for zeros; returns ``(y, h_n)``;
+    ``lengths`` as in ``lstm_layer``."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     check_dtypes("rnn", x, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-    return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+    return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse,
+                             _check_lengths("rnn_layer", x, lengths))
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):

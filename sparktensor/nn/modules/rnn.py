@@ -1,4 +1,5 @@
-"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and the cells ``RNNCell``, ``LSTMCell``, ``GRUCell``."""
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` (padded tensors or PackedSequences) and the cells ``RNNCell``,
+``LSTMCell``, ``GRUCell``."""
 import math
 import warnings
 
@@ -8,6 +9,7 @@ from .. import init
 from ..functional.dropout import dropout
 from ..functional.rnn import gru_cell, gru_layer, lstm_cell, lstm_layer, rnn_cell, rnn_layer
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence, pad_packed_sequence, packed_like
 from .module import Module
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -82,24 +84,43 @@ class RNNBase(Module):
             h = h.unsqueeze(1)
         return [h[k] for k in range(count)]
 
-    def _layer(self, x, h0, c0, layer, reverse):
+    def _layer(self, x, h0, c0, layer, reverse, lengths):
         """``(y, h_n, c_n)`` of one layer in one direction (``c_n`` None except for LSTM)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, reverse)
         if self.mode == "LSTM":
-            return lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+            return lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
         if self.mode == "GRU":
-            return gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse) + (None,)
+            return gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths) + (None,)
         nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
-        return rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse) + (None,)
+        return rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse, lengths) + (None,)
 
     def _run(self, x, h, c):
         """Output and final states ``(output, h_n, c_n)`` for input ``x`` and initial states ``h``, ``c``."""
+        if isinstance(x, PackedSequence):
+            return self._run_packed(x, h, c)
         self._check_input(x)
         batched = x.ndim == 3
         if not batched:
             x = x.unsqueeze(1)
         elif self.batch_first:
             x = x.swapaxes(0, 1)
+        x, h_n, c_n = self._stack(x, h, c, batched, None)
+        if not batched:
+            return x.squeeze(1), h_n.squeeze(1), (None if c_n is None else c_n.squeeze(1))
+        return (x.swapaxes(0, 1) if self.batch_first else x), h_n, c_n
+
+    def _run_packed(self, packed, h, c):
+        """The packed output and each sequence's final states, in the original batch order, for a PackedSequence."""
+        x, lengths = pad_packed_sequence(packed)
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"{self!r}: expected a PackedSequence of {self.input_size} features per step, got "
+                             f"data of shape {tuple(packed.data.shape)}")
+        _check_dtype(self, x, self.weight_ih_l0)
+        y, h_n, c_n = self._stack(x, h, c, True, tuple(lengths.tolist()))
+        return packed_like(y, packed), h_n, c_n
+
+    def _stack(self, x, h, c, batched, lengths):
+        """Run every layer over ``x`` (L, N, H_in); ``lengths`` (N,) stops each sequence at its end."""
         batch = x.shape[1]
         h0 = self._split_state(h, batch, batched, "h_0")
         c0 = self._split_state(c, batch, batched, "c_0") if self.mode == "LSTM" else h0
@@ -109,18 +130,14 @@ class RNNBase(Module):
             ys = []
             for d in range(directions):
                 k = layer * directions + d
-                y, h_n, c_n = self._layer(x, h0[k], c0[k] if self.mode == "LSTM" else None, layer, d == 1)
+                y, h_n, c_n = self._layer(x, h0[k], c0[k] if self.mode == "LSTM" else None, layer, d == 1, lengths)
                 ys.append(y)
                 hs.append(h_n)
                 cs.append(c_n)
             x = ys[0] if directions == 1 else concatenate(ys, axis=2)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 x = dropout(x, self.dropout, True)
-        h_n = stack(hs)
-        c_n = stack(cs) if self.mode == "LSTM" else None
-        if not batched:
-            return x.squeeze(1), h_n.squeeze(1), (None if c_n is None else c_n.squeeze(1))
-        return (x.swapaxes(0, 1) if self.batch_first else x), h_n, c_n
+        return x, stack(hs), (stack(cs) if self.mode == "LSTM" else None)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -156,6 +173,9 @@ class RNN(RNNBase):
         input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in);
         h_0 and h_n (D * num_layers, N, H), or (D * num_layers, H) unbatched, with D = 2 if bidirectional else 1;
         output (L, N, D * H), (N, L, D * H) with ``batch_first``, or unbatched (L, D * H).
+        A ``PackedSequence`` input (``nn.utils.rnn.pack_padded_sequence``) gives a ``PackedSequence`` output of
+        the same layout, each sequence stopping at its own length; the final states are each sequence's at its
+        last real step, in the original batch order, and the backward direction starts at that step.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
@@ -188,6 +208,9 @@ class LSTM(RNNBase):
         input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in);
         h_0, c_0, h_n and c_n (D * num_layers, N, H), or (D * num_layers, H) unbatched, with D = 2 if bidirectional
         else 1; output (L, N, D * H), (N, L, D * H) with ``batch_first``, or unbatched (L, D * H).
+        A ``PackedSequence`` input (``nn.utils.rnn.pack_padded_sequence``) gives a ``PackedSequence`` output of
+        the same layout, each sequence stopping at its own length; the final states are each sequence's at its
+        last real step, in the original batch order, and the backward direction starts at that step.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -218,6 +241,9 @@ class GRU(RNNBase):
         input (L, N, H_in), (N, L, H_in) with ``batch_first``, or unbatched (L, H_in);
         h_0 and h_n (D * num_layers, N, H), or (D * num_layers, H) unbatched, with D = 2 if bidirectional else 1;
         output (L, N, D * H), (N, L, D * H) with ``batch_first``, or unbatched (L, D * H).
+        A ``PackedSequence`` input (``nn.utils.rnn.pack_padded_sequence``) gives a ``PackedSequence`` output of
+        the same layout, each sequence stopping at its own length; the final states are each sequence's at its
+        last real step, in the original batch order, and the backward direction starts at that step.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
