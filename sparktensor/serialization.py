@@ -7,12 +7,11 @@ metadata as JSON.
 """
 import json
 import os
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
-from . import backend
+from . import backend, files
 from .tensor import Tensor
 
 _LAYOUT = "sparktensor.layout"
@@ -47,7 +46,11 @@ def _key(k):
 
 
 def _unflatten(layout, tensors):
+    if not isinstance(layout, dict) or len(layout) != 1:
+        raise ValueError(f"an entry of the layout is {layout!r}, not one of tensor, dict, list, tuple or value")
     if "tensor" in layout:
+        if layout["tensor"] not in tensors:
+            raise ValueError(f"the layout names the tensor {layout['tensor']!r}, which the file does not hold")
         return Tensor(tensors[layout["tensor"]])
     if "dict" in layout:
         return OrderedDict((k, _unflatten(v, tensors)) for k, v in layout["dict"])
@@ -55,26 +58,30 @@ def _unflatten(layout, tensors):
         return [_unflatten(v, tensors) for v in layout["list"]]
     if "tuple" in layout:
         return tuple(_unflatten(v, tensors) for v in layout["tuple"])
-    return layout["value"]
+    if "value" in layout:
+        return layout["value"]
+    raise ValueError(f"an entry of the layout is {layout!r}, not one of tensor, dict, list, tuple or value")
 
 
 def save(obj, path):
-    """Write ``obj`` to ``path`` (``.safetensors`` or ``.npz``) atomically: a temporary file, then a rename."""
+    """Write ``obj`` to ``path`` (``.safetensors`` or ``.npz``) atomically and durably: a temporary file, fsynced,
+    then a rename, fsynced (``files.replace_durably``)."""
     path = os.fspath(path)
     tensors = {}
     layout = _flatten(obj, "", tensors)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
+    fd, tmp = files.temporary_beside(path)
     try:
         if path.endswith(".npz"):
-            with open(tmp, "wb") as f:
+            with os.fdopen(fd, "wb") as f:
                 np.savez(f, **tensors, **{_LAYOUT: np.frombuffer(json.dumps(layout).encode(), np.uint8)})
         else:
+            mode = os.fstat(fd).st_mode & 0o777
+            os.close(fd)
             from safetensors.numpy import save_file
             # the layout keeps key order and nesting; readers that do not know it (PyTorch's) ignore it
             save_file(tensors, tmp, metadata={_LAYOUT: json.dumps(layout)})
-        os.replace(tmp, path)
+            os.chmod(tmp, mode)  # safetensors makes its file 0600; every file sparktensor writes gets the same mode
+        files.replace_durably(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -88,8 +95,7 @@ def load(path, device=None):
     _refuse_pickle(path)
     try:
         if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as f:
-                tensors = {k: f[k] for k in f.files}
+            tensors = _read_npz(path)
             layout = tensors.pop(_LAYOUT, None)
             layout = None if layout is None else json.loads(layout.tobytes().decode())
         else:
@@ -105,7 +111,53 @@ def load(path, device=None):
         tensors = {k: backend.to_device(v, target) for k, v in tensors.items()}
     if layout is None:
         return OrderedDict((k, Tensor(v)) for k, v in tensors.items())
-    return _unflatten(layout, tensors)
+    try:
+        return _unflatten(layout, tensors)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"load: {path!r} has a damaged layout ({_LAYOUT} in its metadata): {e}") from e
+
+
+def _memory_bytes():
+    """This machine's physical memory: more than any array ``load`` may unpack from an ``.npz``."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def _read_npz(path):
+    """The arrays of an ``.npz``, each unpacked only after its ``.npy`` header's shape and dtype are checked
+    against the size the archive declares for it, and all of them together against the memory: a small file
+    that would inflate without bound (a zip bomb) is refused before it is unpacked."""
+    import zipfile
+    limit, total, arrays = _memory_bytes(), 0, {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in ((1, 0), (2, 0)):
+                    raise ValueError(f"array {name!r} is in .npy format {version}; NumPy writes 1.0 and 2.0")
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(member)
+                if dtype.hasobject:
+                    raise ValueError(f"array {name!r} holds Python objects, which are never unpickled")
+                nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                header = member.tell()
+                if header + nbytes != info.file_size:
+                    raise ValueError(f"array {name!r} declares shape {shape} of {dtype} ({nbytes} bytes) but the "
+                                     f"archive holds {info.file_size - header} bytes for it")
+                total += nbytes
+                if total > limit:
+                    raise ValueError(f"the arrays would unpack to more than {total} bytes, more than this "
+                                     f"machine's memory ({limit} bytes); refusing to unpack them")
+                data = member.read(nbytes)
+            if len(data) != nbytes:
+                raise ValueError(f"array {name!r} is truncated: {len(data)} of {nbytes} bytes")
+            array = np.frombuffer(data, dtype).copy()
+            arrays[name] = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return arrays
 
 
 def _refuse_pickle(path):
