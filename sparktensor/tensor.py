@@ -435,8 +435,8 @@ class Tensor:
     def __neg__(self): return E.neg(self)
     def __pos__(self): return self
     def __abs__(self): return E.abs(self)
-    def __eq__(self, other): return _defer(_op.eq, self, other) if _foreign(other) else E.equal(self, other)
-    def __ne__(self, other): return _defer(_op.ne, self, other) if _foreign(other) else E.not_equal(self, other)
+    def __eq__(self, other): return _defer(_op.eq, self, other) if _foreign(other) else _equality(E.equal, self, other, False)
+    def __ne__(self, other): return _defer(_op.ne, self, other) if _foreign(other) else _equality(E.not_equal, self, other, True)
     def __lt__(self, other): return _defer(_op.lt, self, other) if _foreign(other) else E.less(self, other)
     def __le__(self, other): return _defer(_op.le, self, other) if _foreign(other) else E.less_equal(self, other)
     def __gt__(self, other): return _defer(_op.gt, self, other) if _foreign(other) else E.greater(self, other)
@@ -677,12 +677,26 @@ _PLAIN = frozenset((Tensor, np.ndarray, float, int, bool))
 
 
 def _foreign(other):
-    """True for an array type that can hold tensors (a Dask array): NEP 13 has a tensor's operators give way."""
+    """True for an array type that can hold tensors (a Dask array), or a type that opts out of NumPy's operators
+    (``__array_ufunc__ = None``): NEP 13 has a tensor's operators give way to its reflected ones, as an array's do."""
     kind = type(other)
     if kind in _PLAIN:
         return False
-    return (getattr(kind, "__array_ufunc__", None) is not None
-            and not issubclass(kind, (Tensor, np.ndarray, np.generic)) and not backend.is_cupy_array(other))
+    ufunc = getattr(kind, "__array_ufunc__", False)
+    return ufunc is None or (ufunc is not False and not issubclass(kind, (Tensor, np.ndarray, np.generic))
+                             and not backend.is_cupy_array(other))
+
+
+def _equality(op, x, other, unequal):
+    """NumPy's ``==`` and ``!=``: strings compared with numbers are unequal elementwise (``t == "a"`` is all
+    False) rather than an error; the shapes must still broadcast."""
+    try:
+        return op(x, other)
+    except TypeError:
+        if isinstance(other, Tensor) or np.asarray(other).dtype.kind not in "USV":
+            raise
+        shape = np.broadcast_shapes(x.shape, np.shape(other))
+        return Tensor._from_op(backend.get_array_module(x.data).full(shape, unequal), None, 0, [0])
 
 
 def _defer(op, x, y):

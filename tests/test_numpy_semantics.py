@@ -329,3 +329,49 @@ def test_numpy_writes_a_tensors_values_into_an_array_given_as_out_as_numpy(devic
     w = st.tensor(x, device=device, requires_grad=True)
     caught = _warnings_of(lambda: call(w, np.empty_like(expected)))
     assert len(caught) == 1 and caught[0].filename == __file__
+
+
+# ----- comparisons with values that are not numbers -----
+@pytest.mark.parametrize("other", ["a", b"a", np.str_("a"), ["a", "b", "c"], [1, "a", 2.5], np.array(["x", "y", "z"])])
+def test_equality_with_strings_is_false_elementwise_as_numpy(device, other):
+    x = np.array([1.5, 2.5, 3.0])
+    t = st.tensor(x, device=device)
+    for got, expected in [(t == other, x == other), (t != other, x != other), (other == t, other == x),
+                          (st.tensor(2.5, device=device) == other, np.asarray(2.5) == other)]:
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(to_numpy(got), expected)
+
+
+def test_equality_with_strings_of_another_shape_raises_as_numpy(device):
+    with pytest.raises(ValueError):
+        np.array([1.5, 2.5]) == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        st.tensor([1.5, 2.5], device=device) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("op", [operator.lt, operator.le, operator.gt, operator.ge])
+def test_ordering_against_a_string_raises_as_numpy(device, op):
+    with pytest.raises(TypeError):
+        op(np.array([1.5, 2.5]), "a")
+    with pytest.raises(TypeError):
+        op(st.tensor([1.5, 2.5], device=device), "a")
+
+
+class OptsOutOfNumPy:
+    """NEP 13's opt-out: arrays' operators return NotImplemented, so this type's reflected ones answer."""
+    __array_ufunc__ = None
+
+    def __eq__(self, other): return ("eq", type(other).__name__)
+    def __ne__(self, other): return ("ne", type(other).__name__)
+    def __gt__(self, other): return ("gt", type(other).__name__)  # reflected <
+    def __radd__(self, other): return ("radd", type(other).__name__)
+    def __rmul__(self, other): return ("rmul", type(other).__name__)
+    __hash__ = None
+
+
+@pytest.mark.parametrize("op", [operator.eq, operator.ne, operator.lt, operator.add, operator.mul])
+def test_a_type_that_opts_out_of_numpy_operators_answers_for_itself_as_with_numpy(device, op):
+    other = OptsOutOfNumPy()
+    name, kind = op(np.array([1.0, 2.0]), other)
+    assert kind == "ndarray"
+    assert op(st.tensor([1.0, 2.0], device=device), other) == (name, "Tensor")
