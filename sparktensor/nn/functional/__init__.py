@@ -13,6 +13,7 @@ from .embedding_bag import embedding_bag
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
 from .loss import binary_cross_entropy, kl_div, smooth_l1_loss
+from .ctc import ctc_loss
 from .normalization import batch_norm, layer_norm
 from ...ops.shape import pad
 from ...ops.selection import one_hot
