@@ -218,10 +218,21 @@ class Tensor:
         return self.numpy().tolist()
 
     def __float__(self):
-        return float(self.item())
+        return float(self._scalar("float"))
 
     def __int__(self):
-        return int(self.item())
+        return int(self._scalar("int"))
+
+    def _scalar(self, name):
+        """The value for ``float(t)``/``int(t)``: NumPy 2 converts only 0-d arrays (earlier 2.x releases warn for
+        one element with dimensions, later ones raise), and this follows the NumPy installed."""
+        if self.data.ndim:
+            problem = (f"{name}() of a tensor of shape {self.shape}: only 0-d tensors convert to a Python scalar, "
+                       f"as NumPy's arrays; use t.item() for its one element")
+            if self.data.size != 1 or _NUMPY_CONVERTS_ONLY_0D:
+                raise TypeError(problem)
+            warnings.warn(problem, DeprecationWarning, stacklevel=3)
+        return self.item()
 
     def __index__(self):
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
@@ -667,6 +678,20 @@ def _rebuild(cls, data, requires_grad, grad):
     t._requires_grad = requires_grad
     t.grad = grad
     return t
+
+
+def _numpy_converts_only_0d():
+    """Whether the NumPy installed refuses ``float(np.ones(1))`` (rather than warning, as NumPy 2.0 to 2.3 do)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            float(np.ones(1))
+        except TypeError:
+            return True
+    return False
+
+
+_NUMPY_CONVERTS_ONLY_0D = _numpy_converts_only_0d()
 
 
 def _raw(x):

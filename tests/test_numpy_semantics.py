@@ -2,6 +2,7 @@
 scalars, pickling, dropped gradients. Each case runs the same call in NumPy (or PyTorch) and compares."""
 import operator
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -375,3 +376,31 @@ def test_a_type_that_opts_out_of_numpy_operators_answers_for_itself_as_with_nump
     name, kind = op(np.array([1.0, 2.0]), other)
     assert kind == "ndarray"
     assert op(st.tensor([1.0, 2.0], device=device), other) == (name, "Tensor")
+
+
+# ----- float(t) and int(t) -----
+def _outcome(fn):
+    """What a call gives: ("raises", exception type) or (its value, the warning categories it raised)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = fn()
+        except TypeError:
+            return "raises", TypeError
+    return value, [w.category for w in caught]
+
+
+@pytest.mark.parametrize("convert", [float, int])
+@pytest.mark.parametrize("values", [2.75, [2.75], [[2.75]], [2.75, 1.0]])
+def test_float_and_int_of_a_tensor_follow_the_numpy_installed(device, convert, values):
+    x = np.array(values)
+    expected = _outcome(lambda: convert(x))
+    assert _outcome(lambda: convert(st.tensor(x, device=device))) == expected
+
+
+def test_float_of_one_element_with_dimensions_warns_where_numpy_only_deprecates_it(device, monkeypatch):
+    monkeypatch.setattr(sys.modules["sparktensor.tensor"], "_NUMPY_CONVERTS_ONLY_0D", False)  # NumPy 2.0 to 2.3
+    with pytest.warns(DeprecationWarning, match=r"shape \(1, 1\).*item\(\)"):
+        assert float(st.tensor([[2.75]], device=device)) == 2.75
+    with pytest.raises(TypeError, match=r"shape \(2,\)"):
+        float(st.tensor([2.75, 1.0], device=device))
