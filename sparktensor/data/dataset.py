@@ -1,4 +1,9 @@
-"""``TensorDataset``: samples are the rows of equally long tensors."""
+"""Data sets with PyTorch's protocol: ``Dataset`` (map-style), ``IterableDataset`` (a stream) and ``TensorDataset``.
+
+A map-style data set answers ``dataset[i]`` (and usually ``len``); an iterable one yields its samples from
+``iter(dataset)``. ``DataLoader`` takes either; ``Subset``, ``ConcatDataset``, ``ChainDataset`` and
+``random_split`` (in ``splits.py``) combine them.
+"""
 import numpy as np
 
 from .. import backend
@@ -6,7 +11,37 @@ from ..creation import as_tensor
 from ..tensor import Tensor
 
 
-class TensorDataset:
+class Dataset:
+    """A map-style data set: subclasses define ``__getitem__`` (sample ``i``) and usually ``__len__``.
+
+    ``a + b`` is their ``ConcatDataset``.
+    """
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__ to return sample `index`")
+
+    def __add__(self, other):
+        from .splits import ConcatDataset
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A data set read as a stream: subclasses define ``__iter__``.
+
+    With ``num_workers > 0`` every worker process iterates its own copy; split the stream between them with
+    ``get_worker_info()`` (``id`` and ``num_workers``), or each worker yields every sample. ``a + b`` is their
+    ``ChainDataset``.
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__ to yield its samples")
+
+    def __add__(self, other):
+        from .splits import ChainDataset
+        return ChainDataset([self, other])
+
+
+class TensorDataset(Dataset):
     """Sample ``i`` is ``(t[i] for t in tensors)``; all tensors share their first dimension."""
 
     def __init__(self, *tensors):

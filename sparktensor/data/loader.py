@@ -1,69 +1,157 @@
-"""``DataLoader``: batches from a data set, in order or reproducibly shuffled."""
+"""``DataLoader``: batches from a data set, with PyTorch's arguments and rules.
+
+A map-style data set is visited in the order of a sampler (``SequentialSampler``, or ``RandomSampler`` with
+``shuffle=True``) grouped by a ``BatchSampler`` (``batch_size``, ``drop_last``), or of a ``batch_sampler`` given
+whole; each group of samples goes through ``collate_fn`` (``default_collate``). A ``TensorDataset`` (or a
+``Subset`` of one) with the default collate skips the per-sample path: one indexing operation per tensor, on the
+tensor's own device. An ``IterableDataset`` is read in order, ``batch_size`` samples a batch. ``batch_size=None``
+turns batching off: each sample goes through ``collate_fn`` (``default_convert``) alone. ``num_workers > 0`` makes
+the batches in worker processes (``workers.py``).
+"""
+import functools
+import itertools
+
 import numpy as np
 
-from .. import backend, random
-from ..creation import as_tensor
-from ..tensor import Tensor
+from .. import random
+from .collate import default_collate, default_convert, fetch_batch
+from .dataset import IterableDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from .workers import batches_from_workers
+
+
+def _check_arguments(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last, timeout,
+                     prefetch_factor, persistent_workers, seed, generator):
+    """PyTorch's checks of the DataLoader's arguments, with messages that say what to change."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
+    if seed is not None and generator is not None:
+        raise ValueError("DataLoader: pass either seed= or generator=, not both")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+        raise ValueError(f"DataLoader: num_workers must be a non-negative integer (0 loads in the main process), "
+                         f"got {num_workers!r}")
+    if timeout < 0:
+        raise ValueError(f"DataLoader: timeout must be non-negative, got {timeout}")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor needs worker processes; set num_workers > 0 or leave it out")
+    if num_workers == 0 and persistent_workers:
+        raise ValueError("DataLoader: persistent_workers needs worker processes; set num_workers > 0")
+    if isinstance(dataset, IterableDataset):
+        for name, value in (("shuffle", shuffle if shuffle else None), ("sampler", sampler),
+                            ("batch_sampler", batch_sampler)):
+            if value is not None:
+                raise ValueError(f"DataLoader: an IterableDataset is read in its own order, so {name}= does not "
+                                 f"apply (got {name}={value!r}); shuffle inside the data set's __iter__")
+        return
+    if sampler is not None and shuffle:
+        raise ValueError("DataLoader: sampler= is mutually exclusive with shuffle=True (the sampler sets the order)")
+    if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+        raise ValueError("DataLoader: batch_sampler= is mutually exclusive with batch_size, shuffle, sampler and "
+                         "drop_last (it makes the batches itself)")
+    if batch_size is None and drop_last:
+        raise ValueError("DataLoader: batch_size=None turns batching off, so drop_last=True does not apply")
 
 
 class DataLoader:
-    """Iterate over ``dataset`` in batches of tuples of tensors.
+    """Iterate over ``dataset`` in batches, as PyTorch's ``DataLoader`` does.
 
     Args:
-        dataset: a ``TensorDataset`` (batches are gathered in one indexing operation per tensor, on the
-            tensor's own device) or any object with ``__len__`` and ``__getitem__`` (samples are stacked).
-        batch_size: samples per batch; the last batch may be smaller unless ``drop_last``.
-        shuffle: draw a new order every epoch. Epoch ``k`` uses the ``k``-th permutation drawn from the
-            generator, so a seed fixes the whole sequence of epochs.
+        dataset: a map-style data set (``__getitem__``, ``__len__``) or an ``IterableDataset``.
+        batch_size: samples per batch, or None to yield samples one by one without batching.
+        shuffle: visit a map-style data set in a new random order every epoch (a ``RandomSampler``). Epoch ``k``
+            uses the ``k``-th permutation drawn from the generator, so a seed fixes the whole sequence of epochs.
+        sampler: the order of indices (mutually exclusive with ``shuffle``).
+        batch_sampler: yields whole lists of indices (mutually exclusive with ``batch_size``, ``shuffle``,
+            ``sampler`` and ``drop_last``).
+        num_workers: worker processes that make the batches; 0 makes them in the main process.
+        collate_fn: turns a list of samples into a batch (``default_collate``; ``default_convert`` when
+            ``batch_size`` is None).
+        pin_memory: accepted for PyTorch code; batches stay on the data set's device (there is no pinned memory).
         drop_last: skip the last batch when it has fewer than ``batch_size`` samples.
+        timeout: seconds to wait for a batch from the workers before raising (0: no limit).
+        worker_init_fn: called with the worker id in each worker process, after it is seeded.
+        multiprocessing_context: the start method of the workers (``"fork"``, ``"spawn"``, ``"forkserver"``).
+        generator: the ``st.Generator`` that shuffles and seeds the workers; ``st.random.default_generator``
+            when neither it nor ``seed`` is given.
+        prefetch_factor: batches each worker makes ahead (2 by default; only with workers).
+        persistent_workers: accepted for PyTorch code (workers need num_workers > 0); workers start anew each
+            epoch.
         seed: start a private ``st.Generator`` from this seed (at most one of ``seed`` and ``generator``).
-        generator: the ``st.Generator`` to draw orders from; ``st.random.default_generator`` when neither is given.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
-        if seed is not None and generator is not None:
-            raise ValueError("DataLoader: pass either seed= or generator=, not both")
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 seed=None):
+        _check_arguments(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last, timeout,
+                         prefetch_factor, persistent_workers, seed, generator)
         self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        self.num_workers, self.timeout, self.worker_init_fn = int(num_workers), timeout, worker_init_fn
+        self.multiprocessing_context, self.prefetch_factor = multiprocessing_context, prefetch_factor
+        self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
         self.generator = random.Generator(seed) if seed is not None else generator
+        if batch_sampler is not None:
+            batch_size, drop_last = None, False
+        elif batch_size is not None and not isinstance(dataset, IterableDataset):
+            sampler = sampler if sampler is not None else (
+                RandomSampler(dataset, generator=self.generator) if shuffle else SequentialSampler(dataset))
+            batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
+        elif sampler is None and not isinstance(dataset, IterableDataset):
+            sampler = RandomSampler(dataset, generator=self.generator) if shuffle else SequentialSampler(dataset)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.drop_last, self.shuffle = bool(drop_last), bool(shuffle)
+        self.sampler, self.batch_sampler = sampler, batch_sampler
+        batching = self.batch_sampler is not None or (isinstance(dataset, IterableDataset) and batch_size is not None)
+        self.collate_fn = collate_fn or (default_collate if batching else default_convert)
+
+    @property
+    def _auto_collation(self):
+        return self.batch_sampler is not None
 
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def _order(self):
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        return (self.generator or random.default_generator).stream("cpu").permutation(n)
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)  # a TypeError for a stream without a length, as in PyTorch
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batch_sampler if self._auto_collation else self.sampler)
 
     def __iter__(self):
-        order = self._order()  # drawn now, so every call to iter() is one epoch of the stream
-        return self._batches(order)
-
-    def _batches(self, order):
-        gather = getattr(self.dataset, "gather", None) or self._stack_samples
-        for b in range(len(self)):
-            yield gather(order[b * self.batch_size:(b + 1) * self.batch_size])
-
-    def _stack_samples(self, indices):
-        """The batch of a generic data set: each field of the samples stacked on its own array module."""
-        samples = [self.dataset[int(i)] for i in indices]
-        if not isinstance(samples[0], tuple):
-            return _stack([samples])[0]
-        if any(len(s) != len(samples[0]) for s in samples):
-            raise ValueError(f"DataLoader: samples of {type(self.dataset).__name__} have different numbers of "
-                             f"fields ({sorted({len(s) for s in samples})}); return tuples of one length")
-        return _stack(list(zip(*samples)))
+        """One epoch; the order (and the workers' seeds) are drawn now, at ``iter()``."""
+        if isinstance(self.dataset, IterableDataset):
+            make_batch = functools.partial(_stream_batch, self.collate_fn, self.batch_size, self.drop_last)
+            if self.num_workers:
+                return batches_from_workers(self, None, make_batch)
+            return _batches_of_stream(make_batch, iter(self.dataset))
+        jobs = iter(self.batch_sampler if self._auto_collation else self.sampler)
+        make_batch = functools.partial(_map_batch, self.dataset, self.collate_fn, self._auto_collation)
+        if self.num_workers:
+            return batches_from_workers(self, jobs, make_batch)
+        return map(make_batch, jobs)
 
 
-def _stack(fields):
-    batch = []
-    for values in fields:
-        arrays = [v.data if isinstance(v, Tensor) else as_tensor(v).data for v in values]
-        batch.append(Tensor(backend.get_array_module(*arrays).stack(arrays)))
-    return tuple(batch)
+def _map_batch(dataset, collate_fn, batched, indices):
+    """The batch at a list of indices, or with batching off the converted sample at one index."""
+    if batched:
+        return fetch_batch(dataset, indices, collate_fn)
+    return collate_fn(dataset[indices])
+
+
+def _stream_batch(collate_fn, batch_size, drop_last, stream):
+    """The next batch of an iterable data set's stream; StopIteration when it has none."""
+    if batch_size is None:
+        return collate_fn(next(stream))
+    samples = list(itertools.islice(stream, batch_size))
+    if not samples or (drop_last and len(samples) < batch_size):
+        raise StopIteration
+    return collate_fn(samples)
+
+
+def _batches_of_stream(make_batch, stream):
+    while True:
+        try:
+            batch = make_batch(stream)
+        except StopIteration:
+            return
+        yield batch
