@@ -1,8 +1,8 @@
 """Fitted models: ``Transformer``s that add a network's predictions to a DataFrame, computed on the executors.
 
 ``transform(df)`` reads the features column through Arrow (ML Vectors as arrays), runs the network in an
-Arrow UDF (``predict``) whose network and weights are broadcast once per model and SparkContext, and adds
-the prediction columns. It is lazy, as Spark's transformers are: nothing runs until the result is used.
+Arrow UDF (``predict``) whose network and weights are shipped once per model and SparkContext (or Spark
+Connect session), and adds the prediction columns. It is lazy, as Spark's transformers are: nothing runs until the result is used.
 """
 import uuid
 
@@ -30,7 +30,7 @@ class _NetworkModel(Model, NetworkParams, FittedParams, NetworkWritable, Network
         super().__init__()
         self.weights = weights
         self.history = history
-        self._shipped = None  # (SparkContext, broadcast handle, cache key, dtype) of the network
+        self._shipped = None  # (SparkContext or Connect session, handle, cache key, dtype, engine) of the network
 
     def network(self):
         """A new ``nn.Module`` holding the trained weights, in eval mode, on the driver (e.g. to predict locally)."""
@@ -68,14 +68,16 @@ class _NetworkModel(Model, NetworkParams, FittedParams, NetworkWritable, Network
         return out.select(*[F.col(f"`{c}`") for c in df.columns], *added)
 
     def _ship(self, spark):
-        """The network as one broadcast for this SparkContext (made once, reused by every ``transform``)."""
-        sc = spark.sparkContext
-        if self._shipped is None or self._shipped[0] is not sc:
+        """The network shipped once for this SparkContext (or Spark Connect session), reused by every
+        ``transform``. The engine stays with the model: over Connect, a large network is fetched from its
+        driver channel when the lazy result runs."""
+        owner = _session_owner(spark)
+        if self._shipped is None or self._shipped[0] is not owner:
             net = self.network()
             dtype = np.dtype(next(iter(net.parameters())).dtype).str
-            handle = SparkEngine(spark).ship(net)
-            self._shipped = (sc, handle, uuid.uuid4().hex, dtype)
-        _, handle, key, dtype = self._shipped
+            engine = SparkEngine(spark)
+            self._shipped = (owner, engine.ship(net), uuid.uuid4().hex, dtype, engine)
+        _, handle, key, dtype, _ = self._shipped
         return key, handle, dtype
 
     def copy(self, extra=None):
@@ -83,6 +85,13 @@ class _NetworkModel(Model, NetworkParams, FittedParams, NetworkWritable, Network
         that = super().copy(extra)
         that._shipped = None
         return that
+
+
+def _session_owner(spark):
+    """What a shipped network belongs to: the SparkContext of a classic session, a Connect session itself."""
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return spark
+    return spark.sparkContext
 
 
 @with_accessors

@@ -105,6 +105,30 @@ def cli_train(spark, args):
     return {"code": cli.main(args)}
 
 
+def ml_fit_transform(spark, epochs):
+    """``SparkTensorClassifier`` fitted and applied over Connect on two separable classes: the trained weights,
+    the features, the columns ``transform`` added, and the predictions of the model saved and loaded again."""
+    import numpy as np
+    import pandas as pd
+
+    from sparktensor.ml import SparkTensorClassifier
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((240, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    frame = spark.createDataFrame(pd.DataFrame({"features": list(x), "label": y}))
+    model = SparkTensorClassifier(model="mlp", epochs=epochs, seed=1, workers=2).fit(frame)
+    rows = model.transform(frame).toPandas()
+    import tempfile
+    from sparktensor.ml import SparkTensorClassificationModel
+    with tempfile.TemporaryDirectory() as folder:
+        model.write().save(f"{folder}/model")
+        reloaded = SparkTensorClassificationModel.load(f"{folder}/model").transform(frame).toPandas()
+    return {"reloaded": reloaded["prediction"].tolist(), "weights": {k: v.tolist() for k, v in model.weights.items()}, "input_shape": model.getInputShape(),
+            "features": np.stack(rows["features"].to_numpy()).tolist(), "label": rows["label"].tolist(),
+            "probability": [list(v.toArray()) for v in rows["probability"]],
+            "prediction": rows["prediction"].tolist()}
+
+
 def murmur(spark, values, partitions):
     """Spark's own partition for each int ``values`` under ``repartition(partitions, col)``."""
     from pyspark.sql import functions as F

@@ -104,6 +104,25 @@ def test_a_failing_rank_is_named(connect):
     assert "rank 1 of 2 failed: ValueError: rank one gives up" in failure["message"]
 
 
+def test_ml_estimator_fits_and_transforms_over_connect(connect):
+    """Fit converts on the executors (``map_chunks`` over the chunk DataFrame), transform ships the network
+    without a SparkContext; the predictions are the returned weights' own, computed here, and survive a save
+    and load through Spark ML's persistence."""
+    from sparktensor.ml import SparkTensorClassificationModel
+    remote = connect.call("ml_fit_transform", epochs=30)
+    model = SparkTensorClassificationModel(weights={k: np.array(v, np.float32) for k, v in remote["weights"].items()})
+    model._set(model="mlp", inputShape=remote["input_shape"], numOutputs=2)
+    x = np.array(remote["features"], np.float32)
+    with st.no_grad():
+        logits = model.network()(st.tensor(x)).numpy().astype(np.float64)
+    np.testing.assert_array_equal(np.array(remote["prediction"]), logits.argmax(axis=1))
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(np.array(remote["probability"]), expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-12)
+    assert np.mean(np.array(remote["prediction"]) == np.array(remote["label"])) > 0.9
+    assert remote["reloaded"] == remote["prediction"]
+
+
 def test_slot_values_land_in_their_partitions(connect):
     from sparktensor.dist.data.connect import slot_values
     for partitions in (1, 2, 3, 7):

@@ -70,6 +70,12 @@ class ConnectResidentData(ResidentData):
             self._partitioned[partitions] = _persist(_placed(cut, len(sizes)), self.num_classes, self.source)
         return self._partitioned[partitions]
 
+    def map_chunks(self, fn):
+        """A new data set with ``fn(x, y) -> (x, y)`` applied to every chunk on the executors (a reshape, a dtype,
+        a target layout); ``fn`` must keep the number of samples. This one stays until ``release``."""
+        return _persist(self.frame.mapInArrow(functools.partial(_map_chunks, fn), _CHUNKS), self.num_classes,
+                        self.source)
+
     def to_blocks(self):
         """Every sample gathered on the client as ``Blocks`` (for data that fits there)."""
         pieces = {}
@@ -253,8 +259,29 @@ def _cut(offsets, bounds, batches):
         while start < stop:
             end = min(stop, bounds[first + 1])
             a, b = start - (stop - len(x)), end - (stop - len(x))
-            values = (first, start, b - a, np.ascontiguousarray(x[a:b]).tobytes(),
-                      np.ascontiguousarray(y[a:b]).tobytes(), _shape(x), _shape(y), x.dtype.str, y.dtype.str, None)
-            types = [pa.int32(), pa.int64(), pa.int64(), pa.binary(), pa.binary()] + [pa.string()] * 5
-            yield pa.RecordBatch.from_arrays([pa.array([v], t) for v, t in zip(values, types)], _COLUMNS)
+            yield _chunk_row(first, start, x[a:b], y[a:b])
             start, first = end, first + 1
+
+
+def _chunk_row(partition, chunk, x, y):
+    """One chunk row, as an Arrow record batch of one row."""
+    import pyarrow as pa
+    values = (partition, chunk, len(x), np.ascontiguousarray(x).tobytes(), np.ascontiguousarray(y).tobytes(),
+              _shape(x), _shape(y), x.dtype.str, y.dtype.str, None)
+    types = [pa.int32(), pa.int64(), pa.int64(), pa.binary(), pa.binary()] + [pa.string()] * 5
+    return pa.RecordBatch.from_arrays([pa.array([v], t) for v, t in zip(values, types)], _COLUMNS)
+
+
+def _map_chunks(fn, batches):
+    """Executor side: ``fn`` applied to each chunk row of this partition (error and empty rows pass as they are)."""
+    for batch in batches:
+        for row in batch.to_pylist():
+            chunk = _chunk(row)
+            if chunk is None or isinstance(chunk, str):
+                yield batch.slice(0, 0).from_pylist([row], schema=batch.schema)
+                continue
+            x, y = fn(*chunk)
+            if len(x) != row["rows"] or len(y) != row["rows"]:
+                raise ValueError(f"map_chunks: {fn!r} turned a chunk of {row['rows']} samples of partition "
+                                 f"{row['partition']} into {len(x)} and {len(y)}; it must keep the samples")
+            yield _chunk_row(row["partition"], row["chunk"], x, y)
