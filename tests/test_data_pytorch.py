@@ -279,3 +279,18 @@ def test_worker_init_fn_runs_and_a_worker_error_is_raised_in_the_main_process():
     np.testing.assert_allclose(next(batches).numpy(), expected)
     with pytest.raises(KeyError, match="worker process 1.*sample 3 is missing"):
         next(batches)
+
+
+def test_persistent_workers_serve_every_epoch_even_after_one_is_abandoned():
+    loader = sd.DataLoader(WhoMadeIt(), batch_size=2, num_workers=2, persistent_workers=True, seed=1)
+    first = iter(loader)
+    next(first)  # abandoned after one batch: its other results must not leak into the next epoch
+    del first
+    epochs = [list(loader) for _ in range(2)]
+    for batches in epochs:
+        assert np.concatenate([b[0].numpy() for b in batches]).tolist() == list(range(12))
+    assert {int(p) for b in epochs[0] for p in b[1].numpy()} == {int(p) for b in epochs[1] for p in b[1].numpy()}
+    stream = sd.DataLoader(Stream(0, 9), batch_size=2, num_workers=2, persistent_workers=True)
+    expected = list(tud.DataLoader(TorchStream(0, 9), batch_size=2, num_workers=2))
+    for _ in range(2):
+        _assert_same(list(stream), expected)

@@ -17,7 +17,7 @@ from .. import random
 from .collate import default_collate, default_convert, fetch_batch
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
-from .workers import batches_from_workers
+from .workers import WorkerPool, batches_from_workers
 
 
 def _check_arguments(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last, timeout,
@@ -75,8 +75,7 @@ class DataLoader:
         generator: the ``st.Generator`` that shuffles and seeds the workers; ``st.random.default_generator``
             when neither it nor ``seed`` is given.
         prefetch_factor: batches each worker makes ahead (2 by default; only with workers).
-        persistent_workers: accepted for PyTorch code (workers need num_workers > 0); workers start anew each
-            epoch.
+        persistent_workers: keep the worker processes between epochs (they are not seeded again).
         seed: start a private ``st.Generator`` from this seed (at most one of ``seed`` and ``generator``).
     """
 
@@ -90,6 +89,7 @@ class DataLoader:
         self.num_workers, self.timeout, self.worker_init_fn = int(num_workers), timeout, worker_init_fn
         self.multiprocessing_context, self.prefetch_factor = multiprocessing_context, prefetch_factor
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
+        self._pool = None
         self.generator = random.Generator(seed) if seed is not None else generator
         if batch_sampler is not None:
             batch_size, drop_last = None, False
@@ -122,13 +122,31 @@ class DataLoader:
         if isinstance(self.dataset, IterableDataset):
             make_batch = functools.partial(_stream_batch, self.collate_fn, self.batch_size, self.drop_last)
             if self.num_workers:
-                return batches_from_workers(self, None, make_batch)
+                return batches_from_workers(self, None, make_batch, self._persistent_pool(make_batch))
             return _batches_of_stream(make_batch, iter(self.dataset))
         jobs = iter(self.batch_sampler if self._auto_collation else self.sampler)
         make_batch = functools.partial(_map_batch, self.dataset, self.collate_fn, self._auto_collation)
         if self.num_workers:
-            return batches_from_workers(self, jobs, make_batch)
+            return batches_from_workers(self, jobs, make_batch, self._persistent_pool(make_batch))
         return map(make_batch, jobs)
+
+    def _persistent_pool(self, make_batch):
+        """With ``persistent_workers``, the running workers (started at the first epoch); else None."""
+        if not self.persistent_workers:
+            return None
+        if self._pool is None or not self._pool.alive():
+            self._pool = WorkerPool(self, make_batch)
+        return self._pool
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pool"] = None  # processes do not travel
+        return state
+
+    def __del__(self):
+        pool = self.__dict__.get("_pool")
+        if pool is not None:
+            pool.close()
 
 
 def _map_batch(dataset, collate_fn, batched, indices):

@@ -51,7 +51,8 @@ def _seed_everything(seed, worker_id):
 
 
 def _worker_loop(make_batch, dataset, jobs, results, info, worker_init_fn):
-    """Answer jobs until told to stop (None): ``(task, batch, error)`` for each ``(task, indices)``."""
+    """Answer jobs until told to stop (None): ``((epoch, task), batch, error)`` for each ``(epoch, task, indices)``;
+    ``("epoch", e)`` starts epoch ``e`` (an iterable data set's stream anew)."""
     global _info
     _info = info
     _seed_everything(info.seed, info.id)
@@ -60,13 +61,17 @@ def _worker_loop(make_batch, dataset, jobs, results, info, worker_init_fn):
         if worker_init_fn is not None:
             worker_init_fn(info.id)
     except Exception as e:
-        results.put((-1, None, _described(e, info.id, "worker_init_fn")))
+        results.put(((None, None), None, _described(e, info.id, "worker_init_fn")))
         return
     while True:
         job = jobs.get()
         if job is None:
             return
-        task, indices = job
+        if job[0] == "epoch":
+            stream = None
+            continue
+        epoch, task, indices = job
+        task = (epoch, task)
         try:
             if indices is None:  # iterable data set: the next batch of this worker's stream
                 stream = stream if stream is not None else iter(dataset)
@@ -103,35 +108,61 @@ def _raise(module, name, message):
     raise RuntimeError(message)
 
 
-def batches_from_workers(loader, jobs_of_epoch, make_batch):
-    """Yield the batches of one epoch, in order, made by ``loader.num_workers`` processes.
+class WorkerPool:
+    """``loader.num_workers`` started worker processes, their job queues and the one queue of their results."""
 
-    ``jobs_of_epoch`` yields the index lists of a map-style data set, or is None for an iterable one (each worker
-    then makes batches of its own stream until it is exhausted).
-    """
-    context = multiprocessing.get_context(loader.multiprocessing_context)
-    n = loader.num_workers
-    base_seed = int((loader.generator or random.default_generator).stream("cpu").integers(0, 2 ** 62))
-    results = context.Queue()
-    inboxes = [context.Queue() for _ in range(n)]
-    workers = [context.Process(target=_worker_loop, daemon=True,
-                               args=(make_batch, loader.dataset, inboxes[i], results,
-                                     WorkerInfo(i, n, base_seed + i, loader.dataset), loader.worker_init_fn))
-               for i in range(n)]
-    for w in workers:
-        w.start()
-    try:
-        yield from _in_order(loader, workers, inboxes, results, jobs_of_epoch)
-    finally:
-        for inbox in inboxes:
+    def __init__(self, loader, make_batch):
+        context = multiprocessing.get_context(loader.multiprocessing_context)
+        n = loader.num_workers
+        base_seed = int((loader.generator or random.default_generator).stream("cpu").integers(0, 2 ** 62))
+        self.results, self.inboxes, self.epoch = context.Queue(), [context.Queue() for _ in range(n)], 0
+        self.workers = [context.Process(target=_worker_loop, daemon=True,
+                                        args=(make_batch, loader.dataset, self.inboxes[i], self.results,
+                                              WorkerInfo(i, n, base_seed + i, loader.dataset),
+                                              loader.worker_init_fn))
+                        for i in range(n)]
+        for w in self.workers:
+            w.start()
+
+    def alive(self):
+        """Whether every worker still runs."""
+        return all(w.is_alive() for w in self.workers)
+
+    def close(self):
+        """Stop the workers (at once, if they do not stop within 5 s)."""
+        for inbox in self.inboxes:
             inbox.put(None)
-        for w in workers:
+        for w in self.workers:
             w.join(timeout=5)
             if w.is_alive():
                 w.terminate()
 
 
-def _in_order(loader, workers, inboxes, results, jobs_of_epoch):
+def batches_from_workers(loader, jobs_of_epoch, make_batch, pool=None):
+    """The batches of one epoch, in order, made by ``loader.num_workers`` processes: those of ``pool`` (kept
+    running afterwards), or of a pool started now and stopped at the end of the epoch.
+
+    ``jobs_of_epoch`` yields the index lists of a map-style data set, or is None for an iterable one (each worker
+    then makes batches of its own stream until it is exhausted).
+    """
+    own = pool is None
+    pool = WorkerPool(loader, make_batch) if own else pool
+    pool.epoch += 1
+    for inbox in pool.inboxes:
+        inbox.put(("epoch", pool.epoch))
+    return _epoch(loader, pool, jobs_of_epoch, own)
+
+
+def _epoch(loader, pool, jobs_of_epoch, own):
+    try:
+        yield from _in_order(loader, pool, jobs_of_epoch)
+    finally:
+        if own:
+            pool.close()
+
+
+def _in_order(loader, pool, jobs_of_epoch):
+    workers, inboxes, results, epoch = pool.workers, pool.inboxes, pool.results, pool.epoch
     n, ahead = len(workers), (loader.prefetch_factor or 2) * len(workers)
     jobs = iter(jobs_of_epoch) if jobs_of_epoch is not None else None
     running = list(range(n))  # workers whose stream may still have batches
@@ -144,7 +175,7 @@ def _in_order(loader, workers, inboxes, results, jobs_of_epoch):
             return False
         worker = next(w for w in itertools.chain(range(cursor, n), range(cursor)) if w in running)
         cursor = (worker + 1) % n
-        inboxes[worker].put((sent, indices))
+        inboxes[worker].put((epoch, sent, indices))
         owner[sent] = worker
         sent += 1
         return True
@@ -155,7 +186,9 @@ def _in_order(loader, workers, inboxes, results, jobs_of_epoch):
         if task >= sent:
             return
         while task not in ready:
-            got, batch, error = _next_result(loader, workers, results)
+            (got_epoch, got), batch, error = _next_result(loader, workers, results)
+            if got_epoch not in (epoch, None):
+                continue  # left over from an epoch abandoned early
             if error is not None:
                 _raise(*error)
             ready[got] = pickle.loads(batch)
