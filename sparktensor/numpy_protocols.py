@@ -3,9 +3,11 @@
 ``np.exp(t)``, ``np.sum(t, axis=0)``, ``np.concatenate([t, u])`` give tensors that keep the graph, because
 each NumPy ufunc or function is looked up in a table of the differentiable ops of the same meaning. The
 table entries take NumPy's own argument names and order (``axis``, ``keepdims``, ``dtype``, ``out``), so a
-call spelled for NumPy means the same here. A NumPy function that is not in the table raises ``TypeError``
-naming it: a silent fall back to a plain array would drop the gradient. ``np.asarray(t)`` (``__array__``)
-stays the way to get a plain array. Given a NumPy array as ``out=`` (``ndarray += t`` is ``np.add(a, t,
+call spelled for NumPy means the same here. A NumPy function or ufunc that is not in the table runs on the
+arrays of tensors that need no gradient (integer tensors always: ``np.bincount(t)``), and gives tensors back;
+given a tensor that requires grad, it raises ``TypeError`` naming the function (``numpy.linalg.solve``): a
+silent fall back to a plain array would drop the gradient. ``np.asarray(t)`` (``__array__``) stays the way to
+get a plain array. Given a NumPy array as ``out=`` (``ndarray += t`` is ``np.add(a, t,
 out=(a,))``), NumPy's own call runs on the tensors' values and fills that array, as for any array-like; a
 gradient dropped that way warns ``GradientDroppedWarning``.
 
@@ -16,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import creation, dtypes
+from . import backend, creation, dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .ops import conversion as C, elementwise as E, linalg as L, reduction as R, shape as S
 from .tensor import GradientDroppedWarning, Tensor
@@ -332,8 +334,7 @@ def array_function(func, types, args, kwargs):
     if _writes_into_arrays(kwargs.get("out")):
         return _into_arrays(func.__name__, func, args, kwargs)
     if impl is None:
-        raise TypeError(f"numpy.{func.__name__} has no sparktensor implementation, so it would drop the gradient; "
-                        f"use a Tensor op, or convert with t.numpy() (or np.asarray(t)) first")
+        return _without_graph(func, _qualified(func), args, kwargs)
     return impl(*args, **kwargs)
 
 
@@ -349,15 +350,52 @@ def _tensors_in(obj):
     return []
 
 
-def _host_values(obj):
-    """``obj`` with each tensor replaced by its values as a NumPy array."""
+def _values(obj, on_host=False):
+    """``obj`` with each tensor replaced by its array (copied to a NumPy array when ``on_host``)."""
     if isinstance(obj, Tensor):
-        return obj.numpy()
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_host_values(x) for x in obj) if type(obj) in (list, tuple) else obj
+        return obj.numpy() if on_host else obj.data
+    if type(obj) in (list, tuple):
+        return type(obj)(_values(x, on_host) for x in obj)
     if isinstance(obj, dict):
-        return {k: _host_values(v) for k, v in obj.items()}
+        return {k: _values(v, on_host) for k, v in obj.items()}
     return obj
+
+
+def _as_tensors(result):
+    """``result`` with each array in it (alone, or in a tuple, named tuple or list) made a tensor."""
+    if isinstance(result, np.ndarray) or backend.is_cupy_array(result):
+        return Tensor(result)
+    if isinstance(result, tuple):
+        items = [_as_tensors(x) for x in result]
+        return type(result)(*items) if hasattr(result, "_fields") else tuple(items)
+    if type(result) is list:
+        return [_as_tensors(x) for x in result]
+    return result
+
+
+def _needing_grad(obj):
+    """The tensors in ``obj`` whose gradient a call outside the graph would drop (none under no_grad)."""
+    return [t for t in _tensors_in(obj) if t.requires_grad] if is_grad_enabled() else []
+
+
+def _qualified(func):
+    """``numpy.linalg.solve`` rather than ``numpy.solve``: the name a user would call."""
+    module = getattr(func, "__module__", None) or "numpy"
+    return f"{module}.{func.__name__}"
+
+
+def _without_graph(func, name, args, kwargs):
+    """A NumPy function or ufunc without a differentiable version: on tensors that need no gradient (integer
+    ones always: ``np.bincount``), NumPy's own call on their arrays, the arrays it returns made tensors."""
+    if _tensors_in(kwargs.get("out")):
+        raise TypeError(f"{name}: out= a tensor is not supported here, as it would change the tensor outside its "
+                        f"version count; drop out= and assign the result")
+    dropped = _needing_grad((args, kwargs))
+    if dropped:
+        raise TypeError(f"{name} has no sparktensor implementation, so it would drop the gradient of a tensor that "
+                        f"requires grad (shape {dropped[0].shape}); use a Tensor op, or call it on t.detach() (or "
+                        f"np.asarray(t)) to say the gradient should go")
+    return _as_tensors(func(*_values(args), **_values(kwargs)))
 
 
 def _writes_into_arrays(out):
@@ -369,7 +407,7 @@ def _into_arrays(name, call, args, kwargs):
     """NumPy's own call on the tensors' values when it writes into NumPy arrays (``ndarray += t`` is
     ``np.add(a, t, out=(a,))``), as for any array-like; the gradient cannot go into an array, so dropping it warns."""
     _warn_dropped(name, _tensors_in((args, kwargs)), stacklevel=5)
-    return call(*_host_values(args), **_host_values(kwargs))
+    return call(*_values(args, on_host=True), **_values(kwargs, on_host=True))
 
 
 def _warn_dropped(name, tensors, stacklevel):
@@ -434,6 +472,11 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         return _into(f"{name}.reduce", UFUNC_REDUCTIONS[name](_cast(_tensor(inputs[0]), dtype), axis, keepdims), out)
     op = UFUNCS.get(name)
     if method != "__call__" or op is None or kwargs:
+        if method != "at":  # at() changes its first operand in place
+            what = (f"numpy.{name}" + (f".{method}" if method != "__call__" else "")
+                    + (f" with argument(s) {sorted(kwargs)}" if kwargs else ""))
+            kwargs.update({k: v for k, v in (("out", out), ("dtype", dtype)) if v is not None})
+            return _without_graph(getattr(ufunc, method), what, inputs, kwargs)
         _no_ufunc(ufunc, method, f" with argument(s) {sorted(kwargs)}" if kwargs else "")
     if dtype is not None:
         inputs = [_cast(x, dtype) if isinstance(x, (Tensor, np.ndarray, np.generic)) else x for x in inputs]

@@ -111,10 +111,10 @@ def test_numpy_function_gives_a_tensor_with_the_methods_gradient(name, rng):
 
 def test_a_function_without_a_tensor_version_raises_naming_it():
     t = st.tensor([[3.0, 1.0], [2.0, 4.0]], requires_grad=True)
-    for call, name in [(np.cumsum, "cumsum"), (np.sort, "sort"), (np.linalg.norm, "norm"), (np.diff, "diff")]:
+    for call, name in [(np.cumsum, "cumsum"), (np.sort, "sort"), (np.linalg.norm, "linalg.norm"), (np.diff, "diff")]:
         with pytest.raises(TypeError, match=rf"numpy\.{name} has no sparktensor implementation"):
             call(t)
-    with pytest.raises(TypeError, match="ufunc 'arctan2'"):
+    with pytest.raises(TypeError, match=r"numpy\.arctan2 has no sparktensor implementation"):
         np.arctan2(t, t)
     with pytest.raises(TypeError, match="numpy.where with only a condition"):
         np.where(t > 2)
@@ -129,7 +129,7 @@ def test_arguments_without_a_tensor_meaning_are_named():
     with pytest.raises(TypeError, match="order='F'"):
         np.reshape(t, (3, 2), order="F")
     with pytest.raises(TypeError, match="casting"):
-        np.add(t, t, casting="unsafe")
+        np.add(t.requires_grad_(), t, casting="unsafe")
 
 
 def test_out_keeps_only_values():

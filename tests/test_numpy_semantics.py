@@ -404,3 +404,45 @@ def test_float_of_one_element_with_dimensions_warns_where_numpy_only_deprecates_
         assert float(st.tensor([[2.75]], device=device)) == 2.75
     with pytest.raises(TypeError, match=r"shape \(2,\)"):
         float(st.tensor([2.75, 1.0], device=device))
+
+
+# ----- NumPy functions without a differentiable version -----
+@pytest.mark.parametrize("call, qualified", [(np.linalg.solve, r"numpy\.linalg\.solve"),
+                                             (np.linalg.lstsq, r"numpy\.linalg\.lstsq"),
+                                             (lambda a, b: np.fft.fft(a), r"numpy\.fft\.fft"),
+                                             (lambda a, b: np.median(a), r"numpy\.median")],
+                         ids=["solve", "lstsq", "fft", "median"])
+def test_a_function_that_would_drop_the_gradient_is_named_in_full(call, qualified):
+    a, b = st.tensor([[3.0, 1.0], [1.0, 2.0]], requires_grad=True), st.tensor([9.0, 8.0])
+    with pytest.raises(TypeError, match=rf"^{qualified} has no sparktensor .*requires grad"):
+        call(a, b)
+
+
+@pytest.mark.parametrize("call", [np.bincount, np.unique, lambda x: np.unique(x, return_counts=True), np.cumsum,
+                                  np.sort, lambda x: np.searchsorted(x, 4), lambda x: np.histogram(x, bins=3),
+                                  lambda x: np.gcd(x, 6), lambda x: np.add.accumulate(x), np.count_nonzero],
+                         ids=["bincount", "unique", "unique_counts", "cumsum", "sort", "searchsorted", "histogram",
+                              "gcd", "add.accumulate", "count_nonzero"])
+def test_a_function_without_a_tensor_version_runs_on_tensors_that_need_no_gradient_as_numpy(device, call):
+    x = np.array([1, 3, 3, 0, 7, 3, 4])
+    expected, got = call(x), call(st.tensor(x, device=device))
+    assert type(got) is (st.Tensor if isinstance(expected, np.ndarray) else type(expected))
+    for g, e in zip(*(r if isinstance(r, tuple) else (r,) for r in (got, expected))):
+        assert g.dtype == e.dtype
+        np.testing.assert_array_equal(to_numpy(g), e)
+
+
+def test_a_function_without_a_tensor_version_runs_on_a_float_tensor_without_grad(device):
+    a, b = np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0])
+    w = st.tensor(a, device=device, requires_grad=True)
+    for got in (np.linalg.solve(st.tensor(a, device=device), st.tensor(b, device=device)),
+                np.linalg.solve(w.detach(), b)):
+        assert isinstance(got, st.Tensor) and not got.requires_grad
+        np.testing.assert_allclose(to_numpy(got), np.linalg.solve(a, b), rtol=1e-12)
+    with st.no_grad():
+        np.testing.assert_allclose(to_numpy(np.linalg.solve(w, b)), np.linalg.solve(a, b), rtol=1e-12)
+    eig = np.linalg.eigh(st.tensor(a, device=device))
+    assert isinstance(eig.eigenvalues, st.Tensor)
+    np.testing.assert_allclose(to_numpy(eig.eigenvalues), np.linalg.eigh(a).eigenvalues, rtol=1e-12)
+    with pytest.raises(TypeError, match=r"numpy\.bincount has no .* requires grad"):
+        np.bincount(st.tensor([0, 1, 1], device=device), weights=st.tensor([1.0, 2.0, 3.0], requires_grad=True))
