@@ -192,6 +192,32 @@ def test_parallel_lstm_matches_torch_with_states_and_two_directions(world_size, 
             np.testing.assert_allclose(got, expected.grad.numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_parallel_lstm_on_a_packed_batch_matches_torch(world_size, rng):
+    st.manual_seed(3)
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True).double()
+    lengths = [2, 6, 1, 4]
+    x, h0, c0 = rng.standard_normal((6, 4, 3)), rng.standard_normal((4, 4, 5)), rng.standard_normal((4, 4, 5))
+    u = rng.standard_normal((sum(lengths), 10))
+    tx, th0, tc0 = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=False)
+    t_out, (t_h, t_c) = _torch_lstm(lstm)(packed, (th0, tc0))
+    (t_out.data * torch.from_numpy(u)).sum().add(t_h.sum() + 2 * t_c.sum()).backward()
+
+    def fn(comm):
+        sharded = ParallelLSTM(lstm, comm)
+        sx, sh0, sc0 = (st.tensor(a, requires_grad=True) for a in (x, h0, c0))
+        out, (h, c) = sharded(nn.utils.rnn.pack_padded_sequence(sx, lengths, enforce_sorted=False), (sh0, sc0))
+        ((out.data * st.tensor(u)).sum() + h.sum() + 2 * c.sum()).backward()
+        return out.data.numpy(), h.numpy(), c.numpy(), sx.grad.numpy(), sh0.grad.numpy(), sc0.grad.numpy()
+    for out, h, c, gx, gh0, gc0 in run_threads(fn, world_size):
+        np.testing.assert_allclose(out, t_out.data.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(h, t_h.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(c, t_c.detach().numpy(), atol=1e-12)
+        for got, expected in ((gx, tx), (gh0, th0), (gc0, tc0)):
+            np.testing.assert_allclose(got, expected.grad.numpy(), atol=1e-12)
+
+
 def test_column_row_pair_matches_torch(rng):
     st.manual_seed(2)
     first, second = nn.Linear(6, 8).double(), nn.Linear(8, 3).double()

@@ -12,11 +12,15 @@ of (N, H) per step backward, per layer and direction, each moving (M - 1) / M of
 waiting for M - 1 hops of the ring. That latency is paid L times per sequence, so sharding an LSTM pays off
 when its weight matrices (4H x (H_in + H)) are large against the batch's N x H states, not for small
 hidden sizes; and on a high-latency network the steps' collectives, not the arithmetic, set the speed.
+
+A ``PackedSequence`` input works as in ``nn.LSTM``: every rank holds the same lengths, so each stops a sequence
+at the same step.
 """
 from ...backend import get_array_module
 from ...autograd.function import Function
-from ...nn.functional.rnn import (_grads, _lstm_constants, _lstm_step, _lstm_step_backward, _order, _outputs,
-                                  _previous, _project, _scratch, _states, _transposed, _unpack)
+from ...nn.functional.rnn import (_check_lengths, _grads, _hold, _idle_rows, _lstm_constants, _lstm_step,
+                                  _lstm_step_backward, _no_gate_grad, _order, _outputs, _pass_back, _previous,
+                                  _project, _scratch, _states, _transposed, _unpack)
 from ...nn.modules.module import Module
 from ...nn.modules.rnn import LSTM
 from ...nn.parameter import Parameter
@@ -30,9 +34,10 @@ class ParallelLSTMFunction(Function):
     """One LSTM layer in one direction with this rank's hidden units; x, h0 whole, c0 and c_n this rank's."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, comm):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, comm, lengths=None):
         xp = get_array_module(x)
         seq = _unpack(x)
+        idle = _idle_rows(xp, seq.shape[0], lengths)
         hidden, own = w_hh.shape[1], w_hh.shape[0] // 4
         a = _project(seq, w_ih, b_ih, b_hh)  # (L, N, 4 * own): this rank's rows of every gate
         hs, cs = _states(xp, seq, hidden, h0, reverse), _states(xp, seq, own, c0, reverse)
@@ -43,8 +48,10 @@ class ParallelLSTMFunction(Function):
             a[t] += xp.matmul(hs[prev], w_hh_t, out=hh)
             _lstm_step(a[t], cs[prev], cs[new], h_own, tcs[t], scale, shift)
             hs[new] = comm.all_gather(h_own, axis=1)
+            _hold(hs[new], hs[prev], idle[t])
+            _hold(cs[new], cs[prev], idle[t])
         ctx.save_for_backward(x, w_ih, w_hh, a, hs, cs, tcs)
-        ctx.reverse, ctx.comm = reverse, comm
+        ctx.reverse, ctx.comm, ctx.idle = reverse, comm, idle
         last = 0 if reverse else seq.shape[0]
         return _outputs(hs, reverse), hs[last].copy(), cs[last].copy()
 
@@ -60,14 +67,23 @@ class ParallelLSTMFunction(Function):
         steps = list(reversed(_order(a.shape[0], ctx.reverse)))
         for k, (t, prev, new) in enumerate(steps):
             gh += gy[t][:, start:stop]  # gy and gh_n are whole and the same on every rank: take own units
+            idle, last = ctx.idle[t], k + 1 == len(steps)
+            held = None if idle is None else (gh.copy(), gc.copy())
             _lstm_step_backward(a[t], cs[prev], tcs[t], gh, gc, da[t], sigmoid, 1 - sigmoid)
+            _no_gate_grad(da[t], idle)
             share = da[t] @ w_hh  # this rank's share of the gradient of the whole previous h
+            if held is not None:
+                _pass_back(gc, held[1], idle)
+                if last:  # a sequence still waiting to start: its h0 gradient passes through, own units only
+                    share[:, start:stop] += xp.where(idle, held[0], 0)
             # the gradient of h0 stays a share: copy_to_parallel's backward sums it over the ranks
-            gh = comm.reduce_scatter(share, axis=1) if k + 1 < len(steps) else share
+            gh = comm.reduce_scatter(share, axis=1) if not last else share
+            if held is not None and not last:
+                _pass_back(gh, held[0], idle)
         needs = ctx.needs_input_grad
         gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 3, 4, 5, 6)], x,
                                                 _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
-        return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None, None
+        return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None, None, None
 
 
 class ParallelLSTM(LSTM):
@@ -98,12 +114,13 @@ class ParallelLSTM(LSTM):
                                               requires_grad=p.requires_grad))
                 self.splits[name] = _GATE_ROWS
 
-    def _layer(self, x, h0, c0, layer, reverse):
+    def _layer(self, x, h0, c0, layer, reverse, lengths=None):
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, reverse)
+        lengths = _check_lengths("ParallelLSTM", x, lengths)
         x = copy_to_parallel(x, self.comm)
         h0 = None if h0 is None else copy_to_parallel(h0, self.comm)
         c0 = None if c0 is None else scatter_to_parallel(c0, self.comm, -1)
-        y, h_n, c_own = ParallelLSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, self.comm)
+        y, h_n, c_own = ParallelLSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, self.comm, lengths)
         return y, h_n, gather_from_parallel(c_own, self.comm, -1)
 
     def reset_parameters(self):
