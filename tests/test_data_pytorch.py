@@ -294,3 +294,11 @@ def test_persistent_workers_serve_every_epoch_even_after_one_is_abandoned():
     expected = list(tud.DataLoader(TorchStream(0, 9), batch_size=2, num_workers=2))
     for _ in range(2):
         _assert_same(list(stream), expected)
+
+
+def test_a_torch_generator_is_refused_by_name():
+    for make in (lambda g: sd.DataLoader(Squares(), shuffle=True, generator=g),
+                 lambda g: list(sd.RandomSampler(range(3), generator=g)),
+                 lambda g: sd.random_split(range(4), [2, 2], generator=g)):
+        with pytest.raises(TypeError, match=r"must be an st.Generator.*torch.*Generator"):
+            make(torch.Generator())

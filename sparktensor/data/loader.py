@@ -16,7 +16,7 @@ import numpy as np
 from .. import random
 from .collate import default_collate, default_convert, fetch_batch
 from .dataset import IterableDataset
-from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, generator_stream
 from .workers import WorkerPool, batches_from_workers
 
 
@@ -28,6 +28,8 @@ def _check_arguments(dataset, batch_size, shuffle, sampler, batch_sampler, num_w
         raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
     if seed is not None and generator is not None:
         raise ValueError("DataLoader: pass either seed= or generator=, not both")
+    if generator is not None:
+        generator_stream(generator, "DataLoader")
     if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
         raise ValueError(f"DataLoader: num_workers must be a non-negative integer (0 loads in the main process), "
                          f"got {num_workers!r}")

@@ -10,8 +10,14 @@ import numpy as np
 from .. import random
 
 
-def _rng(generator):
-    return (generator or random.default_generator).stream("cpu")
+def generator_stream(generator, who):
+    """The CPU stream of ``generator`` (``st.random.default_generator`` if None); anything else is refused."""
+    if generator is None:
+        generator = random.default_generator
+    if not isinstance(generator, random.Generator):
+        raise TypeError(f"{who}: generator must be an st.Generator, e.g. st.Generator(seed), got "
+                        f"{type(generator).__module__}.{type(generator).__name__}")
+    return generator.stream("cpu")
 
 
 def _count(what, n):
@@ -66,7 +72,7 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
-        n, rng = len(self.data_source), _rng(self.generator)
+        n, rng = len(self.data_source), generator_stream(self.generator, "RandomSampler")
         if self.replacement:
             order = rng.integers(0, n, self.num_samples)
         else:
@@ -85,7 +91,7 @@ class SubsetRandomSampler(Sampler):
         self.indices, self.generator = indices, generator
 
     def __iter__(self):
-        order = _rng(self.generator).permutation(len(self.indices))
+        order = generator_stream(self.generator, "SubsetRandomSampler").permutation(len(self.indices))
         return iter([self.indices[i] for i in order.tolist()])
 
     def __len__(self):
@@ -108,8 +114,8 @@ class WeightedRandomSampler(Sampler):
         self.weights, self.replacement, self.generator = weights, replacement, generator
 
     def __iter__(self):
-        order = _rng(self.generator).choice(len(self.weights), self.num_samples, replace=self.replacement,
-                                            p=self.weights / self.weights.sum())
+        order = generator_stream(self.generator, "WeightedRandomSampler").choice(
+            len(self.weights), self.num_samples, replace=self.replacement, p=self.weights / self.weights.sum())
         return iter(order.tolist())
 
     def __len__(self):

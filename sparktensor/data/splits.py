@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 
-from .. import random
 from .collate import fetch_batch
 from .dataset import Dataset, IterableDataset
+from .sampler import generator_stream
 
 
 class Subset(Dataset):
@@ -109,6 +109,6 @@ def random_split(dataset, lengths, generator=None):
         generator: the ``st.Generator`` to draw the permutation from; ``st.random.default_generator`` if None.
     """
     sizes = _split_sizes(lengths, len(dataset))
-    order = (generator or random.default_generator).stream("cpu").permutation(len(dataset)).tolist()
+    order = generator_stream(generator, "random_split").permutation(len(dataset)).tolist()
     bounds = np.cumsum([0] + sizes).tolist()
     return [Subset(dataset, order[bounds[i]:bounds[i + 1]]) for i in range(len(sizes))]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import random
+from .sampler import generator_stream
 
 _POLL = 1.0  # seconds between checks that the workers are alive
 _info = None
@@ -114,7 +115,7 @@ class WorkerPool:
     def __init__(self, loader, make_batch):
         context = multiprocessing.get_context(loader.multiprocessing_context)
         n = loader.num_workers
-        base_seed = int((loader.generator or random.default_generator).stream("cpu").integers(0, 2 ** 62))
+        base_seed = int(generator_stream(loader.generator, "DataLoader").integers(0, 2 ** 62))
         self.results, self.inboxes, self.epoch = context.Queue(), [context.Queue() for _ in range(n)], 0
         self.workers = [context.Process(target=_worker_loop, daemon=True,
                                         args=(make_batch, loader.dataset, self.inboxes[i], self.results,
