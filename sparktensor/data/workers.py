@@ -1,10 +1,10 @@
 """``DataLoader(num_workers=n)``: batches made in ``n`` worker processes, handed back in order.
 
 Each worker holds its own copy of the data set (forked, or pickled under the ``spawn`` start method) and gets
-``(task, indices)`` jobs round-robin; at most ``prefetch_factor`` jobs per worker are out at once. A worker seeds
-Python's ``random``, NumPy's global generator and ``st.random.default_generator`` from ``base_seed + id``
-(``base_seed`` drawn from the loader's generator each epoch), runs ``worker_init_fn(id)``, and makes batches as
-the main process would. For an ``IterableDataset`` every worker iterates its own copy and makes whole batches of
+jobs round-robin; at most ``prefetch_factor`` jobs per worker are out at once. A worker seeds Python's
+``random``, NumPy's global generator and ``st.random.default_generator`` from ``base_seed + id`` (``base_seed``
+drawn from the loader's generator whenever the workers start: every epoch, or once with ``persistent_workers``),
+runs ``worker_init_fn(id)``, and makes batches as the main process would. For an ``IterableDataset`` every worker iterates its own copy and makes whole batches of
 it; ``get_worker_info()`` tells it which worker it is so that it can read its share. An exception in a worker is
 raised again in the main process with the worker's traceback.
 """
