@@ -141,6 +141,37 @@ def test_resume_continues_an_earlier_run_from_the_round_every_rank_has(tmp_path)
                 resume=True)
 
 
+@pytest.mark.parametrize("before, after", [(2, 1), (1, 2), (2, 3)])
+def test_resume_on_a_mesh_of_another_model_width(tmp_path, before, after):
+    """Checkpoints of a 1 x M run continue on 1 x M': each new rank reads its piece of the weights and of Adam's
+    state from the M files, the rounds and history go on, and the old rank folders move aside."""
+    expected, _, expected_history = _hybrid(dist.Mesh(data=1, model=before), rounds=7)
+    _hybrid(dist.Mesh(data=1, model=before), rounds=4, checkpoint_dir=str(tmp_path))
+    trained, _, history = _hybrid(dist.Mesh(data=1, model=after), rounds=7, checkpoint_dir=str(tmp_path),
+                                  resume=True)
+    _assert_same_weights(_weights(trained), _weights(expected), atol=1e-12)
+    assert history["round"] == list(range(1, 8))
+    np.testing.assert_allclose(history["loss"], expected_history["loss"], rtol=1e-10)
+    ranks = sorted(name for name in os.listdir(tmp_path) if name.startswith("rank-"))
+    assert ranks == [f"rank-{r:05d}" for r in range(after)]
+    for rank in ranks:  # the new mesh's own checkpoints only
+        assert sorted(os.listdir(tmp_path / rank)) == ["round-000006.safetensors", "round-000007.safetensors"]
+    (aside,) = [name for name in os.listdir(tmp_path) if name.startswith("previous-")]
+    assert sorted(os.listdir(tmp_path / aside)) == [f"rank-{r:05d}" for r in range(before)]
+
+
+def test_resume_on_another_mesh_keeps_the_replicas_and_needs_a_round_of_every_rank(tmp_path):
+    _hybrid(dist.Mesh(data=1, model=2), rounds=3, checkpoint_dir=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match=r"cannot resume the checkpoints of a 1 x 2 mesh on a 2 x 1 mesh: the "
+                                         r"model width may change, the number of replicas"):
+        _hybrid(dist.Mesh(data=2, model=1), rounds=5, checkpoint_dir=str(tmp_path / "a"), resume=True)
+    _hybrid(dist.Mesh(data=1, model=2), rounds=3, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3)
+    os.remove(tmp_path / "b" / "rank-00001" / "round-000003.safetensors")
+    with pytest.raises(ValueError, match="no round has a checkpoint from every one of the 2 model ranks"):
+        _hybrid(dist.Mesh(data=1, model=1), rounds=5, checkpoint_dir=str(tmp_path / "b"), resume=True)
+    assert sorted(os.listdir(tmp_path / "b")) == ["rank-00000", "rank-00001"]  # nothing moved
+
+
 def test_bad_settings_and_data_are_named():
     model = _model()
     optimizer = st.optim.SGD(model.parameters(), lr=0.1)

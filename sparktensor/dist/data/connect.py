@@ -244,7 +244,6 @@ def _delete_task(key, batches):
 def _cut(offsets, bounds, batches):
     """Executor side: cut this partition's chunks at the new partitions' bounds; each piece's ``chunk`` is
     its first row's global index, so sorting by it keeps the samples in order."""
-    import pyarrow as pa
     from pyspark import TaskContext
     index = TaskContext.get().partitionId()
     start = offsets[index]

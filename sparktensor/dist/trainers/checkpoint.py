@@ -60,7 +60,7 @@ def save_checkpoint(directory, round_count, model, optimizer, history, settings,
     return path
 
 
-def set_aside(directory, pattern=_NAME):
+def set_aside(directory, pattern=_NAME, why="pass resume=True to continue a run"):
     """Move what an earlier run left in ``directory`` (entries whose names match ``pattern``) into a new
     ``previous-<time>/`` folder there, so a fresh run neither prunes nor resumes from them; returns that folder
     (None when there was nothing). Nothing is deleted."""
@@ -75,8 +75,7 @@ def set_aside(directory, pattern=_NAME):
     os.makedirs(aside)
     for name in found:
         os.replace(os.path.join(directory, name), os.path.join(aside, name))
-    log.warning("%s held checkpoints of an earlier run; moved them to %s (pass resume=True to continue a run)",
-                directory, aside)
+    log.warning("%s held checkpoints of an earlier run; moved them to %s (%s)", directory, aside, why)
     return aside
 
 
@@ -222,9 +221,15 @@ class _ShardFile:
             raise ValueError(f"{path} is not a sharded checkpoint (it has no 'shard' entry; write it with "
                              f"save_shard or HybridTrainer)")
         self.info = _unflatten(entries["shard"], {})
+        self.entries = entries  # the layout of every entry; those without tensors (round, settings, history) read whole
         # the model's keys in state-dict order (the file's own order is by dtype, then name)
         self.model_keys = [k for k, _ in entries["model"]["dict"]] if "model" in entries else []
         self.rank, self.world_size = int(self.info["rank"]), int(self.info["world_size"])
+
+    def value(self, entry):
+        """An entry that holds no tensors (``round``, ``settings``, ``history``), read from the header."""
+        from ...serialization import _unflatten
+        return _unflatten(self.entries[entry], {})
 
     def dtype(self, name):
         return np.dtype(_DTYPES[self.tensors[name]["dtype"]])

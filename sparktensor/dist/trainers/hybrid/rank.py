@@ -34,7 +34,7 @@ from .... import random as st_random
 from ....autograd.grad_mode import no_grad
 from ....tensor import Tensor
 from .. import checkpoint as ckpt
-from . import memory
+from . import memory, remesh
 from .reports import DriverLink, Sent
 from ...sharding import Mesh, shard, split_parameters
 from ..worker import batch_indices, count_correct, task_seed
@@ -269,8 +269,8 @@ def _resume(comm, directory, sharded, optimizer, settings):
         _, state = ckpt.latest_checkpoint(directory)
     mine = int(state["round"]) if state is not None and _belongs(state, settings) else 0
     agreed = int(comm.all_reduce(np.array(mine, np.int64), op="min"))
-    if agreed == 0:
-        return 0, []
+    if agreed == 0:  # nothing of this mesh yet: the checkpoints of a mesh of another width, or a fresh start
+        return remesh.load(settings["remesh"], sharded, optimizer) if settings.get("remesh") else (0, [])
     if agreed != mine:  # another rank did not finish writing round `mine`: go back to the round all have
         state = ckpt.load(ckpt.checkpoint_path(directory, agreed))
     ckpt.restore(state, sharded, optimizer)

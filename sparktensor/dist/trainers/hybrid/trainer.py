@@ -62,6 +62,7 @@ from ...data.resident import ResidentData
 from ...engines.gang import GangError
 from ..history import History
 from .memory import state_per_parameter
+from . import remesh
 from .progress import RoundDelivery, progress_bar
 from .rank import join_shares, train_rank
 from .reports import GangInbox, follow, inbox_host
@@ -147,7 +148,8 @@ class HybridTrainer:
             checkpoint_dir: every rank writes its share, optimizer state and history there every
                 ``checkpoint_every`` rounds (and after the last), in ``rank-NNNNN/``; on a cluster, a directory
                 every executor reaches (a shared file system).
-            resume: continue from the checkpoints in ``checkpoint_dir`` of an earlier run with the same settings.
+            resume: continue from the checkpoints in ``checkpoint_dir`` of an earlier run with the same settings;
+                the mesh's model width may differ (checkpoints of M model ranks load into M', see ``remesh``).
             callback: ``callback(round_record)`` on this thread after each round, while the gang trains on (rank
                 0 reports each round to the driver; see ``reports``). It observes: the ranks have their
                 own optimizers, so changing this one's learning rate does not reach them, and an exception it
@@ -175,7 +177,8 @@ class HybridTrainer:
         saved = {"run": uuid.uuid4().hex, "trainer": type(self).__name__, "mesh": [self.mesh.data, self.mesh.model],
                  "sync": self.sync, "tau": self.tau, "batch_size": self.batch_size, "seed": self.seed,
                  "shuffle": self.shuffle, "optimizer": type(self.optimizer).__name__, "counts": list(blocks.counts)}
-        settings = dict(saved, saved=saved, rounds=total, per_epoch=per_epoch, checkpoint_dir=checkpoint_dir,
+        moved = remesh.plan(checkpoint_dir, self.mesh, saved) if resume else None  # checkpoints of M ranks, into M'
+        settings = dict(saved, saved=saved, remesh=moved, rounds=total, per_epoch=per_epoch, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=int(checkpoint_every), resume=bool(resume), dropout=_has_dropout(self.model),
                         crash=list(self._crash) if self._crash is not None else None,
                         memory_limit=self.memory_limit, state_per_parameter=state_per_parameter(self.optimizer),
