@@ -95,3 +95,11 @@ def test_padding_row_starts_at_zero_and_repr():
     layer = nn.EmbeddingBag(5, 3, mode="sum", padding_idx=-1)
     assert layer.padding_idx == 4 and not to_numpy(layer.weight)[4].any() and to_numpy(layer.weight)[0].any()
     assert repr(layer) == "EmbeddingBag(5, 3, mode='sum', padding_idx=4)"
+
+
+def test_given_weight_is_used_and_its_shape_checked():
+    weight = np.arange(10.0).reshape(5, 2)
+    layer = nn.EmbeddingBag(5, 2, mode="max", _weight=weight)
+    np.testing.assert_array_equal(to_numpy(layer(st.tensor([[0, 3], [4, 1]]))), [[6, 7], [8, 9]])
+    with pytest.raises(ValueError, match="must be \\(4, 2\\)"):
+        nn.EmbeddingBag(4, 2, _weight=weight)
