@@ -1,6 +1,5 @@
 """The ``sparktensor`` command: ``train`` a network on Spark (or in one process), ``plot`` its history, and
 ``info`` on the versions, devices and Spark set-up found here."""
-import argparse
 import json
 import logging
 import os
@@ -9,6 +8,11 @@ import time
 
 import numpy as np
 
+from .cli_checks import OneLineParser, check_master, fail, positive_float, positive_int, seed
+
+DESCRIPTION = ("Train a network on Spark, on Dask or in this process (train), apply it to a table on the "
+               "executors (predict), draw training histories (plot), or report versions, devices and whether "
+               "Spark starts (info).")
 MODELS = ("mlp", "lenet", "vgg", "lstm")
 DATASETS = ("fashion-mnist", "digits", "shakespeare", "japanese-vowels")
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
@@ -110,7 +114,16 @@ def make_engine(args):
     if getattr(args, "remote", None):
         from .dist.engines.connect import connect_session
         return dist.SparkEngine(connect_session(args.remote))
-    return dist.SparkEngine(master=args.master)
+    return spark_engine(args.master)
+
+
+def spark_engine(master):
+    """A ``SparkEngine`` on ``master`` (checked first), started with a quiet console."""
+    from . import dist
+    from .spark_console import quiet_launch
+    check_master(master)
+    with quiet_launch():
+        return dist.SparkEngine(master=master)
 
 
 def train(args):
@@ -118,6 +131,8 @@ def train(args):
     import sparktensor as st
     from . import dist, nn
     replicas, shards = layout(args)
+    if args.data and not args.label:
+        raise ValueError("--data needs --label COL (the column of class indices)")
     st.manual_seed(args.seed)
     start = time.perf_counter()
     with make_engine(args) as engine:  # a Dask engine's own cluster is shut down at the end
@@ -154,9 +169,11 @@ def train(args):
                    "feature_shape": meta["feature_shape"], "features": meta.get("features"),
                    "label": meta.get("label")}, f, indent=1)
     final = history.last
-    print(f"{args.model} on {name}, {args.mode} parallel on a {replicas}x{shards} mesh: test accuracy "
-          f"{final['accuracy']:.4f}, {len(history)} rounds, {time.perf_counter() - start:.1f} s; wrote "
-          f"{args.out}/model.safetensors, model.json and history.json")
+    how = (f"parameter averaging on {replicas} workers (tau {args.tau})" if args.mode == "data" else
+           f"{args.mode} parallel on a {replicas}x{shards} mesh")
+    print(f"{args.model} on {name}, {how}: test accuracy {final['accuracy']:.4f}, {len(history)} rounds, "
+          f"{time.perf_counter() - start:.1f} s; wrote {args.out}/model.safetensors, model.json and "
+          f"history.json (and per-round checkpoints in {args.out}/checkpoints)")
     return final
 
 
@@ -193,14 +210,14 @@ def predict(args):
     import sparktensor as st
     from pyspark.sql import functions as F
 
-    from . import cli_data, dist
+    from . import cli_data
     from .ml import SparkTensorClassificationModel
     with open(os.path.join(args.model_dir, "model.json")) as f:
         spec = json.load(f)
     if os.path.exists(args.out):
         raise ValueError(f"--out {args.out} exists; predict never overwrites (remove it or choose another path)")
     weights = {k: v.numpy() for k, v in st.load(os.path.join(args.model_dir, "model.safetensors")).items()}
-    engine = dist.SparkEngine(master=args.master)
+    engine = spark_engine(args.master)
     frame = cli_data.spark_frame(engine.spark, args.data)
     features = spec["features"] or cli_data.feature_columns(frame.columns, None, spec["label"])
     missing = [c for c in features if c not in frame.columns]
@@ -239,11 +256,16 @@ def info(args):
 
 def parser():
     """The argument parser of the ``sparktensor`` command."""
-    top = argparse.ArgumentParser(prog="sparktensor", description=__doc__)
+    top = OneLineParser(prog="sparktensor", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True)
-    t = commands.add_parser("train", help="train a network: data, model or hybrid parallel")
-    t.add_argument("--model", choices=MODELS, default="lenet")
-    t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    t = commands.add_parser("train", help="train a network: data, model or hybrid parallel",
+                            description="Train a network and write the model, its history and per-round "
+                                        "checkpoints to --out.")
+    t.add_argument("--model", choices=MODELS, default="lenet",
+                   help="the network: mlp, lenet (LeNet-5, 28x28 images), vgg (a small VGG, square images) or "
+                        "lstm (sequences) (default: %(default)s)")
+    t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist",
+                   help="a built-in data set, downloaded by .ci/install-datasets (default: %(default)s)")
     t.add_argument("--data", default=None, metavar="PATH_OR_TABLE",
                    help="train on your own table instead of --dataset: Parquet (file or folder), CSV, or a Spark "
                         "catalog table")
@@ -253,27 +275,38 @@ def parser():
     t.add_argument("--feature-shape", default=None, metavar="1,28,28", help="reshape each sample's features")
     t.add_argument("--eval-data", default=None, metavar="PATH_OR_TABLE",
                    help="evaluate on this table (default: 10%% of --data, held out at random)")
-    t.add_argument("--classes", type=int, default=None, help="number of classes (default: the largest label + 1)")
-    t.add_argument("--workers", type=int, default=2, help="workers (Spark tasks): data-parallel replicas, or "
-                                                          "model shards with --mode model")
+    t.add_argument("--classes", type=positive_int, default=None,
+                   help="number of classes (default: the largest label + 1)")
+    t.add_argument("--workers", type=positive_int, default=2,
+                   help="workers (Spark tasks): data-parallel replicas, or model shards with --mode model "
+                        "(default: %(default)s)")
     t.add_argument("--mode", choices=("data", "model", "hybrid"), default="data",
                    help="data: SparkNet parameter averaging; model: weight matrices split across the workers; "
-                        "hybrid: --mesh DxM, D replicas each split over M workers")
+                        "hybrid: --mesh DxM, D replicas each split over M workers (default: %(default)s)")
     t.add_argument("--mesh", default=None, metavar="DxM", help="replicas x model shards (model and hybrid modes)")
-    t.add_argument("--tau", type=int, default=10, help="local steps between averagings")
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
+    t.add_argument("--tau", type=positive_int, default=10,
+                   help="local steps between averagings; 1: synchronous SGD (default: %(default)s)")
+    t.add_argument("--epochs", type=positive_int, default=3,
+                   help="passes over the training data (default: %(default)s)")
+    t.add_argument("--batch-size", type=positive_int, default=64,
+                   help="samples per local step on each worker (default: %(default)s)")
+    t.add_argument("--lr", type=positive_float, default=2e-3,
+                   help="Adam's learning rate (default: %(default)s)")
+    t.add_argument("--master", default=None,
+                   help="Spark master URL, e.g. spark://HOST:7077 (default: an embedded local[*] session)")
     t.add_argument("--remote", default=None, metavar="URL",
                    help="train through Spark Connect: sc://host:15002, or a master such as local[2] for a local "
                         "Connect server")
     t.add_argument("--engine", choices=("spark", "local", "dask"), default="spark",
-                   help="spark (default), dask (a local Dask cluster), or local (this process)")
-    t.add_argument("--eval-every", type=int, default=50, help="evaluate every this many rounds (and at the end)")
-    t.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="sparktensor-run", help="directory for the model, history and checkpoints")
+                   help="spark, dask (a local Dask cluster), or local (this process) (default: %(default)s)")
+    t.add_argument("--eval-every", type=positive_int, default=50,
+                   help="evaluate every this many rounds, and at the end (default: %(default)s)")
+    t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
+    t.add_argument("--seed", type=seed, default=0,
+                   help="seed of the initial weights and the batch order (default: %(default)s)")
+    t.add_argument("--out", default="sparktensor-run",
+                   help="directory for model.safetensors, model.json, history.json and checkpoints/ "
+                        "(default: %(default)s)")
     t.set_defaults(run=train)
 
     r = commands.add_parser("predict", help="apply a model trained by 'train' to a table on the executors")
@@ -287,7 +320,7 @@ def parser():
     p.add_argument("histories", nargs="+", metavar="HISTORY.json", help="history files written by train")
     p.add_argument("-o", "--output", default=None, help="the PNG to write (default: the first history's name "
                                                         "with .png)")
-    p.add_argument("--size", default="1200x800", help="WIDTHxHEIGHT of the picture in pixels")
+    p.add_argument("--size", default="1200x800", help="WIDTHxHEIGHT of the picture in pixels (default: %(default)s)")
     p.set_defaults(run=plot)
 
     i = commands.add_parser("info", help="versions, devices, and whether Spark can start")
@@ -297,15 +330,27 @@ def parser():
     return top
 
 
+def check(args):
+    """What can be checked of ``args`` without data or Spark: raises ValueError naming the option."""
+    if getattr(args, "mesh", None) is not None or getattr(args, "mode", "data") == "hybrid":
+        layout(args)
+    if getattr(args, "size", None) is not None:
+        from .plot import parse_size
+        parse_size(args.size)
+    if getattr(args, "feature_shape", None):
+        from .cli_data import parse_shape
+        parse_shape(args.feature_shape)
+
+
 def main(argv=None):
     """Entry point of the ``sparktensor`` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
+        check(args)
         args.run(args)
     except (ValueError, FileNotFoundError) as e:
-        print(f"sparktensor: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     return 0
 
 
