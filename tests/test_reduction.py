@@ -361,3 +361,21 @@ def test_max_of_an_empty_axis_is_an_error(device, name):
 def test_duplicate_axes_are_an_error(device):
     with pytest.raises(ValueError, match="duplicate"):
         st.sum(st.ones(SHAPE, device=device), axis=(0, -3))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("reduce, torch_reduce", [(st.amax, torch.amax), (st.amin, torch.amin)])
+def test_an_extremum_changed_in_place_keeps_its_gradient(device, keepdims, reduce, torch_reduce):
+    """Changing the result in place (as SciPy's log_softmax does to its max) changes neither the gradient of the
+    extremum nor whether it can be computed; PyTorch gives the gradient of the same computation done out of place."""
+    x = np.array([[1.0, 5.0, 3.0], [2.0, 0.0, 4.0], [7.0, 7.0, -1.0]])
+    w = st.tensor(x, device=device, requires_grad=True)
+    y = reduce(w, 1, keepdims)
+    y += 1.0
+    y[0] = 9.0
+    (y * st.tensor(np.arange(1.0, 4.0).reshape(y.shape), device=device)).sum().backward()
+    tw = torch.tensor(x, requires_grad=True)
+    ty = torch_reduce(tw, 1, keepdims) + 1.0
+    ty = torch.cat([torch.full_like(ty[:1], 9.0), ty[1:]])
+    (ty * torch.arange(1.0, 4.0, dtype=torch.float64).reshape(ty.shape)).sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad), tw.grad.numpy())

@@ -86,14 +86,16 @@ class Extremum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdims, largest):
         y = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
-        ctx.axes = axes
-        ctx.save_for_backward(x, y)
+        ctx.axes, ctx.largest = axes, largest
+        # the input only: the output may be changed in place later (SciPy's log_softmax clears its max's
+        # non-finite entries), which must neither refuse nor change this gradient
+        ctx.save_for_backward(x)
         return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     @staticmethod
     def backward(ctx, gy):
-        x, y = ctx.saved_tensors
-        hit = x == y
+        x, = ctx.saved_tensors
+        hit = x == (x.max(axis=ctx.axes, keepdims=True) if ctx.largest else x.min(axis=ctx.axes, keepdims=True))
         share = _expand(gy, x.shape, ctx.axes) / hit.sum(axis=ctx.axes, keepdims=True, dtype=gy.dtype)
         return share * hit, None, None, None
 
