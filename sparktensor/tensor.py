@@ -508,6 +508,11 @@ class Tensor:
     def __array_function__(self, func, types, args, kwargs):
         return _numpy_protocols.array_function(func, types, args, kwargs)
 
+    def __array_namespace__(self, *, api_version=None):
+        """The array namespace of tensors (see ``array_namespace``): NumPy's names through NumPy's protocols."""
+        from . import array_namespace
+        return array_namespace
+
     # ----- math -----
     def exp(self): return E.exp(self)
     def log(self): return E.log(self)

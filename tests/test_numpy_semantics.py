@@ -446,3 +446,82 @@ def test_a_function_without_a_tensor_version_runs_on_a_float_tensor_without_grad
     np.testing.assert_allclose(to_numpy(eig.eigenvalues), np.linalg.eigh(a).eigenvalues, rtol=1e-12)
     with pytest.raises(TypeError, match=r"numpy\.bincount has no .* requires grad"):
         np.bincount(st.tensor([0, 1, 1], device=device), weights=st.tensor([1.0, 2.0, 3.0], requires_grad=True))
+
+
+# ----- SciPy through the Array API -----
+SCIPY_CALLS = """
+import json, warnings
+import numpy as np
+import scipy.special as special
+import sparktensor as st
+x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+u = np.array([0.3, -1.2])  # a cotangent for the row-wise calls
+found = {}
+for name, call, row_wise in [("logsumexp", lambda a: special.logsumexp(a), False),
+                             ("logsumexp_rows", lambda a: special.logsumexp(a, axis=1), True),
+                             ("log_softmax_rows", lambda a: special.log_softmax(a, axis=1)[:, 0], True)]:
+    w = st.tensor(x, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = call(w)
+    kept = isinstance(y, st.Tensor) and y.grad_fn is not None
+    if kept:
+        (y * st.tensor(u) if row_wise else y).sum().backward()
+    found[name] = {"type": type(y).__name__, "graph": kept, "value": np.asarray(y.detach() if kept else y).tolist(),
+                   "numpy": np.asarray(call(x)).tolist(), "grad": w.grad.numpy().tolist() if kept else None,
+                   "warnings": sorted({type(m.message).__name__ for m in caught})}
+print(json.dumps(found))
+"""
+
+
+def _scipy_on_tensors(array_api):
+    import json
+    import os
+    import subprocess
+    pytest.importorskip("scipy")
+    env = {k: v for k, v in os.environ.items() if k != "SCIPY_ARRAY_API"}
+    if array_api:
+        env["SCIPY_ARRAY_API"] = "1"  # SciPy reads it once, at import; any value switches it on
+    done = subprocess.run([sys.executable, "-c", SCIPY_CALLS], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_scipy_under_the_array_api_keeps_the_graph_with_pytorchs_gradients():
+    found = _scipy_on_tensors(array_api=True)
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    u = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    for name, torch_call in [("logsumexp", lambda a: torch.logsumexp(a.reshape(-1), 0)),
+                             ("logsumexp_rows", lambda a: (torch.logsumexp(a, 1) * u).sum()),
+                             ("log_softmax_rows", lambda a: (torch.log_softmax(a, 1)[:, 0] * u).sum())]:
+        got = found[name]
+        assert got["type"] == "Tensor" and got["graph"] and got["warnings"] == [], (name, got)
+        np.testing.assert_allclose(got["value"], got["numpy"], rtol=1e-14)
+        x.grad = None
+        torch_call(x).backward()
+        np.testing.assert_allclose(got["grad"], x.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_scipy_without_the_array_api_warns_that_the_gradient_is_dropped():
+    for name, got in _scipy_on_tensors(array_api=False).items():
+        assert not got["graph"] and got["warnings"] == ["GradientDroppedWarning"], (name, got)
+        np.testing.assert_allclose(got["value"], got["numpy"], rtol=1e-6)
+
+
+def test_the_array_namespace_makes_tensors_and_keeps_the_graph(device):
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+    xp = w.__array_namespace__()
+    assert xp.asarray(w) is w and xp.asarray(w, dtype=st.float32) is w
+    copied, converted = xp.asarray(w, copy=True), xp.asarray(w, dtype=st.float64)
+    assert copied is not w and copied.grad_fn is not None and converted.dtype == np.float64
+    (copied * 2 + converted * 3).sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad), [5.0, 5.0])
+    for made, expected in [(xp.asarray([1.5, 2.0]), np.asarray([1.5, 2.0], np.float32)),
+                           (xp.zeros((2, 1), dtype=st.int32), np.zeros((2, 1), np.int32)),
+                           (xp.full(3, 7.0, device=device), np.full(3, 7.0, np.float32)),
+                           (xp.arange(1, 7, 2), np.arange(1, 7, 2)), (xp.exp(st.tensor([0.0, 1.0])), np.exp(np.float32([0.0, 1.0])))]:
+        assert isinstance(made, st.Tensor) and made.dtype == expected.dtype
+        np.testing.assert_allclose(to_numpy(made), expected, rtol=1e-6)
+    assert xp.inf == np.inf and xp.isdtype(st.float32, "real floating")
+    with pytest.raises(ValueError, match="copy=False"):
+        xp.asarray(w, dtype=st.float64, copy=False)
