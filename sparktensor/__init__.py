@@ -23,6 +23,9 @@ from .ops.selection import argsort, cumsum, gather, index_select, masked_fill, s
 from .ops.conversion import astype, clone
 from .serialization import load, save
 from . import data, nn, optim
+from . import amp
+from .amp import autocast, bfloat16
+from .autograd.strict_dtypes import is_strict_dtypes, set_strict_dtypes, strict_dtypes
 
 clamp = clip
 divide = true_divide = div

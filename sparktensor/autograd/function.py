@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import backend
 from .grad_mode import _state as _grad_state
+from .strict_dtypes import _state as _dtype_state, check_same_float_dtype
 from ..tensor import Tensor
 
 FREED_GRAPH = ("trying to backward through the graph a second time (its saved arrays were freed "
@@ -81,6 +82,8 @@ class Function:
                 raw.append(a)
         if "cupy" in sys.modules:
             backend.check_same_device(cls.__name__, raw)
+        if _dtype_state.strict:
+            check_same_float_dtype(cls.__name__, raw)
         ctx = cls()
         out = cls.forward(ctx, *raw, **kwargs)
         single = type(out) is not tuple

@@ -6,6 +6,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..backend import get_array_module
 from ._grad_utils import grad_for, meta, sum_to
+from ..amp.autocast_mode import lower_precision
 
 
 class MatMul(Function):
@@ -41,6 +42,7 @@ class MatMul(Function):
         return gx, gy
 
 
+@lower_precision
 def matmul(x, y):
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast as batches."""
     xs, ys = getattr(x, "shape", ()), getattr(y, "shape", ())
@@ -145,6 +147,7 @@ def outer(x, y):
     return mul(reshape(x, (-1, 1)), reshape(y, (1, -1)))
 
 
+@lower_precision
 def bmm(x, y):
     """Batched matrix product of two 3-D tensors, ``(b, n, m) @ (b, m, p)`` (PyTorch's; no broadcasting)."""
     if x.ndim != 3 or y.ndim != 3 or x.shape[0] != y.shape[0]:
@@ -161,6 +164,7 @@ def _scaled_sum(x, product, beta, alpha):
     return add(x if beta == 1 else mul(x, beta), product)
 
 
+@lower_precision
 def addmm(x, mat1, mat2, *, beta=1, alpha=1):
     """``beta * x + alpha * (mat1 @ mat2)`` for 2-D ``mat1``, ``mat2`` (``x`` broadcasts)."""
     if mat1.ndim != 2 or mat2.ndim != 2:
@@ -168,6 +172,7 @@ def addmm(x, mat1, mat2, *, beta=1, alpha=1):
     return _scaled_sum(x, matmul(mat1, mat2), beta, alpha)
 
 
+@lower_precision
 def baddbmm(x, batch1, batch2, *, beta=1, alpha=1):
     """``beta * x + alpha * bmm(batch1, batch2)`` (``x`` broadcasts)."""
     return _scaled_sum(x, bmm(batch1, batch2), beta, alpha)

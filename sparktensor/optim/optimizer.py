@@ -92,10 +92,33 @@ class Optimizer:
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
-                self._step_group(group, params)
+                swapped = self._masters_in(params)
+                try:
+                    self._step_group(group, params)
+                finally:
+                    _masters_out(swapped)
                 for p in params:
                     p._bump_version()
         return loss
+
+    def _masters_in(self, params):
+        """Give each float16 parameter its float32 master copy (and a float32 gradient) for the update.
+
+        Updating float16 weights in float16 loses every step smaller than their spacing, and Adam's ``eps`` (1e-8)
+        is 0 in float16, so a zero gradient divides 0 by 0. The master copy, kept in ``_masters``, is taken again
+        from the parameter whenever the parameter was changed from outside (a ``load_state_dict``, say).
+        """
+        masters = self.__dict__.setdefault("_masters", {})
+        swapped = []
+        for p in params:
+            if p.dtype != np.float16:
+                continue
+            master = masters.get(p)
+            if master is None or master.shape != p.shape or not (master.astype(np.float16) == p.data).all():
+                master = masters[p] = p.data.astype(np.float32)
+            swapped.append((p, p.data, p.grad))
+            p.data, p.grad = master, Tensor(p.grad.data.astype(np.float32, copy=False))
+        return swapped
 
     def _step_group(self, group, params):
         raise NotImplementedError(f"{type(self).__name__} must define _step_group(group, params)")
@@ -175,6 +198,13 @@ class Optimizer:
         return xp.subtract(out, g, out=out) if maximize else xp.add(g, out, out=out)
 
 
+def _masters_out(swapped):
+    """Round the updated master copies into the float16 parameters and give them back their own arrays."""
+    for p, data, grad in swapped:
+        data[...] = p.data
+        p.data, p.grad = data, grad
+
+
 def _state_value(value, param, name):
     """A loaded state entry as a copied Tensor: ``step`` float32 on the CPU (as PyTorch), the rest like ``param``."""
     if isinstance(value, Tensor):
@@ -184,7 +214,8 @@ def _state_value(value, param, name):
         return copy.deepcopy(value)
     if name == "step":
         return Tensor(as_array(value, np.float32, "cpu", copy=True))
-    return Tensor(as_array(value, param.dtype, param.device, copy=True))
+    dtype = np.float32 if param.dtype == np.float16 else param.dtype  # float16 parameters keep float32 state
+    return Tensor(as_array(value, dtype, param.device, copy=True))
 
 
 def step_counter():

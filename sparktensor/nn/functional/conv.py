@@ -10,6 +10,7 @@ from ...autograd.function import Function
 from ...backend import get_array_module
 from .linear import check_dtypes
 from ._conv_blocks import Geometry, copy_in_pieces, forward_product, input_gradient, weight_gradient
+from ...amp.autocast_mode import lower_precision
 
 
 class Conv2dFunction(Function):
@@ -106,11 +107,13 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, op, spatial):
     return Conv2dFunction.apply(x, weight, bias, stride, tuple(pads), dilation, groups)
 
 
+@lower_precision
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d convolution (cross-correlation) of (N, C_in, H, W) with weight (C_out, C_in/groups, kh, kw), as PyTorch's."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, "conv2d", 2)
 
 
+@lower_precision
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d convolution (cross-correlation) of (N, C_in, L) with weight (C_out, C_in/groups, k), as PyTorch's."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, "conv1d", 1)

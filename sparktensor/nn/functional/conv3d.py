@@ -8,8 +8,10 @@ and ``groups`` carries over unchanged. The backward is that of the slicing, stac
 from ...ops.shape import pad, stack
 from .conv import _pair, _padding, conv2d
 from .linear import check_dtypes
+from ...amp.autocast_mode import lower_precision
 
 
+@lower_precision
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-d convolution (cross-correlation) of (N, C_in, D, H, W) with weight (C_out, C_in/groups, kd, kh, kw),
     as PyTorch's."""

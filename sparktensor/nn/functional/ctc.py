@@ -11,6 +11,7 @@ import numpy as np
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
+from ...amp.autocast_mode import float32_op
 
 
 def _shift(xp, a, by):
@@ -121,6 +122,7 @@ def _padded_targets(targets, target_lengths, n):
     return out
 
 
+@float32_op
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     """The CTC loss of (T, N, C) (or unbatched (T, C)) log probabilities, as PyTorch's ``ctc_loss``.
 

@@ -1,5 +1,6 @@
 """``linear``: ``x @ weight.T + bias`` as one graph node."""
 from ...autograd.function import Function
+from ...amp.autocast_mode import lower_precision
 
 
 class LinearFunction(Function):
@@ -32,6 +33,7 @@ def check_dtypes(op, x, **tensors):
                                f"(x.to({t.dtype}) or model.to({x.dtype}))")
 
 
+@lower_precision
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` over the last axis of ``x``; ``weight`` is (out_features, in_features)."""
     if x.shape[-1:] != weight.shape[1:]:

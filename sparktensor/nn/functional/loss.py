@@ -3,6 +3,7 @@ binary cross entropy (on probabilities or logits), Huber, smooth L1, Kullback-Le
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
+from ...amp.autocast_mode import float32_op
 
 
 def _reduce(loss, reduction):
@@ -78,6 +79,7 @@ class NllFunction(Function):
         return g * scale, None, None, None, None, None
 
 
+@float32_op
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log likelihood of integer ``target`` under ``log_probs`` (N, C) or (N, C, d1, ...)."""
     return _nll(log_probs, target, weight, ignore_index, 0.0, reduction, "nll_loss")
@@ -100,6 +102,7 @@ def _nll(log_probs, target, weight, ignore_index, smoothing, reduction, op):
     return NllFunction.apply(log_probs, labels, w, ignore_index, smoothing, reduction)
 
 
+@float32_op
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross entropy of logits (N, C) or (N, C, d1, ...) against integer class labels."""
     if not 0 <= label_smoothing <= 1:
@@ -132,6 +135,7 @@ def _check_same_shape(x, y, op):
                          f"{tuple(getattr(y, 'shape', ()))} differ")
 
 
+@float32_op
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error."""
     _check_same_shape(input, target, "mse_loss")
@@ -139,12 +143,14 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(E.mul(d, d), reduction)
 
 
+@float32_op
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error."""
     _check_same_shape(input, target, "l1_loss")
     return _reduce(E.abs(E.sub(input, target)), reduction)
 
 
+@float32_op
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """Quadratic for errors below ``delta``, linear above."""
     _check_same_shape(input, target, "huber_loss")
@@ -154,6 +160,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     return _reduce(E.add(E.mul(0.5, E.mul(quadratic, quadratic)), E.mul(delta, linear)), reduction)
 
 
+@float32_op
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """Binary cross entropy on logits, computed as ``max(x, 0) - x y + log(1 + exp(-|x|))`` (no overflow)."""
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
@@ -168,6 +175,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction)
 
 
+@float32_op
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """Binary cross entropy of probabilities ``input`` in [0, 1]; each log is clamped at -100, as PyTorch's."""
     _check_same_shape(input, target, "binary_cross_entropy")
@@ -190,6 +198,7 @@ def _quiet():
     return np.errstate(divide="ignore")
 
 
+@float32_op
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """``0.5 d**2 / beta`` for errors ``d`` below ``beta``, ``|d| - 0.5 beta`` above (the L1 loss when beta is 0)."""
     _check_same_shape(input, target, "smooth_l1_loss")
@@ -203,6 +212,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(loss, reduction)
 
 
+@float32_op
 def kl_div(input, target, reduction="mean", log_target=False):
     """Kullback-Leibler divergence ``target * (log target - input)`` with ``input`` log-probabilities; PyTorch's
     ``reduction="batchmean"`` divides the sum by the batch size (the true KL divergence), ``"mean"`` by the number

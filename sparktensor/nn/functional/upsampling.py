@@ -7,6 +7,7 @@ import numpy as np
 from ... import creation
 from ...ops.shape import flip, pad
 from .conv import conv1d, conv2d
+from ...amp.autocast_mode import lower_precision
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "interpolate", "pixel_shuffle", "pixel_unshuffle"]
 
@@ -51,11 +52,13 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     return conv(x, w, bias, 1, 0, dilation, groups)
 
 
+@lower_precision
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 1-d convolution of (N, C_in, L) with weight (C_in, C_out/groups, k), as PyTorch's."""
     return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1, conv1d)
 
 
+@lower_precision
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-d convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, kh, kw), as PyTorch's."""
     return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 2, conv2d)
