@@ -125,21 +125,27 @@ class GradScaler:
         return float(self._scale) if self._enabled else 1.0
 
     def get_growth_factor(self):
+        """The factor the scale grows by."""
         return self._growth_factor
 
     def set_growth_factor(self, new_factor):
+        """Set the factor the scale grows by."""
         self._growth_factor = float(new_factor)
 
     def get_backoff_factor(self):
+        """The factor the scale shrinks by after inf or NaN."""
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor):
+        """Set the factor the scale shrinks by."""
         self._backoff_factor = float(new_factor)
 
     def get_growth_interval(self):
+        """Finite steps in a row before the scale grows."""
         return self._growth_interval
 
     def set_growth_interval(self, new_interval):
+        """Set the finite steps in a row before the scale grows."""
         self._growth_interval = int(new_interval)
 
     def state_dict(self):
