@@ -75,7 +75,31 @@ def test_arrays_arriving_after_the_job_are_dropped(channel):
     outbox = channel.outbox(threshold=0)
     kept = outbox.send(0, 1, {"sum": np.ones(4)})
     channel.collect(outbox, [(0, kept)])
-    outbox.send(1, 5, {"sum": np.ones(4)})  # a straggling speculative attempt, after the driver moved on
+    with pytest.raises((ConnectionError, PermissionError, EOFError)):  # the job's key is forgotten with it
+        outbox.send(1, 5, {"sum": np.ones(4)})  # a straggling speculative attempt, after the driver moved on
+    assert not channel._received
+
+
+def test_a_key_lives_for_one_job_only(channel, rng):
+    old = channel.publish(rng.standard_normal(10))
+    channel.withdraw(old)
+    new = channel.publish(rng.standard_normal(10))
+    for number in (old.number, new.number):  # the old key, for the old job or claiming the new one
+        stale = driver_channel.Fetch(channel.address, old.key, new.token, number=number)
+        with pytest.raises((ConnectionError, PermissionError, EOFError)):
+            _as_task(stale).value
+    assert np.array_equal(_as_task(new).value, new.value)
+
+
+def test_a_jobs_key_opens_only_that_jobs_arrays(channel, rng):
+    first, second = channel.publish(rng.standard_normal(10)), channel.publish(rng.standard_normal(10))
+    crossing = driver_channel.Fetch(channel.address, first.key, second.token, number=first.number)
+    with pytest.raises((ConnectionError, PermissionError, EOFError)):
+        _as_task(crossing).value
+    outbox = channel.outbox(threshold=0)
+    crossing = Outbox(channel.address, first.key, outbox.token, threshold=0, number=first.number)
+    with pytest.raises((ConnectionError, PermissionError, EOFError)):
+        crossing.send(0, 0, {"sum": np.ones(3)})
     assert not channel._received
 
 

@@ -55,11 +55,21 @@ def client_handshake(sock, key, rank, peer):
 
 
 def server_handshake(sock, key, rank, world_size):
-    """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``."""
-    key = check_key(key)
+    """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``.
+
+    ``key``: the key, or a function of the peer's claimed rank that returns the key it must hold (None: no
+    key is valid for that rank, e.g. a job that is over).
+    """
+    if not callable(key):
+        key = check_key(key)
     magic, peer, me, nonce = _HELLO.unpack(read_exactly(sock, _HELLO.size))
     if magic != MAGIC or me != rank or not 0 <= peer < world_size or peer == rank:
         raise PermissionError(f"a connection to rank {rank} did not start with a valid greeting")
+    if callable(key):
+        key = key(peer)
+        if key is None:
+            raise PermissionError(f"a connection claimed to be peer {peer}, for which no key is valid (any more)")
+        key = check_key(key)
     server_nonce = secrets.token_bytes(32)
     ranks = struct.pack("<ii", peer, rank)
     sock.sendall(server_nonce + _proof(key, b"S", ranks, nonce, server_nonce))

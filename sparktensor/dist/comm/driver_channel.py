@@ -8,8 +8,11 @@ communication time (``bench/test_scaling_data_parallel.py`` measures both paths)
 
 The channel keeps Spark for what it does well (scheduling, retries, small results) and moves the big arrays
 itself: the driver listens on one port; a task fetches a published array from it and sends its large results
-to it, raw bytes under a small header (``comm.wire``), no pickle. Every connection proves it holds the
-channel's random key (``comm.auth``, HMAC challenge-response). Results are kept under (job, partition, task
+to it, raw bytes under a small header (``comm.wire``), no pickle. Every connection proves it holds the key
+of one job (``comm.auth``, HMAC challenge-response): each published array and each outbox has a random key of
+its own, which the driver forgets when the array is withdrawn or the job's results are collected or
+discarded, so a key read from an old task's closure opens nothing, and a connection can only fetch or send
+for the job whose key it proved. Results are kept under (job, partition, task
 attempt), and a task only returns after the driver acknowledged its arrays, so the driver never reads a
 half-sent array and a retried task's arrays never mix with its failed attempt's.
 """
@@ -20,7 +23,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .auth import client_handshake
+from .auth import client_handshake, new_key
 from .server import DRIVER, MessageServer
 from .wire import read_message, write_message
 
@@ -42,27 +45,38 @@ class DriverChannel(MessageServer):
         self._published = {}  # token -> array
         self._received = {}  # (token, partition, attempt, key) -> array
         self._finished = set()  # tokens of jobs whose results were collected or abandoned
+        self._jobs = {}  # job number -> (token, key) while the array is published or the job runs
+        self._connections = {}  # socket -> the token of the job whose key it proved
         self._lock = threading.Lock()
-        self._tokens = itertools.count()
+        self._numbers = itertools.count(2)  # (0 is the driver's rank in the handshake, 1 a gang's rank)
         super().__init__(host, "driver channel", "a task", timeout)
+
+    def _new_job(self, kind):
+        number, key = next(self._numbers), new_key()
+        token = f"{kind}-{number}"
+        with self._lock:
+            self._jobs[number] = (token, key)
+        return number, token, key
 
     # ----- driver side -----
     def publish(self, array):
         """A picklable ``Fetch`` handle whose ``.value`` is ``array`` on the driver and in every task."""
-        token = f"value-{next(self._tokens)}"
+        number, token, key = self._new_job("value")
         with self._lock:
             self._published[token] = np.ascontiguousarray(array)
-        return Fetch(self.address, self.key, token, array)
+        return Fetch(self.address, key, token, array, number)
 
     def withdraw(self, handle):
-        """Forget a published array."""
+        """Forget a published array (and its key)."""
         with self._lock:
             self._published.pop(handle.token, None)
+            self._jobs.pop(handle.number, None)
 
     def outbox(self, threshold=THRESHOLD):
         """A picklable ``Outbox`` for the tasks of one job: where they send their result arrays of at least
         ``threshold`` bytes."""
-        return Outbox(self.address, self.key, f"results-{next(self._tokens)}", threshold)
+        number, token, key = self._new_job("results")
+        return Outbox(self.address, key, token, threshold, number)
 
     def collect(self, outbox, results):
         """Replace the ``Sent`` placeholders in the tasks' ``results`` (a list of results, or of ``(index,
@@ -80,6 +94,7 @@ class DriverChannel(MessageServer):
         """Forget a job: returns the arrays its tasks sent, and drops any that arrive later (a straggling attempt)."""
         with self._lock:
             self._finished.add(outbox.token)
+            self._jobs.pop(outbox.number, None)
             return {k: self._received.pop(k) for k in [k for k in self._received if k[0] == outbox.token]}
 
     def close(self):
@@ -88,10 +103,27 @@ class DriverChannel(MessageServer):
         with self._lock:
             self._published.clear()
             self._received.clear()
+            self._jobs.clear()
 
     # ----- the connections' threads -----
+    def key_for(self, number):
+        with self._lock:
+            return self._jobs.get(number, (None, None))[1]
+
+    def authenticated(self, sock, number):
+        with self._lock:
+            self._connections[sock] = self._jobs.get(number, (None, None))[0]
+
+    def finished(self, sock):
+        with self._lock:
+            self._connections.pop(sock, None)
+
     def handle(self, sock, tag, array):
         op, _, rest = tag.partition(":")
+        with self._lock:
+            job = self._connections.get(sock)
+        if rest.split(":", 1)[0] != job:
+            raise PermissionError(f"a connection that proved the key of {job} asked for {tag.split(':', 2)[:2]}")
         if op == "get":
             with self._lock:
                 value = self._published.get(rest)
@@ -113,21 +145,22 @@ _FETCHED = OrderedDict()  # (address, token) -> array, per Python worker
 _KEEP = 2
 
 
-def _connect(address, key, timeout=300.0):
+def _connect(address, key, number, timeout=300.0):
     sock = socket.create_connection(address, timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    client_handshake(sock, key, 1, DRIVER)
+    client_handshake(sock, key, number, DRIVER)
     return sock
 
 
 class Fetch:
-    """A published array: ``.value`` is the array itself on the driver, fetched once per Python worker elsewhere."""
+    """A published array: ``.value`` is the array itself on the driver, fetched once per Python worker elsewhere.
+    ``key`` and ``number``: the array's own key and job number, which a fetch proves."""
 
-    def __init__(self, address, key, token, array=None):
-        self.address, self.key, self.token, self._array = address, key, token, array
+    def __init__(self, address, key, token, array=None, number=1):
+        self.address, self.key, self.token, self._array, self.number = address, key, token, array, number
 
     def __getstate__(self):
-        return {"address": self.address, "key": self.key, "token": self.token}
+        return {"address": self.address, "key": self.key, "token": self.token, "number": self.number}
 
     def __setstate__(self, state):
         self.__dict__.update(state, _array=None)
@@ -138,7 +171,7 @@ class Fetch:
             found = _FETCHED.get((self.address, self.token))
             if found is None:
                 try:
-                    with _connect(self.address, self.key) as sock:
+                    with _connect(self.address, self.key, self.number) as sock:
                         write_message(sock, f"get:{self.token}", _EMPTY)
                         _, found = read_message(sock, "the driver")
                 except (EOFError, ConnectionError) as e:
@@ -167,10 +200,11 @@ class Sent:
 
 
 class Outbox:
-    """Where the tasks of one job send the large arrays of their results."""
+    """Where the tasks of one job send the large arrays of their results (proving the job's ``key`` and
+    ``number``)."""
 
-    def __init__(self, address, key, token, threshold=THRESHOLD):
-        self.address, self.key, self.token, self.threshold = address, key, token, threshold
+    def __init__(self, address, key, token, threshold=THRESHOLD, number=1):
+        self.address, self.key, self.token, self.threshold, self.number = address, key, token, threshold, number
 
     def send(self, partition, attempt, result):
         """``result`` with every large array (at the top level or in a top-level dict) sent and replaced by a
@@ -178,7 +212,7 @@ class Outbox:
         large = [(k, v) for k, v in _items(result) if isinstance(v, np.ndarray) and v.nbytes >= self.threshold]
         if not large:
             return result
-        with _connect(self.address, self.key) as sock:
+        with _connect(self.address, self.key, self.number) as sock:
             for k, v in large:
                 write_message(sock, f"put:{self.token}:{partition}:{attempt}:{k}", v)
                 read_message(sock, "the driver")

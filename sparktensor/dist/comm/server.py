@@ -48,6 +48,13 @@ class MessageServer:
     def opened(self, sock):
         """A connection was accepted (before its handshake)."""
 
+    def key_for(self, peer):
+        """The key a connection claiming to be ``peer`` must prove (None: refuse it); the server's key here."""
+        return self.key
+
+    def authenticated(self, sock, peer):
+        """A connection proved the key of ``peer`` (before its first message)."""
+
     def finished(self, sock):
         """A connection reached its end (closed by the peer, or dropped)."""
 
@@ -64,9 +71,10 @@ class MessageServer:
         try:
             try:
                 sock.settimeout(self.handshake_timeout)
-                server_handshake(sock, self.key, DRIVER, ANY_PEER)
+                peer = server_handshake(sock, self.key_for, DRIVER, ANY_PEER)
             finally:
                 self._unauthenticated.release()
+            self.authenticated(sock, peer)
             sock.settimeout(self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while True:
