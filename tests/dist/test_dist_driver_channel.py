@@ -133,16 +133,20 @@ import sparktensor.dist as dist  # noqa: E402
 def direct_engine(spark):
     """A SparkEngine that sends every weight buffer and result array over the driver channel."""
     engine = dist.SparkEngine(spark)
-    engine.direct_threshold = 0
+    engine.direct_threshold = engine.inline_threshold = 0  # none inside the job
     return engine
 
 
 def test_training_over_the_channel_gives_the_bits_of_the_in_process_engine(direct_engine, spark):
     local, _, _ = train_digits(dist.LocalEngine(workers=2), rounds=3)
     direct, _, history = train_digits(direct_engine, rounds=3)
-    through_spark, _, _ = train_digits(dist.SparkEngine(spark, direct=False), rounds=3)
+    broadcasting = dist.SparkEngine(spark, direct=False)
+    broadcasting.inline_threshold = 0  # Spark broadcasts, made and destroyed each round
+    through_spark, _, _ = train_digits(broadcasting, rounds=3)
+    inline, _, _ = train_digits(dist.SparkEngine(spark), rounds=3)  # the default: small buffers in the job
     np.testing.assert_array_equal(weights(direct), weights(local))
     np.testing.assert_array_equal(weights(through_spark), weights(local))
+    np.testing.assert_array_equal(weights(inline), weights(local))
     assert direct_engine._channel is not None and not direct_engine._channel._published  # withdrawn after use
     assert not direct_engine._channel._received
 

@@ -4,7 +4,9 @@
   so each worker reads each block at most once; a retried task or a new executor reads the same bytes.
   Every job references all placed data, because PySpark drops from a worker the broadcasts the running job
   does not reference.
-* Jobs: a K-element RDD, one task per partition, so the per-round input is a few bytes.
+* Jobs: a K-element RDD, one task per partition, so the per-round input is a few bytes. An array under
+  ``INLINE_BYTES`` (a small model's weight buffer) travels inside the job: each round then makes and
+  destroys no broadcast of its own, which costs the driver two JVM calls and the executors a fetch each.
 * Sums: a tree like ``treeAggregate``'s (same levels), but each group is summed in partition order, where
   ``treeAggregate``'s ``reduceByKey`` sums in arrival order and so changes float results from run to run.
 * Large arrays (``direct=True``, the default): the round's weight buffer and the tasks' large result arrays
@@ -23,12 +25,15 @@ import numpy as np
 from ..comm import driver_channel
 from ..data import spark as spark_data
 from ..data.resident import ResidentData
-from .base import Engine, fold, tree_fold, tree_shape
+from .base import Engine, Value, fold, tree_fold, tree_shape
 from .session import embedded_session
 from .spark_tasks import _run_resident_task, _run_task
 from .user_code import _by_value, _user_modules
 
 log = logging.getLogger("sparktensor.dist")
+
+#: arrays smaller than this ``broadcast`` puts in the job itself (Spark ships a job's closure once per executor)
+INLINE_BYTES = 1 << 20
 
 
 class SparkEngine(Engine):
@@ -67,6 +72,7 @@ class SparkEngine(Engine):
         self.depth = depth
         self.direct = bool(direct)
         self.direct_threshold = driver_channel.THRESHOLD
+        self.inline_threshold = INLINE_BYTES
         self._channel = None
         self._placed = {}  # placement id -> block broadcasts; every task references them all
 
@@ -95,6 +101,8 @@ class SparkEngine(Engine):
                 handle.destroy()
 
     def broadcast(self, value):
+        if isinstance(value, np.ndarray) and value.nbytes < self.inline_threshold:
+            return Value(value)  # travels inside the job's tasks: no broadcast to make and destroy each round
         if self.direct and isinstance(value, np.ndarray) and value.nbytes >= self.direct_threshold:
             return self._driver_channel().publish(value)
         return self.sc.broadcast(value)
@@ -102,7 +110,7 @@ class SparkEngine(Engine):
     def unbroadcast(self, handle):
         if isinstance(handle, driver_channel.Fetch):
             self._channel.withdraw(handle)
-        else:
+        elif not isinstance(handle, Value):
             handle.destroy()
 
     def _driver_channel(self):
