@@ -165,8 +165,10 @@ def _refuse_pickle(path):
     anything in it is read: unpickling runs whatever code the file names."""
     import zipfile
     with open(path, "rb") as f:
-        head = f.read(2)
-    pickled = head[:1] == b"\x80"
+        head = f.read(9)
+    # a safetensors file starts with its header's length (8 bytes, little-endian, so 0x80 when the length ends in
+    # that byte) and then the header's "{": only without it is a leading 0x80 a pickle's protocol opcode
+    pickled = head[:1] == b"\x80" and head[8:9] != b"{"
     if head == b"PK" and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             pickled = any(n.endswith(".pkl") for n in z.namelist())

@@ -142,3 +142,16 @@ def test_a_truncated_file_is_a_value_error_naming_it(tmp_path, suffix):
     path.write_bytes(data[:len(data) // 2])
     with pytest.raises(ValueError, match=f"cut{suffix}"):
         st.load(path)
+
+
+def test_a_safetensors_file_whose_header_length_starts_with_0x80_loads(tmp_path):
+    path = str(tmp_path / "state.safetensors")
+    for width in range(300):  # grow the header until its length's first byte is 0x80, a pickle's first byte
+        st.save({"x": st.ones(2), "note": "a" * width}, path)
+        with open(path, "rb") as f:
+            if f.read(1) == b"\x80":
+                break
+    else:
+        raise AssertionError("no header length ending in 0x80 was reached")
+    loaded = st.load(path)
+    assert loaded["note"] == "a" * width and loaded["x"].numpy().tolist() == [1.0, 1.0]
