@@ -169,7 +169,7 @@ def _refuse_pickle(path):
     # a safetensors file starts with its header's length (8 bytes, little-endian, so 0x80 when the length ends in
     # that byte) and then the header's "{": only without it is a leading 0x80 a pickle's protocol opcode
     pickled = head[:1] == b"\x80" and head[8:9] != b"{"
-    if head == b"PK" and zipfile.is_zipfile(path):
+    if head[:2] == b"PK" and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             pickled = any(n.endswith(".pkl") for n in z.namelist())
     if pickled:
