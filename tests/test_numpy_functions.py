@@ -4,6 +4,8 @@ Each case runs four ways: its values against the same NumPy call on plain arrays
 through the NumPy call, the gradient against the Tensor method of the same meaning, and values and
 gradients against PyTorch where it has the op.
 """
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -200,6 +202,9 @@ def test_another_array_type_in_the_call_is_left_to_it():
     da = pytest.importorskip("dask.array")
     t = st.tensor(np.arange(4.0))
     lazy = da.from_array(np.ones(4), chunks=2)
+    # Dask imported just now (this test alone) is told about tensors on the first call; done here, so the direct
+    # calls below see the registered state they test, whatever ran before
+    sys.modules["sparktensor.numpy_protocols"].register_with_dask()
     assert st.Tensor.__array_ufunc__(t, np.add, "__call__", t, lazy) is NotImplemented
     assert st.Tensor.__array_function__(t, np.concatenate, (st.Tensor, da.Array), ([t, lazy],), {}) is NotImplemented
     for result in (np.add(lazy, t), t + lazy, lazy + t):  # NEP 13: the Dask array, above tensors, answers
