@@ -105,8 +105,13 @@ def check_spark(master="local[1]"):
         from pyspark.sql import SparkSession
 
         from .dist.engines.session import embedded_session
+        from .spark_console import quiet_launch
         active = SparkSession.getActiveSession()
-        spark = active if active is not None else embedded_session(master, {"spark.ui.enabled": "false"})
+        if active is None:
+            with quiet_launch():
+                spark = embedded_session(master, {"spark.ui.enabled": "false"})
+        else:
+            spark = active
         started = time.perf_counter()
         total = spark.sparkContext.parallelize(range(100), 2).map(lambda v: v * v).sum()
         finished = time.perf_counter()
