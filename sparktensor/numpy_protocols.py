@@ -338,7 +338,7 @@ def array_function(func, types, args, kwargs):
     return impl(*args, **kwargs)
 
 
-# ----- out= a NumPy array -----
+# ----- NumPy's own call on the values: out= a NumPy array, functions without a tensor version -----
 def _tensors_in(obj):
     """The tensors in ``obj`` and in the lists, tuples and dicts it holds."""
     if isinstance(obj, Tensor):
@@ -399,8 +399,9 @@ def _without_graph(func, name, args, kwargs):
 
 
 def _writes_into_arrays(out):
-    outs = out if isinstance(out, tuple) else (out,)
-    return out is not None and all(isinstance(o, np.ndarray) for o in outs if o is not None)
+    """Whether ``out=`` names NumPy arrays (and nothing else) to write into."""
+    given = [o for o in (out if isinstance(out, tuple) else (out,)) if o is not None]
+    return bool(given) and all(isinstance(o, np.ndarray) for o in given)
 
 
 def _into_arrays(name, call, args, kwargs):
