@@ -50,8 +50,12 @@ def quiet_launch():
         os.environ["SPARK_SUBMIT_OPTS"] = f"{before or ''} -Dlog4j2.configurationFile=file:{CONFIG}".strip()
     try:
         sys.stderr.flush()
+        try:
+            kept_stderr = os.dup(2)
+        except OSError:  # no stderr to filter (a daemon's closed fd 2): the JVM inherits none either
+            yield
+            return
         read_end, write_end = os.pipe()
-        kept_stderr = os.dup(2)
         threading.Thread(target=_forward, args=(read_end, kept_stderr), name="spark-console", daemon=True).start()
         os.dup2(write_end, 2)  # the JVM inherits the pipe as its stderr
         os.close(write_end)
