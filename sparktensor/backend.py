@@ -120,11 +120,12 @@ def check_same_device(op, arrays):
     """Raise when the arrays of one op live on different devices, naming both."""
     first = None
     for a in arrays:
-        if type(a) is np.ndarray or not hasattr(a, "shape"):
-            device = "cpu" if type(a) is np.ndarray else None
-        else:
+        # only arrays have a device: a dtype or a NumPy scalar has a shape but goes anywhere
+        if type(a) is np.ndarray:
+            device = "cpu"
+        elif is_cupy_array(a):
             device = device_of(a)
-        if device is None:
+        else:
             continue
         if first is None:
             first = device

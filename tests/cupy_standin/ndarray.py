@@ -82,6 +82,7 @@ class ndarray:
     """A device array of the stand-in (``cupy.ndarray``): NumPy data behind a strict wall."""
 
     __array_priority__ = 100
+    __module__ = "cupy"  # as CuPy's: code and tests read the array module's name off the type
 
     def __init__(self, array):
         if not isinstance(array, np.ndarray):

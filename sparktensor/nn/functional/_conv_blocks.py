@@ -136,7 +136,7 @@ def copy_in_pieces(xp, dst, src):
 def _blocked_matmul(xp, a, b, out):
     """``out[...] = a @ b`` for a (groups, R, K) and b (groups, K, M), cut along M into blocks of ``BLOCK_MACS``."""
     m = b.shape[-1]
-    size = m if xp is not np else max(1, min(m, BLOCK_MACS // (a.shape[-2] * a.shape[-1])))
+    size = max(1, m if xp is not np else min(m, BLOCK_MACS // (a.shape[-2] * a.shape[-1])))
     whole = m // size * size
     if whole:
         # (groups, blocks, rows, size) views: one batched product, each block a small one
