@@ -6,6 +6,7 @@ One ``LocalCluster`` (2 worker processes, 1 thread each) serves the whole module
 """
 import functools
 import os
+import time
 
 import numpy as np
 import pytest
@@ -351,3 +352,25 @@ def _hybrid_weights(engine):
 
 def test_hybrid_trainer_runs_its_gang_on_dask(engine):
     np.testing.assert_array_equal(_hybrid_weights(engine), _hybrid_weights(dist.LocalEngine()))
+
+
+def _rank_1_hangs_once(comm, marker):
+    """Rank 1 sleeps after the all-reduce on the first launch (it leaves ``marker``); the next launch works."""
+    total = comm.all_reduce(np.ones(2))
+    if comm.rank == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(600)
+    return total
+
+
+def test_gang_whose_rank_hangs_is_named_its_worker_restarted_and_launched_again(engine, client, tmp_path):
+    from sparktensor.dist.engines.gang import GangError
+    marker = str(tmp_path / "hung-once")
+    start = time.monotonic()
+    with pytest.raises(GangError, match=r"gang '_rank_1_hangs_once': rank 1 of 2 hung: still running 3 s after "
+                                        r"rank 0 returned; killed") as info:
+        engine.run_gang(_rank_1_hangs_once, 2, marker, timeout=3)
+    assert info.value.hung and info.value.rank == 1 and time.monotonic() - start < 60
+    os.remove(marker)
+    results = engine.run_gang(_rank_1_hangs_once, 2, marker, timeout=3, attempts=2)
+    np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)

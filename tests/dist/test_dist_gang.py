@@ -129,3 +129,53 @@ def test_a_rank_listens_only_on_the_address_it_advertises(host):
     from sparktensor.dist.engines.gang import new_key, run_rank
     report = run_rank(_bound_host, (), 0, new_key(), exchange=lambda address: [address], timeout=5, host=host)
     assert report == ("ok", host)  # not 0.0.0.0: the gang's port is not open on every interface
+
+
+# ----- hung ranks: a deadline once the first rank is done -----
+def _rank_1_hangs_before_the_collective(comm, marker=None):
+    """Rank 1 never reaches the all-reduce (on the first launch only, when ``marker`` is given)."""
+    if comm.rank == 1 and (marker is None or not os.path.exists(marker)):
+        if marker is not None:
+            open(marker, "w").close()
+        time.sleep(600)
+    return comm.all_reduce(np.ones(2))
+
+
+def _rank_1_hangs_after_the_last_collective(comm):
+    total = comm.all_reduce(np.ones(2))
+    if comm.rank == 1:
+        time.sleep(600)
+    return total
+
+
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+@pytest.mark.parametrize("fn, first", [(_rank_1_hangs_before_the_collective, "failed"),
+                                       (_rank_1_hangs_after_the_last_collective, "returned")],
+                         ids=["before-a-collective", "after-the-last-collective"])
+def test_local_gang_names_the_hung_rank_not_the_waiting_one(mode, fn, first):
+    start = time.monotonic()
+    with pytest.raises(GangError, match=rf"rank 1 of 2 hung: still running 2 s after rank 0 {first}; killed") as info:
+        dist.LocalEngine().run_gang(fn, 2, mode=mode, timeout=2)
+    assert info.value.hung and not info.value.died and info.value.rank == 1 and info.value.ranks == [1]
+    assert time.monotonic() - start < 30  # rank 0's 2 s wait, then 2 s for rank 1; not its 600 s sleep
+
+
+def test_socket_thread_gang_names_the_hung_rank():
+    from sparktensor.dist.engines.local_gang import run_socket_threads
+    with pytest.raises(GangError, match=r"rank 1 of 3 hung: still running 2 s after rank 0 returned") as info:
+        run_socket_threads(_rank_1_hangs_after_the_last_collective, 3, timeout=2)
+    assert info.value.ranks == [1]
+
+
+def test_spark_gang_names_the_hung_rank_kills_it_and_relaunches(spark_engine, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(GangError, match=r"gang '_rank_1_hangs_after_the_last_collective': rank 1 of 2 hung: still "
+                                        r"running 3 s after rank 0 returned; killed") as info:
+        spark_engine.run_gang(_rank_1_hangs_after_the_last_collective, 2, timeout=3)
+    assert info.value.hung and info.value.rank == 1
+    assert time.monotonic() - start < 60
+    with pytest.raises(GangError, match=r"rank 1 of 2 hung: still running 3 s after rank 0 returned") as info:
+        spark_engine.run_gang(_rank_1_hangs_before_the_collective, 2, timeout=3)  # rank 0 timed out: not blamed
+    marker = str(tmp_path / "hung-once")
+    results = spark_engine.run_gang(_rank_1_hangs_before_the_collective, 2, marker, timeout=3, attempts=2)
+    np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)  # the relaunched gang, rank 1 no longer hanging

@@ -14,7 +14,7 @@ authenticated TCP connections between processes (``SocketTransport``, which the 
 up). The collectives are the same code over both.
 """
 from .communicator import Communicator
-from .errors import CommError
+from .errors import CommError, CommTimeout
 from .threads import run_threads
 
-__all__ = ["CommError", "Communicator", "run_threads"]
+__all__ = ["CommError", "CommTimeout", "Communicator", "run_threads"]

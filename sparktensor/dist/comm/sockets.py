@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
-from .errors import CommError
+from .errors import CommError, CommTimeout
 from .listening import accept_connections, peer_name, shut
 from .transport import DONE, Transport, remaining
 from .wire import read_message, write_message
@@ -90,7 +90,7 @@ class SocketTransport(Transport):
         try:
             item = inbox.get(timeout=remaining(deadline, self.rank, src))
         except queue.Empty:
-            raise CommError(f"rank {self.rank} timed out waiting for a message from rank {src}") from None
+            raise CommTimeout(f"rank {self.rank} timed out waiting for a message from rank {src}", src) from None
         if item is _FAILED:
             inbox.put(item)
             raise CommError(self.failure)
@@ -294,7 +294,7 @@ class _Sent:
 
     def wait(self, timeout=None):
         if not self.event.wait(timeout):
-            raise CommError(f"rank {self.rank} timed out sending to rank {self.dst}")
+            raise CommTimeout(f"rank {self.rank} timed out sending to rank {self.dst}", self.dst)
         if self.error is not None:
             raise self.error
 

@@ -6,11 +6,12 @@ processes, without sockets. When one rank fails, the others are released: their 
 """
 import queue
 import threading
+import time
 
 import numpy as np
 
 from .communicator import Communicator
-from .errors import CommError
+from .errors import CommError, CommTimeout
 from .transport import DONE, Transport, remaining
 
 _ABORT = object()  # put in every queue when a rank fails; stays there, so every later receive sees it
@@ -55,7 +56,7 @@ class ThreadTransport(Transport):
         try:
             item = q.get(timeout=remaining(deadline, self.rank, src))
         except queue.Empty:
-            raise CommError(f"rank {self.rank} timed out waiting for a message from rank {src}") from None
+            raise CommTimeout(f"rank {self.rank} timed out waiting for a message from rank {src}", src) from None
         if item is _CLOSED:
             q.put(_CLOSED)
             raise CommError(f"rank {src} closed its communicator while rank {self.rank} waited for a message from it")
@@ -81,7 +82,9 @@ def run_threads(fn, world_size, *args, timeout=60.0):
     """Run ``fn(comm, *args)`` on ``world_size`` threads, each with its own ``Communicator``; results in rank order.
 
     An exception in any rank is re-raised here (with a note naming the rank) after the other ranks were
-    released; the first rank to fail is the one reported, since the others fail because of it.
+    released; the first rank to fail is the one reported, since the others fail because of it. Once a rank
+    has returned or failed, the others get ``timeout`` seconds more: threads still running then are reported
+    as hung (``GangError``) and left behind as daemons (a thread cannot be killed).
     """
     if not (isinstance(world_size, int) and world_size >= 1):
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
@@ -89,6 +92,7 @@ def run_threads(fn, world_size, *args, timeout=60.0):
     results = [None] * world_size
     failures = []  # (rank, exception), in the order they happened
     lock = threading.Lock()
+    finished = queue.Queue()
 
     def body(rank):
         comm = Communicator(ThreadTransport(hub, rank), timeout=timeout)
@@ -100,15 +104,27 @@ def run_threads(fn, world_size, *args, timeout=60.0):
             hub.abort(rank, e)
         finally:
             comm.close()
+            finished.put(rank)
 
     threads = [threading.Thread(target=body, args=(rank,), name=f"sparktensor-rank-{rank}", daemon=True)
                for rank in range(world_size)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        rank, error = failures[0]
-        error.add_note(f"raised on rank {rank} of a gang of {world_size} threads")
-        raise error
+    first = finished.get()  # no deadline before the first rank is done: a gang may train for hours
+    done, stop_at = {first}, time.monotonic() + timeout
+    while len(done) < world_size:
+        try:
+            done.add(finished.get(timeout=max(0.0, stop_at - time.monotonic())))
+        except queue.Empty:
+            break
+    with lock:
+        own = [(rank, e) for rank, e in failures if not isinstance(e, CommError)]
+        hung = sorted(set(range(world_size)) - done)
+        if failures and (own or not hung):
+            rank, error = (own or failures)[0]
+            error.add_note(f"raised on rank {rank} of a gang of {world_size} threads")
+            raise error
+    if hung:
+        from ..engines.gang import hung_error
+        raise hung_error(hung, world_size, timeout, first, any(rank == first for rank, _ in failures))
     return results

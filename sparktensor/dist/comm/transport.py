@@ -13,7 +13,7 @@ until it is asked for.
 import time
 from collections import defaultdict, deque
 
-from .errors import CommError
+from .errors import CommTimeout
 
 
 class Done:
@@ -63,8 +63,8 @@ class Transport:
 
 
 def remaining(deadline, me, peer, what="a message from"):
-    """Seconds left before ``deadline``; ``CommError`` naming the peer when none are left."""
+    """Seconds left before ``deadline``; ``CommTimeout`` naming the peer when none are left."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise CommError(f"rank {me} timed out waiting for {what} rank {peer}")
+        raise CommTimeout(f"rank {me} timed out waiting for {what} rank {peer}", peer)
     return left

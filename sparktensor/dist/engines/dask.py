@@ -220,19 +220,30 @@ class DaskEngine(Engine):
                                           allow_other_workers=False, pure=False)
                        for rank, home in enumerate(homes)]
         try:
-            reports = self._gang_reports(futures, homes)
+            reports, hung = self._gang_reports(futures, homes, timeout)
         finally:
             for future in futures:
                 future.cancel()
             for rank in range(world_size):
                 Variable(f"{gang}-{rank}", client=self.client).delete()
-        return outcome(reports, world_size, f"gang '{name}'")
+        if hung is not None:  # a running task cannot be cancelled: its worker is restarted under it
+            self.client.restart_workers([homes[rank] for rank in hung.ranks], raise_for_error=False)
+        return outcome(reports, world_size, f"gang '{name}'", hung)
 
-    def _gang_reports(self, futures, homes):
-        """``{rank: report}`` of the ranks that finished; a rank whose worker died has none."""
+    def _gang_reports(self, futures, homes, timeout):
+        """``({rank: report}, hung_error or None)`` of the ranks that finished; a rank whose worker died has
+        none, and ranks still running ``timeout`` seconds after the first rank finished are hung."""
         import traceback
+
+        from .gang import hung_error
         reports, pending, checked = {}, dict(enumerate(futures)), time.monotonic()
+        stop_at, first = None, None
         while pending:
+            if stop_at is None and len(pending) < len(futures):
+                done = min(set(range(len(futures))) - set(pending))
+                stop_at, first = time.monotonic() + timeout, (done, done not in reports or reports[done][0] == "error")
+            elif stop_at is not None and time.monotonic() > stop_at:
+                return reports, hung_error(sorted(pending), len(futures), timeout, *first)
             for rank, future in list(pending.items()):
                 if future.status == "finished":
                     reports[rank] = future.result()
@@ -247,7 +258,7 @@ class DaskEngine(Engine):
                 for rank in [r for r in pending if homes[r] not in live]:  # pinned there: it cannot run again
                     del pending[rank]
             time.sleep(0.02)
-        return reports
+        return reports, None
 
     # ----- where things live -----
     def _live_workers(self):

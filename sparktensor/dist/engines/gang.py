@@ -18,7 +18,7 @@ import os
 import pickle
 import traceback
 
-from ..comm import CommError, Communicator, auth
+from ..comm import CommError, CommTimeout, Communicator, auth
 from ..comm.sockets import SocketTransport, open_listener
 
 #: the environment variable that sets the address a rank advertises to the others (default: see ``rank_host``)
@@ -26,11 +26,23 @@ HOST_VARIABLE = "SPARKTENSOR_GANG_HOST"
 
 
 class GangError(RuntimeError):
-    """A rank of a gang failed; ``rank`` is the rank that failed first, ``remote_traceback`` its traceback."""
+    """A rank of a gang failed; ``rank`` is the rank that failed first, ``remote_traceback`` its traceback.
 
-    def __init__(self, message, rank=None, remote_traceback=None, died=False):
+    ``died``: its process exited or was killed under it. ``hung``: it was still running ``timeout`` seconds
+    after another rank had returned or failed, and the launcher killed it (``ranks``: every rank that hung)."""
+
+    def __init__(self, message, rank=None, remote_traceback=None, died=False, hung=False, ranks=None):
         super().__init__(message)
-        self.rank, self.remote_traceback, self.died = rank, remote_traceback, died
+        self.rank, self.remote_traceback, self.died, self.hung = rank, remote_traceback, died, hung
+        self.ranks = [rank] if ranks is None and rank is not None else list(ranks or [])
+
+
+def hung_error(hung, world_size, timeout, first, first_failed):
+    """The ``GangError`` for ranks ``hung`` still running ``timeout`` s after rank ``first`` returned (or failed)."""
+    hung = sorted(hung)
+    who = f"rank {hung[0]}" if len(hung) == 1 else "ranks " + ", ".join(map(str, hung))
+    return GangError(f"{who} of {world_size} hung: still running {timeout:g} s after rank {first} "
+                     f"{'failed' if first_failed else 'returned'}; killed", rank=hung[0], hung=True, ranks=hung)
 
 
 def new_key():
@@ -73,7 +85,9 @@ def run_rank(fn, args, rank, key, exchange, timeout=60.0, host=None):
     try:
         result = fn(comm, *args)
     except BaseException as e:  # noqa: BLE001 - reported to the launcher with the rank
-        caused_elsewhere = isinstance(e, CommError) and comm.transport.failure is not None
+        # a peer's failure reached us, or a peer said nothing within the timeout (hung, or waiting in turn)
+        caused_elsewhere = isinstance(e, CommError) and (comm.transport.failure is not None
+                                                         or isinstance(e, CommTimeout))
         comm.transport.abort(f"rank {rank} failed: {type(e).__name__}: {e}")
         return ("error", portable(e), traceback.format_exc(), caused_elsewhere)
     comm.close()
@@ -89,29 +103,40 @@ def portable(error):
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-def root_failure(reports, world_size):
+def root_failure(reports, world_size, hung=None):
     """``(rank, exception, traceback text)`` of the rank that failed first, or None when all ranks succeeded.
 
-    ``reports`` maps ranks to ``run_rank``'s reports; a rank without one died. The root is a rank that died,
-    else the first rank whose failure was not caused by another rank's.
+    ``reports`` maps ranks to ``run_rank``'s reports; ``hung``, a ``hung_error`` for the ranks the launcher
+    killed after its deadline; any other rank without a report died. The root is a rank that died, else the
+    first rank whose failure was its own (not a peer's failure or silence), else the hung ranks, else the
+    first rank that failed.
     """
+    killed = set(hung.ranks) if hung is not None else set()
     for rank in range(world_size):
-        if rank not in reports:
+        if rank not in reports and rank not in killed:
             return rank, GangError(f"rank {rank} died without a result (its process exited or was killed)",
                                    rank=rank, died=True), ""
     failed = [(rank, report) for rank, report in sorted(reports.items()) if report[0] == "error"]
+    own = [(r, f) for r, f in failed if not f[3]]
+    if own:
+        return own[0][0], own[0][1][1], own[0][1][2]
+    if hung is not None:
+        return hung.rank, hung, ""
     if not failed:
         return None
-    rank, report = next(((r, f) for r, f in failed if not f[3]), failed[0])
+    rank, report = failed[0]
     return rank, report[1], report[2]
 
 
-def outcome(reports, world_size, name="gang"):
-    """The results in rank order from ``{rank: report}``, or ``GangError`` naming the rank that failed first."""
-    failure = root_failure(reports, world_size)
+def outcome(reports, world_size, name="gang", hung=None):
+    """The results in rank order from ``{rank: report}``, or ``GangError`` naming the rank that failed first
+    (``hung``: see ``root_failure``)."""
+    failure = root_failure(reports, world_size, hung)
     if failure is None:
         return [reports[rank][1] for rank in range(world_size)]
     rank, error, text = failure
+    if isinstance(error, GangError) and error.hung:
+        raise GangError(f"{name}: {error}", rank=rank, hung=True, ranks=error.ranks)
     message = f"{name}: rank {rank} of {world_size} failed: {type(error).__name__}: {error}"
     if text:
         message += f"\n--- traceback of rank {rank} ---\n{text}"
@@ -129,13 +154,13 @@ def dumps(obj):
 
 
 def relaunching(launch, name, attempts, before_retry=None):
-    """``launch()`` up to ``attempts`` times while it fails with a rank that died (a rank's own exception, or
-    the last attempt's failure, is raised); ``before_retry()`` runs before each new attempt."""
+    """``launch()`` up to ``attempts`` times while it fails with a rank that died or hung (a rank's own
+    exception, or the last attempt's failure, is raised); ``before_retry()`` runs before each new attempt."""
     for attempt in range(1, attempts + 1):
         try:
             return launch()
         except GangError as e:
-            if not e.died or attempt == attempts:
+            if not (e.died or e.hung) or attempt == attempts:
                 raise
             logging.getLogger("sparktensor.dist").warning("gang %s, attempt %d of %d: %s; launching it again",
                                                           name, attempt, attempts, e)
@@ -143,4 +168,4 @@ def relaunching(launch, name, attempts, before_retry=None):
                 before_retry()
 
 
-__all__ = ["GangError", "connect", "new_key", "outcome", "rank_host", "relaunching", "run_rank"]
+__all__ = ["GangError", "connect", "hung_error", "new_key", "outcome", "rank_host", "relaunching", "run_rank"]

@@ -6,17 +6,20 @@ in-process gang over queues.)
 """
 import multiprocessing
 import pickle
+import queue
 import threading
 import time
 from multiprocessing.connection import wait
 
-from .gang import dumps, new_key, root_failure, run_rank
+from .gang import dumps, hung_error, new_key, root_failure, run_rank
 
 
 def run_socket_threads(fn, world_size, *args, timeout=60.0):
     """``fn(comm, *args)`` on ``world_size`` threads of this process, connected by TCP over loopback.
 
-    Results in rank order; the first rank's failure is re-raised, with a note naming its rank.
+    Results in rank order; the first rank's failure is re-raised, with a note naming its rank. Once a rank
+    has returned or failed, the others get ``timeout`` seconds more; a thread still running then is reported
+    as hung (``GangError``) and left behind (a thread cannot be killed; it is a daemon).
     """
     _check_world_size(world_size)
     key = new_key()
@@ -29,15 +32,29 @@ def run_socket_threads(fn, world_size, *args, timeout=60.0):
         meeting.wait(timeout)
         return list(addresses)
 
+    finished = queue.Queue()
+
     def body(rank):
-        reports[rank] = run_rank(fn, args, rank, key, lambda address: exchange(rank, address), timeout)
+        try:
+            reports[rank] = run_rank(fn, args, rank, key, lambda address: exchange(rank, address), timeout)
+        finally:
+            finished.put(rank)
 
     threads = [threading.Thread(target=body, args=(rank,), daemon=True) for rank in range(world_size)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
-    return _results_or_raise(reports, world_size, "threads")
+    first = finished.get()  # no deadline before the first rank is done: a gang may train for hours
+    stop_at = time.monotonic() + timeout
+    done = {first}
+    while len(done) < world_size:
+        try:
+            done.add(finished.get(timeout=max(0.0, stop_at - time.monotonic())))
+        except queue.Empty:
+            break
+    hung = set(range(world_size)) - done
+    first_failed = first in reports and reports[first][0] == "error"
+    return _results_or_raise(reports, world_size, "threads",
+                             hung_error(hung, world_size, timeout, first, first_failed) if hung else None)
 
 
 def run_processes(fn, world_size, *args, timeout=60.0, start_method=None):
@@ -45,7 +62,8 @@ def run_processes(fn, world_size, *args, timeout=60.0, start_method=None):
 
     ``fn`` and ``args`` travel by cloudpickle (lambdas work); the parent only passes the addresses around
     and collects the results. A rank that fails is re-raised here with a note naming it; a rank whose
-    process dies is reported as a ``GangError`` naming it. ``start_method`` is multiprocessing's; the default,
+    process dies is reported as a ``GangError`` naming it, and so is a rank still running ``timeout``
+    seconds after another returned or failed (``hung``; its process is killed). ``start_method`` is multiprocessing's; the default,
     ``forkserver`` where there is one, pays for a fresh interpreter once and then forks ranks from it.
     """
     _check_world_size(world_size)
@@ -59,13 +77,13 @@ def run_processes(fn, world_size, *args, timeout=60.0, start_method=None):
     for _, child in pipes:
         child.close()
     try:
-        reports = _gather_reports(processes, [parent for parent, _ in pipes], timeout)
+        reports, hung = _gather_reports(processes, [parent for parent, _ in pipes], timeout)
     finally:
         for process in processes:
             if process.is_alive():
-                process.terminate()
+                process.kill()  # a hung rank may not listen to SIGTERM
             process.join()
-    return _results_or_raise(reports, world_size, "processes")
+    return _results_or_raise(reports, world_size, "processes", hung)
 
 
 def _context(start_method):
@@ -89,14 +107,16 @@ def _process_rank(payload, rank, key, conn, timeout):
     try:
         conn.send(report)
     except Exception as e:  # noqa: BLE001 - an unpicklable result
-        conn.send(("error", RuntimeError(f"rank {rank}'s result cannot be sent back: {e}"), ""))
+        conn.send(("error", RuntimeError(f"rank {rank}'s result cannot be sent back: {e}"), "", False))
 
 
 def _gather_reports(processes, conns, timeout):
-    """Pass the addresses around once, then wait for every rank's report or death."""
+    """Pass the addresses around once, then wait for every rank's report or death; ``(reports, hung_error or
+    None)``."""
     world_size = len(processes)
     addresses, reports, dead = {}, {}, set()
-    stop_at = None  # once a rank failed, the others get ``timeout`` more seconds to report
+    stop_at = None  # once a rank returned, failed or died, the others get ``timeout`` more seconds to report
+    first = None  # (rank, whether it failed)
     pending = dict(enumerate(conns))
     while pending:
         waiting = list(pending.values()) + [processes[rank].sentinel for rank in pending]
@@ -124,16 +144,21 @@ def _gather_reports(processes, conns, timeout):
                     continue
                 reports[rank] = message
                 del pending[rank]
-        if (dead or any(r[0] == "error" for r in reports.values())) and stop_at is None:
+        if first is None and (dead or reports):
+            rank = min(dead) if dead else min(reports)
+            first = (rank, rank in dead or reports[rank][0] == "error")
             stop_at = time.monotonic() + timeout
-    return reports
+    hung = [rank for rank in pending if processes[rank].is_alive()]
+    return reports, (hung_error(hung, world_size, timeout, *first) if hung else None)
 
 
-def _results_or_raise(reports, world_size, how):
-    failure = root_failure(reports, world_size)
+def _results_or_raise(reports, world_size, how, hung=None):
+    failure = root_failure(reports, world_size, hung)
     if failure is None:
         return [reports[rank][1] for rank in range(world_size)]
     rank, error, text = failure
+    if error is hung:
+        raise error
     note = f"raised on rank {rank} of a gang of {world_size} {how}"
     error.add_note(note + (f"; its traceback:\n{text}" if text else ""))
     raise error

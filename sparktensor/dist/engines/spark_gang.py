@@ -7,21 +7,25 @@ driver with ``secrets`` and shipped inside the task closure (protect the closure
 
 Failures. A rank whose ``fn`` raises tells the others and then fails its task, so Spark aborts the stage
 and kills the rest at once; ranks that fail only because another rank did (they raise ``CommError``)
-finish their tasks quietly, so the task that fails first is the rank that caused it. A barrier result
+finish their tasks quietly, so the task that fails first is the rank that caused it. So do ranks that
+only timed out waiting for a peer: once a task has finished, the driver gives the others ``timeout`` seconds,
+then cancels the stage and names the ranks still running as hung (``GangError.hung``). A barrier result
 stage is not retried by Spark, so ``run_gang`` relaunches the whole gang itself when a rank's process
-died, up to ``attempts`` times; a rank's own exception is never retried.
+died or hung, up to ``attempts`` times; a rank's own exception is never retried.
 """
 import functools
 import json
 import logging
 import re
+import time
 import uuid
 
 from contextlib import nullcontext
 
-from .gang import GangError, new_key, outcome, relaunching, run_rank
+from .gang import GangError, hung_error, new_key, outcome, relaunching, run_rank
 
 _MARK = "sparktensor gang rank failed"  # in the message a failing task raises, so the driver can quote it
+_POLL = 0.5  # seconds between looks at the stage's tasks, for the deadline after the first rank finished
 _REASONS = [r"Python worker exited unexpectedly[^\n.]*", r"[^\n]*[Kk]illed[^\n]*", r"Job aborted[^\n]*"]
 
 log = logging.getLogger("sparktensor.dist")
@@ -76,7 +80,9 @@ def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
     sc.setJobGroup(group, f"sparktensor gang '{name}': {world_size} ranks", interruptOnCancel=True)
     try:
         with by_value():  # the user's modules travel by value while the stage is pickled
-            rows = sc.parallelize(range(world_size), world_size).barrier().mapPartitions(task).collect()
+            stage = sc.parallelize(range(world_size), world_size).barrier().mapPartitions(task)
+            stage._jrdd  # noqa: B018 - pickles the stage here, under by_value
+        rows, hung = _collect_with_deadline(sc, stage, group, world_size, timeout)
     except Exception as e:  # noqa: BLE001 - Py4J wraps whatever happened on the executors
         sc.cancelJobGroup(group)  # nothing of the gang may keep running
         from py4j.protocol import Py4JJavaError
@@ -86,7 +92,62 @@ def _launch(sc, fn, world_size, args, timeout, name, host, by_value):
     finally:
         for k, v in saved.items():
             sc.setLocalProperty(k, v)
+    if hung is not None:
+        raise GangError(f"gang '{name}': {hung}", rank=hung.rank, hung=True, ranks=hung.ranks)
     return outcome(dict(rows), world_size, f"gang '{name}'")
+
+
+def _collect_with_deadline(sc, stage, group, world_size, timeout):
+    """``(rows, None)`` of the barrier stage; or, when tasks are still running ``timeout`` seconds after the
+    first one finished, ``(None, hung_error)`` naming them, with the stage cancelled (which kills their
+    Python workers). A task that fails aborts the stage at once, so only finished tasks start the clock."""
+    from pyspark import InheritableThread  # keeps the job group of this thread
+    answer = {}
+
+    def collect():
+        try:
+            answer["rows"] = stage.collect()
+        except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
+            answer["error"] = e
+
+    thread = InheritableThread(target=collect, daemon=True)
+    thread.start()
+    stop_at, first = None, None
+    while thread.is_alive():
+        thread.join(_POLL)
+        if not thread.is_alive():
+            break
+        tasks = _tasks(sc, group)
+        if stop_at is None:
+            done = [rank for rank, status in tasks.items() if status == "SUCCESS"]
+            if done:
+                stop_at, first = time.monotonic() + timeout, done[0]
+        elif time.monotonic() > stop_at:
+            running = sorted(rank for rank, status in tasks.items() if status == "RUNNING")
+            if running:
+                sc.cancelJobGroup(group)
+                thread.join()
+                return None, hung_error(running, world_size, timeout, first, False)
+    if "error" in answer:
+        raise answer["error"]
+    return answer["rows"], None
+
+
+def _tasks(sc, group):
+    """``{rank: status}`` of the tasks of the job group's stages, as Spark's status store has them now."""
+    tracker, store = sc.statusTracker(), sc._jsc.sc().statusStore()
+    found = {}
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        for stage_id in (info.stageIds if info is not None else ()):
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None:
+                continue
+            tasks = store.taskList(stage_id, stage.currentAttemptId, 1 << 20)
+            for k in range(tasks.size()):
+                task = tasks.apply(k)
+                found[int(task.index())] = str(task.status())
+    return found
 
 
 def _gang_task(fn, args, key, world_size, timeout, host, iterator):
