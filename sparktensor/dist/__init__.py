@@ -14,7 +14,7 @@ DataFrames) and ``LocalEngine`` (one process, the reference). Model and hybrid p
 ``gather``, ``Mesh`` and ``HybridTrainer``, on gangs of ranks (``engine.run_gang``). Nothing here imports
 pyspark or dask until an engine or a data source that needs it is used.
 """
-from .data.blocks import Blocks, from_numpy
+from .data.blocks import Blocks
 from .data.resident import ResidentData
 from .data.spark import SparkResidentData, from_dataframe, from_parquet, from_rdd
 from .engines.base import Engine
@@ -23,6 +23,7 @@ from .trainers.checkpoint import (checkpoints, gather_to_file, latest_checkpoint
                                   save_shard)
 from .trainers.flat import FlatLayout
 from .trainers.history import History
+from .trainers.multi_input import MultiInputBlocks, from_numpy  # from_numpy takes a tuple of inputs too
 from .trainers.parameter_averaging import ParameterAveraging, SynchronousSGD
 from .trainers.worker import batch_indices
 

@@ -27,8 +27,9 @@ def checkpoint_path(directory, round_count, suffix=".safetensors"):
 
 
 def save_checkpoint(directory, round_count, model, optimizer, history, settings, keep=2, suffix=".safetensors",
-                    shard=None):
-    """Write the state after ``round_count`` rounds atomically; returns the file's path.
+                    shard=None, scheduler=None):
+    """Write the state after ``round_count`` rounds atomically (with ``scheduler``'s state when given); returns
+    the file's path.
 
     ``shard``: for a model-parallel rank's share, its ``shard_info``, which lets ``gather_to_file`` and
     ``load_shard`` read the ranks' files of one round as a sharded checkpoint.
@@ -43,6 +44,8 @@ def save_checkpoint(directory, round_count, model, optimizer, history, settings,
         "settings": dict(settings),
         "history": list(history.records),
     }
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
     if shard is not None:
         state["shard"] = shard
         write_streaming(state, path)  # a rank's share: written tensor by tensor, never copied whole
@@ -97,10 +100,13 @@ def latest_checkpoint(directory):
     return None, None
 
 
-def restore(state, model, optimizer):
-    """Load a checkpoint's weights, optimizer state and random state; returns the rounds it had done."""
+def restore(state, model, optimizer, scheduler=None):
+    """Load a checkpoint's weights, optimizer state, schedule (when both have one) and random state; returns the
+    rounds it had done."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(_plain(state["scheduler"]))
     st_random.default_generator.set_state(_plain(state["random"]["default_generator"]))
     return int(state["round"])
 

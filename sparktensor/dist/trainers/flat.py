@@ -7,12 +7,12 @@ Buffer order: parameters (``model.named_parameters()``), then buffers (``model.n
 norm statistics; integer ones are stored as floats and rounded back), then the optimizer's state entries
 (``exp_avg``, ``momentum_buffer``, ``step``...) per optimizer parameter.
 """
-import copy
 
 import numpy as np
 
 from ... import backend
 from ...tensor import Tensor
+from .shipping import copied
 
 
 class FlatLayout:
@@ -144,7 +144,7 @@ def _state_entries(model, optimizer):
     """
     params = _optimizer_params(optimizer)
     if not all(optimizer.state.get(p) for p in params):
-        model, optimizer = copy.deepcopy((model, optimizer))
+        model, optimizer = copied((model, optimizer), ("model", "optimizer"))
         params = _optimizer_params(optimizer)
         for p in params:
             p.grad = Tensor(backend.get_array_module(p.data).zeros_like(p.data))

@@ -25,6 +25,9 @@ from ..data.blocks import steps_per_epoch
 from .flat import FlatLayout
 from .history import History
 from .inputs import as_blocks
+from .multi_input import describe_inputs, input_spec
+from .schedule import check_scheduler, step_after_round, steps_ahead
+from .shipping import ship
 from ..data.resident import check_labels_fit
 
 log = logging.getLogger("sparktensor.dist")
@@ -52,10 +55,16 @@ class ParameterAveraging:
         shuffle: a new order of each partition every local epoch (else the stored order).
         eval_batch_size: batch size of evaluation.
         progress: show a tqdm progress bar over rounds.
+        scheduler: a learning-rate schedule of ``optimizer`` (``optim.lr_scheduler``), stepped on the driver;
+            the workers get the learning rates (and momenta) it sets. Saved in checkpoints and resumed.
+        scheduler_step: ``"round"`` (default): ``scheduler.step()`` once after each round (``ReduceLROnPlateau``
+            gets the round's ``eval_loss``, or its training loss on rounds without evaluation). ``"step"``: once
+            per local step, so each of a round's ``tau`` steps trains at its own learning rate, as in one process.
     """
 
     def __init__(self, model, loss, optimizer, workers=None, tau=10, batch_size=32, seed=0, engine=None,
-                 optimizer_state="average", shuffle=True, eval_batch_size=1024, progress=True):
+                 optimizer_state="average", shuffle=True, eval_batch_size=1024, progress=True, scheduler=None,
+                 scheduler_step="round"):
         if optimizer_state not in _STATE_CHOICES:
             raise ValueError(f"optimizer_state must be one of {_STATE_CHOICES}, got {optimizer_state!r}")
         for name, value in (("tau", tau), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -67,7 +76,9 @@ class ParameterAveraging:
         if not all(id(p) in own for g in optimizer.param_groups for p in g["params"]):
             raise ValueError("the optimizer holds parameters that are not the model's; build it from "
                              "model.parameters()")
+        check_scheduler(scheduler, optimizer, scheduler_step)
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.scheduler, self.scheduler_step = scheduler, scheduler_step
         self.workers, self.tau, self.batch_size, self.seed = workers, int(tau), int(batch_size), int(seed)
         self.engine = engine
         self.optimizer_state, self.shuffle = optimizer_state, bool(shuffle)
@@ -81,7 +92,9 @@ class ParameterAveraging:
 
         Args:
             data: ``dist.Blocks`` (``from_numpy``, ``from_rdd``, ``from_dataframe``), an ``(x, y)`` pair of arrays
-                or an RDD of pairs; split into one partition per worker unless it has that many already.
+                (``x`` a tuple of arrays for a model called as ``model(x1, x2, ...)``), a ``DataLoader`` or
+                ``Dataset`` of ``(x, y)`` samples (read once on the driver), or an RDD of pairs; split into one
+                partition per worker unless it has that many already.
             epochs: passes over the largest partition (each worker sees its whole partition once per epoch).
             rounds: the number of rounds instead (``tau`` local steps each); the total, counting resumed ones.
             eval_data: data to report loss and accuracy on (same forms as ``data``).
@@ -89,7 +102,7 @@ class ParameterAveraging:
             checkpoint_dir: write a checkpoint every ``checkpoint_every`` rounds (and after the last) there.
             resume: continue from the latest checkpoint in ``checkpoint_dir`` (from scratch if there is none);
                 the trainer's settings and the data's partition sizes must match the checkpoint's.
-            callback: ``callback(round_record)`` after each round, e.g. to step a learning-rate schedule.
+            callback: ``callback(round_record)`` after each round (after ``scheduler`` has stepped).
         """
         if (epochs is None) == (rounds is None):
             raise ValueError("pass exactly one of epochs= and rounds=")
@@ -99,6 +112,7 @@ class ParameterAveraging:
         workers = int(self.workers or engine.workers)
         blocks = self._blocks(data, workers)
         eval_blocks = None if eval_data is None else self._blocks(eval_data, workers)
+        _check_same_inputs(blocks, eval_blocks)
         per_epoch = steps_per_epoch(blocks.counts, self.batch_size)
         total = int(rounds) if rounds is not None else math.ceil(epochs * per_epoch / self.tau)
         self._check_model_fits(blocks)
@@ -110,7 +124,7 @@ class ParameterAveraging:
             path, state = ckpt.latest_checkpoint(checkpoint_dir)
             if state is not None:
                 _check_same_settings(path, state["settings"], settings)
-                done = ckpt.restore(state, self.model, self.optimizer)
+                done = ckpt.restore(state, self.model, self.optimizer, self.scheduler)
                 history, last_checkpoint = History(state["history"]), path
                 log.info("resuming from %s after round %d", path, done)
         run = _Run(self, engine, blocks, eval_blocks, total, per_epoch)
@@ -128,9 +142,11 @@ class ParameterAveraging:
                 if eval_blocks is not None and ((r + 1) % eval_every == 0 or r + 1 == total):
                     record.update(self._evaluate(run, run.eval_placed))
                 history.append(record)
+                if self.scheduler_step == "round":
+                    step_after_round(self.scheduler, record)
                 if checkpoint_dir is not None and ((r + 1) % checkpoint_every == 0 or r + 1 == total):
                     last_checkpoint = ckpt.save_checkpoint(checkpoint_dir, r + 1, self.model, self.optimizer,
-                                                           history, settings)
+                                                           history, settings, scheduler=self.scheduler)
                 self._report(bar, record)
                 if callback is not None:
                     callback(record)
@@ -162,6 +178,8 @@ class ParameterAveraging:
         flat = run.layout.flatten(self.model, self.optimizer if run.has_state else None)
         settings = dict(run.settings, round=r, has_state=run.has_state, keep_state=keep_state,
                         groups=_groups(self.optimizer), fail=self._crash_partition(r))
+        if self.scheduler_step == "step" and self.scheduler is not None:
+            settings["step_groups"] = steps_ahead(self.scheduler, self.tau, _groups)
         result = run.map_reduce(worker.train, flat, settings)
         average = self._average(result, r, run)
         run.layout.unflatten(average, self.model, self.optimizer if keep_state else None)
@@ -215,22 +233,25 @@ class ParameterAveraging:
 
     def _settings(self, blocks):
         """What a checkpoint must agree with to be resumed (plain values)."""
-        return {"trainer": type(self).__name__, "workers": blocks.num_partitions, "tau": self.tau,
-                "batch_size": self.batch_size, "seed": self.seed, "shuffle": self.shuffle,
-                "optimizer_state": self.optimizer_state, "optimizer": type(self.optimizer).__name__,
-                "counts": list(blocks.counts)}
+        settings = {"trainer": type(self).__name__, "workers": blocks.num_partitions, "tau": self.tau,
+                    "batch_size": self.batch_size, "seed": self.seed, "shuffle": self.shuffle,
+                    "optimizer_state": self.optimizer_state, "optimizer": type(self.optimizer).__name__,
+                    "counts": list(blocks.counts)}
+        if self.scheduler is not None:  # only then: checkpoints of runs without one resume as before
+            settings.update(scheduler=type(self.scheduler).__name__, scheduler_step=self.scheduler_step)
+        return settings
 
     def _check_model_fits(self, blocks):
         """Run the model on two samples on the driver: wrong shapes and out-of-range labels fail here, named."""
         x, y = blocks.head
+        xs = x if isinstance(x, tuple) else (x,)
         training = self.model.training
         self.model.eval()
         try:
             with no_grad():
-                out = self.model(Tensor(x))
+                out = self.model(*(Tensor(a) for a in xs))
         except Exception as e:
-            raise ValueError(f"the model cannot take the data's samples, of shape {x.shape[1:]} and dtype "
-                             f"{x.dtype}: {e}") from e
+            raise ValueError(f"the model cannot take the data's {describe_inputs(xs)}: {e}") from e
         finally:
             self.model.train(training)
         if y.dtype.kind not in "iu" or worker.count_correct(out.data, y) is None:
@@ -268,9 +289,10 @@ class SynchronousSGD(ParameterAveraging):
     """
 
     def __init__(self, model, loss, optimizer, workers=None, batch_size=32, seed=0, engine=None, shuffle=True,
-                 eval_batch_size=1024, progress=True):
+                 eval_batch_size=1024, progress=True, scheduler=None, scheduler_step="round"):
         super().__init__(model, loss, optimizer, workers=workers, tau=1, batch_size=batch_size, seed=seed,
-                         engine=engine, shuffle=shuffle, eval_batch_size=eval_batch_size, progress=progress)
+                         engine=engine, shuffle=shuffle, eval_batch_size=eval_batch_size, progress=progress,
+                         scheduler=scheduler, scheduler_step=scheduler_step)
 
     def _layout(self):
         return FlatLayout(self.model)  # the optimizer stays on the driver
@@ -283,6 +305,8 @@ class SynchronousSGD(ParameterAveraging):
         run.layout.set_grads(average, self.model)
         self.optimizer.step()
         self.optimizer.zero_grad()
+        if self.scheduler_step == "step" and self.scheduler is not None:  # a round is one step here
+            self.scheduler.step()
         return run.record(r, result, time.perf_counter() - start)
 
 
@@ -299,14 +323,16 @@ class _Run:
         params = [p for g in trainer.optimizer.param_groups for p in g["params"]]
         self.has_state = trainer.optimizer_state == "average" and any(trainer.optimizer.state.get(p) for p in params)
         try:
-            self.spec = engine.ship((trainer.model, trainer.optimizer, trainer.loss, self.layout))
+            self.spec = ship(engine, (trainer.model, trainer.optimizer, trainer.loss, self.layout),
+                             ("model", "optimizer", "loss", "layout"))
             self.placed = engine.place(blocks) if blocks is not None else None
             self.eval_placed = engine.place(eval_blocks) if eval_blocks is not None else None
         except BaseException:
             self.close()
             raise
         self.settings = {"spec": self.spec, "tau": trainer.tau, "batch_size": trainer.batch_size,
-                         "seed": trainer.seed, "shuffle": trainer.shuffle}
+                         "seed": trainer.seed, "shuffle": trainer.shuffle,
+                         "input_spec": input_spec(blocks if blocks is not None else eval_blocks)}
 
     def map_reduce(self, fn, flat, settings, placed=None):
         weights = self.engine.broadcast(flat)
@@ -336,6 +362,14 @@ class _Run:
 def _groups(optimizer):
     """The optimizer's hyperparameters per group, as plain values."""
     return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def _check_same_inputs(blocks, eval_blocks):
+    """Training and evaluation data must give the model the same number of inputs."""
+    if eval_blocks is not None and input_spec(blocks) != input_spec(eval_blocks):
+        what = lambda b: f"{len(input_spec(b))} inputs" if input_spec(b) else "one input"
+        raise ValueError(f"the training data has {what(blocks)}, eval_data {what(eval_blocks)}; give both the "
+                         f"same inputs (a tuple x in from_numpy for several)")
 
 
 def _check_same_settings(path, saved, current):

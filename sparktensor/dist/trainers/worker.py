@@ -6,7 +6,6 @@ full state it needs from the round's flat buffer (weights, buffers, optimizer st
 which worker ran which partition before, or whether the task is a retry: a task's result depends only on
 the broadcast buffer, its partition, the seed and the round.
 """
-import copy
 import math
 import os
 import pickle
@@ -19,8 +18,11 @@ import numpy as np
 from ... import random as st_random
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
+from .multi_input import unpack_inputs
+from .shipping import copied
 
 _REPLICAS = OrderedDict()  # job id -> (model, optimizer, loss, layout)
+_SHIPPED = ("model", "optimizer", "loss", "layout")  # what a job's spec holds, for error messages
 _KEEP = 2  # jobs a worker remembers; older ones are dropped when a new one arrives
 
 
@@ -29,7 +31,7 @@ def replica(job_id, spec):
     found = _REPLICAS.get(job_id)
     if found is None:
         value = spec.value
-        found = pickle.loads(value) if isinstance(value, bytes) else copy.deepcopy(value)
+        found = pickle.loads(value) if isinstance(value, bytes) else copied(value, _SHIPPED[:len(value)])
         while len(_REPLICAS) >= _KEEP:
             _REPLICAS.popitem(last=False)
         _REPLICAS[job_id] = found
@@ -121,12 +123,15 @@ def train(index, block, job, weights, settings):
         layout.unflatten(weights.value, model)
     model.train()
     tau, size, seed, r = settings["tau"], settings["batch_size"], settings["seed"], settings["round"]
+    step_groups = settings.get("step_groups")  # a schedule stepped every local step: each step's hyperparameters
     loss_sum, seen, finite = 0.0, 0, True
     start = time.perf_counter()
     with _seeded(task_seed(seed, r, index)), _quiet():
         for step in range(r * tau, (r + 1) * tau):
             rows = batch_indices(seed, index, step, len(x), size, settings["shuffle"])
-            loss = loss_fn(model(Tensor(x[rows])), Tensor(y[rows]))
+            if step_groups:
+                _set_groups(optimizer, step_groups[step - r * tau])
+            loss = loss_fn(model(*model_inputs(x[rows], settings)), Tensor(y[rows]))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -159,7 +164,7 @@ def gradients(index, block, job, weights, settings):
     with _seeded(task_seed(settings["seed"], settings["round"], index)), _quiet():
         rows = batch_indices(settings["seed"], index, settings["round"], len(x), settings["batch_size"],
                              settings["shuffle"])
-        loss = loss_fn(model(Tensor(x[rows])), Tensor(y[rows]))
+        loss = loss_fn(model(*model_inputs(x[rows], settings)), Tensor(y[rows]))
         model.zero_grad()
         loss.backward()
     compute = time.perf_counter() - start
@@ -186,13 +191,19 @@ def evaluate(index, block, job, weights, settings):
     with no_grad():
         for first in range(0, len(x), size):
             xb, yb = x[first:first + size], y[first:first + size]
-            out = model(Tensor(xb))
+            out = model(*model_inputs(xb, settings))
             loss_sum += float(loss_fn(out, Tensor(yb)).item()) * len(xb)
             hits = count_correct(out.data, yb)
             correct = None if hits is None or correct is None else correct + hits
             labels += yb.size
     model.train()
     return _result(None, len(x), loss_sum, time.perf_counter() - start, correct=correct, labels=labels)
+
+
+def model_inputs(x, settings):
+    """The model's arguments for the feature rows ``x``: one tensor, or one per input of multi-input data."""
+    spec = settings.get("input_spec")
+    return tuple(Tensor(a) for a in unpack_inputs(x, spec)) if spec else (Tensor(x),)
 
 
 def count_correct(out, y):

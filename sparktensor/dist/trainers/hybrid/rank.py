@@ -37,7 +37,7 @@ from .. import checkpoint as ckpt
 from . import memory, remesh
 from .reports import DriverLink, Sent
 from ...sharding import Mesh, shard, split_parameters
-from ..worker import batch_indices, count_correct, task_seed
+from ..worker import batch_indices, count_correct, model_inputs, task_seed
 
 
 def train_rank(comm, spec, blocks, settings, eval_blocks=None):
@@ -78,7 +78,8 @@ def _train(comm, mesh, spec, blocks, eval_blocks, settings, needs, arrived):
             _maybe_crash(settings, r, comm.rank)
             record = _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r)
             if evaluation is not None and ((r + 1) % settings["eval_every"] == 0 or r + 1 == settings["rounds"]):
-                record.update(evaluate_share(sharded, loss_fn, *evaluation, mesh, settings["eval_batch_size"]))
+                record.update(evaluate_share(sharded, loss_fn, *evaluation, mesh, settings["eval_batch_size"],
+                                             settings.get("input_spec")))
             records.append(record)
             if directory is not None and ((r + 1) % settings["checkpoint_every"] == 0
                                           or r + 1 == settings["rounds"]):
@@ -120,7 +121,7 @@ def _warm_up(mesh):
         a @ a
 
 
-def evaluate_share(sharded, loss_fn, x, y, mesh, batch_size):
+def evaluate_share(sharded, loss_fn, x, y, mesh, batch_size, input_spec=None):
     """``{"eval_loss", "accuracy"}`` of the mesh's model on the replicas' evaluation partitions.
 
     Each replica runs its own partition through the sharded model (its M ranks together); one all-reduce over
@@ -133,7 +134,7 @@ def evaluate_share(sharded, loss_fn, x, y, mesh, batch_size):
         with no_grad():
             for first in range(0, len(x), batch_size):
                 xb, yb = x[first:first + batch_size], y[first:first + batch_size]
-                out = sharded(Tensor(xb))
+                out = sharded(*model_inputs(xb, {"input_spec": input_spec}))
                 loss_sum += float(loss_fn(out, Tensor(yb)).item()) * len(xb)
                 hits = count_correct(out.data, yb)
                 correct, not_classes = (correct, not_classes + 1) if hits is None else (correct + hits, not_classes)
@@ -178,7 +179,7 @@ def _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r):
     sharded.train()
     for step in range(r * tau, (r + 1) * tau):
         rows = batch_indices(seed, d, step, len(x), size, settings["shuffle"])
-        value = _forward_backward(sharded, optimizer, loss_fn, x, y, rows)
+        value = _forward_backward(sharded, optimizer, loss_fn, x, y, rows, settings)
         if settings["sync"] == "gradients" and mesh.data > 1:
             began = time.perf_counter()
             grads = [p.grad for p in params]
@@ -208,10 +209,10 @@ def _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r):
             "communication_seconds": sync_seconds, "samples_per_second": samples / seconds if seconds else 0.0}
 
 
-def _forward_backward(sharded, optimizer, loss_fn, x, y, rows):
+def _forward_backward(sharded, optimizer, loss_fn, x, y, rows, settings):
     """The batch's mean loss; the gradients are in the parameters' ``grad``."""
     optimizer.zero_grad()
-    loss = loss_fn(sharded(Tensor(x[rows])), Tensor(y[rows]))
+    loss = loss_fn(sharded(*model_inputs(x[rows], settings)), Tensor(y[rows]))
     loss.backward()
     return float(loss.item())
 

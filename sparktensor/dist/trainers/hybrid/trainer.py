@@ -58,6 +58,8 @@ from ....tensor import Tensor
 from ..checkpoint import set_aside
 from ...data.blocks import steps_per_epoch
 from ..inputs import as_blocks
+from ..multi_input import describe_inputs, input_spec
+from ..shipping import ship
 from ...data.resident import ResidentData
 from ...engines.gang import GangError
 from ..history import History
@@ -168,6 +170,9 @@ class HybridTrainer:
         self._check_memory_limit(engine)
         blocks = self._blocks(data)
         eval_blocks = None if eval_data is None else self._blocks(eval_data, what="evaluation ")
+        if eval_blocks is not None and input_spec(eval_blocks) != input_spec(blocks):
+            raise ValueError("the training data and eval_data give the model different inputs; give both the same "
+                             "(a tuple x in from_numpy for several)")
         per_epoch = steps_per_epoch(blocks.counts, self.batch_size)
         total = int(rounds) if rounds is not None else math.ceil(epochs * per_epoch / self.tau)
         deferred = any(init.is_deferred(p) for p in self.model.parameters())
@@ -183,8 +188,8 @@ class HybridTrainer:
                         crash=list(self._crash) if self._crash is not None else None,
                         memory_limit=self.memory_limit, state_per_parameter=state_per_parameter(self.optimizer),
                         model_bytes=sum(p.data.nbytes for p in self.model.parameters()), eval_every=int(eval_every),
-                        eval_batch_size=self.eval_batch_size)
-        spec = engine.ship((self.model, self.optimizer, self.loss))
+                        eval_batch_size=self.eval_batch_size, input_spec=input_spec(blocks))
+        spec = ship(engine, (self.model, self.optimizer, self.loss), ("model", "optimizer", "loss"))
         handles = [engine.broadcast(block) for block in blocks.blocks]
         eval_handles = None if eval_blocks is None else [engine.broadcast(block) for block in eval_blocks.blocks]
         try:
@@ -268,14 +273,14 @@ class HybridTrainer:
     def _check_model_fits(self, blocks):
         """Run the model on two samples here: wrong shapes fail before a gang starts, with the data's shape."""
         x, _ = blocks.head
+        xs = x if isinstance(x, tuple) else (x,)
         training = self.model.training
         self.model.eval()
         try:
             with no_grad():
-                self.model(Tensor(x[:2]))
+                self.model(*(Tensor(a[:2]) for a in xs))
         except Exception as e:
-            raise ValueError(f"the model cannot take the data's samples, of shape {x.shape[1:]} and dtype "
-                             f"{x.dtype}: {e}") from e
+            raise ValueError(f"the model cannot take the data's {describe_inputs(xs)}: {e}") from e
         finally:
             self.model.train(training)
 

@@ -1,0 +1,43 @@
+"""A learning-rate schedule on the driver of a data-parallel trainer: stepped per round, or per local step."""
+_STEPS = ("round", "step")
+
+
+def _is_plateau(scheduler):
+    return type(scheduler).__name__ == "ReduceLROnPlateau"
+
+
+def check_scheduler(scheduler, optimizer, scheduler_step):
+    """Raise, naming the problem, unless ``scheduler`` (or None) schedules ``optimizer`` every ``scheduler_step``."""
+    if scheduler_step not in _STEPS:
+        raise ValueError(f"scheduler_step must be one of {_STEPS}, got {scheduler_step!r}")
+    if scheduler is None:
+        return
+    if not hasattr(scheduler, "step") or not hasattr(scheduler, "state_dict"):
+        raise TypeError(f"scheduler must be a learning-rate schedule (optim.lr_scheduler), got "
+                        f"{type(scheduler).__name__}")
+    if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("the scheduler schedules another optimizer; build it on the trainer's optimizer")
+    if _is_plateau(scheduler) and scheduler_step == "step":
+        raise ValueError("ReduceLROnPlateau needs a metric, which a local step does not have; use "
+                         "scheduler_step='round' (it gets each round's eval_loss, else its loss)")
+
+
+def step_after_round(scheduler, record):
+    """Step the schedule once for a finished round; ``ReduceLROnPlateau`` with the round's evaluation loss, or its
+    training loss when the round had no evaluation."""
+    if scheduler is None:
+        return
+    if _is_plateau(scheduler):
+        scheduler.step(record["eval_loss"] if record.get("eval_loss") is not None else record["loss"])
+    else:
+        scheduler.step()
+
+
+def steps_ahead(scheduler, steps, groups):
+    """The hyperparameters of each of the next ``steps`` local steps (``groups(optimizer)`` before each), stepping
+    the schedule past them: the driver ends where every worker's schedule would after the round."""
+    ahead = []
+    for _ in range(steps):
+        ahead.append(groups(scheduler.optimizer))
+        scheduler.step()
+    return ahead
