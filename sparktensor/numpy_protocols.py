@@ -21,7 +21,7 @@ import numpy as np
 from . import backend, creation, dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .ops import conversion as C, elementwise as E, linalg as L, reduction as R, shape as S
-from .tensor import GradientDroppedWarning, Tensor
+from .tensor import GradientDroppedWarning, Tensor, _equality
 
 _UNSET = object()  # an argument the caller did not give
 _NO_VALUE = getattr(np, "_NoValue", _UNSET)  # NumPy's own marker of the same, which wrappers pass on
@@ -334,7 +334,7 @@ def array_function(func, types, args, kwargs):
     if _writes_into_arrays(kwargs.get("out")):
         return _into_arrays(func.__name__, func, args, kwargs)
     if impl is None:
-        return _without_graph(func, _qualified(func), args, kwargs)
+        return _without_graph(func, (*_qualified(func).split(".")[1:],), _qualified(func), args, kwargs)
     return impl(*args, **kwargs)
 
 
@@ -384,9 +384,25 @@ def _qualified(func):
     return f"{module}.{func.__name__}"
 
 
-def _without_graph(func, name, args, kwargs):
+def _on_backend(func, path, tensors):
+    """``func`` itself for NumPy data; for CuPy data the function at the same ``path`` in CuPy (``cupy.linalg.solve``
+    for ``numpy.linalg.solve``), looked up rather than left to CuPy's own dispatch."""
+    xp = backend.get_array_module(*[t.data for t in tensors])
+    if xp is np:
+        return func
+    found = xp
+    for part in path:
+        found = getattr(found, part, None)
+        if found is None:
+            raise TypeError(f"numpy.{'.'.join(path)} has no CuPy version for tensors on {tensors[0].device}; move "
+                            f"them with t.cpu() first")
+    return found
+
+
+def _without_graph(func, path, name, args, kwargs):
     """A NumPy function or ufunc without a differentiable version: on tensors that need no gradient (integer
-    ones always: ``np.bincount``), NumPy's own call on their arrays, the arrays it returns made tensors."""
+    ones always: ``np.bincount``), NumPy's own call (CuPy's on the GPU) on their arrays, the arrays it returns made
+    tensors; ``path`` names it below the array module."""
     if _tensors_in(kwargs.get("out")):
         raise TypeError(f"{name}: out= a tensor is not supported here, as it would change the tensor outside its "
                         f"version count; drop out= and assign the result")
@@ -395,7 +411,7 @@ def _without_graph(func, name, args, kwargs):
         raise TypeError(f"{name} has no sparktensor implementation, so it would drop the gradient of a tensor that "
                         f"requires grad (shape {dropped[0].shape}); use a Tensor op, or call it on t.detach() (or "
                         f"np.asarray(t)) to say the gradient should go")
-    return _as_tensors(func(*_values(args), **_values(kwargs)))
+    return _as_tensors(_on_backend(func, path, _tensors_in((args, kwargs)))(*_values(args), **_values(kwargs)))
 
 
 def _writes_into_arrays(out):
@@ -460,6 +476,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
     if _writes_into_arrays(kwargs.get("out")) and _inputs_understood(inputs):
         return _into_arrays(name, getattr(ufunc, method), inputs, kwargs)
+    if name in ("equal", "not_equal") and any(getattr(x, "dtype", np.float64).kind in "SU" for x in inputs):
+        # strings == t (the array's == calls this): all False, != all True, as the tensor's own == answers
+        tensor, other = inputs if isinstance(inputs[0], Tensor) else inputs[::-1]
+        return _equality(UFUNCS[name], tensor, other, name == "not_equal")
     out, dtype = kwargs.pop("out", None), kwargs.pop("dtype", None)
     if not _inputs_understood(inputs):
         if registered_now:
@@ -477,7 +497,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             what = (f"numpy.{name}" + (f".{method}" if method != "__call__" else "")
                     + (f" with argument(s) {sorted(kwargs)}" if kwargs else ""))
             kwargs.update({k: v for k, v in (("out", out), ("dtype", dtype)) if v is not None})
-            return _without_graph(getattr(ufunc, method), what, inputs, kwargs)
+            path = (name,) if method == "__call__" else (name, method)
+            return _without_graph(getattr(ufunc, method), path, what, inputs, kwargs)
         _no_ufunc(ufunc, method, f" with argument(s) {sorted(kwargs)}" if kwargs else "")
     if dtype is not None:
         inputs = [_cast(x, dtype) if isinstance(x, (Tensor, np.ndarray, np.generic)) else x for x in inputs]

@@ -720,13 +720,14 @@ def _foreign(other):
 def _equality(op, x, other, unequal):
     """NumPy's ``==`` and ``!=``: strings compared with numbers are unequal elementwise (``t == "a"`` is all
     False) rather than an error; the shapes must still broadcast."""
-    try:
-        return op(x, other)
-    except TypeError:
-        if isinstance(other, Tensor) or np.asarray(other).dtype.kind not in "USV":
-            raise
-        shape = np.broadcast_shapes(x.shape, np.shape(other))
-        return Tensor._from_op(backend.get_array_module(x.data).full(shape, unequal), None, 0, [0])
+    if not (isinstance(other, (str, bytes)) or (type(other) is np.ndarray and other.dtype.kind in "SU")):
+        try:
+            return op(x, other)
+        except TypeError:
+            if isinstance(other, Tensor) or np.asarray(other).dtype.kind not in "SU":
+                raise
+    shape = np.broadcast_shapes(x.shape, np.shape(other))
+    return Tensor._from_op(backend.get_array_module(x.data).full(shape, unequal), None, 0, [0])
 
 
 def _defer(op, x, y):
