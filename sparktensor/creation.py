@@ -1,4 +1,5 @@
 """Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``empty``, ``arange``, ``linspace``, ``eye``, ``*_like``."""
+import sys
 import warnings
 
 import numpy as np
@@ -15,6 +16,16 @@ def normalize_shape(shape):
     return tuple(int(s) for s in shape)
 
 
+def _list_module(data):
+    """CuPy for a (nested) list that holds CuPy arrays, which it stacks where they are; NumPy otherwise."""
+    if "cupy" in sys.modules and isinstance(data, (list, tuple)):
+        for item in data:
+            xp = _list_module(item) if isinstance(item, (list, tuple)) else backend.get_array_module(item)
+            if xp is not np:
+                return xp
+    return np
+
+
 def as_array(data, dtype=None, device=None, copy=False):
     """An array on ``device`` from any array-like; Python floats become float32 unless ``dtype`` says otherwise."""
     dtype = dtypes.as_dtype(dtype)
@@ -25,7 +36,7 @@ def as_array(data, dtype=None, device=None, copy=False):
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         array = data
     else:
-        array = np.asarray(data)
+        array = _list_module(data).asarray(data)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
         if dtype is None and array.dtype.kind in "fi" and not _carries_dtype(data):
