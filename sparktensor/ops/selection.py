@@ -19,7 +19,7 @@ def _dim(dim, ndim, op):
 
 def _index_array(index, op):
     from ..tensor import Tensor
-    index = index.data if isinstance(index, Tensor) else np.asarray(index)
+    index = index.data if isinstance(index, Tensor) else get_array_module(index).asarray(index)
     if index.dtype.kind not in "iu":
         raise TypeError(f"{op}: the index must hold integers, not {index.dtype}; convert it with .long()")
     return index
@@ -128,7 +128,7 @@ def masked_fill(x, mask, value):
     from ..tensor import Tensor
     from .conversion import astype
     from .elementwise import where
-    raw = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    raw = mask.data if isinstance(mask, Tensor) else get_array_module(mask).asarray(mask)
     if raw.dtype != np.bool_:
         raise TypeError(f"masked_fill: the mask must be bool, not {raw.dtype}; compare first, e.g. mask = x > 0")
     if isinstance(value, Tensor):
