@@ -233,3 +233,22 @@ def test_strict_dtypes_raises_on_mixed_floats_and_default_promotes(rng):
             x32 - x64
     finally:
         st.set_strict_dtypes(False)
+
+
+def test_lstm_runs_in_bfloat16_as_pytorchs_and_gru_stays_float32(rng):
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    st.manual_seed(0)
+    lstm, gru = st.nn.LSTM(4, 5, batch_first=True), st.nn.GRU(4, 5, batch_first=True)
+    theirs = torch.nn.LSTM(4, 5, batch_first=True)
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in lstm.state_dict().items()})
+    with st.autocast("cpu", dtype=st.bfloat16):
+        y, (h, c) = lstm(st.tensor(x))
+        assert gru(st.tensor(x))[0].dtype == np.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ty, (th, tc) = theirs(torch.tensor(x))
+    assert ty.dtype == torch.bfloat16
+    for s, t in ((y, ty), (h, th), (c, tc)):
+        np.testing.assert_array_equal(_f32(s), round_to_bfloat16(_f32(s)))  # bfloat16 values
+        np.testing.assert_allclose(_f32(s), _f32(t), rtol=0, atol=2 ** -7)  # a rounding or two apart
+    with st.autocast("cpu", dtype=st.float16):
+        assert lstm(st.tensor(x))[0].dtype == np.float16

@@ -1,7 +1,8 @@
 """``autocast``: matrix products and convolutions in float16 or bfloat16, losses in float32, as PyTorch's CPU autocast.
 
 Inside ``with st.autocast("cpu", dtype=st.float16):`` the ops PyTorch runs in lower precision on the CPU
-(``matmul``, ``bmm``, ``addmm``, ``baddbmm``, ``linear``, ``conv1d``/``conv2d``/``conv3d``) round their floating
+(``matmul``, ``bmm``, ``addmm``, ``baddbmm``, ``linear``, ``conv1d``/``conv2d``/``conv3d``, the transposed
+convolutions and the LSTM layers; not the GRU and RNN layers, which PyTorch's CPU autocast leaves in float32) round their floating
 inputs to the autocast dtype, multiply and add in float32, and round the result (PyTorch's CPU kernels accumulate
 in float32 too). The losses PyTorch keeps in float32 get their float16 inputs in float32. The casts are graph
 nodes, so gradients reach float32 parameters as float32: the weights themselves stay float32.
@@ -160,9 +161,15 @@ def lower_precision(fn):
             y = fn(*args, **kwargs)
         finally:
             _state.dtype = low
-        y = _Lower.apply(y, low)
-        return y if low is bfloat16 else _Cast.apply(y, low)
+        if isinstance(y, tuple):  # an LSTM layer: (output, h_n, c_n)
+            return type(y)(_lowered_output(t, low) if isinstance(t, Tensor) else t for t in y)
+        return _lowered_output(y, low)
     return wrapper
+
+
+def _lowered_output(y, low):
+    y = _Lower.apply(y, low)
+    return y if low is bfloat16 else _Cast.apply(y, low)
 
 
 def float32_op(fn):

@@ -250,3 +250,24 @@ def test_hybrid_trainer_takes_two_inputs_and_a_dataset():
     for key, value in model.state_dict().items():
         np.testing.assert_allclose(value.numpy(), expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
     assert history.last["eval_loss"] is not None
+
+
+@pytest.mark.parametrize("scheduler_step,schedule,tau", [("step", _one_cycle, 1), ("round", _step_lr, 3)])
+def test_hybrid_trainer_follows_a_scheduler_as_pytorch_does(scheduler_step, schedule, tau):
+    x, tokens, y = _data()
+    model, theirs = _twins()
+    optimizer = st.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = dist.HybridTrainer(model, F.cross_entropy, optimizer, mesh=dist.Mesh(data=1, model=1), tau=tau,
+                                 batch_size=16, engine=dist.LocalEngine(), progress=False,
+                                 scheduler=schedule(lr_scheduler, optimizer), scheduler_step=scheduler_step)
+    rounds = 12 if tau == 1 else 4
+    trainer.fit(((x, tokens), y), rounds=rounds)
+    expected, lr = _torch_reference(theirs, schedule, x, tokens, y, rounds * tau, 16,
+                                    per_step=scheduler_step == "step", tau=tau)
+    for key, value in model.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    assert trainer.scheduler.get_last_lr()[0] == pytest.approx(lr)
+    plateau = lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(ValueError, match="cannot take ReduceLROnPlateau"):
+        dist.HybridTrainer(model, F.cross_entropy, optimizer, mesh=dist.Mesh(data=1, model=1),
+                           engine=dist.LocalEngine(), progress=False, scheduler=plateau)

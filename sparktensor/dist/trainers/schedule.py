@@ -33,6 +33,30 @@ def step_after_round(scheduler, record):
         scheduler.step()
 
 
+def hyperparameters(optimizer):
+    """The optimizer's hyperparameters per group, as plain values."""
+    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def check_gang_scheduler(scheduler, optimizer, scheduler_step):
+    """``check_scheduler``, and no ``ReduceLROnPlateau``: a gang's schedule is drawn before it starts."""
+    check_scheduler(scheduler, optimizer, scheduler_step)
+    if scheduler is not None and _is_plateau(scheduler):
+        raise ValueError("HybridTrainer cannot take ReduceLROnPlateau: its ranks would need the metric before the "
+                         "gang starts; use a schedule of fixed steps, or ParameterAveraging/SynchronousSGD")
+
+
+def gang_schedule(scheduler, scheduler_step, rounds, tau):
+    """For a gang, whose ranks run their own optimizers: the hyperparameters of every step of a fit, drawn from
+    the driver's schedule before it starts (the schedule ends where stepping it during training would). The
+    table depends on the step only, so ranks resumed from a checkpoint read on where they stopped."""
+    if scheduler is None:
+        return None
+    if scheduler_step == "step":
+        return steps_ahead(scheduler, rounds * tau, hyperparameters)
+    return [groups for groups in steps_ahead(scheduler, rounds, hyperparameters) for _ in range(tau)]
+
+
 def steps_ahead(scheduler, steps, groups):
     """The hyperparameters of each of the next ``steps`` local steps (``groups(optimizer)`` before each), stepping
     the schedule past them: the driver ends where every worker's schedule would after the round."""

@@ -21,6 +21,7 @@ import numpy as np
 from ...autograd.function import Function
 from ...backend import get_array_module
 from .linear import check_dtypes
+from ...amp.autocast_mode import lower_precision
 
 
 def _references(arrays, i):
@@ -402,6 +403,7 @@ def _check_lengths(name, x, lengths):
     return lengths
 
 
+@lower_precision
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
     """One LSTM layer over ``x`` (L, N, H_in); ``h0``/``c0`` (N, H) or None for zeros; returns ``(y, h_n, c_n)``.
 

@@ -191,6 +191,9 @@ def _round(sharded, optimizer, loss_fn, x, y, mesh, settings, r):
             step_loss, step_samples = float(totals[-2]), float(totals[-1])
         else:
             step_loss, step_samples = value * len(rows), len(rows)
+        if settings.get("schedule"):
+            for group, options in zip(optimizer.param_groups, settings["schedule"][step]):
+                group.update(options)
         optimizer.step()
         loss_sum, samples = loss_sum + step_loss, samples + step_samples
     if settings["sync"] == "average" and mesh.data > 1:

@@ -59,6 +59,7 @@ from ..checkpoint import set_aside
 from ...data.blocks import steps_per_epoch
 from ..inputs import as_blocks
 from ..multi_input import describe_inputs, input_spec
+from ..schedule import check_gang_scheduler, gang_schedule
 from ..shipping import ship
 from ...data.resident import ResidentData
 from ...engines.gang import GangError
@@ -108,11 +109,15 @@ class HybridTrainer:
             Python worker, divided among an executor's cores), with the same error when a rank runs out.
         eval_batch_size: batch size of evaluation.
         progress: show a tqdm progress bar over rounds (it follows the gang as rank 0 reports each round).
+        scheduler: a learning-rate schedule of ``optimizer`` (not ``ReduceLROnPlateau``). The driver steps it
+            through the whole fit before the gang starts and sends each step's hyperparameters to the ranks, which
+            set them in their own optimizers; afterwards it stands where stepping it during training would.
+        scheduler_step: ``"round"`` (default: once per round of ``tau`` steps) or ``"step"``.
     """
 
     def __init__(self, model, loss, optimizer, mesh=None, sync="gradients", tau=None, batch_size=32, seed=0,
                  engine=None, shuffle=True, max_restarts=2, gang=None, memory_limit=None, eval_batch_size=1024,
-                 progress=True):
+                 progress=True, scheduler=None, scheduler_step="round"):
         if sync not in _SYNC:
             raise ValueError(f"sync must be one of {_SYNC}, got {sync!r}")
         tau = (1 if sync == "gradients" else 10) if tau is None else tau
@@ -126,7 +131,9 @@ class HybridTrainer:
         if not all(id(p) in own for g in optimizer.param_groups for p in g["params"]):
             raise ValueError("the optimizer holds parameters that are not the model's; build it from "
                              "model.parameters()")
+        check_gang_scheduler(scheduler, optimizer, scheduler_step)
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.scheduler, self.scheduler_step = scheduler, scheduler_step
         self.mesh = Mesh() if mesh is None else mesh
         self.sync, self.tau, self.batch_size, self.seed = sync, int(tau), int(batch_size), int(seed)
         self.engine, self.shuffle, self.max_restarts = engine, bool(shuffle), int(max_restarts)
@@ -182,13 +189,16 @@ class HybridTrainer:
         saved = {"run": uuid.uuid4().hex, "trainer": type(self).__name__, "mesh": [self.mesh.data, self.mesh.model],
                  "sync": self.sync, "tau": self.tau, "batch_size": self.batch_size, "seed": self.seed,
                  "shuffle": self.shuffle, "optimizer": type(self.optimizer).__name__, "counts": list(blocks.counts)}
+        if self.scheduler is not None:  # only then: checkpoints of runs without one resume as before
+            saved.update(scheduler=type(self.scheduler).__name__, scheduler_step=self.scheduler_step)
         moved = remesh.plan(checkpoint_dir, self.mesh, saved) if resume else None  # checkpoints of M ranks, into M'
         settings = dict(saved, saved=saved, remesh=moved, rounds=total, per_epoch=per_epoch, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=int(checkpoint_every), resume=bool(resume), dropout=_has_dropout(self.model),
                         crash=list(self._crash) if self._crash is not None else None,
                         memory_limit=self.memory_limit, state_per_parameter=state_per_parameter(self.optimizer),
                         model_bytes=sum(p.data.nbytes for p in self.model.parameters()), eval_every=int(eval_every),
-                        eval_batch_size=self.eval_batch_size, input_spec=input_spec(blocks))
+                        eval_batch_size=self.eval_batch_size, input_spec=input_spec(blocks),
+                        schedule=gang_schedule(self.scheduler, self.scheduler_step, total, self.tau))
         spec = ship(engine, (self.model, self.optimizer, self.loss), ("model", "optimizer", "loss"))
         handles = [engine.broadcast(block) for block in blocks.blocks]
         eval_handles = None if eval_blocks is None else [engine.broadcast(block) for block in eval_blocks.blocks]
