@@ -252,3 +252,22 @@ def test_lstm_runs_in_bfloat16_as_pytorchs_and_gru_stays_float32(rng):
         np.testing.assert_allclose(_f32(s), _f32(t), rtol=0, atol=2 ** -7)  # a rounding or two apart
     with st.autocast("cpu", dtype=st.float16):
         assert lstm(st.tensor(x))[0].dtype == np.float16
+
+
+@pytest.mark.parametrize("dtype", [st.float16, st.bfloat16])
+def test_autocast_and_grad_scaler_on_every_backend(device, dtype, rng):
+    x = st.tensor(rng.standard_normal((5, 4)).astype(np.float32), device=device)
+    model = st.nn.Linear(4, 3).to(device)
+    opt = st.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = st.amp.GradScaler()
+    with st.autocast(device.split(":")[0], dtype=dtype):
+        out = model(x)
+        loss = F.cross_entropy(out, st.tensor(np.array([0, 1, 2, 0, 1]), device=device))
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    expected = model(x).to("cpu").numpy()  # after the step, in float32
+    assert out.device == x.device and np.isfinite(expected).all()
+    values = out.to("cpu").numpy().astype(np.float32)
+    np.testing.assert_array_equal(values, round_to_bfloat16(values) if dtype is st.bfloat16
+                                  else values.astype(np.float16).astype(np.float32))

@@ -99,7 +99,8 @@ def round_to_bfloat16(x):
     """Float32 values rounded to the nearest bfloat16 (ties to even), as float32; NaN and inf stay."""
     xp = get_array_module(x)
     bits = xp.ascontiguousarray(xp.asarray(x, np.float32)).view(np.uint32)
-    rounded = (bits + (np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1)))) & np.uint32(0xFFFF0000)
+    lsb = (bits >> 16) & xp.uint32(1)  # ties go to the even neighbour
+    rounded = (bits + lsb + xp.uint32(0x7FFF)) & xp.uint32(0xFFFF0000)
     rounded = xp.where(xp.isnan(x), bits, rounded)
     return rounded.view(np.float32).reshape(x.shape)
 

@@ -48,8 +48,9 @@ class GradScaler:
         if not self._enabled:
             return outputs
         if isinstance(outputs, Tensor):
-            return outputs * Tensor(np.asarray(self._scale, outputs.dtype if outputs.dtype.kind == "f"
-                                               else np.float32))
+            xp = get_array_module(outputs.data)
+            dtype = outputs.dtype if outputs.dtype.kind == "f" else np.float32
+            return outputs * Tensor(xp.asarray(self._scale, dtype))  # on the outputs' device
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
         raise TypeError(f"GradScaler.scale: outputs must be a Tensor or a list/tuple of them, got "
