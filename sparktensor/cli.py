@@ -13,7 +13,7 @@ from .cli_checks import OneLineParser, check_master, fail, positive_float, posit
 DESCRIPTION = ("Train a network on Spark, on Dask or in this process (train), apply it to a table on the "
                "executors (predict), draw training histories (plot), or report versions, devices and whether "
                "Spark starts (info).")
-MODELS = ("mlp", "lenet", "vgg", "lstm")
+MODELS = ("mlp", "lenet", "vgg", "lstm", "transformer")
 DATASETS = ("fashion-mnist", "digits", "shakespeare", "japanese-vowels")
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
@@ -53,9 +53,15 @@ def build_model(model, dataset, meta, train_x):
     from . import models
     classes = meta["classes"]
     if dataset == "shakespeare":
+        if model == "transformer":
+            return models.CharTransformer(classes)
         if model != "lstm":
-            raise ValueError("the shakespeare data set trains the character model: use --model lstm")
+            raise ValueError("the shakespeare data set trains a character model: use --model lstm or --model "
+                             "transformer")
         return models.CharLSTM(classes)
+    if model == "transformer":
+        raise ValueError(f"--model transformer is the character model of the shakespeare data set; {dataset} has "
+                         f"samples of shape {train_x.shape[1:]}")
     if model == "mlp":
         return models.MLP(int(np.prod(train_x.shape[1:])), (256, 128), classes)
     if model == "lenet":
@@ -113,8 +119,14 @@ def make_engine(args):
         return dist.DaskEngine()
     if getattr(args, "remote", None):
         from .dist.engines.connect import connect_session
-        return dist.SparkEngine(connect_session(args.remote))
+        return dist_engine(connect_session(args.remote))
     return spark_engine(args.master)
+
+
+def dist_engine(session):
+    """``dist.SparkEngine`` on a given session."""
+    from . import dist
+    return dist.SparkEngine(session)
 
 
 def spark_engine(master):
@@ -217,7 +229,11 @@ def predict(args):
     if os.path.exists(args.out):
         raise ValueError(f"--out {args.out} exists; predict never overwrites (remove it or choose another path)")
     weights = {k: v.numpy() for k, v in st.load(os.path.join(args.model_dir, "model.safetensors")).items()}
-    engine = spark_engine(args.master)
+    if args.remote:  # Spark Connect: the same DataFrame work, no SparkContext
+        from .dist.engines.connect import connect_session
+        engine = dist_engine(connect_session(args.remote))
+    else:
+        engine = spark_engine(args.master)
     frame = cli_data.spark_frame(engine.spark, args.data)
     features = spec["features"] or cli_data.feature_columns(frame.columns, None, spec["label"])
     missing = [c for c in features if c not in frame.columns]
@@ -262,8 +278,9 @@ def parser():
                             description="Train a network and write the model, its history and per-round "
                                         "checkpoints to --out.")
     t.add_argument("--model", choices=MODELS, default="lenet",
-                   help="the network: mlp, lenet (LeNet-5, 28x28 images), vgg (a small VGG, square images) or "
-                        "lstm (sequences) (default: %(default)s)")
+                   help="the network: mlp, lenet (LeNet-5, 28x28 images), vgg (a small VGG, square images), "
+                        "lstm (sequences) or transformer (the character model of shakespeare) "
+                        "(default: %(default)s)")
     t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist",
                    help="a built-in data set, downloaded by .ci/install-datasets (default: %(default)s)")
     t.add_argument("--data", default=None, metavar="PATH_OR_TABLE",
@@ -314,6 +331,9 @@ def parser():
     r.add_argument("--data", required=True, metavar="PATH_OR_TABLE", help="Parquet, CSV or a Spark catalog table")
     r.add_argument("--out", required=True, help="the Parquet folder to write: the input's columns and 'prediction'")
     r.add_argument("--master", default=None, help="Spark master URL (default: an embedded local[*] session)")
+    r.add_argument("--remote", default=None, metavar="URL",
+                   help="predict through Spark Connect: sc://host:port, or a master such as local[2] for a local "
+                        "Connect server (default: none, a classic session)")
     r.set_defaults(run=predict)
 
     p = commands.add_parser("plot", help="draw loss and accuracy of training runs against rounds and wall time")

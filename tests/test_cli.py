@@ -42,6 +42,19 @@ def test_sequence_models_build_for_their_data_sets():
     assert model(st.tensor(x[:4])).shape == (4, 9)
 
 
+def test_the_character_transformer_builds_for_shakespeare_only(tmp_path, capsys):
+    try:
+        x, y, _, _, meta = cli.load_dataset("shakespeare", limit=4)
+    except DatasetMissingError as e:
+        pytest.skip(str(e))
+    model = cli.build_model("transformer", "shakespeare", meta, x)
+    assert any(".self_attn." in key for key in model.state_dict())  # the transformer, not the LSTM
+    assert model(st.tensor(x[:2])).shape == (2, meta["classes"], x.shape[1])  # logits laid out as CharLSTM's
+    assert cli.main(["train", "--model", "transformer", "--dataset", "digits", "--engine", "local", "--out",
+                     str(tmp_path / "other")]) == 2
+    assert "character model of the shakespeare data set" in capsys.readouterr().err
+
+
 def test_model_parallel_training_from_the_command_line(tmp_path, capsys):
     pytest.importorskip("sklearn")
     out = tmp_path / "run"

@@ -150,3 +150,34 @@ def test_the_main_job_through_the_cli_remote_flag(connect, tmp_path):
     histories = [json.loads((out / "history.json").read_text()) for out in (remote_out, local_out)]
     assert [r["loss"] for r in histories[0]] == [r["loss"] for r in histories[1]]
     assert histories[0][-1]["accuracy"] == histories[1][-1]["accuracy"]
+
+
+def test_train_on_a_parquet_table_and_predict_through_the_cli_remote_flag(connect, tmp_path):
+    """``train --data`` and ``predict`` over Connect: the executors convert, train and predict; the predictions
+    are those of the saved weights, computed here."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sparktensor import cli
+    from dist_helpers import digits
+    x, y = digits()
+    x, y = x[:600], y[:600]
+    table = tmp_path / "digits.parquet"
+    pq.write_table(pa.table({"pixels": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 64), "digit": y}), table)
+    out, predictions = tmp_path / "run", tmp_path / "predictions"
+    trained = connect.call("cli_train", args=["train", "--data", str(table), "--features", "pixels", "--label",
+                                              "digit", "--feature-shape", "64", "--model", "mlp", "--workers", "2",
+                                              "--tau", "5", "--epochs", "4", "--lr", "0.01", "--remote", "local[2]",
+                                              "--out", str(out)])
+    assert trained == {"code": 0}
+    predicted = connect.call("cli_train", args=["predict", "--model-dir", str(out), "--data", str(table), "--out",
+                                                str(predictions), "--remote", "local[2]"])
+    assert predicted == {"code": 0}
+    written = pd.read_parquet(predictions).sort_values("digit", kind="stable")
+    assert list(written.columns) == ["pixels", "digit", "prediction"] and len(written) == 600
+    network = cli.network((64,), 10, model="mlp")
+    network.load_state_dict(st.load(str(out / "model.safetensors")))
+    pixels = np.stack(written["pixels"].to_numpy()).astype(np.float32)
+    expected = network.eval()(st.tensor(pixels)).numpy().argmax(axis=1)
+    np.testing.assert_array_equal(written["prediction"].to_numpy(), expected)
