@@ -266,6 +266,17 @@ def test_multihead_attention_cross_attention_float32(device):
     compare_mha(device, {}, True, True, kind="float", padding=True, self_attention=False, tol=2e-5)
 
 
+def test_multihead_attention_takes_masks_as_arrays_of_the_data_s_module(device):
+    st.manual_seed(0)
+    layer = nn.MultiheadAttention(E, H, batch_first=True).to(device, st.float64)
+    x = st.randn(2, 4, E, dtype=st.float64, device=device)
+    causal = st.tensor(np.tri(4, 4, dtype=bool) == 0, device=device)
+    padding = st.tensor(np.array([[False] * 4, [False, False, True, True]]), device=device)
+    expected = layer(x, x, x, attn_mask=causal, key_padding_mask=padding)[0]
+    got = layer(x, x, x, attn_mask=causal.data, key_padding_mask=padding.data)[0]
+    np.testing.assert_array_equal(to_numpy(got), to_numpy(expected))
+
+
 def test_multihead_attention_gradcheck(device):
     st.manual_seed(0)
     layer = nn.MultiheadAttention(E, H, batch_first=True, add_bias_kv=True).to(device, st.float64)

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ... import creation
+from ...backend import get_array_module
 from ...ops.elementwise import where
 from ...ops.shape import concatenate, pad
 from ...tensor import Tensor
@@ -18,7 +19,9 @@ from .module import Module
 
 def as_tensor_like(mask, x):
     """``mask`` as a Tensor on ``x``'s device (a Tensor is kept as it is, so its gradient still flows)."""
-    return mask if isinstance(mask, Tensor) else creation.tensor(np.asarray(mask), device=x.device)
+    if isinstance(mask, Tensor):
+        return mask
+    return creation.tensor(get_array_module(mask).asarray(mask), device=x.device)  # a CuPy mask stays on the GPU
 
 
 def merge_masks(attn_mask, key_padding_mask, x):
