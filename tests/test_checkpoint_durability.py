@@ -75,9 +75,6 @@ def test_save_checkpoint_fsyncs_its_rename_before_pruning_older_rounds(tmp_path,
     assert ("fsync", os.path.realpath(tmp_path)) in calls[rename:prune], calls
 
 
-@pytest.mark.xfail(strict=True, reason="History.to_json (sparktensor/dist/trainers/history.py) writes through the "
-                                       "predictable name <path>.tmp-<pid> and follows a symlink planted there; it "
-                                       "should write with sparktensor.files.write_atomically")
 def test_history_to_json_does_not_write_through_a_symlink_at_a_predictable_name(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("keep me")

@@ -2,6 +2,8 @@
 import json
 import os
 
+from ...files import write_atomically
+
 
 class History:
     """One record (a dict of plain values) per round; ``history["loss"]`` lists one key over the rounds.
@@ -36,13 +38,11 @@ class History:
         return self.records[-1] if self.records else {}
 
     def to_json(self, path=None):
-        """The records as a JSON string; with ``path``, also written there (atomically)."""
+        """The records as a JSON string; with ``path``, also written there: whole or not at all, through a
+        temporary file of a random name made exclusively beside it (``files.write_atomically``)."""
         text = json.dumps(self.records, indent=1)
         if path is not None:
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            write_atomically(path, text)
         return text
 
     @classmethod
