@@ -27,8 +27,16 @@ def install():
     modules = namespace.build_modules()
     for name, module in modules.items():
         module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        module.__cupy_standin_part__ = True
         sys.modules[name] = module
     return modules["cupy"]
+
+
+def uninstall():
+    """Take the stand-in's names out of ``sys.modules`` again (only those that are still the stand-in's)."""
+    for name in namespace.MODULE_NAMES:
+        if getattr(sys.modules.get(name), "__cupy_standin_part__", False):
+            del sys.modules[name]
 
 
 def is_installed():
@@ -36,4 +44,4 @@ def is_installed():
     return getattr(sys.modules.get("cupy"), "__cupy_standin__", False)
 
 
-__all__ = ["install", "is_installed", "ndarray", "STANDIN_ENV"]
+__all__ = ["install", "uninstall", "is_installed", "ndarray", "STANDIN_ENV"]

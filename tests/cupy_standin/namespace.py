@@ -107,6 +107,10 @@ def get_array_module(*args):
     return np
 
 
+MODULE_NAMES = ("cupy", "cupy.cuda", "cupy.random", "cupy.linalg", "cupy.fft", "cupy.lib", "cupy.lib.stride_tricks",
+                "cupyx", "cupyx.scipy", "cupyx.scipy.special")
+
+
 def build_modules():
     """The stand-in's modules by the names they are imported under."""
     from . import cuda as cuda_parts
