@@ -73,3 +73,23 @@ def test_sparktensor_takes_it_for_cupy(cupy):
     (t * t).sum().backward()
     assert type(t.grad.numpy()) is np.ndarray
     np.testing.assert_array_equal(t.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_a_training_step_on_cuda_reads_nothing_back_but_the_label_check(cupy, optimizer):
+    st.manual_seed(0)
+    model = st.nn.Sequential(st.nn.Linear(8, 16), st.nn.ReLU(), st.nn.Linear(16, 3)).to("cuda")
+    opt = getattr(st.optim, optimizer)(model.parameters(), lr=0.1)
+    x, y = st.randn(4, 8, device="cuda"), st.tensor([0, 2, 1, 2], device="cuda")
+
+    def step():
+        loss = st.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        st.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    step()
+    cupy_standin.HOST_READS.clear()
+    step()
+    # cross_entropy checks that the labels are in range (one bool read) rather than index out of range silently
+    assert dict(cupy_standin.HOST_READS) == {"__bool__": 1}

@@ -10,6 +10,9 @@ wrapper that behaves like ``cupy.ndarray`` where code usually goes wrong:
 * the stand-in's own functions (``xp.*``) refuse NumPy arrays, as CuPy's do,
   and reductions give 0-d arrays rather than host scalars.
 
+``HOST_READS`` counts every read of device data by the host (``.get()``,
+``float(x)``, ``bool(x)``, ``x.item()``, ...): each one makes a GPU wait.
+
 ``install()`` registers it under the names ``cupy`` and ``cupyx`` in
 ``sys.modules``, so ``sparktensor.backend`` finds it exactly as it finds CuPy.
 """
@@ -17,7 +20,7 @@ import importlib.machinery
 import sys
 
 from . import namespace
-from .ndarray import ndarray
+from .ndarray import HOST_READS, ndarray
 
 STANDIN_ENV = "SPARKTENSOR_CUPY_STANDIN"
 
@@ -44,4 +47,4 @@ def is_installed():
     return getattr(sys.modules.get("cupy"), "__cupy_standin__", False)
 
 
-__all__ = ["install", "uninstall", "is_installed", "ndarray", "STANDIN_ENV"]
+__all__ = ["HOST_READS", "install", "uninstall", "is_installed", "ndarray", "STANDIN_ENV"]

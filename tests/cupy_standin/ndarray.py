@@ -1,9 +1,13 @@
 """The stand-in's array: NumPy data that refuses to become a NumPy array implicitly."""
+import collections
 import operator
 
 import numpy as np
 
 from .convert import call, unwrap, wrap
+
+# every read of device data by the host, by the method that made it: a GPU waits for each one
+HOST_READS = collections.Counter()
 
 # attributes that would let NumPy read the data behind the wrapper's back
 _HIDDEN = {"ctypes", "tofile", "dump", "dumps", "__array_interface__", "__array_struct__"}
@@ -105,6 +109,7 @@ class ndarray:
 
     def get(self, stream=None, order="C", out=None, blocking=True):
         """A NumPy copy of the data: the explicit way to the host."""
+        HOST_READS["get"] += 1
         if out is not None:
             out[...] = self._a
             return out
@@ -166,9 +171,11 @@ class ndarray:
             raise AttributeError(f"cannot set {name!r} on a cupy.ndarray (stand-in)")
 
     def item(self):
+        HOST_READS["item"] += 1
         return self._a.item()
 
     def tolist(self):
+        HOST_READS["tolist"] += 1
         return self._a.tolist()
 
     def __getitem__(self, index):
@@ -184,18 +191,23 @@ class ndarray:
         return (wrap(row) for row in self._a)
 
     def __bool__(self):
+        HOST_READS["__bool__"] += 1
         return bool(self._a)
 
     def __float__(self):
+        HOST_READS["__float__"] += 1
         return float(self._a)
 
     def __int__(self):
+        HOST_READS["__int__"] += 1
         return int(self._a)
 
     def __complex__(self):
+        HOST_READS["__complex__"] += 1
         return complex(self._a)
 
     def __index__(self):
+        HOST_READS["__index__"] += 1
         return operator.index(self._a)
 
     def __repr__(self):
