@@ -271,3 +271,17 @@ def test_hybrid_trainer_follows_a_scheduler_as_pytorch_does(scheduler_step, sche
     with pytest.raises(ValueError, match="cannot take ReduceLROnPlateau"):
         dist.HybridTrainer(model, F.cross_entropy, optimizer, mesh=dist.Mesh(data=1, model=1),
                            engine=dist.LocalEngine(), progress=False, scheduler=plateau)
+
+
+def test_a_float16_model_trains_with_adam_across_workers():
+    x, _, _ = _data(240)
+    st.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2)).to(st.float16)
+    optimizer = st.optim.Adam(model.parameters(), lr=1e-2)
+    trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=2, tau=5, batch_size=16,
+                                      engine=dist.LocalEngine(), progress=False)
+    assert trainer._layout().dtype == np.dtype(np.float32).str  # Adam's float32 state is averaged in float32
+    _, history = trainer.fit((x.astype(np.float16), (x[:, 0] > 0).astype(np.int64)), rounds=8)
+    assert all(np.isfinite(history["loss"])) and history["loss"][-1] < 0.6 * history["loss"][0]
+    assert all(p.dtype == np.float16 for p in model.parameters())
+    assert all(s["exp_avg"].dtype == np.float32 for s in optimizer.state.values())

@@ -24,8 +24,9 @@ class FlatLayout:
             raise ValueError(f"{type(model).__name__} has no parameters to train")
         self.params = [(name, tuple(p.shape), p.dtype.str) for name, p in params]
         self.buffers = [(name, tuple(b.shape), b.dtype.str) for name, b in model.named_buffers()]
-        self.dtype = np.result_type(*[p.dtype for _, p in params]).str
         self.state = _state_entries(model, optimizer) if optimizer is not None else []
+        # the optimizer's state counts: float16 weights have float32 state (and master copies), kept in float32
+        self.dtype = np.result_type(*[p.dtype for _, p in params], *[np.dtype(e[3]) for e in self.state]).str
         self.weights_size = sum(_size(s) for _, s, _ in self.params + self.buffers)
         self.params_size = sum(_size(s) for _, s, _ in self.params)
         self.size = self.weights_size + sum(_size(s) for _, _, s, _, _ in self.state)

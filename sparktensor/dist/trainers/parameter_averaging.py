@@ -26,7 +26,7 @@ from .flat import FlatLayout
 from .history import History
 from .inputs import as_blocks
 from .multi_input import describe_inputs, input_spec
-from .schedule import check_scheduler, step_after_round, steps_ahead
+from .schedule import check_scheduler, hyperparameters, step_after_round, steps_ahead
 from .shipping import ship
 from ..data.resident import check_labels_fit
 
@@ -177,9 +177,9 @@ class ParameterAveraging:
         start = time.perf_counter()
         flat = run.layout.flatten(self.model, self.optimizer if run.has_state else None)
         settings = dict(run.settings, round=r, has_state=run.has_state, keep_state=keep_state,
-                        groups=_groups(self.optimizer), fail=self._crash_partition(r))
+                        groups=hyperparameters(self.optimizer), fail=self._crash_partition(r))
         if self.scheduler_step == "step" and self.scheduler is not None:
-            settings["step_groups"] = steps_ahead(self.scheduler, self.tau, _groups)
+            settings["step_groups"] = steps_ahead(self.scheduler, self.tau, hyperparameters)
         result = run.map_reduce(worker.train, flat, settings)
         average = self._average(result, r, run)
         run.layout.unflatten(average, self.model, self.optimizer if keep_state else None)
@@ -357,11 +357,6 @@ class _Run:
             self.engine.unbroadcast(self.spec)
         self.engine.forget(self.job)
         self.placed = self.eval_placed = self.spec = None
-
-
-def _groups(optimizer):
-    """The optimizer's hyperparameters per group, as plain values."""
-    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
 
 
 def _check_same_inputs(blocks, eval_blocks):
