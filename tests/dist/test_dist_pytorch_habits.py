@@ -173,7 +173,7 @@ def test_a_dataloader_or_dataset_trains_as_the_same_arrays():
         fit(dataset)  # three fields per sample: not (x, y)
 
 
-def test_a_dataset_of_one_input_trains_as_from_numpy():
+def test_a_dataset_of_one_input_ours_or_pytorchs_trains_as_from_numpy():
     x, _, y = _data()
 
     def fit(data):
@@ -184,7 +184,11 @@ def test_a_dataset_of_one_input_trains_as_from_numpy():
                                           progress=False)
         return trainer.fit(data, rounds=2)[0].weight.numpy()
 
-    np.testing.assert_array_equal(fit(TensorDataset(st.tensor(x), st.tensor(y % 2))), fit((x, y % 2)))
+    reference = fit((x, y % 2))
+    theirs = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y % 2))
+    for data in (TensorDataset(st.tensor(x), st.tensor(y % 2)), theirs,
+                 torch.utils.data.DataLoader(theirs, batch_size=9)):
+        np.testing.assert_array_equal(fit(data), reference)
 
 
 def test_mismatched_inputs_are_named():

@@ -26,7 +26,7 @@ def from_dataset(data, partitions=None, loader_batch_size=1024):
     """``Blocks`` holding every sample of a ``DataLoader`` or ``Dataset``, in its order."""
     from ...data import DataLoader
     loader = data if hasattr(data, "batch_size") and hasattr(data, "dataset") else \
-        DataLoader(data, batch_size=loader_batch_size)
+        DataLoader(data, batch_size=loader_batch_size, collate_fn=_collate)
     xs, ys, several = [], [], None
     for i, batch in enumerate(loader):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -49,6 +49,18 @@ def from_dataset(data, partitions=None, loader_batch_size=1024):
     else:
         x = np.concatenate(xs)
     return from_numpy(x, y, partitions=partitions)
+
+
+def _collate(samples):
+    """``default_collate`` of samples whose fields may be another library's tensors (a PyTorch data set's)."""
+    from ...data import default_collate
+    return default_collate([_plain(sample) for sample in samples])
+
+
+def _plain(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return _array(value) if hasattr(value, "detach") and hasattr(value, "numpy") else value
 
 
 def _array(value):
