@@ -134,10 +134,12 @@ def prepare(lib, build, device="cuda"):
     return step
 
 
-def _synchronizers():
+def _synchronizers(device):
     import torch
 
     import sparktensor as st
+    if device == "cpu":
+        return {"sparktensor": lambda: None, "torch": lambda: None}
     cupy = st.backend.import_cupy()
     return {"sparktensor": lambda: cupy.cuda.get_current_stream().synchronize(), "torch": torch.cuda.synchronize}
 
@@ -152,16 +154,19 @@ def _median_step_seconds(step, synchronize, steps):
     return statistics.median(times)
 
 
-def run_benchmarks(rounds, steps):
+def run_benchmarks(rounds, steps, device="cuda"):
     """Each case: both libraries interleaved in ``rounds`` rounds; losses of the first steps compared."""
     import torch
 
     import sparktensor as st
     libraries = {"sparktensor": st, "torch": torch}
-    synchronize = _synchronizers()
+    # full float32 on both sides: CuPy does not use TF32 unless CUPY_TF32=1, PyTorch's cuDNN does by default
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    synchronize = _synchronizers(device)
     results = []
     for case, build in CASES.items():
-        step = {name: prepare(lib, build) for name, lib in libraries.items()}
+        step = {name: prepare(lib, build, device) for name, lib in libraries.items()}
         first_losses = {name: [float(step[name]().item()) for _ in range(3)] for name in libraries}
         for name in libraries:  # warm-up: kernels compiled, memory pools filled
             for _ in range(5):
@@ -196,7 +201,8 @@ def write_report(out, machine, tests, benchmarks, rounds, steps):
                   f"(exit code {tests['exit_code']}; log {tests['log']}).", ""]
         lines += [f"- FAILED {name}" for name in tests["failed"]] + ([""] if tests["failed"] else [])
     lines += ["## Training step on the GPU, sparktensor time / PyTorch CUDA time", "",
-              f"{rounds} interleaved rounds, each the median of {steps} synchronized steps; SGD with momentum.", "",
+              f"{rounds} interleaved rounds, each the median of {steps} synchronized steps; SGD with momentum; "
+              f"float32 without TF32 on both sides (CUPY_TF32={os.environ.get('CUPY_TF32', 'unset')}).", "",
               "| step | sparktensor | PyTorch | ratio (median) | min | max | first 3 losses agree |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['sparktensor_ms']} ms | {r['torch_ms']} ms | {r['ratio']}x | {r['ratio_min']} "
@@ -213,13 +219,20 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (default 5)")
     parser.add_argument("--steps", type=int, default=30, help="steps timed per library per round (default 30)")
     parser.add_argument("--skip-tests", action="store_true", help="only the benchmarks")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                        help="cpu checks this script on a machine without a GPU (benchmarks only); default cuda")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.steps < 1:
         parser.error("--rounds and --steps must be at least 1")
-    machine = check_gpu()
+    if args.device == "cpu":
+        import torch
+        machine = {"gpu": "none (CPU check of the script)", "cupy": None, "torch": torch.__version__,
+                   "torch_cuda": None, "python": platform.python_version()}
+    else:
+        machine = check_gpu()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tests = None if args.skip_tests else run_tests(args.out.parent)
-    benchmarks = run_benchmarks(args.rounds, args.steps)
+    tests = None if args.skip_tests or args.device == "cpu" else run_tests(args.out.parent)
+    benchmarks = run_benchmarks(args.rounds, args.steps, args.device)
     write_report(args.out, machine, tests, benchmarks, args.rounds, args.steps)
     print(args.out.read_text())
     return 0 if tests is None or tests["exit_code"] == 0 else 1
