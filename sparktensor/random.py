@@ -33,17 +33,71 @@ class Generator:
         """The underlying array-module generator for ``device``."""
         if device not in self._streams:
             sequence = np.random.SeedSequence(self._seed, spawn_key=(0 if device == "cpu" else 1 + int(device[5:]),))
-            self._streams[device] = backend.device_random_generator(device, sequence)
+            self._streams[device] = (backend.device_random_generator(device, sequence) if device == "cpu"
+                                     else _DeviceStream(device, sequence))
         return self._streams[device]
 
     def get_state(self):
-        """The CPU stream's state (a dict of plain values), for checkpoints."""
-        return {"seed": self._seed, "cpu": self.stream("cpu").bit_generator.state}
+        """The state of every stream (a dict of plain values), for checkpoints: the CPU stream's bit generator,
+        and for each GPU the draws made so far."""
+        state = {"seed": self._seed, "cpu": self.stream("cpu").bit_generator.state}
+        for device, stream in self._streams.items():
+            if device != "cpu":
+                state[device] = [list(draw) for draw in stream.draws]
+        return state
 
     def set_state(self, state):
         """Restore a state from ``get_state``."""
         self.manual_seed(state["seed"])
         self.stream("cpu").bit_generator.state = state["cpu"]
+        for device, draws in state.items():
+            if device.startswith("cuda:"):
+                self.stream(device).replay(draws)
+
+
+class _DeviceStream:
+    """A GPU generator that remembers its draws (each as [method, args, kwargs, times repeated]).
+
+    CuPy's generators expose no state to save, so a state is restored by drawing the same again from the
+    same seed; restoring costs the time of those draws."""
+
+    def __init__(self, device, sequence):
+        self._device, self._sequence = device, sequence
+        self._generator = backend.device_random_generator(device, sequence)
+        self.draws = []
+
+    def __getattr__(self, name):
+        method = getattr(self._generator, name)
+
+        def draw(*args, **kwargs):
+            key = [name, _plain(args), _plain(kwargs)]
+            if self.draws and self.draws[-1][:3] == key:
+                self.draws[-1][3] += 1
+            else:
+                self.draws.append(key + [1])
+            return method(*args, **kwargs)
+        return draw
+
+    def replay(self, draws):
+        """Restart from the seed and make ``draws`` again (their values are dropped)."""
+        self._generator = backend.device_random_generator(self._device, self._sequence)
+        self.draws = []
+        for name, args, kwargs, times in draws:
+            for _ in range(times):
+                getattr(self, name)(*args, **kwargs)
+
+
+def _plain(value):
+    """Shapes and dtypes in a draw's arguments as lists, numbers and strings (what a checkpoint holds)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (np.dtype, type)):
+        return np.dtype(value).name
+    return value
 
 
 default_generator = Generator(0)

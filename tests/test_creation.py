@@ -244,15 +244,26 @@ def test_generators_give_independent_reproducible_streams(device):
 
 
 def test_generator_state_round_trip(device):
-    if device != "cpu":
-        pytest.skip("get_state holds the CPU stream only")
     g = st.Generator(3)
     st.rand(5, generator=g)
+    for _ in range(3):  # repeated draws of one shape, then others, on the device under test
+        st.rand(2, 3, device=device, generator=g)
+    st.randint(0, 9, (4,), device=device, generator=g)
+    st.nn.functional.dropout(st.ones(6, device=device), 0.5, generator=g)
     state = g.get_state()
-    expected = to_numpy(st.randn(4, generator=g))
+    expected = [to_numpy(st.randn(4, generator=g)), to_numpy(st.randn(4, device=device, generator=g)),
+                to_numpy(st.nn.functional.dropout(st.ones(6, device=device), 0.5, generator=g))]
     g.set_state(state)
-    np.testing.assert_array_equal(to_numpy(st.randn(4, generator=g)), expected)
+    got = [to_numpy(st.randn(4, generator=g)), to_numpy(st.randn(4, device=device, generator=g)),
+           to_numpy(st.nn.functional.dropout(st.ones(6, device=device), 0.5, generator=g))]
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
     assert g.initial_seed() == 3
+    # a state restored in a new generator, as a checkpoint is, gives the same draws
+    fresh = st.Generator(0)
+    fresh.set_state(state)
+    np.testing.assert_array_equal(to_numpy(st.randn(4, generator=fresh)), expected[0])
+    np.testing.assert_array_equal(to_numpy(st.randn(4, device=device, generator=fresh)), expected[1])
 
 
 def test_permutation(device):
