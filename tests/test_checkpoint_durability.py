@@ -53,9 +53,6 @@ def test_kill_9_during_a_loop_of_checkpoint_writes_always_leaves_a_loadable_chec
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names open files through /proc")
-@pytest.mark.xfail(strict=True, reason="save_checkpoint (sparktensor/dist/trainers/checkpoint.py) renames its "
-                                       "temporary file and prunes older rounds without fsyncing the directory in "
-                                       "between; it should rename with sparktensor.files.replace_durably")
 def test_save_checkpoint_fsyncs_its_rename_before_pruning_older_rounds(tmp_path, monkeypatch):
     import sparktensor as st
     from sparktensor import nn

@@ -95,26 +95,20 @@ def test_a_label_out_of_range_names_the_partition(tmp_path, bad):
               rf"partition 1 has label {bad}, out of range for the model's {CLASSES} classes")
 
 
-@pytest.mark.xfail(strict=True, reason="float labels for a classification loss are refused by cross_entropy inside "
-                                       "the first step (on Spark: a retried task error), without the partition; "
-                                       "they should be refused on the driver or at placement, naming it")
 def test_float_labels_for_a_classification_loss_name_the_partition(tmp_path):
     fit_fails(tmp_path, features(), labels() + 0.5, (TypeError, ValueError), r"partition \d.*float")
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_CHECKED_BEFORE_TRAINING)
 def test_evaluation_labels_out_of_range_are_refused_before_training(tmp_path):
     fit_fails(tmp_path, features(), labels(), (ValueError, IndexError), r"eval.*label \d+.*out of range",
               eval_data=(features(), labels() + 5))
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_CHECKED_BEFORE_TRAINING)
 def test_float_evaluation_labels_are_refused_before_training(tmp_path):
     fit_fails(tmp_path, features(), labels(), (TypeError, ValueError), r"eval.*float",
               eval_data=(features(), labels() + 0.5))
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_CHECKED_BEFORE_TRAINING)
 def test_evaluation_features_of_the_wrong_width_are_refused_before_training(tmp_path):
     fit_fails(tmp_path, features(), labels(), ValueError, r"eval.*shape \(3,\)",
               eval_data=(features()[:, :3], labels()))

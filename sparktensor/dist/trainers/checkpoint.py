@@ -1,8 +1,9 @@
 """Per-round checkpoints: weights, optimizer state, round, random state and history, never pickled.
 
-A checkpoint is ``round-000012.safetensors`` (or ``.npz``) in the checkpoint directory, written with
-``sparktensor.save`` to a temporary file in the same directory and then renamed, so a crash leaves either
-the old file set or the new one, never half a file. The latest ``keep`` checkpoints are kept.
+A checkpoint is ``round-000012.safetensors`` (or ``.npz``) in the checkpoint directory, written to a
+temporary file in the same directory, fsynced, renamed and the directory fsynced (``files.replace_durably``)
+before older rounds are pruned, so a crash, even of the machine, leaves either the old file set or the new
+one, never half a file and never no checkpoint. The latest ``keep`` checkpoints are kept.
 
 Model-parallel ranks write and read per shard (``save_shard``, ``load_shard``, ``gather_to_file``, below): a
 checkpoint of M ranks loads into M' ranks, and gathering it into one ordinary file streams shard by shard.
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from ... import random as st_random
+from ...files import replace_durably, temporary_beside
 from ...serialization import load, save
 
 log = logging.getLogger("sparktensor.dist")
@@ -50,13 +52,7 @@ def save_checkpoint(directory, round_count, model, optimizer, history, settings,
         state["shard"] = shard
         write_streaming(state, path)  # a rank's share: written tensor by tensor, never copied whole
     else:
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-        try:
-            save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save(state, path)  # atomic and durable: fsynced file, rename, fsynced directory
     for old in checkpoints(directory)[:-keep] if keep else []:
         os.remove(old)
     log.debug("checkpoint %s", path)
@@ -192,15 +188,15 @@ def write_streaming(state, path):
     header["__metadata__"] = {_LAYOUT: json.dumps(layout)}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    fd, tmp = temporary_beside(path)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(len(text).to_bytes(8, "little"))
             f.write(text)
             for array in tensors.values():
                 if array.nbytes:
                     f.write(memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B"))
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -324,10 +320,9 @@ def gather_to_file(source, path):
     header["__metadata__"] = {_LAYOUT: json.dumps(layout), "format": "pt"}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    fd, tmp = temporary_beside(path)
     try:
-        with open(tmp, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             out.write(len(text).to_bytes(8, "little"))
             out.write(text)
             for key in keys:
@@ -335,7 +330,7 @@ def gather_to_file(source, path):
                     _write_joined(out, files, key)
                 else:
                     _copy(out, first, f"model.{key}")
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

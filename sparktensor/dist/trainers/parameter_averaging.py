@@ -116,6 +116,8 @@ class ParameterAveraging:
         per_epoch = steps_per_epoch(blocks.counts, self.batch_size)
         total = int(rounds) if rounds is not None else math.ceil(epochs * per_epoch / self.tau)
         self._check_model_fits(blocks)
+        if eval_blocks is not None:  # before any round runs or checkpoint is written
+            self._check_model_fits(eval_blocks, what="evaluation data: ")
         settings = self._settings(blocks)
         history, done, last_checkpoint = History(), 0, None
         if checkpoint_dir is not None and not resume:
@@ -241,8 +243,10 @@ class ParameterAveraging:
             settings.update(scheduler=type(self.scheduler).__name__, scheduler_step=self.scheduler_step)
         return settings
 
-    def _check_model_fits(self, blocks):
-        """Run the model on two samples on the driver: wrong shapes and out-of-range labels fail here, named."""
+    def _check_model_fits(self, blocks, what=""):
+        """Run the model and the loss on two samples on the driver: wrong shapes, labels of a dtype the loss
+        refuses and out-of-range labels fail here, named (``what`` prefixes the message, e.g. the evaluation
+        data's)."""
         x, y = blocks.head
         xs = x if isinstance(x, tuple) else (x,)
         training = self.model.training
@@ -251,12 +255,26 @@ class ParameterAveraging:
             with no_grad():
                 out = self.model(*(Tensor(a) for a in xs))
         except Exception as e:
-            raise ValueError(f"the model cannot take the data's {describe_inputs(xs)}: {e}") from e
+            raise ValueError(f"{what}the model cannot take the data's {describe_inputs(xs)}: {e}") from e
         finally:
             self.model.train(training)
-        if y.dtype.kind not in "iu" or worker.count_correct(out.data, y) is None:
+        if y.dtype.kind not in "iu":
+            try:
+                with no_grad():
+                    self.loss(out, Tensor(y))
+            except TypeError as e:  # e.g. float labels for a classification loss
+                first = next(i for i, n in enumerate(blocks.counts) if n)
+                raise TypeError(f"{what}partition {first} has labels of dtype {y.dtype}, which the loss refuses: "
+                                f"{e}") from None
+            except Exception:  # noqa: BLE001 - anything else the workers report with a whole batch
+                pass
             return
-        check_labels_fit(blocks, out.shape[1] if out.shape[:1] + out.shape[2:] == y.shape else out.shape[-1])
+        if worker.count_correct(out.data, y) is None:
+            return
+        try:
+            check_labels_fit(blocks, out.shape[1] if out.shape[:1] + out.shape[2:] == y.shape else out.shape[-1])
+        except ValueError as e:
+            raise ValueError(f"{what}{e}") from None
 
     def _progress_bar(self, total, done):
         if not self.progress:

@@ -185,6 +185,8 @@ class HybridTrainer:
         deferred = any(init.is_deferred(p) for p in self.model.parameters())
         if not deferred:  # a deferred model has no values to run here: the ranks check the shapes
             self._check_model_fits(blocks)
+            if eval_blocks is not None:
+                self._check_model_fits(eval_blocks, what="evaluation data: ")
         # what a checkpoint must agree with to be resumed, and the rest each rank needs
         saved = {"run": uuid.uuid4().hex, "trainer": type(self).__name__, "mesh": [self.mesh.data, self.mesh.model],
                  "sync": self.sync, "tau": self.tau, "batch_size": self.batch_size, "seed": self.seed,
@@ -280,7 +282,7 @@ class HybridTrainer:
                              f"{self.mesh.data} replicas needs samples (use fewer replicas or more data)")
         return blocks
 
-    def _check_model_fits(self, blocks):
+    def _check_model_fits(self, blocks, what=""):
         """Run the model on two samples here: wrong shapes fail before a gang starts, with the data's shape."""
         x, _ = blocks.head
         xs = x if isinstance(x, tuple) else (x,)
@@ -290,7 +292,7 @@ class HybridTrainer:
             with no_grad():
                 self.model(*(Tensor(a[:2]) for a in xs))
         except Exception as e:
-            raise ValueError(f"the model cannot take the data's {describe_inputs(xs)}: {e}") from e
+            raise ValueError(f"{what}the model cannot take the data's {describe_inputs(xs)}: {e}") from e
         finally:
             self.model.train(training)
 
