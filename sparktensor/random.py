@@ -43,7 +43,7 @@ class Generator:
         state = {"seed": self._seed, "cpu": self.stream("cpu").bit_generator.state}
         for device, stream in self._streams.items():
             if device != "cpu":
-                state[device] = [list(draw) for draw in stream.draws]
+                state[device] = stream.state()
         return state
 
     def set_state(self, state):
@@ -56,34 +56,59 @@ class Generator:
 
 
 class _DeviceStream:
-    """A GPU generator that remembers its draws (each as [method, args, kwargs, times repeated]).
+    """A GPU generator that remembers its draws, so that a state can be restored by drawing them again.
 
-    CuPy's generators expose no state to save, so a state is restored by drawing the same again from the
-    same seed; restoring costs the time of those draws."""
+    CuPy's generators expose no state to save. Each distinct draw (method, shape, dtype) gets a number, and the
+    sequence of numbers is kept as runs ``[pattern, times, partial]`` (``pattern`` repeated ``times``, then its
+    first ``partial`` draws), so a training loop that draws the same few masks every step keeps a few runs, not
+    one entry per step. Restoring costs the time of the draws."""
+
+    LONGEST_PATTERN = 16
 
     def __init__(self, device, sequence):
         self._device, self._sequence = device, sequence
         self._generator = backend.device_random_generator(device, sequence)
-        self.draws = []
+        self.keys, self._numbers, self.runs = [], {}, []
 
     def __getattr__(self, name):
         method = getattr(self._generator, name)
 
         def draw(*args, **kwargs):
-            key = [name, _plain(args), _plain(kwargs)]
-            if self.draws and self.draws[-1][:3] == key:
-                self.draws[-1][3] += 1
-            else:
-                self.draws.append(key + [1])
+            self._remember([name, _plain(args), _plain(kwargs)])
             return method(*args, **kwargs)
         return draw
 
-    def replay(self, draws):
-        """Restart from the seed and make ``draws`` again (their values are dropped)."""
+    def _remember(self, key):
+        number = self._numbers.setdefault(repr(key), len(self.keys))
+        if number == len(self.keys):
+            self.keys.append(key)
+        runs = self.runs
+        if runs:
+            pattern, times, partial = runs[-1]
+            if pattern[partial] == number:  # the last run goes on
+                runs[-1] = [pattern, times + 1, 0] if partial + 1 == len(pattern) else [pattern, times, partial + 1]
+                return
+            if partial:  # it broke off: its partial repetition becomes a run of its own
+                runs[-1] = [pattern, times, 0]
+                runs.append([pattern[:partial], 1, 0])
+            last = runs[-1]
+            if last[1] == 1 and len(last[0]) < self.LONGEST_PATTERN:
+                last[0] = last[0] + [number]
+                return
+        runs.append([[number], 1, 0])
+
+    def state(self):
+        """The draws made so far, as plain values."""
+        return {"keys": [list(key) for key in self.keys], "runs": [[list(p), t, k] for p, t, k in self.runs]}
+
+    def replay(self, state):
+        """Restart from the seed and make the draws of ``state`` again (their values are dropped)."""
         self._generator = backend.device_random_generator(self._device, self._sequence)
-        self.draws = []
-        for name, args, kwargs, times in draws:
-            for _ in range(times):
+        self.keys, self._numbers, self.runs = [], {}, []
+        keys = state["keys"]
+        for pattern, times, partial in state["runs"]:
+            for number in list(pattern) * int(times) + list(pattern)[:int(partial)]:
+                name, args, kwargs = keys[int(number)]
                 getattr(self, name)(*args, **kwargs)
 
 

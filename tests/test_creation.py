@@ -266,6 +266,17 @@ def test_generator_state_round_trip(device):
     np.testing.assert_array_equal(to_numpy(st.randn(4, device=device, generator=fresh)), expected[1])
 
 
+def test_gpu_generator_state_stays_small_when_a_loop_repeats_its_draws(device):
+    if device == "cpu":
+        pytest.skip("the CPU stream's state is its bit generator's")
+    g = st.Generator(1)
+    for _ in range(200):
+        st.nn.functional.dropout(st.ones(4, 3, device=device), 0.5, generator=g)
+        st.rand(5, device=device, generator=g)
+    runs = g.get_state()[st.ones(1, device=device).device]["runs"]
+    assert len(runs) == 1 and len(runs[0][0]) == 2 and runs[0][1] == 200
+
+
 def test_permutation(device):
     p = st.permutation(10, device=device, generator=st.Generator(2))
     assert p.dtype == st.int64 and _on(p, device)
