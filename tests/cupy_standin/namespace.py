@@ -5,11 +5,13 @@ NumPy array it raises ``TypeError`` as CuPy's do, except the functions that
 exist to copy host data to the device (``asarray``, ``array``, ...).
 """
 import functools
+import sys
 import types
 
 import numpy as np
 import scipy.special
 
+from . import cuda as cuda_parts
 from .convert import call, unwrap, wrap
 from .ndarray import ndarray
 
@@ -102,7 +104,6 @@ def get_array_module(*args):
     """The stand-in when any argument is one of its arrays, else NumPy."""
     for arg in args:
         if isinstance(arg, ndarray):
-            import sys
             return sys.modules["cupy"]
     return np
 
@@ -113,7 +114,6 @@ MODULE_NAMES = ("cupy", "cupy.cuda", "cupy.random", "cupy.linalg", "cupy.fft", "
 
 def build_modules():
     """The stand-in's modules by the names they are imported under."""
-    from . import cuda as cuda_parts
     cuda = types.ModuleType("cupy.cuda", "CuPy stand-in for cupy.cuda")
     pool = cuda_parts.MemoryPool()
     cuda.__dict__.update(Device=cuda_parts.Device, Stream=cuda_parts.Stream, Event=cuda_parts.Event,

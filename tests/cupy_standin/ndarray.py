@@ -130,7 +130,8 @@ class ndarray:
 
     @property
     def base(self):
-        return None if self._a.base is None else ndarray(self._a.base) if isinstance(self._a.base, np.ndarray) else None
+        base = self._a.base
+        return ndarray(base) if isinstance(base, np.ndarray) else None
 
     @property
     def shape(self):
