@@ -54,3 +54,20 @@ def test_lstm_classifier_on_japanese_vowels():
     logs = []
     _, accuracy = example.train(epochs=8, log=logs.append)
     assert accuracy >= 0.9, logs
+
+
+@pytest.mark.parametrize("parallel", ["data", "model"])
+def test_char_transformer_learns_data_parallel_and_split_over_two_ranks(parallel):
+    from sparktensor.data import load_shakespeare
+    _needs(load_shakespeare)
+    import shakespeare_transformer as example
+    import sparktensor.dist as dist
+    logs = []
+    model, history = example.train(parallel, dist.LocalEngine(workers=2), steps=40, tau=5, seq_len=32,
+                                   batch_size=16, d_model=32, layers=1, lr=1e-2, warmup=5, eval_every=20,
+                                   text_limit=300_000, log=logs.append)
+    assert [step for step, _, _ in history] == [20, 40], logs
+    assert history[-1][1] < min(history[0][1], 3.2), logs  # the unigram entropy of this text is 3.37 nats/char
+    assert history[0][2] < history[1][2], logs  # wall time since the start, growing
+    assert logs[-1].endswith(f"validation {history[-1][1]:.3f} nats/char after 40 steps, {history[-1][2]:.1f} s")
+    assert type(model) is example.CharTransformer
