@@ -289,3 +289,33 @@ def test_a_float16_model_trains_with_adam_across_workers():
     assert all(np.isfinite(history["loss"])) and history["loss"][-1] < 0.6 * history["loss"][0]
     assert all(p.dtype == np.float16 for p in model.parameters())
     assert all(s["exp_avg"].dtype == np.float32 for s in optimizer.state.values())
+
+
+def test_two_dataframe_columns_are_two_inputs_kept_on_the_executors(spark, spark_engine):
+    """``from_dataframe(df, features=("x", "tokens"))``: one model input per column (the integer column stays
+    int64 for the embedding), converted and kept on the executors, re-cut there to 2 partitions; training gives
+    the bits of the same arrays through ``from_numpy((x, tokens), y)`` on LocalEngine."""
+    import pandas as pd
+    x, tokens, y = _data()
+    frame = spark.createDataFrame(pd.DataFrame({"x": list(x.astype(np.float64)), "tokens": tokens, "label": y}))
+    data = dist.from_dataframe(frame.coalesce(3), features=("x", "tokens"), label="label", partitions=2)
+    try:
+        assert data.input_spec == (("<f4", (6,)), ("<i8", ()))
+        held = data.to_blocks()
+        assert held.input_spec == data.input_spec
+        head_x, head_tokens = data.head[0]
+        assert head_x.dtype == np.float32 and head_tokens.dtype == np.int64
+        weights = {}
+        for engine, source in ((spark_engine, data), (dist.LocalEngine(), dist.from_numpy((x, tokens), y,
+                                                                                          partitions=data.counts))):
+            model, _ = _twins()
+            trainer = dist.ParameterAveraging(model, F.cross_entropy, st.optim.SGD(model.parameters(), lr=0.1),
+                                              workers=2, tau=3, batch_size=16, engine=engine, progress=False)
+            trainer.fit(source, rounds=4, eval_data=source)
+            weights[type(engine).__name__] = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+        for key, value in weights["LocalEngine"].items():
+            np.testing.assert_array_equal(weights["SparkEngine"][key], value, err_msg=key)
+    finally:
+        data.release()
+    with pytest.raises(ValueError, match=r"feature_shape gives 1 shapes for the 2 inputs \['x', 'tokens'\]"):
+        dist.from_dataframe(frame, features=("x", "tokens"), label="label", feature_shape=((2, 3),))

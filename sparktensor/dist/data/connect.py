@@ -25,7 +25,7 @@ import uuid
 import numpy as np
 
 from .blocks import _split
-from .convert import CHUNK_BYTES, _arrow_partition, conversion_columns, table_source
+from .convert import CHUNK_BYTES, _arrow_partition, conversion_columns, input_spec_of, table_source
 from .resident import ResidentData, cut_once
 from .block_files import delete_files, store_partition
 
@@ -67,7 +67,8 @@ class ConnectResidentData(ResidentData):
             offsets = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
             bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
             cut = self.frame.mapInArrow(functools.partial(_cut, offsets, bounds), _CHUNKS)
-            self._partitioned[partitions] = _persist(_placed(cut, len(sizes)), self.num_classes, self.source)
+            self._partitioned[partitions] = _persist(_placed(cut, len(sizes)), self.num_classes,
+                                                     self.source).with_inputs(self.input_spec)
         return self._partitioned[partitions]
 
     def map_chunks(self, fn):
@@ -175,9 +176,13 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
     """``spark_data.from_dataframe`` for a Connect DataFrame: the same conversion, through ``mapInArrow`` only."""
     import pyarrow  # noqa: F401  (fail here, on the client, when Arrow is missing)
     features, columns, decoders = conversion_columns(df, features, label, dtype, decode, source_file)
-    convert = functools.partial(_converted, features, label, np.dtype(dtype).str, decoders,
-                                None if feature_shape is None else tuple(feature_shape), source_file)
-    return cut_once(_persist(df.select(*columns).mapInArrow(convert, _CHUNKS), num_classes, source), partitions)
+    feature_shape = None if feature_shape is None else tuple(feature_shape)
+    convert = functools.partial(_converted, features, label, np.dtype(dtype).str, decoders, feature_shape,
+                                source_file)
+    selected = df.select(*columns)
+    spec = input_spec_of(selected, features, dtype, decoders, feature_shape) if isinstance(features, tuple) else None
+    data = _persist(selected.mapInArrow(convert, _CHUNKS), num_classes, source).with_inputs(spec)
+    return cut_once(data, partitions)
 
 
 def from_parquet(spark, path_or_table, features, label, num_classes=None, dtype="float32", feature_shape=None,

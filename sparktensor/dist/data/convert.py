@@ -3,6 +3,7 @@ Spark column expression that carries a feature or label column through Arrow."""
 import numpy as np
 
 from .blocks import _check_block
+from .packed import pack_inputs
 
 # Spark types whose values from_dataframe turns into feature or label arrays
 _NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType",
@@ -110,7 +111,14 @@ def _arrow_partition(features, label, dtype, decoders, feature_shape, source_fil
 
 
 def _arrow_batch(batch, features, label, dtype, decoders, feature_shape, index):
-    """One Arrow batch's feature and label columns as checked ``(x, y)`` arrays."""
+    """One Arrow batch's feature and label columns as checked ``(x, y)`` arrays (features a tuple: one input
+    per column, packed as bytes, see ``data.packed``)."""
+    if isinstance(features, tuple):
+        y = _labels(batch, label, dtype, index)
+        parts = input_parts(batch, features, dtype, decoders, feature_shape, index)
+        for name, part in zip(features, parts):
+            _check_block(part, y, f"DataFrame partition {index}", None, (f"column {name}", f"column {label}"))
+        return pack_inputs(parts)[0], y
     parts = [arrow_column(batch.column(batch.schema.get_field_index(name)), name, index, decoders.get(name))
              for name in features]
     x = parts[0] if len(parts) == 1 else np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
@@ -125,6 +133,41 @@ def _arrow_batch(batch, features, label, dtype, decoders, feature_shape, index):
     _check_block(x, y, f"DataFrame partition {index}", None, (f"column(s) {names}", f"column {label}"))
     return x, y
 
+
+def _labels(batch, label, dtype, index):
+    y = arrow_column(batch.column(batch.schema.get_field_index(label)), label, index, None)
+    return y.astype(np.int64) if y.dtype.kind in "biu" else y.astype(dtype, copy=False)
+
+
+def input_parts(batch, features, dtype, decoders, feature_shapes, index):
+    """The feature columns of an Arrow batch as one array per column (a model input each): integer columns as
+    int64 (token ids, class indices), the others in ``dtype``, each reshaped to its entry of ``feature_shapes``
+    (None: as the column gives it)."""
+    if feature_shapes is not None and len(feature_shapes) != len(features):
+        raise ValueError(f"feature_shape gives {len(feature_shapes)} shapes for the {len(features)} inputs "
+                         f"{list(features)}; give one per input column")
+    parts = []
+    for i, name in enumerate(features):
+        part = arrow_column(batch.column(batch.schema.get_field_index(name)), name, index, decoders.get(name))
+        part = part.astype(np.int64 if part.dtype.kind in "biu" else dtype, copy=False)
+        if feature_shapes is not None and feature_shapes[i] is not None:
+            shape = tuple(feature_shapes[i])
+            if int(np.prod(part.shape[1:])) != int(np.prod(shape)):
+                raise ValueError(f"column {name}: samples of shape {part.shape[1:]} cannot be reshaped to {shape}")
+            part = part.reshape((len(part),) + shape)
+        parts.append(part)
+    return parts
+
+
+def input_spec_of(selected, features, dtype, decoders, feature_shapes):
+    """Driver side, for a tuple of feature columns: each input's ``(dtype, sample shape)``, from the first row
+    of ``selected`` converted as the executors convert it (one row crosses to the driver)."""
+    table = selected.limit(1).toArrow()
+    if not table.num_rows:
+        return None
+    parts = input_parts(table.combine_chunks().to_batches()[0], features, np.dtype(dtype).str, decoders,
+                        feature_shapes, 0)
+    return tuple((part.dtype.str, part.shape[1:]) for part in parts)
 
 def _record_batch(pa, partition, chunk, rows, x, y, x_shape, y_shape, x_dtype, y_dtype, error):
     return pa.RecordBatch.from_arrays(
@@ -176,9 +219,11 @@ def arrow_values(column, where):
 
 
 def conversion_columns(df, features, label, dtype, decode, source_file=None):
-    """``(features, columns, decoders)`` for converting ``df``: the feature names as a list, the column
+    """``(features, columns, decoders)`` for converting ``df``: the feature names as a list (a tuple when given
+    one: one model input per column), the column
     expressions to select (the file column last, when given) and the decoders of binary columns; an error
     naming any column that cannot be converted."""
+    several = isinstance(features, tuple)  # one model input per column (a list: one input, concatenated)
     features = [features] if isinstance(features, str) else list(features)
     if not features:
         raise ValueError("from_dataframe: name at least one feature column")
@@ -191,7 +236,7 @@ def conversion_columns(df, features, label, dtype, decode, source_file=None):
                 raise TypeError(f"from_dataframe: column {name!r} is binary; pass decode= (bytes -> array)")
     if source_file is not None:
         columns.append(source_file)
-    return features, columns, decoders
+    return tuple(features) if several else features, columns, decoders
 
 
 def table_source(spark, path_or_table):

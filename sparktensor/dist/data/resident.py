@@ -63,6 +63,9 @@ class ResidentData:
 
     #: the engine kind that can place these blocks ("spark", "dask")
     kind = None
+    #: for a model of several inputs, each input's ``(dtype, sample shape)``: the rows are the inputs packed as
+    #: bytes (``data.packed``); None for one input
+    input_spec = None
 
     def __init__(self, counts, feature_shape, label_shape, x_dtype, y_dtype, label_ranges, head, num_classes,
                  source):
@@ -72,6 +75,14 @@ class ResidentData:
         self.label_ranges = list(label_ranges)  # per partition: (min, max) of integer labels, or None
         self.head = head
         self.num_classes, self.source = num_classes, source
+
+    def with_inputs(self, spec):
+        """Mark the rows as several inputs packed as ``spec`` says (``head`` then gives them unpacked)."""
+        from .packed import unpack_inputs
+        if spec is not None:
+            self.input_spec = tuple((str(dtype), tuple(shape)) for dtype, shape in spec)
+            self.head = (unpack_inputs(self.head[0], self.input_spec), self.head[1])
+        return self
 
     @staticmethod
     def merge(stats, num_classes, source):
@@ -136,6 +147,9 @@ class ResidentData:
             else:
                 blocks.append((np.zeros((0,) + self.feature_shape, self.x_dtype),
                                np.zeros((0,) + self.label_shape, self.y_dtype)))
+        if self.input_spec is not None:
+            from .packed import MultiInputBlocks
+            return MultiInputBlocks(blocks, self.input_spec, self.num_classes, self.source)
         return Blocks(blocks, self.num_classes, self.source)
 
     def __repr__(self):

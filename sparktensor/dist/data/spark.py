@@ -24,7 +24,7 @@ import numpy as np
 
 from .block_files import delete_files, store_partition
 from .blocks import _split
-from .convert import _arrow_partition, _rdd_partition, conversion_columns, table_source
+from .convert import _arrow_partition, _rdd_partition, conversion_columns, input_spec_of, table_source
 from .resident import ResidentData, cut_once
 
 log = logging.getLogger("sparktensor.dist")
@@ -72,7 +72,8 @@ class SparkResidentData(ResidentData):
             cut = functools.partial(_cut_chunks, offsets, bounds)
             moved = (self.chunks.mapPartitionsWithIndex(cut)
                      .repartitionAndSortWithinPartitions(len(sizes), _new_partition).values())
-            self._partitioned[partitions] = _persist(moved, self.num_classes, self.source)
+            self._partitioned[partitions] = _persist(moved, self.num_classes, self.source).with_inputs(
+                self.input_spec)
         return self._partitioned[partitions]
 
     def map_chunks(self, fn):
@@ -194,21 +195,23 @@ def from_dataframe(df, features, label, num_classes=None, dtype="float32", decod
         df: a Spark DataFrame.
         features: a column name or a list of them: numeric columns, ``array<number>`` columns (nested arrays
             become extra dimensions), Spark ML ``Vector`` columns, or binary columns that ``decode`` turns into
-            arrays. Several columns are flattened and concatenated per sample.
+            arrays. Several columns in a list are flattened and concatenated per sample; in a tuple, each is
+            one input of a model called as ``model(x1, x2, ...)``.
         label: the label column (numeric, or an array of numbers for vector targets); integer columns give
             int64 labels (class indices), floating ones ``dtype`` targets.
         num_classes: when given, integer labels must lie in ``[0, num_classes)``.
         dtype: the features' dtype.
         decode: for binary columns, a function from the bytes of one value to an array (e.g. a PNG decoder);
             a dict maps column names to such functions.
-        feature_shape: reshape each sample's features to this shape (e.g. ``(1, 28, 28)``).
+        feature_shape: reshape each sample's features to this shape (e.g. ``(1, 28, 28)``); for a tuple of
+            columns, a tuple of shapes (None keeps a column's own).
         partitions: re-cut the samples into this many contiguous partitions on the cluster.
     """
     if _is_connect(df):
         from . import connect as connect_data
         return connect_data.from_dataframe(df, features, label, num_classes, dtype, decode, feature_shape, partitions)
-    chunks = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
-    return cut_once(_persist(chunks, num_classes, "DataFrame"), partitions)
+    chunks, spec = _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file=None)
+    return cut_once(_persist(chunks, num_classes, "DataFrame").with_inputs(spec), partitions)
 
 
 def from_parquet(path_or_table, features, label, num_classes=None, dtype="float32", feature_shape=None,
@@ -227,8 +230,8 @@ def from_parquet(path_or_table, features, label, num_classes=None, dtype="float3
         return connect_data.from_parquet(spark, path_or_table, features, label, num_classes, dtype, feature_shape,
                                          partitions)
     df, source, source_file = table_source(spark, path_or_table)
-    chunks = _dataframe_chunks(df, features, label, dtype, None, feature_shape, source_file)
-    return cut_once(_persist(chunks, num_classes, source), partitions)
+    chunks, spec = _dataframe_chunks(df, features, label, dtype, None, feature_shape, source_file)
+    return cut_once(_persist(chunks, num_classes, source).with_inputs(spec), partitions)
 
 
 def _is_connect(spark):
@@ -248,15 +251,18 @@ def _warn_if_shuffled(source, shuffled):
 
 
 def _dataframe_chunks(df, features, label, dtype, decode, feature_shape, source_file):
-    """An RDD of the DataFrame's chunks, converted on the executors through ``mapInArrow``."""
+    """An RDD of the DataFrame's chunks, converted on the executors through ``mapInArrow``, and the inputs'
+    ``input_spec`` (None unless ``features`` is a tuple: one input per column)."""
     import pyarrow  # noqa: F401  (fail here, on the driver, when Arrow is missing)
     features, columns, decoders = conversion_columns(df, features, label, dtype, decode, source_file)
-    convert = functools.partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders,
-                                None if feature_shape is None else tuple(feature_shape), source_file)
+    feature_shape = None if feature_shape is None else tuple(feature_shape)
+    convert = functools.partial(_arrow_partition, features, label, np.dtype(dtype).str, decoders, feature_shape,
+                                source_file)
     selected = df.select(*columns)
     _warn_if_shuffled("DataFrame", "Exchange" in selected._jdf.queryExecution().executedPlan().toString())
+    spec = input_spec_of(selected, features, dtype, decoders, feature_shape) if isinstance(features, tuple) else None
     table = selected.mapInArrow(convert, _SCHEMA)
-    return table.rdd.map(_chunk_from_row)
+    return table.rdd.map(_chunk_from_row), spec
 
 
 def _chunk_from_row(row):

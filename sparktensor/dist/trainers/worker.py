@@ -18,7 +18,7 @@ import numpy as np
 from ... import random as st_random
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
-from .multi_input import unpack_inputs
+from ..data.packed import unpack_inputs
 from .shipping import copied
 
 _REPLICAS = OrderedDict()  # job id -> (model, optimizer, loss, layout)
