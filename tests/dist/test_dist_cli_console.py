@@ -1,4 +1,5 @@
-"""The Spark that the ``sparktensor`` command starts is quiet at WARN, and logging can still be turned up."""
+"""The Spark that the ``sparktensor`` command (or ``dist.SparkEngine()`` without a session) starts is quiet at
+WARN, and logging can still be turned up."""
 import importlib.util
 import subprocess
 import sys
@@ -24,8 +25,12 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_SKIP)
-def test_the_commands_spark_starts_without_the_four_noises_and_logs_more_when_asked(tmp_path):
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300,
+@pytest.mark.parametrize("start", ["cli.spark_engine(None)", "dist.SparkEngine(master='local[1]')"],
+                         ids=["the-command", "an-embedded-session"])
+def test_the_spark_we_start_has_none_of_the_four_noises_and_logs_more_when_asked(tmp_path, start):
+    script = SCRIPT.replace("cli.spark_engine(None)", start).replace("from sparktensor import cli",
+                                                                      "from sparktensor import cli, dist")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     quiet, _, loud = done.stderr.partition("-- turning logging up --")

@@ -15,7 +15,10 @@ def embedded_session(master=None, conf=None):
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
-    SparkContext._ensure_initialized()  # the JVM (spark-submit's own when there is one) holds the given settings
+
+    from ...spark_console import quiet_launch
+    with quiet_launch():  # a JVM started here logs at WARN, without the four lines of every start
+        SparkContext._ensure_initialized()  # the JVM (spark-submit's own when there is one) holds the settings
     given = SparkConf()  # what spark-submit, PYSPARK_SUBMIT_ARGS or spark-defaults.conf set: it wins over ours
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if master is None:  # spark-submit's master, not its default local[*] (which retries no failed task)
