@@ -6,7 +6,7 @@ from pyspark.ml.feature import StandardScaler, VectorAssembler
 from sparktensor.ml import SparkTensorClassifier
 
 classifier = SparkTensorClassifier(featuresCol="scaled", model="mlp", modelOptions={"hidden": [32]},
-                                   optimizer="adam", learningRate=0.01, epochs=20, workers=2, tau=10)
+                                   optimizer="adam", learningRate=0.01, maxIter=500, workers=2, tau=50)
 pipeline = Pipeline(stages=[VectorAssembler(inputCols=columns, outputCol="features"),
                             StandardScaler(inputCol="features", outputCol="scaled"), classifier])
 model = pipeline.fit(train)                  # trains with dist.ParameterAveraging on train's SparkSession

@@ -11,7 +11,9 @@
    ``"model"`` (``mesh=[M]``) and ``"hybrid"`` (``mesh=[D, M]``): ``dist.HybridTrainer`` on a D x M mesh
    (weight matrices split over M ranks), with gradients all-reduced every step when ``tau`` is 1, else
    weights averaged every ``tau`` steps;
-5. returns the fitted model, with the trained weights and the training ``history``.
+5. trains for ``maxIter`` local steps per worker (500 by default, in rounds of ``tau``), or ``epochs`` passes
+   when set, stopping early once the training loss stops improving by ``tol`` (``schedule``);
+6. returns the fitted model, with the trained weights and the training ``history``.
 """
 import functools
 import importlib.util
@@ -25,7 +27,7 @@ from .. import dist, optim
 from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
-from . import builders, columns
+from . import builders, columns, schedule
 from .models import SparkTensorClassificationModel, SparkTensorRegressionModel
 from .params import NetworkParams, TrainingParams, non_negative, with_accessors
 from .persistence import NetworkReadable, NetworkWritable
@@ -60,6 +62,7 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         columns.check_label(df, label, owner, self._label_hint)
         loss = self._loss_function()
         self._check_parallelism()
+        budget, tau = self._budget()
         builders.resolve(self.getModel())  # a bad name fails here, before any Spark job
         blocks = dist.from_dataframe(self._prepare_labels(df), features=features, label=label,
                                      feature_shape=self.getFeatureShape() or None)
@@ -76,9 +79,10 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
         except TypeError as e:
             raise ValueError(f"{owner}: optimizer {self.getOptimizer()!r} does not take optimizerOptions "
                              f"{options}: {e}") from e
-        trainer = self._trainer(network, loss, optimizer, dist.SparkEngine(df.sparkSession))
+        trainer = self._trainer(network, loss, optimizer, dist.SparkEngine(df.sparkSession), tau)
         try:
-            network, history = trainer.fit(fitted, epochs=self.getEpochs())
+            network, history = schedule.train(trainer, fitted, tol=self.getTol(), can_stop=self.getMode() == "data",
+                                              **budget)
         finally:
             fitted.release()
         weights = {name: tensor.numpy().copy() for name, tensor in network.state_dict().items()}
@@ -109,9 +113,21 @@ class _NetworkEstimator(Estimator, NetworkParams, TrainingParams, NetworkWritabl
             raise ValueError(f"mode {mode!r} needs model-parallel training (dist.HybridTrainer), which this "
                              f"version of sparktensor does not have; use mode 'data'")
 
-    def _trainer(self, network, loss, optimizer, engine):
+    def _budget(self):
+        """``({"rounds": n} or {"epochs": n}, tau)``: ``maxIter`` local steps in rounds of ``tau`` (no larger than
+        ``maxIter``), or ``epochs`` passes when ``epochs`` is set."""
+        epochs, max_iter = self.getEpochs(), self.getMaxIter()
+        if epochs is not None and self.isSet(self.epochs) and self.isSet(self.maxIter):
+            raise ValueError(f"{type(self).__name__}: set maxIter (local steps, {max_iter}) or epochs (passes, "
+                             f"{epochs}), not both: they are two budgets for the same training")
+        if epochs is not None and not self.isSet(self.maxIter):
+            return {"epochs": epochs}, self.getTau()
+        tau, rounds = schedule.local_steps(max_iter, self.getTau())
+        return {"rounds": rounds}, tau
+
+    def _trainer(self, network, loss, optimizer, engine, tau):
         """The dist trainer for ``mode`` and ``tau``; ``tau`` 1 averages gradients every step."""
-        mode, tau, batch_size, seed = self.getMode(), self.getTau(), self.getBatchSize(), self.getSeed()
+        mode, batch_size, seed = self.getMode(), self.getBatchSize(), self.getSeed()
         if mode != "data":
             replicas, ranks = (1, self.getMesh()[0]) if mode == "model" else self.getMesh()
             return dist.HybridTrainer(network, loss, optimizer, mesh=dist.Mesh(data=replicas, model=ranks),
@@ -169,11 +185,16 @@ class SparkTensorClassifier(_NetworkEstimator, HasProbabilityCol, HasRawPredicti
     Params (keyword arguments, ``getX``/``setX``): ``featuresCol``, ``labelCol``, ``predictionCol``,
     ``probabilityCol``, ``rawPredictionCol``; the network: ``model``, ``modelOptions``, ``featureShape``,
     ``numClasses``; training: ``loss`` (``"cross_entropy"``), ``optimizer``, ``learningRate``,
-    ``optimizerOptions``, ``epochs``, ``batchSize``, ``workers``, ``tau``, ``mode``, ``mesh``, ``seed``.
+    ``optimizerOptions``, ``maxIter``, ``tol``, ``epochs``, ``batchSize``, ``workers``, ``tau``, ``mode``, ``mesh``,
+    ``seed``.
+
+    The schedule is counted in local steps, so the defaults train small tables to convergence too: ``maxIter``
+    500 steps per worker in rounds of ``tau`` 50, ended early once the training loss has gone 3 rounds without
+    improving by ``tol`` (1e-4, relative). ``epochs`` sets a budget in passes instead.
 
     Example::
 
-        classifier = SparkTensorClassifier(model="mlp", modelOptions={"hidden": [32]}, epochs=20)
+        classifier = SparkTensorClassifier(model="mlp", modelOptions={"hidden": [32]}, maxIter=1000)
         model = Pipeline(stages=[VectorAssembler(inputCols=cols, outputCol="features"), classifier]).fit(df)
     """
 

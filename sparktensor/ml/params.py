@@ -63,6 +63,15 @@ def non_negative(name):
     return convert
 
 
+def _non_negative_float(name):
+    def convert(value):
+        number = TypeConverters.toFloat(value)
+        if not number >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        return number
+    return convert
+
+
 def _choice(name, choices):
     def convert(value):
         text = TypeConverters.toString(value)
@@ -132,12 +141,18 @@ class TrainingParams(HasLabelCol, HasSeed):
                           _positive("learningRate", TypeConverters.toFloat))
     optimizerOptions = _param("optimizerOptions", "other keyword arguments of the optimizer (a JSON-able dict), "
                                                   "e.g. {'momentum': 0.9}", _json_dict("optimizerOptions"))
-    epochs = _param("epochs", "passes over the largest partition (> 0)", _positive("epochs"))
+    maxIter = _param("maxIter", "the most local steps each worker trains (> 0), in rounds of tau steps (the last "
+                                "round may go over); used unless epochs is set", _positive("maxIter"))
+    tol = _param("tol", "stop early once the training loss has gone 3 rounds without improving on its best by "
+                        "more than tol times it (>= 0; 0: train the whole budget; mode 'data' only)",
+                 _non_negative_float("tol"))
+    epochs = _param("epochs", "a budget in passes over the largest partition (> 0) instead of maxIter; unset: "
+                              "maxIter", _positive("epochs"))
     batchSize = _param("batchSize", "samples per local step on each worker (> 0)", _positive("batchSize"))
     workers = _param("workers", "data-parallel workers (partitions); unset: Spark's default parallelism",
                      _positive("workers"))
-    tau = _param("tau", "local steps between two averagings (SparkNet's tau); 1: synchronous SGD, gradients "
-                        "averaged every step", _positive("tau"))
+    tau = _param("tau", "local steps between two averagings (SparkNet's tau; at most maxIter); 1: synchronous "
+                        "SGD, gradients averaged every step", _positive("tau"))
     mode = _param("mode", "'data' (data parallel), 'model' or 'hybrid' (model parallel over mesh)",
                   _choice("mode", MODES))
     mesh = _param("mesh", "the ranks of model parallelism: [M] for mode 'model', [D, M] for 'hybrid'; empty "
@@ -145,8 +160,8 @@ class TrainingParams(HasLabelCol, HasSeed):
 
     def __init__(self):
         super().__init__()
-        self._setDefault(optimizer="adam", learningRate=0.01, optimizerOptions={}, epochs=10, batchSize=32,
-                         workers=None, tau=10, mode="data", mesh=[], seed=0)
+        self._setDefault(optimizer="adam", learningRate=0.01, optimizerOptions={}, maxIter=500, tol=1e-4,
+                         epochs=None, batchSize=32, workers=None, tau=50, mode="data", mesh=[], seed=0)
 
 
 @with_accessors
