@@ -40,6 +40,7 @@ def pytest_configure(config):
                                        "worker counts for the scaling fixture (--st-engines/--st-workers win)")
     config.stash[_GROUPS] = {}
     config.stash[_PLOT] = None
+    _engines(config, None), _workers(config, None)  # a bad command line stops pytest before collection
 
 
 def _engines(config, marker):
@@ -47,7 +48,8 @@ def _engines(config, marker):
     names = _split(text) if text else list((marker and marker.kwargs.get("engines")) or ["spark"])
     unknown = [n for n in names if n not in ENGINES]
     if unknown or not names:
-        raise pytest.UsageError(f"--st-engines: unknown engine(s) {unknown or names}: choose from "
+        source = "--st-engines" if text else "the scaling marker's engines"
+        raise pytest.UsageError(f"{source}: unknown engine(s) {unknown or names}: choose from "
                                 f"{', '.join(ENGINES)}")
     return names
 
@@ -55,12 +57,13 @@ def _engines(config, marker):
 def _workers(config, marker):
     text = config.getoption("--st-workers")
     values = _split(text) if text else list((marker and marker.kwargs.get("workers")) or [1, 2])
+    source = "--st-workers" if text else "the scaling marker's workers"
     try:
         ks = [int(v) for v in values]
     except ValueError:
-        raise pytest.UsageError(f"--st-workers: expected positive integers like 1,2,4, got {text!r}") from None
+        raise pytest.UsageError(f"{source}: expected positive integers like 1,2,4, got {values}") from None
     if not ks or any(k < 1 for k in ks):
-        raise pytest.UsageError(f"--st-workers: worker counts must be positive integers, got {values}")
+        raise pytest.UsageError(f"{source}: worker counts must be positive integers, got {values}")
     return sorted(set(ks))
 
 
