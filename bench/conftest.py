@@ -14,6 +14,7 @@ _medians = defaultdict(dict)
 
 
 def pytest_configure(config):
+    import numpy  # noqa: F401  (loads NumPy's BLAS now: threadpool_limits reaches only libraries already loaded)
     from threadpoolctl import threadpool_limits
     threadpool_limits(THREADS)
     try:
