@@ -1,0 +1,155 @@
+"""Transformers: an encoder block's training step against PyTorch CPU, and the block split over M = 2 ranks
+against M = 1.
+
+* One training step (forward, mean-square loss, backward, Adam) of ``nn.TransformerEncoderLayer(256, 4,
+  dim_feedforward=1024, dropout=0, batch_first=True)`` on a (32, 128, 256) float32 batch, sparktensor against
+  ``torch.nn.TransformerEncoderLayer`` with the same weights and the same thread count (``BENCH_THREADS``,
+  default all cores). Goal: sparktensor <= 1.2x PyTorch's time.
+* The same block, two of them stacked, split by ``dist.shard`` over M = 2 ranks (heads and feed-forward
+  halves; processes over loopback TCP) against M = 1, each rank's BLAS limited to one thread: M = 2 uses two
+  cores, M = 1 one. Goal: M = 2 at least 1.6x faster.
+
+Both are interleaved in rounds (``BENCH_TRANSFORMER_ROUNDS``, default 5), the order flipped each round so a
+drift in the machine's load favours neither side; each round times ``STEPS`` steps of each side after a
+warm-up step and keeps their median; the ratios of the rounds are reported as median (min-max).
+
+Run: ``python -m pytest bench/test_transformer.py --benchmark-only -s -q``.
+"""
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import sparktensor as st
+import sparktensor.dist as dist
+
+D_MODEL, HEADS, FEEDFORWARD, SEQ, BATCH = 256, 4, 1024, 128, 32
+ROUNDS = int(os.environ.get("BENCH_TRANSFORMER_ROUNDS", 5))
+STEPS = 3
+TIMEOUT = 600.0
+CASE = (f"TransformerEncoderLayer d_model {D_MODEL}, {HEADS} heads, feed-forward {FEEDFORWARD}, seq {SEQ}, "
+        f"batch {BATCH}: training step")
+
+
+def build(lib, layers=1, seed=0):
+    """Encoder layers, weights drawn once from PyTorch's init, an Adam optimizer and one input, for ``st`` or
+    ``torch``."""
+    torch.manual_seed(seed)
+    block = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FEEDFORWARD, dropout=0.0, batch_first=True)
+    reference = torch.nn.TransformerEncoder(block, layers, enable_nested_tensor=False) if layers > 1 else block
+    x = np.random.default_rng(seed).standard_normal((BATCH, SEQ, D_MODEL)).astype(np.float32)
+    if lib is torch:
+        model = reference
+    else:
+        block = st.nn.TransformerEncoderLayer(D_MODEL, HEADS, FEEDFORWARD, dropout=0.0, batch_first=True)
+        model = st.nn.TransformerEncoder(block, layers) if layers > 1 else block
+        model.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
+    return model, lib.optim.Adam(model.parameters(), lr=1e-4), lib.tensor(x)
+
+
+def step(model, optimizer, x):
+    """Forward, mean-square loss, backward, Adam update (the same code for both libraries)."""
+    loss = (model(x) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def median_step_seconds(model, optimizer, x, steps=STEPS):
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step(model, optimizer, x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved(sides, rounds=ROUNDS):
+    """``{name: [seconds per round]}`` of ``sides`` (``{name: () -> seconds}``), the order flipped every round."""
+    found = {name: [] for name in sides}
+    order = list(sides.items())
+    for r in range(rounds):
+        for name, measure in (order if r % 2 == 0 else order[::-1]):
+            found[name].append(measure())
+    return found
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+@pytest.mark.benchmark(group=CASE)
+def test_encoder_layer_step_against_pytorch(benchmark):
+    from threadpoolctl import threadpool_info
+    blas = {info["internal_api"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    assert set(blas.values()) == {torch.get_num_threads()}, f"NumPy's BLAS threads {blas}, PyTorch's " \
+        f"{torch.get_num_threads()}: the comparison needs the same thread count"
+    ours, theirs = build(st), build(torch)
+    # one step from the same weights lands on the same weights: the two sides do the same work
+    losses = step(*ours).item(), step(*theirs).item()
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    expected = theirs[0].state_dict()
+    for key, value in ours[0].state_dict().items():
+        np.testing.assert_allclose(value.numpy(), expected[key].numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+    found = benchmark.pedantic(interleaved, ({"sparktensor": lambda: median_step_seconds(*ours),
+                                              "torch": lambda: median_step_seconds(*theirs)},), rounds=1)
+    ratios = [a / b for a, b in zip(found["sparktensor"], found["torch"])]
+    threads = torch.get_num_threads()
+    print(f"\n{CASE}, {threads} thread(s) each, {ROUNDS} interleaved rounds of {STEPS} steps")
+    print("| sparktensor ms | torch ms | sparktensor / torch (median, min-max of rounds) |\n|---|---|---|")
+    print(f"| {statistics.median(found['sparktensor']) * 1e3:.0f} | {statistics.median(found['torch']) * 1e3:.0f} "
+          f"| {spread(ratios)} (goal <= 1.2) |")
+    assert all(np.isfinite(ratios))
+
+
+def sharded_step_seconds(comm, layers, steps):
+    """On one rank, BLAS on one thread: shard the encoder, one warm-up step, then the median of ``steps``
+    timed steps (each begun together with the other ranks) and the loss of the warm-up step."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        model, _, x = build(st, layers)
+        model = dist.shard(model, comm)
+        optimizer = st.optim.Adam(model.parameters(), lr=1e-4)
+        times = []
+        for i in range(steps + 1):
+            comm.barrier()
+            start = time.perf_counter()
+            loss = step(model, optimizer, x)
+            times.append(time.perf_counter() - start)
+            if i == 0:
+                first_loss = loss.item()
+        return statistics.median(times[1:]), first_loss, sum(p.size for p in model.parameters())
+
+
+def run_sharded(model_ranks, layers=2, steps=STEPS):
+    """``(seconds per step, warm-up loss, parameters on rank 0)`` of the encoder split over ``model_ranks``."""
+    ranks = dist.LocalEngine().run_gang(sharded_step_seconds, model_ranks, layers, steps, mode="processes",
+                                        timeout=TIMEOUT)
+    return max(r[0] for r in ranks), ranks[0][1], ranks[0][2]
+
+
+@pytest.mark.benchmark(group="two TransformerEncoderLayers split over M ranks, one core each")
+def test_model_parallel_encoder_m2_against_m1(benchmark):
+    runs = {"M=1": [], "M=2": []}
+
+    def measure(ranks):
+        def once():
+            result = run_sharded(ranks)
+            runs[f"M={ranks}"].append(result)
+            return result[0]
+        return once
+
+    found = benchmark.pedantic(interleaved, ({"M=1": measure(1), "M=2": measure(2)},), rounds=1)
+    speedups = [one / two for one, two in zip(found["M=1"], found["M=2"])]
+    (_, loss_1, params_1), (_, loss_2, params_2) = runs["M=1"][0], runs["M=2"][0]
+    print(f"\ntwo encoder layers ({CASE.split(':')[0]}), Adam steps, {ROUNDS} interleaved rounds of "
+          f"{STEPS} steps; {params_1:,} parameters at M=1, {params_2:,} on rank 0 at M=2")
+    print("| M=1 ms | M=2 ms | M=1 / M=2 (median, min-max of rounds) |\n|---|---|---|")
+    print(f"| {statistics.median(found['M=1']) * 1e3:.0f} | {statistics.median(found['M=2']) * 1e3:.0f} | "
+          f"{spread(speedups)} (goal >= 1.6) |")
+    assert loss_2 == pytest.approx(loss_1, rel=1e-5)  # the split model computes the same step
+    assert params_2 < params_1
