@@ -9,6 +9,9 @@ from collections import defaultdict
 
 import pytest
 
+# the scaling fixture (also loaded by the pytest11 entry point once sparktensor[bench] is installed)
+pytest_plugins = ["sparktensor.scaling.plugin"]
+
 THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
 _medians = defaultdict(dict)
 
