@@ -21,12 +21,13 @@ class Measurement:
     compute_per_round: float
     communication_per_round: float
     steps_per_round: int
-    speedup: float = None
-    efficiency: float = None
-    extra_info: dict = field(default=None, repr=False)  # pytest-benchmark's dict, kept up to date
+    speedup: float | None = None
+    efficiency: float | None = None
+    extra_info: dict | None = field(default=None, repr=False)  # pytest-benchmark's dict, kept up to date
 
     @property
     def samples_per_second(self):
+        """Throughput: samples trained per second of the timed run."""
         return self.samples / self.seconds
 
     @property
@@ -88,6 +89,7 @@ class Group:
 
     @property
     def largest(self):
+        """The measurement of the largest K: the projection starts from its C and S."""
         return self.measured[max(self.measured)]
 
     def projection(self):
