@@ -99,6 +99,9 @@ def test_the_example_prints_the_table_saves_the_json_and_draws_the_png(pytester)
     for extra, stats in info.values():  # throughput from pytest-benchmark's own median
         assert extra["samples_per_second"] == pytest.approx(extra["samples"] / stats["median"])
         assert extra["engine"] == "local" and extra["tau"] == 10 and extra["speedup_base_workers"] == 1
+        # a round is tau = 10 steps of 64 samples on each worker (4,096 samples: 64 or 32 steps each)
+        assert extra["steps_per_round"] == 10
+        assert extra["compute_per_step"] == pytest.approx(extra["compute_per_round"] / 10)
     one, two = info[1][0], info[2][0]
     assert two["speedup"] == pytest.approx(two["samples_per_second"] / one["samples_per_second"])
     assert two["efficiency"] == pytest.approx(two["speedup"] / 2)
