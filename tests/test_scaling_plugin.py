@@ -187,3 +187,14 @@ except (RuntimeError, ImportError) as e:
 def test_the_docs_show_the_example_file_as_it_is():
     page = (ROOT / "docs" / "scaling.md").read_text()
     assert EXAMPLE.read_text().strip() in page
+
+
+def test_the_bench_extra_installs_the_plugin_by_its_entry_point():
+    import importlib
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (name, target), = project["entry-points"]["pytest11"].items()
+    assert name == target == PLUGIN[1]  # one name: -p and the entry point never register it twice
+    assert hasattr(importlib.import_module(target), "scaling")
+    bench = " ".join(project["optional-dependencies"]["bench"])
+    assert "pytest-benchmark" in bench and "matplotlib" in bench
