@@ -121,6 +121,28 @@ def test_the_schedule_params_save_and_load(spark, tmp_path):
     assert (loaded.getMaxIter(), loaded.getTol(), loaded.getEpochs()) == (123, 0.01, None)
 
 
+def test_an_estimator_saved_before_max_iter_loads_with_its_epochs_budget(spark, tmp_path):
+    """A directory written when ``epochs`` (10) and ``tau`` (10) were the defaults keeps that schedule."""
+    import glob
+    import json
+    import os
+    path = str(tmp_path / "classifier")
+    SparkTensorClassifier(learningRate=0.05).save(path)
+    (metadata_file,) = glob.glob(f"{path}/metadata/part-*")
+    metadata = json.loads(open(metadata_file).read())
+    defaults = metadata["defaultParamMap"]
+    for name in ("maxIter", "tol"):
+        del defaults[name]
+    defaults.update(epochs=10, tau=10)
+    with open(metadata_file, "w") as f:
+        f.write(json.dumps(metadata))
+    for checksum in glob.glob(f"{path}/metadata/.*.crc"):  # Hadoop would refuse the edited file
+        os.remove(checksum)
+    loaded = SparkTensorClassifier.load(path)
+    assert loaded.getLearningRate() == 0.05 and loaded._budget() == ({"epochs": 10}, 10)
+    assert loaded.setMaxIter(200)._budget() == ({"rounds": 20}, 10)  # a step budget set now takes over
+
+
 def _accuracy(model, test):
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     return MulticlassClassificationEvaluator(metricName="accuracy").evaluate(model.transform(test))
