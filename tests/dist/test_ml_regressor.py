@@ -60,11 +60,11 @@ def test_a_callable_builder_saves_by_import_path_and_loads(fitted, tmp_path):
     from sparktensor.ml import SparkTensorRegressionModel, SparkTensorRegressor
     df, _, regressor, model = fitted
     regressor.save(str(tmp_path / "estimator"))
-    estimator = SparkTensorRegressor.load(str(tmp_path / "estimator"))
+    estimator = SparkTensorRegressor.load(str(tmp_path / "estimator"), allow_import=True)  # this module: trusted
     assert estimator.getModel() == f"{__name__}:linear_builder"
     assert estimator.getLearningRate() == 0.3 and estimator.getFeaturesCol() == "xs" and estimator.getTau() == 1
     model.save(str(tmp_path / "model"))
-    loaded = SparkTensorRegressionModel.load(str(tmp_path / "model"))
+    loaded = SparkTensorRegressionModel.load(str(tmp_path / "model"), allow_import=True)
     assert loaded.getModel() == f"{__name__}:linear_builder" and loaded.getInputShape() == [3]
     assert loaded.transform(df).collect() == model.transform(df).collect()
     with pytest.raises(ValueError, match="holds a saved .*SparkTensorRegressionModel"):
