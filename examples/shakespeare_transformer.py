@@ -2,7 +2,7 @@
 
     python examples/shakespeare_transformer.py                      # both ways, 1,500 steps each
     python examples/shakespeare_transformer.py --parallel data --workers 2 --tau 10
-    python examples/shakespeare_transformer.py --parallel model --mesh 1x2 --engine local
+    python examples/shakespeare_transformer.py --parallel model --mesh 1x2
     python examples/shakespeare_transformer.py --steps 40 --d-model 64 --layers 2 --text-limit 300000  # a quick look
 
 ``--parallel data``: ``dist.ParameterAveraging`` on Spark (an embedded ``local[W]``); each of the W workers
@@ -74,12 +74,13 @@ def spark_engine(slots):
 
 
 def make_engine(name, slots):
-    """``(engine, gang options)``: an embedded Spark with ``slots`` task slots, or processes of this machine."""
+    """An embedded Spark with ``slots`` task slots (each task's BLAS on one core), or ``LocalEngine``: this
+    process alone (partitions in turn, ranks as threads), a check without Spark; or an engine object as given."""
     if name == "spark":
-        return spark_engine(slots), {}
+        return spark_engine(slots)
     if name == "local":
-        return dist.LocalEngine(workers=slots), {"mode": "processes"}
-    return name, {}  # an engine object built by the caller
+        return dist.LocalEngine(workers=slots)
+    return name
 
 
 def schedule(optimizer, steps, warmup):
@@ -108,14 +109,14 @@ def train(parallel="data", engine="spark", steps=1500, workers=2, tau=10, mesh=N
                             dropout=dropout)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     scheduler = schedule(optimizer, steps, warmup)
-    engine, gang = make_engine(engine, workers if parallel == "data" else mesh.world_size)
+    engine = make_engine(engine, workers if parallel == "data" else mesh.world_size)
     common = dict(batch_size=batch_size, seed=seed, engine=engine, progress=False, eval_batch_size=64,
                   scheduler=scheduler, scheduler_step="step")
     if parallel == "data":
         trainer = dist.ParameterAveraging(model, F.cross_entropy, optimizer, workers=workers, tau=tau, **common)
         steps_per_round, how = tau, f"data-parallel (ParameterAveraging, {workers} workers, tau {tau})"
     else:
-        trainer = dist.HybridTrainer(model, F.cross_entropy, optimizer, mesh=mesh, gang=gang, **common)
+        trainer = dist.HybridTrainer(model, F.cross_entropy, optimizer, mesh=mesh, **common)
         steps_per_round, how = 1, f"model-parallel (HybridTrainer, {mesh.data} x {mesh.model} mesh)"
     rounds = math.ceil(steps / steps_per_round)
     log(f"{how} on {type(engine).__name__}: {sum(p.size for p in model.parameters()):,} parameters, "
@@ -141,7 +142,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parallel", choices=("data", "model", "both"), default="both")
     parser.add_argument("--engine", choices=("spark", "local"), default="spark",
-                        help="spark: an embedded local Spark; local: processes of this machine")
+                        help="spark: an embedded local Spark; local: this process alone (a check without Spark)")
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
     parser.add_argument("--workers", type=int, default=2, help="data-parallel workers (default 2)")
     parser.add_argument("--tau", type=int, default=10, help="data-parallel local steps between averages")
