@@ -71,3 +71,15 @@ def test_char_transformer_learns_data_parallel_and_split_over_two_ranks(parallel
     assert history[0][2] < history[1][2], logs  # wall time since the start, growing
     assert logs[-1].endswith(f"validation {history[-1][1]:.3f} nats/char after 40 steps, {history[-1][2]:.1f} s")
     assert type(model) is example.CharTransformer
+
+
+def test_char_transformer_is_validated_on_the_char_lstm_examples_windows():
+    import numpy as np
+    import shakespeare_char_lstm as lstm
+    import shakespeare_transformer as example
+    ids = np.arange(5000) % 61
+    x, y = example.validation_windows(ids, 128)
+    rng = np.random.default_rng(1)  # as lstm.validation_loss draws them: 20 batches of 64
+    expected = [lstm.random_windows(ids, 128, 64, rng) for _ in range(20)]
+    np.testing.assert_array_equal(x, np.concatenate([bx for bx, _ in expected]))
+    np.testing.assert_array_equal(y, np.concatenate([by for _, by in expected]))
