@@ -50,10 +50,10 @@ def _encoder_model():
     return _EncoderClassifier().double()
 
 
-def _hybrid(make_model, data, mesh, **fit):
+def _hybrid(make_model, data, mesh, gang=None, **fit):
     model = make_model()
     trainer = dist.HybridTrainer(model, F.cross_entropy, st.optim.Adam(model.parameters(), lr=0.01), mesh=mesh,
-                                 batch_size=BATCH, seed=3, engine=dist.LocalEngine(), progress=False)
+                                 batch_size=BATCH, seed=3, engine=dist.LocalEngine(), progress=False, gang=gang)
     x, y = data
     model, history = trainer.fit(dist.from_numpy(x, y, partitions=mesh.data), rounds=STEPS, **fit)
     return model, trainer.optimizer, history
@@ -94,6 +94,12 @@ def test_char_transformer_on_a_mesh_trains_as_one_process(data, model):
     _assert_same_training(trained, optimizer, expected, expected_optimizer)
     assert type(trained) is CharTransformer
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-10)
+
+
+def test_ranks_as_processes_over_sockets_train_the_same():
+    trained, optimizer, _ = _hybrid(_char_model, _char_data(), dist.Mesh(data=2, model=2), gang={"mode": "processes"})
+    expected, expected_optimizer, _ = _single_process(_char_model, _char_data(), 2)
+    _assert_same_training(trained, optimizer, expected, expected_optimizer)
 
 
 def test_post_norm_encoder_classifier_on_a_2x2_mesh_trains_as_one_process():
