@@ -30,7 +30,6 @@ import sparktensor.nn.functional as F
 from sparktensor import optim
 from sparktensor.data import CharVocab, load_shakespeare, train_val_split
 from sparktensor.models import CharTransformer
-from sparktensor.spark_console import quiet_launch
 
 
 def training_windows(ids, seq_len, stride):
@@ -68,9 +67,8 @@ def parse_mesh(text):
 
 
 def spark_engine(slots):
-    """An embedded Spark with ``slots`` task slots, its console quiet (warnings only, no progress bars)."""
-    with quiet_launch():
-        return dist.SparkEngine(master=f"local[{slots}]", conf={"spark.ui.showConsoleProgress": "false"})
+    """An embedded Spark with ``slots`` task slots, without progress bars (it logs warnings only)."""
+    return dist.SparkEngine(master=f"local[{slots}]", conf={"spark.ui.showConsoleProgress": "false"})
 
 
 def make_engine(name, slots):
