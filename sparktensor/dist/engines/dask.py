@@ -21,6 +21,7 @@
 import copy
 import functools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -200,7 +201,8 @@ class DaskEngine(Engine):
         name = name or getattr(fn, "__name__", "gang")
         from .gang import relaunching
         return relaunching(lambda: self._launch_gang(fn, world_size, args, timeout, name), name, attempts,
-                           before_retry=lambda: self.client.wait_for_workers(world_size, timeout=timeout))
+                           before_retry=lambda: self.client.wait_for_workers(world_size,
+                                                                             timeout=max(timeout, WAIT_FOR_WORKERS)))
 
     def _launch_gang(self, fn, world_size, args, timeout, name):
         import cloudpickle
@@ -226,8 +228,11 @@ class DaskEngine(Engine):
                 future.cancel()
             for rank in range(world_size):
                 Variable(f"{gang}-{rank}", client=self.client).delete()
-        if hung is not None:  # a running task cannot be cancelled: its worker is restarted under it
-            self.client.restart_workers([homes[rank] for rank in hung.ranks], raise_for_error=False)
+        if hung is not None:  # a running task cannot be cancelled: its worker process exits, its nanny starts anew
+            workers = len(self.client.nthreads())
+            self.client.run(_exit_process, workers=[homes[rank] for rank in hung.ranks], on_error="ignore")
+            time.sleep(0.5)  # the scheduler notices the exits
+            self.client.wait_for_workers(workers, timeout=WAIT_FOR_WORKERS)
         return outcome(reports, world_size, f"gang '{name}'", hung)
 
     def _gang_reports(self, futures, homes, timeout):
@@ -335,6 +340,11 @@ class DaskEngine(Engine):
 
     def __repr__(self):
         return f"DaskEngine(scheduler={self.client.scheduler.address!r}, workers={self.workers})"
+
+
+def _exit_process():
+    """Worker side: end the worker's process at once (its nanny starts a new one), e.g. under a hung task."""
+    os._exit(1)
 
 
 def local_cluster(workers):

@@ -63,15 +63,17 @@ def run_processes(fn, world_size, *args, timeout=60.0, start_method=None):
     ``fn`` and ``args`` travel by cloudpickle (lambdas work); the parent only passes the addresses around
     and collects the results. A rank that fails is re-raised here with a note naming it; a rank whose
     process dies is reported as a ``GangError`` naming it, and so is a rank still running ``timeout``
-    seconds after another returned or failed (``hung``; its process is killed). ``start_method`` is multiprocessing's; the default,
-    ``forkserver`` where there is one, pays for a fresh interpreter once and then forks ranks from it.
+    seconds after another returned or failed (``hung``; its process is killed). Each rank's BLAS gets its
+    share of the cores. ``start_method`` is multiprocessing's; the default, ``forkserver`` where there is
+    one, pays for a fresh interpreter once and then forks ranks from it.
     """
     _check_world_size(world_size)
     context = _context(start_method)
     key, payload = new_key(), dumps((fn, args))
     pipes = [context.Pipe() for _ in range(world_size)]
-    processes = [context.Process(target=_process_rank, args=(payload, rank, key, child, timeout), daemon=True,
-                                 name=f"sparktensor-rank-{rank}") for rank, (_, child) in enumerate(pipes)]
+    processes = [context.Process(target=_process_rank, args=(payload, rank, key, child, timeout, world_size),
+                                 daemon=True, name=f"sparktensor-rank-{rank}")
+                 for rank, (_, child) in enumerate(pipes)]
     for process in processes:
         process.start()
     for _, child in pipes:
@@ -95,19 +97,32 @@ def _context(start_method):
     return context
 
 
-def _process_rank(payload, rank, key, conn, timeout):
-    """The body of a rank's process: the same ``run_rank`` as a Spark task, addresses through the parent."""
+def _process_rank(payload, rank, key, conn, timeout, world_size):
+    """The body of a rank's process: the same ``run_rank`` as a Spark task, addresses through the parent. BLAS
+    gets this rank's share of the cores, so the ranks do not oversubscribe the machine."""
     fn, args = pickle.loads(payload)
 
     def exchange(address):
         conn.send(("address", address))
         return conn.recv()
 
-    report = run_rank(fn, args, rank, key, exchange, timeout)
+    with _blas_share(world_size):
+        report = run_rank(fn, args, rank, key, exchange, timeout)
     try:
         conn.send(report)
     except Exception as e:  # noqa: BLE001 - an unpicklable result
         conn.send(("error", RuntimeError(f"rank {rank}'s result cannot be sent back: {e}"), "", False))
+
+
+def _blas_share(world_size):
+    """BLAS limited to ``cores // world_size`` threads (at least one) in this process, where threadpoolctl is."""
+    import os
+    from contextlib import nullcontext
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=max(1, (os.cpu_count() or 1) // world_size), user_api="blas")
 
 
 def _gather_reports(processes, conns, timeout):
