@@ -2,7 +2,8 @@
 
 ``transform(df)`` reads the features column through Arrow (ML Vectors as arrays), runs the network in an
 Arrow UDF (``predict``) whose network and weights are shipped once per model and SparkContext (or Spark
-Connect session), and adds the prediction columns. It is lazy, as Spark's transformers are: nothing runs until the result is used.
+Connect session), and adds the prediction columns. It is lazy, as Spark's transformers are: nothing runs
+until the result is used.
 """
 import uuid
 

@@ -194,7 +194,8 @@ class HybridTrainer:
         if self.scheduler is not None:  # only then: checkpoints of runs without one resume as before
             saved.update(scheduler=type(self.scheduler).__name__, scheduler_step=self.scheduler_step)
         moved = remesh.plan(checkpoint_dir, self.mesh, saved) if resume else None  # checkpoints of M ranks, into M'
-        settings = dict(saved, saved=saved, remesh=moved, rounds=total, per_epoch=per_epoch, checkpoint_dir=checkpoint_dir,
+        settings = dict(saved, saved=saved, remesh=moved, rounds=total, per_epoch=per_epoch,
+                        checkpoint_dir=checkpoint_dir,
                         checkpoint_every=int(checkpoint_every), resume=bool(resume), dropout=_has_dropout(self.model),
                         crash=list(self._crash) if self._crash is not None else None,
                         memory_limit=self.memory_limit, state_per_parameter=state_per_parameter(self.optimizer),
