@@ -99,7 +99,9 @@ class HybridTrainer:
         max_restarts: gangs started again after a rank fails (its exception, its process dying, a lost
             executor), each resuming from the checkpoints (so only with ``checkpoint_dir``).
         gang: keyword arguments of ``engine.run_gang``, e.g. ``{"mode": "processes"}`` on ``LocalEngine``
-            (threads by default) or ``{"timeout": 300.0}`` (seconds a rank waits for a peer).
+            (threads by default) or ``{"timeout": 300.0}`` (seconds a rank waits for a peer; also how long the
+            ranks may run on after the first one returned, e.g. replica 0 sending its share of a large model to
+            the driver, before the launcher takes them for hung).
         memory_limit: bytes each rank's process may add, while it trains, to what it holds when it starts (the
             interpreter, libraries, its data and the model as it arrived): an OS limit (``RLIMIT_AS``), so a rank
             whose share of the parameters, gradients, optimizer state and activations does not fit fails with
