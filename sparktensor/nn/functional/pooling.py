@@ -157,17 +157,23 @@ class AvgPool2dFunction(Function):
         return _crop(ga, padding, x_shape), None, None, None, None, None
 
 
-def _unbatched(fn):
-    """Let a pooling function also take an unbatched (C, H, W) input, as PyTorch's do."""
-    @functools.wraps(fn)
-    def pool(x, *args, **kwargs):
-        if x.ndim != 3:
-            return fn(x, *args, **kwargs)
-        y = fn(reshape(x, (1,) + tuple(x.shape)), *args, **kwargs)
-        if isinstance(y, tuple):
-            return tuple(reshape(t, t.shape[1:]) for t in y)
-        return reshape(y, y.shape[1:])
-    return pool
+def unbatched(sample_ndim):
+    """A decorator that lets a pooling function also take one unbatched sample of ``sample_ndim`` dimensions,
+    as PyTorch's do: (C, H, W) for the 2-d pools, (C, D, H, W) for the 3-d ones."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def pool(x, *args, **kwargs):
+            if x.ndim != sample_ndim:
+                return fn(x, *args, **kwargs)
+            y = fn(reshape(x, (1,) + tuple(x.shape)), *args, **kwargs)
+            if isinstance(y, tuple):
+                return tuple(reshape(t, t.shape[1:]) for t in y)
+            return reshape(y, y.shape[1:])
+        return pool
+    return decorate
+
+
+_unbatched = unbatched(3)
 
 
 def _divisor_1d(n, k, s, p, out, count_include_pad):

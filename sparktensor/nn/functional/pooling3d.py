@@ -6,26 +6,13 @@ adaptive window is the product of the per-axis adaptive ranges. The first pass t
 images; the second pools (N, C, D, H_out*W_out) with a (kd, 1) window. Ties go, as PyTorch's, to the first
 maximum in (d, h, w) order: the first depth holding the maximum, and within it the first (h, w).
 """
-import functools
-
 from ...backend import get_array_module
-from ...ops.shape import reshape
 from ...tensor import Tensor
 from .conv import _pair
-from .pooling import _out_size, adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .pooling import _out_size, adaptive_avg_pool2d, avg_pool2d, max_pool2d, unbatched
 
 
-def _unbatched(fn):
-    """Let a 3-d pool also take an unbatched (C, D, H, W) input, as PyTorch's do."""
-    @functools.wraps(fn)
-    def pool(x, *args, **kwargs):
-        if x.ndim != 4:
-            return fn(x, *args, **kwargs)
-        y = fn(reshape(x, (1,) + tuple(x.shape)), *args, **kwargs)
-        if isinstance(y, tuple):
-            return tuple(reshape(t, t.shape[1:]) for t in y)
-        return reshape(y, y.shape[1:])
-    return pool
+_unbatched = unbatched(4)  # (C, D, H, W)
 
 
 def _check(x, kernel_size, stride, padding, dilation, ceil_mode, op):
