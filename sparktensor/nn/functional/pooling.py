@@ -22,13 +22,18 @@ def _out_size(n, k, s, p, d, ceil_mode):
     return out
 
 
-def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op):
-    """Kernel, stride, padding, dilation pairs and the output size; checks as PyTorch does."""
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected input of shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None or stride == () else _pair(stride, "stride")
-    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+_SAMPLE = {2: "H, W", 3: "D, H, W"}  # the spatial axes of a sample, by the pool's dimensions
+
+
+def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op, dims=2):
+    """Kernel, stride, padding, dilation tuples (of ``dims`` entries) and the output size; checks as PyTorch
+    does."""
+    if x.ndim != dims + 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, {_SAMPLE[dims]}) or (C, {_SAMPLE[dims]}), got "
+                         f"{tuple(x.shape)}")
+    kernel = _pair(kernel_size, "kernel_size", dims)
+    stride = kernel if stride is None or stride == () else _pair(stride, "stride", dims)
+    padding, dilation = _pair(padding, "padding", dims), _pair(dilation, "dilation", dims)
     if min(kernel + stride + dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be positive and "
                          f"padding {padding} non-negative")

@@ -8,8 +8,7 @@ maximum in (d, h, w) order: the first depth holding the maximum, and within it t
 """
 from ...backend import get_array_module
 from ...tensor import Tensor
-from .conv import _pair
-from .pooling import _out_size, adaptive_avg_pool2d, avg_pool2d, max_pool2d, unbatched
+from .pooling import _geometry, adaptive_avg_pool2d, avg_pool2d, max_pool2d, unbatched
 
 
 _unbatched = unbatched(4)  # (C, D, H, W)
@@ -17,22 +16,7 @@ _unbatched = unbatched(4)  # (C, D, H, W)
 
 def _check(x, kernel_size, stride, padding, dilation, ceil_mode, op):
     """Kernel, stride, padding and dilation triples, checked as PyTorch does, naming the 3-d sizes."""
-    if x.ndim != 5:
-        raise ValueError(f"{op}: expected input of shape (N, C, D, H, W) or (C, D, H, W), got {tuple(x.shape)}")
-    kernel = _pair(kernel_size, "kernel_size", 3)
-    stride = kernel if stride is None or stride == () else _pair(stride, "stride", 3)
-    padding, dilation = _pair(padding, "padding", 3), _pair(dilation, "dilation", 3)
-    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be positive and "
-                         f"padding {padding} non-negative")
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
-    out = tuple(_out_size(n, k, s, p, d, ceil_mode)
-                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
-    if min(out) < 1:
-        raise ValueError(f"{op}: input {tuple(x.shape)} is too small for kernel {kernel} with padding {padding} "
-                         f"and dilation {dilation} (output size {out})")
-    return kernel, stride, padding, dilation
+    return _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op, dims=3)[:4]
 
 
 def _planes(x):
