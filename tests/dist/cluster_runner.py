@@ -58,8 +58,19 @@ def train_resident_killing_an_executor(spark, rounds, kill_after):
     model, _, history = train_digits(dist.SparkEngine(spark), rounds=rounds, data=data, callback=kill)
     local, _, local_history = train_digits(dist.LocalEngine(), rounds=rounds, data=reference)
     data.release()
+    _wait_for_slots(spark.sparkContext, 2)  # the next job (a gang, say) finds the killed executor replaced
     return {"weights": weights(model).tolist(), "local": weights(local).tolist(), "killed": killed,
             "loss": history["loss"], "local_loss": local_history["loss"]}
+
+
+def _wait_for_slots(sc, slots, timeout=120.0):
+    """Wait until the cluster has ``slots`` task slots (a killed executor's replacement has registered)."""
+    import time
+
+    from sparktensor.dist.engines.spark_gang import task_slots
+    deadline = time.monotonic() + timeout
+    while task_slots(sc) < slots and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def _where(_):
