@@ -1,7 +1,8 @@
 """sparktensor: NumPy-style tensors with reverse-mode autodiff, neural networks, and training on Spark."""
 from . import backend, dtypes
-from .dtypes import (bool, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
-                     long, set_default_dtype, short, uint8)
+from .dtypes import (bool, cdouble, cfloat, complex64, complex128, double, float16, float32, float64,
+                     get_default_dtype, half, int8, int16, int32, int64, long, set_default_dtype, short, uint8, uint16,
+                     uint32, uint64)
 from .tensor import GradientDroppedWarning, Tensor
 from . import autograd
 from .autograd import Function, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -26,6 +27,11 @@ from . import data, nn, optim
 from . import amp
 from .amp import autocast, bfloat16
 from .autograd.strict_dtypes import is_strict_dtypes, set_strict_dtypes, strict_dtypes
+# the Array API standard's names: they come last, so where a name exists above they are its newer, wider form
+from .ops.math_functions import *  # noqa: F401,F403
+from .ops.array_functions import *  # noqa: F401,F403
+from .array_api import *  # noqa: F401,F403
+from . import fft, linalg  # noqa: E402
 
 clamp = clip
 divide = true_divide = div

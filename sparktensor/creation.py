@@ -37,11 +37,12 @@ def as_array(data, dtype=None, device=None, copy=False):
         array = data
     else:
         array = _list_module(data).asarray(data)
-        if array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "biufc":
             raise TypeError(f"cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
-        if dtype is None and array.dtype.kind in "fi" and not _carries_dtype(data):
+        if dtype is None and array.dtype.kind in "fci" and not _carries_dtype(data):
             # the float32 default is for Python numbers; NumPy scalars, arrays and tensors keep their dtype
-            dtype = dtypes.get_default_dtype() if array.dtype.kind == "f" else dtypes.int64
+            dtype = {"f": dtypes.get_default_dtype(), "c": dtypes.default_complex()}.get(array.dtype.kind,
+                                                                                         dtypes.int64)
     target = backend.device_of(array) if device is None else backend.parse_device(device)
     array = backend.to_device(array, target)
     xp = backend.get_array_module(array)

@@ -9,9 +9,15 @@ uint8 = np.dtype("uint8")
 int16 = short = np.dtype("int16")
 int32 = int = np.dtype("int32")
 int64 = long = np.dtype("int64")
+uint16 = np.dtype("uint16")
+uint32 = np.dtype("uint32")
+uint64 = np.dtype("uint64")
+complex64 = cfloat = np.dtype("complex64")
+complex128 = cdouble = np.dtype("complex128")
 bool = np.dtype("bool")
 
-SUPPORTED = (float16, float32, float64, int8, uint8, int16, int32, int64, bool)
+SUPPORTED = (float16, float32, float64, complex64, complex128, int8, uint8, int16, uint16, int32, uint32, int64,
+             uint64, bool)
 default_float = float32
 
 
@@ -46,6 +52,16 @@ def as_dtype(dtype):
 def is_floating(dtype):
     """True for float16, float32 and float64."""
     return dtype.kind == "f"
+
+
+def is_differentiable(dtype):
+    """True for the dtypes a gradient can flow through: the real floating and the complex ones."""
+    return dtype.kind in "fc"
+
+
+def default_complex():
+    """The dtype that Python complex numbers become: complex64 beside a float32 default, else complex128."""
+    return complex64 if default_float.itemsize <= 4 else complex128
 
 
 def result_type(*xs):

@@ -300,7 +300,18 @@ def _functions():
     return table
 
 
-FUNCTIONS = _functions()
+def _extension_tables(attribute):
+    """The tables the Array API modules (``ops.math_functions``, ``ops.array_functions``, ``array_api``,
+    ``linalg``, ``fft``) add, each for the functions it defines."""
+    from . import array_api, fft, linalg
+    from .ops import array_functions, math_functions
+    table = {}
+    for module in (math_functions, array_functions, array_api, linalg, fft):
+        table.update(getattr(module, attribute, {}))
+    return table
+
+
+FUNCTIONS = {**_functions(), **_extension_tables("NUMPY_FUNCTIONS")}
 
 
 _known_to_dask = []
@@ -453,7 +464,7 @@ def _ufuncs():
     return table
 
 
-UFUNCS = _ufuncs()
+UFUNCS = {**_ufuncs(), **_extension_tables("NUMPY_UFUNCS")}
 
 # ``ufunc.reduce`` of these ufuncs is a reduction the tensor has (its axis defaults to 0, as NumPy's)
 UFUNC_REDUCTIONS = {"add": R.sum, "multiply": R.prod, "maximum": R.amax, "minimum": R.amin, "logical_and": R.all,

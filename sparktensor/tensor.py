@@ -49,7 +49,7 @@ class Tensor:
         if type(data) is not np.ndarray and isinstance(data, np.generic):
             data = np.asarray(data)
         t = object.__new__(cls)
-        requires = node is not None and data.dtype.kind == "f"
+        requires = node is not None and data.dtype.kind in "fc"
         _set = object.__setattr__  # past __setattr__: this is the hot path and data is an array
         _set(t, "data", data)
         _set(t, "grad", None)
@@ -68,9 +68,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag):
-        if flag and self.data.dtype.kind != "f":
-            raise RuntimeError(f"only floating-point tensors can require gradients, this one is {self.data.dtype}; "
-                               f"convert it first, e.g. x.float()")
+        if flag and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"only floating-point and complex tensors can require gradients, this one is "
+                               f"{self.data.dtype}; convert it first, e.g. x.float()")
         if not flag and self._node is not None:
             raise RuntimeError("requires_grad can only be turned off on leaf tensors; use detach() instead")
         self._requires_grad = bool(flag)

@@ -66,23 +66,31 @@ def test_tensor_copies_its_data_and_as_tensor_shares_it(device):
     lambda d: st.arange(3, device=d).requires_grad_(),
 ], ids=["tensor", "zeros", "arange", "full", "ones_like", "eye_bool", "requires_grad_"])
 def test_requires_grad_on_non_float_tensor_is_refused(device, make):
-    with pytest.raises(RuntimeError, match=r"only floating-point tensors can require gradients.*(int|bool)"):
+    with pytest.raises(RuntimeError, match=r"only floating-point and complex tensors can require gradients.*(int|bool)"):
         make(device)
 
 
 @pytest.mark.parametrize("make, pattern", [
-    (lambda d: st.tensor([1 + 2j], device=d), "complex128"),
-    (lambda d: st.tensor(np.array([1j], np.complex64), device=d), "complex64 is not supported"),
-    (lambda d: st.tensor([1.0], dtype="complex128", device=d), "complex128 is not supported"),
-    (lambda d: st.zeros(2, dtype=np.complex64, device=d), "complex64 is not supported"),
-    (lambda d: st.ones(2, device=d).astype(np.complex128), "complex128 is not supported"),
-    (lambda d: st.tensor(np.zeros(2, np.uint16), device=d), "uint16 is not supported"),
+    (lambda d: st.tensor(np.array([1], np.float128 if hasattr(np, "float128") else np.longdouble), device=d),
+     "is not supported"),
+    (lambda d: st.tensor(np.array(["2026-01-01"], "datetime64[D]"), device=d), "is not supported"),
     (lambda d: st.tensor("abc", device=d), "cannot make a tensor"),
     (lambda d: st.zeros(2, dtype="no-such-type", device=d), "unknown dtype"),
 ])
 def test_unsupported_dtype_raises_type_error(device, make, pattern):
     with pytest.raises(TypeError, match=pattern):
         make(device)
+
+
+@pytest.mark.parametrize("make, dtype", [
+    (lambda d: st.tensor([1 + 2j], device=d), "complex64"),  # Python complex beside the float32 default
+    (lambda d: st.tensor(np.array([1j], np.complex128), device=d), "complex128"),
+    (lambda d: st.zeros(2, dtype=np.complex64, device=d), "complex64"),
+    (lambda d: st.tensor(np.zeros(2, np.uint16), device=d), "uint16"),
+    (lambda d: st.tensor([1, 2], dtype="uint64", device=d), "uint64"),
+])
+def test_complex_and_unsigned_dtypes_are_tensors(device, make, dtype):
+    assert make(device).dtype == np.dtype(dtype)
 
 
 # ----- filled tensors -----

@@ -1,7 +1,42 @@
-"""Helpers shared by backward passes."""
+"""Helpers shared by backward passes, and the rule every backward formula follows.
+
+A backward formula is written once against the namespace of the values it is given, ``xp = namespace_of(...)``:
+
+* on the fast path (``backward()``, ``grad()``) the gradients and saved values are raw NumPy or CuPy arrays and
+  ``xp`` is ``numpy`` or ``cupy``;
+* under ``create_graph=True`` they are Tensors that carry the graph and ``xp`` is ``sparktensor`` itself, so the
+  gradient is recorded as it is computed and can be differentiated again.
+
+So a formula uses only Python's operators, ``.shape``/``.ndim``/``.dtype``, the methods ``.sum(axis=,
+keepdims=)``, ``.reshape``, ``.astype`` and ``.swapaxes``, and ``xp.<name>`` functions that NumPy and sparktensor
+both define with NumPy's meaning (``exp``, ``where``, ``matmul``, ``zeros``, ``conj``, ...). It writes nothing in
+place (no ``g[mask] = 0``, ``+=``, ``out=``, ``np.add.at``). The values it differentiates through are the op's
+inputs and outputs, kept with ``ctx.save_for_backward``: under ``create_graph`` those come back from
+``ctx.saved_tensors`` as the graph's own tensors. Anything else kept on ``ctx`` (shapes, masks, indices) is a
+constant. A float array computed in forward that the gradient depends on is recomputed in backward from saved
+inputs or outputs. An op whose backward cannot be written so sets ``once_differentiable = True``: differentiating
+its gradient then raises instead of silently treating that gradient as a constant.
+"""
+import sys
+
+from ..backend import get_array_module
 
 
 _SCALARS = (float, int, bool)
+
+
+def namespace_of(*values):
+    """``sparktensor`` when a value is a Tensor (a gradient being recorded under ``create_graph``), else NumPy or
+    CuPy, whichever holds the arrays."""
+    for v in values:
+        if type(v).__name__ == "Tensor":
+            return sys.modules["sparktensor"]
+    return get_array_module(*values)
+
+
+def conj(x):
+    """The complex conjugate of ``x``; real values come back as they are (no copy on the fast path)."""
+    return x if x.dtype.kind != "c" else namespace_of(x).conj(x)
 
 
 def meta(x):
@@ -32,6 +67,10 @@ def grad_for(g, argument_meta, needed=True):
         return None
     shape, dtype = argument_meta
     g = sum_to(g, shape)
+    if g.dtype == dtype:
+        return g
+    if g.dtype.kind == "c" and dtype.kind != "c":
+        g = namespace_of(g).real(g)  # a real input's gradient is the real part (PyTorch's convention)
     return g if g.dtype == dtype else g.astype(dtype)
 
 

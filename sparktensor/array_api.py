@@ -1,0 +1,3 @@
+"""(being written)"""
+__all__ = []
+NUMPY_FUNCTIONS = {}  # NumPy function -> differentiable implementation, for __array_function__

@@ -1,0 +1,2 @@
+"""(being written)"""
+NUMPY_FUNCTIONS = {}  # NumPy function -> differentiable implementation, for __array_function__
