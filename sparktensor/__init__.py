@@ -31,6 +31,7 @@ from .autograd.strict_dtypes import is_strict_dtypes, set_strict_dtypes, strict_
 from .ops.math_functions import *  # noqa: F401,F403
 from .ops.array_functions import *  # noqa: F401,F403
 from .array_api import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403 (its __all__: the linear algebra names the standard puts at the top)
 from . import fft, linalg  # noqa: E402
 
 clamp = clip
