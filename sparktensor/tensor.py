@@ -1,5 +1,6 @@
 """``Tensor``: an array (NumPy or CuPy) with a gradient and the graph node that made it."""
 import operator as _op
+import sys
 import warnings
 
 import numpy as np
@@ -99,9 +100,10 @@ class Tensor:
             self._accumulator = AccumulateGrad(self)
         return (self._accumulator, 0)
 
-    def backward(self, gradient=None, retain_graph=False):
-        """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on."""
-        _autograd.backward(self, gradient, retain_graph=retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on (``inputs`` only, when
+        given); with ``create_graph`` the gradient is recorded, so it can be differentiated again."""
+        _autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` whenever the gradient of this tensor is computed; a tensor it returns replaces the
@@ -162,8 +164,16 @@ class Tensor:
 
     @property
     def mT(self):
-        """The tensor with its last two axes swapped."""
+        """The tensor with its last two axes swapped (the transpose of each matrix in a stack)."""
+        if self.data.ndim < 2:
+            raise ValueError(f"mT needs a tensor with at least 2 dimensions, this one has shape {self.shape}")
         return S.swapaxes(self, -1, -2)
+
+    def to_device(self, device, /, *, stream=None):
+        """This tensor on ``device`` (the Array API's name for ``.to(device)``); no stream but the default one."""
+        if stream is not None:
+            raise ValueError(f"to_device: streams are not supported (got stream={stream!r}); leave it None")
+        return C.to_device(self, backend.parse_device(device))
 
     def dim(self):
         """The number of dimensions (PyTorch's name)."""
@@ -194,17 +204,20 @@ class Tensor:
             return array.astype(dtype, copy=bool(copy))
         return array.copy() if copy and not converts else array
 
-    def __dlpack__(self, **kwargs):
-        """Share the data through DLPack (``torch.as_tensor(t)``, ``torch.from_dlpack(t)``), 0-d tensors included."""
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Share the data through DLPack (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``), 0-d tensors included;
+        the arguments are the Array API's (2024.12), passed on to the array."""
         if self._requires_grad and _grad_mode.is_grad_enabled():
             warnings.warn(f"exporting a tensor that requires grad (shape {self.shape}) through DLPack drops its "
                           f"gradient; call .detach() first to say so", GradientDroppedWarning, stacklevel=2)
         data = self.data
-        if not data.flags.writeable:  # a broadcast view: DLPack wants memory of its own
+        if not data.flags.writeable and copy is not False:  # a broadcast view: DLPack wants memory of its own
             data = data.copy()
-        return data.__dlpack__(**kwargs)
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
+        """``(device type, device index)`` in DLPack's terms: ``(1, 0)`` for the CPU, ``(2, N)`` for CUDA."""
         return self.data.__dlpack_device__()
 
     def item(self):
@@ -218,10 +231,19 @@ class Tensor:
         return self.numpy().tolist()
 
     def __float__(self):
-        return float(self._scalar("float"))
+        return float(self._real_scalar("float"))
 
     def __int__(self):
-        return int(self._scalar("int"))
+        return int(self._real_scalar("int"))
+
+    def __complex__(self):
+        return complex(self._scalar("complex"))
+
+    def _real_scalar(self, name):
+        if self.data.dtype.kind == "c":
+            raise TypeError(f"{name}() of a complex tensor would drop the imaginary part; use complex(t), or "
+                            f"{name}() of st.real(t) or st.abs(t)")
+        return self._scalar(name)
 
     def _scalar(self, name):
         """The value for ``float(t)``/``int(t)``: NumPy 2 converts only 0-d arrays (earlier 2.x releases warn for
@@ -235,8 +257,8 @@ class Tensor:
         return self.item()
 
     def __index__(self):
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
-            raise TypeError(f"only integer tensors with one element can be used as an index, not {self.dtype} "
+        if self.data.dtype.kind not in "iu" or self.data.ndim:
+            raise TypeError(f"only 0-d integer tensors can be used as an index (as NumPy's arrays), not {self.dtype} "
                             f"of shape {self.shape}")
         return int(self.item())
 
@@ -508,10 +530,14 @@ class Tensor:
     def __array_function__(self, func, types, args, kwargs):
         return _numpy_protocols.array_function(func, types, args, kwargs)
 
-    def __array_namespace__(self, *, api_version=None):
-        """The array namespace of tensors (see ``array_namespace``): NumPy's names through NumPy's protocols."""
-        from . import array_namespace
-        return array_namespace
+    def __array_namespace__(self, /, *, api_version=None):
+        """The Array API namespace of tensors: the ``sparktensor`` package itself (standard 2024.12; the earlier
+        versions 2021.12 to 2023.12 are subsets of it)."""
+        from .array_api import SUPPORTED_VERSIONS
+        if api_version is not None and api_version not in SUPPORTED_VERSIONS:
+            raise ValueError(f"__array_namespace__: Array API version {api_version!r} is not supported; supported: "
+                             f"{', '.join(SUPPORTED_VERSIONS)}")
+        return sys.modules[__package__]
 
     # ----- math -----
     def exp(self): return E.exp(self)

@@ -5,7 +5,8 @@ Nodes are ``Function`` instances (and ``AccumulateGrad`` for leaves); each holds
 runs once every consumer has passed its gradient, so each gradient is summed
 exactly once before it flows on.
 """
-from .function import FREED_GRAPH, AccumulateGrad
+from .function import FREED_GRAPH, AccumulateGrad, create_graph_state
+from .grad_mode import _state as grad_mode_state
 from .hooks import run_grad_hooks
 
 
@@ -34,13 +35,26 @@ def _add_to(buffers, node, index, g):
     slots[index] = g if slots[index] is None else slots[index] + g
 
 
-def run_backward(root_edges, root_grads, retain_graph=False, capture=None):
+def run_backward(root_edges, root_grads, retain_graph=False, capture=None, create_graph=False):
     """Propagate ``root_grads`` from ``root_edges`` to the leaves.
 
     Without ``capture``, gradients of leaves accumulate into their ``.grad``.
     With ``capture`` (a dict keyed by edge), the gradient reaching each edge is
-    stored there instead and no ``.grad`` is touched.
+    stored there instead and no ``.grad`` is touched. With ``create_graph``, the
+    gradients are Tensors whose computation is itself recorded (``root_grads``
+    must then be Tensors), so they can be differentiated again.
     """
+    if not create_graph:
+        return _propagate(root_edges, root_grads, retain_graph, capture)
+    previous = create_graph_state.active, grad_mode_state.enabled
+    create_graph_state.active = grad_mode_state.enabled = True
+    try:
+        return _propagate(root_edges, root_grads, retain_graph, capture)
+    finally:
+        create_graph_state.active, grad_mode_state.enabled = previous
+
+
+def _propagate(root_edges, root_grads, retain_graph, capture):
     buffers = {}
     for (node, index), g in zip(root_edges, root_grads):
         _add_to(buffers, node, index, g)

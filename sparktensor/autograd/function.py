@@ -8,6 +8,7 @@ argument of ``forward``. ``Function.apply`` wraps the result in Tensors and, whe
 a Tensor argument requires grad, records the node in the graph.
 """
 import sys
+import threading
 
 import numpy as np
 
@@ -15,6 +16,13 @@ from .. import backend
 from .grad_mode import _state as _grad_state
 from .strict_dtypes import _state as _dtype_state, check_same_float_dtype
 from ..tensor import Tensor
+
+class _CreateGraph(threading.local):
+    """Whether a backward pass is recording its own graph (``create_graph=True``), per thread."""
+    active = False
+
+
+create_graph_state = _CreateGraph()
 
 FREED_GRAPH = ("trying to backward through the graph a second time (its saved arrays were freed "
                "after the first backward); pass retain_graph=True to the first backward or grad call")
@@ -24,9 +32,11 @@ class Function:
     """Base class of differentiable operations; subclass it and define ``forward`` and ``backward``."""
 
     is_view = False  # True when the output shares memory (and so a version counter) with the first argument
+    once_differentiable = False  # True when backward cannot run on Tensors: its gradient is then not differentiable
     needs_input_grad = ()
     _saved = ()
     _saved_versions = ()
+    _saved_sources = ()  # per saved array: the argument Tensor it is the data of, an output index, or None
     _parents = ()
     _out_meta = None
     _grad_hooks = None  # {output index: {handle id: hook}} from Tensor.register_hook
@@ -57,7 +67,8 @@ class Function:
 
     @property
     def saved_tensors(self):
-        """The arrays given to ``save_for_backward``."""
+        """The arrays given to ``save_for_backward``; while a gradient is recorded (``create_graph=True``), the
+        graph's own tensors of which they are the data."""
         if self._freed:
             raise RuntimeError(FREED_GRAPH)
         for counter, version, position in self._saved_versions:
@@ -66,7 +77,26 @@ class Function:
                     f"one of the arrays needed to compute the gradient of {type(self).__name__} (saved array "
                     f"{position}) was modified in place after it was saved (version {version} -> {counter[0]}); "
                     f"make a copy before modifying it, or modify it before using it")
+        if create_graph_state.active and not self.once_differentiable:
+            return self._saved_in_graph()
         return self._saved
+
+    def _saved_in_graph(self):
+        sources = self._saved_sources or (None,) * len(self._saved)
+        out = []
+        for position, (array, source) in enumerate(zip(self._saved, sources)):
+            if isinstance(source, Tensor):
+                out.append(source)
+            elif source is not None:  # an output of this node: a tensor on the same graph edge
+                out.append(Tensor._from_op(array, self, source, [0]))
+            elif getattr(array, "dtype", None) is not None and array.dtype.kind in "fc":
+                raise RuntimeError(
+                    f"{type(self).__name__} saved a float array (saved array {position}) that is neither an input "
+                    f"nor an output of its forward, so its gradient cannot be differentiated again "
+                    f"(create_graph=True); recompute it in backward, or mark the Function once_differentiable")
+            else:
+                out.append(array)  # integer indices, masks: constants of the gradient
+        return tuple(out)
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -115,26 +145,52 @@ class Function:
         return result
 
     def _track_saved(self, args, outs):
-        """Remember the version of every saved array that is the data of a Tensor argument or output."""
+        """Remember the version of every saved array that is the data of a Tensor argument or output, and which
+        tensor that is (so that ``create_graph`` can differentiate through it)."""
         tracked = []
+        sources = [None] * len(self._saved)
         for position, s in enumerate(self._saved):
             for t in args:
                 if isinstance(t, Tensor) and t.data is s:
                     tracked.append((t._version, t._version[0], position))
+                    sources[position] = t
                     break
             else:
-                for t in outs:
+                for index, t in enumerate(outs):
                     if t.data is s:
                         tracked.append((t._version, t._version[0], position))
+                        sources[position] = index
+                        break
         self._saved_versions = tracked
+        self._saved_sources = sources
 
     def _run_backward(self, grads):
         if self._freed:
             raise RuntimeError(FREED_GRAPH)
+        if create_graph_state.active:
+            return self._run_backward_in_graph(grads)
         if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
             xp = backend.get_array_module(*[g for g in grads if g is not None])
             grads = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
-        gxs = type(self).backward(self, *grads)
+        return self._checked(type(self).backward(self, *grads))
+
+    def _run_backward_in_graph(self, grads):
+        """Backward on Tensors, recorded in the graph (``create_graph=True``); gradients come back as Tensors."""
+        if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
+            from ..creation import zeros
+            grads = [zeros(shape, dtype=dtype, device=backend.device_of(self._saved[0]) if self._saved else None)
+                     if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
+        if not self.once_differentiable:
+            return tuple(None if g is None else g if isinstance(g, Tensor) else Tensor._from_op(g, None, 0, [0])
+                         for g in self._checked(type(self).backward(self, *grads)))
+        needed = any(isinstance(g, Tensor) and g.requires_grad for g in grads) or any(
+            isinstance(t, Tensor) and t.requires_grad for t in self._saved_sources)
+        raw = [g.data if isinstance(g, Tensor) else g for g in grads]
+        gxs = self._checked(type(self).backward(self, *raw))
+        return tuple(None if g is None else Tensor._from_op(g, OnceDifferentiated.node(self.name()) if needed else None,
+                                                            0, [0]) for g in gxs)
+
+    def _checked(self, gxs):
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(self._parents):
@@ -150,6 +206,22 @@ class Function:
         return type(self).__name__
 
 
+class OnceDifferentiated(Function):
+    """The node of a ``once_differentiable`` op's gradient inside a recorded gradient: differentiating it raises."""
+
+    @classmethod
+    def node(cls, op):
+        ctx = cls()
+        ctx.op, ctx.needs_input_grad, ctx._parents = op, (False,), (None,)
+        return ctx
+
+    @staticmethod
+    def backward(ctx, gg):
+        raise RuntimeError(f"the gradient of {ctx.op} cannot be differentiated again (it is marked "
+                           f"once_differentiable); create_graph=True needs every op on the path to be twice "
+                           f"differentiable")
+
+
 class AccumulateGrad:
     """Graph node of a leaf tensor: adds the incoming gradient to ``tensor.grad``."""
 
@@ -163,6 +235,11 @@ class AccumulateGrad:
 
     def accumulate(self, g):
         """Add ``g`` to ``.grad``; ``g`` is taken over without a copy only when nothing else refers to it."""
+        if isinstance(g, Tensor):  # create_graph: .grad keeps the gradient's own graph
+            t = self.tensor
+            g = g if g.dtype == t.dtype else g.astype(t.dtype)
+            t.grad = g if t.grad is None else t.grad + g
+            return
         exclusive = sys.getrefcount(g) <= _EXCLUSIVE_REFCOUNT
         t = self.tensor
         if g.shape != t.shape:

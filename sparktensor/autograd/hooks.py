@@ -42,9 +42,13 @@ def run_grad_hooks(node, grads):
         for hook in list(table.values()):
             if grads[index] is None:
                 continue
-            out = hook(Tensor(grads[index]))
+            recorded = isinstance(grads[index], Tensor)  # create_graph: the gradient is a graph tensor
+            out = hook(grads[index] if recorded else Tensor(grads[index]))
             if out is not None:
-                out = out.data if isinstance(out, Tensor) else out
+                if recorded:
+                    out = out if isinstance(out, Tensor) else Tensor(out)
+                elif isinstance(out, Tensor):
+                    out = out.data
                 if out.shape != grads[index].shape:
                     raise RuntimeError(f"a gradient hook returned shape {out.shape} for a gradient of shape "
                                        f"{grads[index].shape}")
