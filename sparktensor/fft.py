@@ -1,2 +1,0 @@
-"""(being written)"""
-NUMPY_FUNCTIONS = {}  # NumPy function -> differentiable implementation, for __array_function__
