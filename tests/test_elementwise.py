@@ -340,10 +340,18 @@ def test_dtype_promotion_follows_numpy(device, rng, name, x_kind, y_kind, expect
     np.testing.assert_array_equal(to_numpy(out), np_fn(x_np, y_np))
 
 
-def test_true_division_of_integers_gives_float64(device):
-    out = st.arange(1, 4, device=device) / st.tensor([2, 2, 2], device=device)
-    assert out.dtype == st.float64
-    np.testing.assert_array_equal(to_numpy(out), np.arange(1, 4) / 2)
+@pytest.mark.parametrize("default", ["float32", "float64"])
+def test_true_division_of_integers_gives_the_default_float(device, default):
+    previous = st.get_default_dtype()
+    st.set_default_dtype(default)
+    try:
+        for out in (st.arange(1, 4, device=device) / st.tensor([2, 2, 2], device=device),
+                    st.divide(st.arange(1, 4, device=device), 2), 3 / st.arange(1, 4, device=device)):
+            assert out.dtype == np.dtype(default)
+        expected = torch.arange(1, 4) / torch.tensor([2, 2, 2])
+        np.testing.assert_allclose(to_numpy(st.arange(1, 4, device=device) / 2), expected.numpy(), rtol=1e-7)
+    finally:
+        st.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder"])
@@ -444,9 +452,13 @@ def test_clip_with_tensor_bounds(device, rng):
                            rng.standard_normal((2, 3)), device)
 
 
-def test_clip_needs_a_bound(device):
-    with pytest.raises(ValueError, match="min, max"):
-        st.clip(st.ones(3, device=device))
+def test_clip_without_bounds_is_a_differentiable_copy(device, rng):
+    x = st.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+    out = st.clip(x)
+    assert out is not x
+    np.testing.assert_array_equal(to_numpy(out), to_numpy(x))
+    out.backward(st.tensor([1.0, 2.0, 3.0], device=device))
+    np.testing.assert_array_equal(to_numpy(x.grad), [1.0, 2.0, 3.0])
 
 
 # ----- errors name the op and the shapes -----

@@ -1,9 +1,41 @@
-"""Elementwise operations with NumPy broadcasting: arithmetic, math functions, comparisons."""
+"""Elementwise operations with NumPy broadcasting: arithmetic, math functions, comparisons.
+
+Every backward follows the rule in ``_grad_utils`` (written against ``xp = namespace_of(...)`` so that it can be
+differentiated again) and PyTorch's convention for complex values (conjugate Wirtinger): for a holomorphic
+``z = f(x)`` the gradient is ``gz * conj(f'(x))``, which costs nothing more than ``gz * f'(x)`` for real values.
+"""
 import numpy as np
 
+from .. import dtypes
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import grad_for, meta
+from ._grad_utils import conj, grad_for, meta, namespace_of
+
+
+def conj_of(v):
+    """``conj`` that also takes Python numbers (a scalar operand kept for backward)."""
+    if isinstance(v, complex):
+        return v.conjugate()
+    return conj(v) if hasattr(v, "dtype") else v
+
+
+def real_of(v):
+    """The real part of a complex value, a real value itself (an array, a Tensor or a Python number)."""
+    if isinstance(v, complex):
+        return v.real
+    return namespace_of(v).real(v) if getattr(v, "dtype", None) is not None and v.dtype.kind == "c" else v
+
+
+def integral(v):
+    """True for integer and bool arrays and Python ints and bools (whose float results take the default float)."""
+    kind = v.dtype.kind if hasattr(v, "dtype") else ("b" if isinstance(v, (bool, int)) else "f")
+    return kind in "biu"
+
+
+def floating(x):
+    """``x`` itself, or as the default float dtype when it holds integers or bools (as PyTorch computes
+    ``exp``, ``sqrt``, ... of integers)."""
+    return x.astype(dtypes.get_default_dtype()) if integral(x) else x
 
 
 # ----- arithmetic -----
@@ -45,7 +77,7 @@ class Mul(Function):
         x, y = ctx.saved_tensors
         mx, my = ctx.meta
         nx, ny = ctx.needs_input_grad
-        return (grad_for(gz * y, mx) if nx else None), (grad_for(gz * x, my) if ny else None)
+        return (grad_for(gz * conj_of(y), mx) if nx else None), (grad_for(gz * conj_of(x), my) if ny else None)
 
 
 class Div(Function):
@@ -53,6 +85,8 @@ class Div(Function):
     def forward(ctx, x, y):
         ctx.meta = meta(x), meta(y)
         z = x / y
+        if integral(x) and integral(y):
+            z = z.astype(dtypes.get_default_dtype(), copy=False)
         ctx.save_for_backward(y, z)
         return z
 
@@ -60,8 +94,9 @@ class Div(Function):
     def backward(ctx, gz):
         y, z = ctx.saved_tensors
         mx, my = ctx.meta
-        gx = gz / y
-        return grad_for(gx, mx, ctx.needs_input_grad[0]), (grad_for(-gx * z, my) if ctx.needs_input_grad[1] else None)
+        gx = gz / conj_of(y)
+        return (grad_for(gx, mx, ctx.needs_input_grad[0]),
+                grad_for(-gx * conj_of(z), my) if ctx.needs_input_grad[1] else None)
 
 
 class Pow(Function):
@@ -75,7 +110,7 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, gz):
         x, y, z = ctx.saved_tensors
-        xp = get_array_module(x, y)
+        xp = namespace_of(gz)
         mx, my = ctx.meta
         gx = gy = None
         if ctx.needs_input_grad[0]:
@@ -86,13 +121,13 @@ class Pow(Function):
                 dx = xp.where(y == 0, 0, dx)
             elif y == 0:
                 dx = xp.zeros_like(dx)
-            gx = grad_for(gz * dx, mx)
+            gx = grad_for(gz * conj_of(dx), mx)
         if ctx.needs_input_grad[1]:
-            # d(x**y)/dy = x**y log x, taken as 0 where x == 0 and y >= 0 (the limit)
+            # d(x**y)/dy = x**y log x, taken as 0 where x == 0 and y >= 0 (the limit; the real part of y if complex)
             with np.errstate(divide="ignore", invalid="ignore"):
-                dy = z * xp.log(x)
-            dy = xp.where((x == 0) & (y >= 0), 0, dy)
-            gy = grad_for(gz * dy, my)
+                dy = z * (xp.log(x) if hasattr(x, "shape") else np.log(x))
+            dy = xp.where((x == 0) & (real_of(y) >= 0), 0, dy)
+            gy = grad_for(gz * conj_of(dy), my)
         return gx, gy
 
 
@@ -104,7 +139,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def backward(ctx, gz):
-        # piecewise constant: the gradient is zero wherever it exists
+        # piecewise constant: the gradient is zero wherever it exists (a constant, as PyTorch's)
         xp = get_array_module(gz)
         return tuple(None if m is None else xp.zeros(*m) for m in ctx.meta)
 
@@ -120,7 +155,7 @@ class Remainder(Function):
     def backward(ctx, gz):
         x, y = ctx.saved_tensors
         mx, my = ctx.meta
-        xp = get_array_module(gz)
+        xp = namespace_of(gz)
         gy = grad_for(-gz * xp.floor_divide(x, y), my) if ctx.needs_input_grad[1] else None
         return grad_for(gz, mx, ctx.needs_input_grad[0]), gy
 
@@ -166,7 +201,7 @@ def mul(x, y):
 
 
 def div(x, y):
-    """``x / y`` with broadcasting (true division)."""
+    """``x / y`` with broadcasting (true division; of two integer operands, in the default float dtype)."""
     return _broadcasting(Div, "div", x, y)
 
 
@@ -194,108 +229,108 @@ def neg(x):
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).exp(x)
+        y = get_array_module(x).exp(floating(x))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * y
+        return gy * conj(y)
 
 
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_array_module(x).log(x)
+        return get_array_module(x).log(floating(x))
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return gy / x
+        return gy / conj(x)
 
 
 class Log1p(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_array_module(x).log1p(x)
+        return get_array_module(x).log1p(floating(x))
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return gy / (1 + x)
+        return gy / conj(1 + x)
 
 
 class Expm1(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).expm1(x)
+        y = get_array_module(x).expm1(floating(x))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * (y + 1)
+        return gy * conj(y + 1)
 
 
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).sqrt(x)
+        y = get_array_module(x).sqrt(floating(x))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy / (2 * y)
+        return gy / conj(2 * y)
 
 
 class Sin(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_array_module(x).sin(x)
+        return get_array_module(x).sin(floating(x))
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return gy * get_array_module(x).cos(x)
+        return gy * conj(namespace_of(x).cos(x))
 
 
 class Cos(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_array_module(x).cos(x)
+        return get_array_module(x).cos(floating(x))
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return -gy * get_array_module(x).sin(x)
+        return -gy * conj(namespace_of(x).sin(x))
 
 
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).tanh(x)
+        y = get_array_module(x).tanh(floating(x))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * (1 - y * y)
+        return gy * conj(1 - y * y)
 
 
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         # the tanh form never overflows, unlike 1 / (1 + exp(-x))
-        y = get_array_module(x).tanh(x * 0.5)
+        y = get_array_module(x).tanh(floating(x) * 0.5)
         y += 1
         y *= 0.5
         ctx.save_for_backward(y)
@@ -304,7 +339,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * y * (1 - y)
+        return gy * conj(y * (1 - y))
 
 
 class Relu(Function):
@@ -320,26 +355,44 @@ class Relu(Function):
         return gy * (y > 0)
 
 
+def unit(x, size):
+    """``x / |x|`` with 0 where ``x`` is 0, given ``size = |x|``: the sign of a complex value."""
+    return x / namespace_of(x, size).where(size == 0, 1, size)
+
+
 class Abs(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return get_array_module(x).abs(x)
+        y = get_array_module(x).abs(x)
+        ctx.save_for_backward(*((x, y) if x.dtype.kind == "c" else (x,)))
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, = ctx.saved_tensors
-        return gy * get_array_module(x).sign(x)
+        # real: gy * sign(x), 0 at 0 (as PyTorch); complex: gy * x / |x|, 0 at 0
+        x, *y = ctx.saved_tensors
+        return gy * (unit(x, y[0]) if y else namespace_of(x).sign(x))
 
 
 class Sign(Function):
     @staticmethod
     def forward(ctx, x):
-        return get_array_module(x).sign(x)
+        xp = get_array_module(x)
+        if x.dtype.kind != "c":
+            return xp.sign(x)
+        y = unit(x, xp.abs(x))  # x / |x| (NumPy 2's sign; older CuPy's takes the sign of the real part)
+        ctx.save_for_backward(x, y)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        return get_array_module(gy).zeros_like(gy)
+        if not ctx.saved_tensors:  # real: piecewise constant, a zero gradient (as PyTorch)
+            return namespace_of(gy).zeros_like(gy)
+        # complex: the part of gy across the unit circle at y, over |x| (PyTorch's sgn backward); 0 at x == 0
+        x, y = ctx.saved_tensors
+        xp = namespace_of(gy, x)
+        size = xp.abs(x)
+        return (gy - xp.real(gy * xp.conj(y)) * y) / xp.where(size == 0, 1, size) * (size != 0)
 
 
 class Round(Function):
@@ -350,7 +403,7 @@ class Round(Function):
     @staticmethod
     def backward(ctx, gy):
         # piecewise constant: the gradient is zero wherever it exists, as PyTorch's
-        return get_array_module(gy).zeros_like(gy), None
+        return namespace_of(gy).zeros_like(gy), None
 
 
 class Clip(Function):
@@ -370,7 +423,7 @@ class Clip(Function):
     def backward(ctx, gy):
         # the gradient goes to x where it lies inside [low, high], else to the bound it was clipped to (as PyTorch)
         x, low, high = ctx.saved_tensors
-        xp = get_array_module(gy)
+        xp = namespace_of(gy)
         below = False if low is None else x < low
         above = False if high is None else x > high
         (mx, mlow, mhigh), (nx, nlow, nhigh) = ctx.meta, ctx.needs_input_grad
@@ -389,7 +442,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, gz):
         x, y = ctx.saved_tensors
-        # ties share the gradient equally, as PyTorch
+        # ties share the gradient equally, as PyTorch; the share is a constant of the gradient
         to_x = (x > y) + 0.5 * (x == y)
         mx, my = ctx.meta
         return (grad_for(gz * to_x, mx) if ctx.needs_input_grad[0] else None,
@@ -422,7 +475,7 @@ class Where(Function):
     @staticmethod
     def backward(ctx, gz):
         condition, = ctx.saved_tensors
-        xp = get_array_module(gz)
+        xp = namespace_of(gz)
         mx, my = ctx.meta
         return (None,
                 grad_for(xp.where(condition, gz, 0), mx) if ctx.needs_input_grad[1] else None,
@@ -480,34 +533,34 @@ def relu(x):
 
 
 def abs(x):
-    """Absolute value."""
+    """Absolute value (the modulus of complex ``x``); the gradient at 0 is 0, as PyTorch's."""
     return Abs.apply(x)
 
 
 def sign(x):
-    """-1, 0 or 1 by the sign of ``x``; zero gradient."""
+    """-1, 0 or 1 by the sign of ``x`` (zero gradient); for complex ``x``, ``x / |x|`` (0 at 0)."""
     return Sign.apply(x)
 
 
 def round(x, decimals=0):
-    """``x`` rounded to ``decimals`` places, halves to even (NumPy's ``round``); zero gradient."""
+    """``x`` rounded to ``decimals`` places, halves to even (NumPy's ``round``; complex: both parts); zero
+    gradient. Integers come back as they are."""
     return Round.apply(x, int(decimals))
 
 
-def clip(x, min=None, max=None):
-    """Limit values to ``[min, max]`` (numbers or tensors); the gradient passes where ``x`` lies inside."""
-    if min is None and max is None:
-        raise ValueError("clip needs min, max or both")
+def clip(x, /, min=None, max=None):
+    """Limit values to ``[min, max]`` (numbers or tensors; ``None`` is no bound, and with neither ``x`` comes
+    back as a copy); the gradient passes where ``x`` lies inside, else to the bound it was clipped to."""
     return _broadcasting(Clip, "clip", x, min, max)
 
 
 def maximum(x, y):
-    """Elementwise maximum; ties share the gradient."""
+    """Elementwise maximum; where ``x == y`` each gets half the gradient (as PyTorch 2's ``maximum``)."""
     return _broadcasting(Maximum, "maximum", x, y)
 
 
 def minimum(x, y):
-    """Elementwise minimum; ties share the gradient."""
+    """Elementwise minimum; where ``x == y`` each gets half the gradient (as PyTorch 2's ``minimum``)."""
     return _broadcasting(Minimum, "minimum", x, y)
 
 
