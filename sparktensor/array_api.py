@@ -135,7 +135,8 @@ def can_cast(from_, to, /):
     """Whether ``from_`` (a dtype or an array) casts to ``to`` by the standard's promotion rules (within a kind,
     never losing range or precision; a real float may become a complex one)."""
     source, target = _dtype_of(from_, "can_cast"), _dtype_of(to, "can_cast")
-    return _standard_promotion(source, target) == target
+    promoted = _standard_promotion(source, target)
+    return promoted is not None and promoted == target  # (np.dtype(None) is float64: None == float64 holds)
 
 
 @dataclass(frozen=True)

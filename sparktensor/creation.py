@@ -150,7 +150,7 @@ def empty(*shape, dtype=None, device=None, requires_grad=False):
 def scalar_dtype(value):
     """The dtype a fill value gives: by its kind, as for Python numbers, bool, int64, the default float or its
     complex (PyTorch's rule, which for Python numbers is also the Array API's)."""
-    kind = np.asarray(value.data if isinstance(value, Tensor) else value).dtype.kind
+    kind = (value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype).kind
     if kind == "b":
         return dtypes.bool
     if kind in "iu":
