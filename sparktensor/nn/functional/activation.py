@@ -6,6 +6,7 @@ import numpy as np
 from ...autograd.function import Function
 from ...backend import get_array_module, is_cupy_array
 from ...ops import elementwise as E
+from ._grad_paths import KeepsIntermediates, namespace_of, recording
 from ...ops.elementwise import sigmoid, tanh
 from ...ops.reduction import log_softmax, softmax
 
@@ -22,7 +23,7 @@ class LeakyRelu(Function):
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return get_array_module(x).where(x > 0, gy, gy * ctx.slope), None
+        return namespace_of(gy, x).where(x > 0, gy, gy * ctx.slope), None
 
 
 class Elu(Function):
@@ -37,7 +38,7 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
-        return get_array_module(x).where(x > 0, gy, gy * (y + ctx.alpha)), None
+        return namespace_of(gy, x, y).where(x > 0, gy, gy * (y + ctx.alpha)), None
 
 
 def _erf(x):
@@ -52,30 +53,53 @@ def _erf(x):
     return erf(x)
 
 
-class Gelu(Function):
+class NormalCdf(Function):
+    """The standard normal distribution function ``Phi(x)``, whose derivative is the density."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 0.5 * (1 + _erf(x * (1 / math.sqrt(2))))
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy * _normal_pdf(namespace_of(gy, x), x)
+
+
+def _normal_pdf(xp, x):
+    return xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+
+
+class Gelu(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x, approximate):
         xp = get_array_module(x)
         ctx.approximate = approximate
+        ctx.save_for_backward(x)
         if approximate == "tanh":
-            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
-            t = xp.tanh(inner)
-            ctx.save_for_backward(x, t)
+            t = xp.tanh(_gelu_inner(x))
+            ctx.keep(t)
             return 0.5 * x * (1 + t)
         cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2))))
-        ctx.save_for_backward(x, cdf)
+        ctx.keep(cdf)
         return x * cdf
 
     @staticmethod
     def backward(ctx, gy):
-        x, saved = ctx.saved_tensors
-        xp = get_array_module(x)
+        x, = ctx.saved_tensors
+        xp = namespace_of(gy, x)
+        # the kept tanh or cdf is an intermediate: a recorded gradient recomputes it from x
         if ctx.approximate == "tanh":
-            t = saved
+            t = xp.tanh(_gelu_inner(x)) if recording(xp) else ctx.intermediates[0]
             d_inner = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
             return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner), None
-        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
-        return gy * (saved + x * pdf), None
+        cdf = NormalCdf.apply(x) if recording(xp) else ctx.intermediates[0]
+        return gy * (cdf + x * _normal_pdf(xp, x)), None
+
+
+def _gelu_inner(x):
+    return math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
 
 
 def _maybe_inplace(x, inplace, name, fn):

@@ -2,6 +2,7 @@
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops.elementwise import where
+from ._grad_paths import KeepsIntermediates, namespace_of, recording
 
 __all__ = ["silu", "mish", "hardswish", "prelu"]
 
@@ -12,32 +13,40 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-class Silu(Function):
+class Silu(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x):
         s = _sigmoid(get_array_module(x), x)
-        ctx.save_for_backward(x, s)
+        ctx.save_for_backward(x)
+        ctx.keep(s)
         return x * s
 
     @staticmethod
     def backward(ctx, gy):
-        x, s = ctx.saved_tensors
+        x, = ctx.saved_tensors
+        xp = namespace_of(gy, x)
+        # the sigmoid is an intermediate: a recorded gradient recomputes it from x
+        s = _sigmoid(xp, x) if recording(xp) else ctx.intermediates[0]
         return gy * (s * (1 + x * (1 - s)))
 
 
-class Mish(Function):
+class Mish(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x):
         xp = get_array_module(x)
         t = xp.tanh(xp.logaddexp(0, x))  # tanh(softplus(x))
-        ctx.save_for_backward(x, t)
+        ctx.save_for_backward(x)
+        ctx.keep(t)
         return x * t
 
     @staticmethod
     def backward(ctx, gy):
-        x, t = ctx.saved_tensors
+        x, = ctx.saved_tensors
+        xp = namespace_of(gy, x)
+        t = ctx.intermediates[0] if not recording(xp) else \
+            xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))  # softplus as max(x, 0) + log1p(exp(-|x|))
         # d softplus / dx = sigmoid(x); d tanh = 1 - tanh**2
-        return gy * (t + x * (1 - t * t) * _sigmoid(get_array_module(x), x))
+        return gy * (t + x * (1 - t * t) * _sigmoid(xp, x))
 
 
 class Hardswish(Function):
@@ -49,7 +58,7 @@ class Hardswish(Function):
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        xp = get_array_module(x)
+        xp = namespace_of(gy, x)
         # at the kinks PyTorch takes the outer pieces: 0 at -3, 1 at 3
         return xp.where(x <= -3, 0, xp.where(x < 3, gy * (x / 3 + 0.5), gy))
 

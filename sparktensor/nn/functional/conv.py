@@ -8,54 +8,141 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
+from ._grad_paths import KeepsIntermediates, namespace_of, recording, run
 from .linear import check_dtypes
 from ._conv_blocks import Geometry, copy_in_pieces, forward_product, input_gradient, weight_gradient
 from ...amp.autocast_mode import lower_precision
 
 
-class Conv2dFunction(Function):
-    """2-d cross-correlation of (N, C, H, W) with (O, C/groups, kh, kw), plus bias; 3-d inputs are 1-d convs."""
+class Conv2dFunction(KeepsIntermediates):
+    """2-d cross-correlation of (N, C, H, W) with (O, C/groups, kh, kw), plus bias; 3-d inputs are 1-d convs.
+
+    Its gradients are two more Functions, each bilinear like the convolution itself: the input gradient
+    (``ConvInputGradient``, a transposed convolution) and the weight gradient (``ConvWeightGradient``, a
+    correlation of the input with the output gradient). The three are each other's derivatives, so a recorded
+    gradient (``create_graph``) can be differentiated again, to any order.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         xp = get_array_module(x)
-        ctx.x_shape, ctx.w_shape = x.shape, weight.shape
-        if x.ndim == 3:  # conv1d: a height of one
-            x, weight = x[:, :, None], weight[:, :, None]
-        g = Geometry(x.shape, weight.shape, stride, padding, dilation, groups, bias is not None)
-        padded = xp.zeros((g.c, g.hp, g.wp, g.n), x.dtype)
-        g.inside(padded)[...] = x.transpose(1, 2, 3, 0)
-        wx = weight.reshape(groups, g.og, g.patch)
+        ctx.x_shape, ctx.w_shape, ctx.settings = x.shape, weight.shape, (stride, padding, dilation, groups)
+        x4, weight4 = _planar(x), _planar(weight)
+        g = Geometry(x4.shape, weight4.shape, stride, padding, dilation, groups, bias is not None)
+        padded = _padded(xp, x4, g)
+        wx = weight4.reshape(groups, g.og, g.patch)
         if bias is not None:
             wx = xp.concatenate([wx, bias.reshape(groups, g.og, 1)], axis=2)
-        y = forward_product(xp, padded, wx.astype(xp.result_type(x, weight), copy=False), g)
+        y = forward_product(xp, padded, wx.astype(xp.result_type(x4, weight4), copy=False), g)
         out = xp.empty((g.n, g.o, g.ho, g.wo), y.dtype)
         copy_in_pieces(xp, out.transpose(1, 2, 3, 0), y.reshape(g.o, g.ho, g.wo, g.n))
         ctx.geometry = g
         # the padded input, not the window matrix (kh*kw times larger), is kept for backward
-        ctx.save_for_backward(padded, weight)
-        return out.reshape(g.n, g.o, g.wo) if len(ctx.x_shape) == 3 else out
+        ctx.save_for_backward(x, weight)
+        ctx.keep(padded)
+        return out.reshape(g.n, g.o, g.wo) if x.ndim == 3 else out
 
     @staticmethod
     def backward(ctx, gy):
-        padded, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        xp, g = get_array_module(gy), ctx.geometry
-        # the output gradient in the column order of the window matrix: (groups, O/groups, Ho*Wo*N)
-        gyq = xp.empty((g.o, g.ho, g.wo, g.n), gy.dtype)
-        gyq[...] = gy.reshape(g.n, g.o, g.ho, g.wo).transpose(1, 2, 3, 0)
-        gyq = gyq.reshape(g.groups, g.og, g.positions)
+        xp, g = namespace_of(gy), ctx.geometry
+        if recording(xp):
+            return (ConvInputGradient.apply(gy, weight, ctx.x_shape, *ctx.settings) if need_x else None,
+                    ConvWeightGradient.apply(x, gy, ctx.w_shape, *ctx.settings) if need_w else None,
+                    gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need_b else None, None, None, None, None)
+        gyq = _columns(xp, gy, g)
         gx = gw = gb = None
         if need_w or need_b:
-            gwb = weight_gradient(xp, padded, gyq, g)
+            gwb = weight_gradient(xp, ctx.intermediates[0], gyq, g)
             gw = xp.ascontiguousarray(gwb[:, :g.patch].swapaxes(1, 2)).reshape(ctx.w_shape)
             gb = gwb[:, g.patch].reshape(g.o) if need_b else None
         if need_x:
-            gpad = input_gradient(xp, gyq, weight, g)
-            gx = xp.empty((g.n, g.c, g.h, g.w), gy.dtype)
-            copy_in_pieces(xp, gx.transpose(1, 2, 3, 0), g.inside(gpad))
-            gx = gx.reshape(ctx.x_shape)
+            gx = _input_array(xp, gyq, _planar(weight), g).reshape(ctx.x_shape)
         return gx, gw if need_w else None, gb, None, None, None, None
+
+
+class ConvInputGradient(Function):
+    """The input gradient of a convolution, ``gx = A(gy, weight)``, linear in each of its two arguments.
+
+    Its derivatives are those of the adjoint: ``<ggx, A(gy, w)> = <conv(ggx, w), gy>``, so the gradient to
+    ``gy`` is the convolution of ``ggx`` and the gradient to ``w`` the weight gradient of ``(ggx, gy)``.
+    """
+
+    @staticmethod
+    def forward(ctx, gy, weight, x_shape, stride, padding, dilation, groups):
+        xp = get_array_module(gy)
+        ctx.x_shape, ctx.settings = x_shape, (stride, padding, dilation, groups)
+        ctx.save_for_backward(gy, weight)
+        g = Geometry(_planar_shape(x_shape), _planar(weight).shape, stride, padding, dilation, groups, False)
+        return _input_array(xp, _columns(xp, gy, g), _planar(weight), g).reshape(x_shape)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        gy, weight = ctx.saved_tensors
+        xp = namespace_of(ggx, gy, weight)
+        need_gy, need_w = ctx.needs_input_grad[:2]
+        ggy = run(Conv2dFunction, xp, ggx, weight, None, *ctx.settings) if need_gy else None
+        gw = run(ConvWeightGradient, xp, ggx, gy, weight.shape, *ctx.settings) if need_w else None
+        return ggy, gw, None, None, None, None, None
+
+
+class ConvWeightGradient(Function):
+    """The weight gradient of a convolution, ``gw = B(x, gy)``, linear in each of its two arguments.
+
+    ``<ggw, B(x, gy)> = <conv(x, ggw), gy>``: the gradient to ``gy`` is the convolution of ``x`` with ``ggw``,
+    the gradient to ``x`` the input gradient of ``(gy, ggw)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gy, w_shape, stride, padding, dilation, groups):
+        xp = get_array_module(x)
+        ctx.w_shape, ctx.settings = w_shape, (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, gy)
+        x4 = _planar(x)
+        g = Geometry(x4.shape, _planar_shape(w_shape), stride, padding, dilation, groups, False)
+        gw = weight_gradient(xp, _padded(xp, x4, g), _columns(xp, gy, g), g)
+        return xp.ascontiguousarray(gw.swapaxes(1, 2)).reshape(w_shape)
+
+    @staticmethod
+    def backward(ctx, ggw):
+        x, gy = ctx.saved_tensors
+        xp = namespace_of(ggw, x, gy)
+        need_x, need_gy = ctx.needs_input_grad[:2]
+        gx = run(ConvInputGradient, xp, gy, ggw, x.shape, *ctx.settings) if need_x else None
+        ggy = run(Conv2dFunction, xp, x, ggw, None, *ctx.settings) if need_gy else None
+        return gx, ggy, None, None, None, None, None
+
+
+def _planar_shape(shape):
+    """A 1-d convolution's (N, C, L) shape as the 2-d (N, C, 1, L)."""
+    return tuple(shape) if len(shape) == 4 else tuple(shape[:2]) + (1,) + tuple(shape[2:])
+
+
+def _planar(a):
+    return a[:, :, None] if a.ndim == 3 else a
+
+
+def _padded(xp, x4, g):
+    """The input padded and stored batch-last, (C, Hp, Wp, N)."""
+    padded = xp.zeros((g.c, g.hp, g.wp, g.n), x4.dtype)
+    g.inside(padded)[...] = x4.transpose(1, 2, 3, 0)
+    return padded
+
+
+def _columns(xp, gy, g):
+    """The output gradient in the column order of the window matrix: (groups, O/groups, Ho*Wo*N)."""
+    gyq = xp.empty((g.o, g.ho, g.wo, g.n), gy.dtype)
+    gyq[...] = gy.reshape(g.n, g.o, g.ho, g.wo).transpose(1, 2, 3, 0)
+    return gyq.reshape(g.groups, g.og, g.positions)
+
+
+def _input_array(xp, gyq, weight4, g):
+    """The (N, C, H, W) input gradient from the output gradient's columns."""
+    gpad = input_gradient(xp, gyq, weight4, g)
+    gx = xp.empty((g.n, g.c, g.h, g.w), gyq.dtype)
+    copy_in_pieces(xp, gx.transpose(1, 2, 3, 0), g.inside(gpad))
+    return gx
 
 
 def _pair(v, name, n=2):

@@ -1,19 +1,19 @@
 """``dropout``: zero elements with probability ``p`` during training and rescale the rest."""
-from ...autograd.function import Function
+from ._grad_paths import KeepsIntermediates
 from ... import random as st_random
 from ...ops._grad_utils import sum_to
 
 
-class DropoutFunction(Function):
+class DropoutFunction(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
+        ctx.keep(mask)  # a constant of the gradient
         ctx.shape = x.shape
         return x * mask
 
     @staticmethod
     def backward(ctx, gy):
-        mask, = ctx.saved_tensors
+        mask, = ctx.intermediates
         return sum_to(gy * mask, ctx.shape), None
 
 

@@ -1,6 +1,7 @@
 """``embedding``: rows of a weight matrix picked by integer indices."""
 from ...autograd.function import Function
 from ...backend import get_array_module
+from ._grad_paths import namespace_of, raw, run
 
 
 class EmbeddingFunction(Function):
@@ -12,14 +13,31 @@ class EmbeddingFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        indices, = ctx.saved_tensors
+        indices = raw(ctx.saved_tensors[0])
+        return None, run(EmbeddingGradient, namespace_of(gy), gy, indices, ctx.shape, ctx.padding_idx), None
+
+
+class EmbeddingGradient(Function):
+    """The rows of ``gy`` added into a weight-shaped gradient at ``indices``; its adjoint picks them back out."""
+
+    @staticmethod
+    def forward(ctx, gy, indices, shape, padding_idx):
+        ctx.indices, ctx.padding_idx = indices, padding_idx
         xp = get_array_module(gy)
-        gw = xp.zeros(ctx.shape, gy.dtype)
+        gw = xp.zeros(shape, gy.dtype)
         # repeated indices add up
-        xp.add.at(gw, indices.reshape(-1), gy.reshape(-1, ctx.shape[1]))
-        if ctx.padding_idx is not None:
-            gw[ctx.padding_idx] = 0
-        return None, gw, None
+        xp.add.at(gw, indices.reshape(-1), gy.reshape(-1, shape[1]))
+        if padding_idx is not None:
+            gw[padding_idx] = 0
+        return gw
+
+    @staticmethod
+    def backward(ctx, ggw):
+        indices, padding_idx = ctx.indices, ctx.padding_idx
+        ggy = ggw[indices]
+        if padding_idx is not None:
+            ggy = ggy * (indices != padding_idx)[..., None].astype(ggy.dtype)
+        return ggy, None, None, None
 
 
 def embedding(indices, weight, padding_idx=None):

@@ -19,7 +19,7 @@ class LinearFunction(Function):
         # leading axes are all batch: flatten them so each weight gradient is one matrix product
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = (gy @ weight) if need_x else None
-        gw = (gy2.T @ x.reshape(-1, x.shape[-1])) if need_w else None
+        gw = (gy2.swapaxes(0, 1) @ x.reshape(-1, x.shape[-1])) if need_w else None
         gb = gy2.sum(axis=0) if need_b else None
         return gx, gw, gb
 

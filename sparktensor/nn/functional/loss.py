@@ -1,9 +1,9 @@
 """Losses with PyTorch's arguments: cross entropy (labels or probabilities), negative log likelihood, MSE, L1,
 binary cross entropy (on probabilities or logits), Huber, smooth L1, Kullback-Leibler divergence."""
-from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
 from ...amp.autocast_mode import float32_op
+from ._grad_paths import KeepsIntermediates
 
 
 def _reduce(loss, reduction):
@@ -30,7 +30,7 @@ def _check_labels(target, num_classes, ignore_index, op):
     return labels
 
 
-class NllFunction(Function):
+class NllFunction(KeepsIntermediates):
     """Weighted negative log likelihood of class labels along axis 1, with ignored positions."""
 
     @staticmethod
@@ -55,28 +55,25 @@ class NllFunction(Function):
             norm, loss = None, per_sample.sum()
         else:
             norm, loss = None, per_sample
-        ctx.save_for_backward(safe, w_label)
+        ctx.keep(safe, w_label)
         ctx.shape, ctx.classes, ctx.w, ctx.valid = logp.shape, classes, w, valid
         ctx.smoothing, ctx.reduction, ctx.norm = smoothing, reduction, norm
         return loss
 
     @staticmethod
     def backward(ctx, gy):
-        safe, w_label = ctx.saved_tensors
-        xp = get_array_module(gy)
-        if ctx.reduction == "mean":
-            scale = gy / ctx.norm
-        else:
-            scale = gy
-        scale = xp.asarray(scale)
+        # the loss is linear in logp: its gradient is a constant array (from the labels and weights) times gy
+        safe, w_label = ctx.intermediates
+        xp = get_array_module(w_label)
+        scale = gy / ctx.norm if ctx.reduction == "mean" else gy
         if scale.ndim:
-            scale = xp.expand_dims(scale, 1)
+            scale = scale.reshape(scale.shape[:1] + (1,) + scale.shape[1:])
         g = xp.zeros(ctx.shape, w_label.dtype)
         xp.put_along_axis(g, xp.expand_dims(safe, 1), xp.expand_dims(-w_label * (1 - ctx.smoothing), 1), axis=1)
         if ctx.smoothing:
             w_b = ctx.w.reshape((1, -1) + (1,) * (len(ctx.shape) - 2))
             g -= (ctx.smoothing / ctx.classes) * w_b * xp.expand_dims(ctx.valid, 1)
-        return g * scale, None, None, None, None, None
+        return scale * g, None, None, None, None, None
 
 
 @float32_op
