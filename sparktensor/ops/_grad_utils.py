@@ -34,9 +34,31 @@ def namespace_of(*values):
     return get_array_module(*values)
 
 
+def is_tensor(x):
+    """True for a Tensor: a value of a gradient being recorded under ``create_graph``, not a raw array."""
+    return type(x).__name__ == "Tensor"
+
+
 def conj(x):
     """The complex conjugate of ``x``; real values come back as they are (no copy on the fast path)."""
     return x if x.dtype.kind != "c" else namespace_of(x).conj(x)
+
+
+def differentiable(function, *args, **kwargs):
+    """``function`` applied to ``args``: recorded (``function.apply``) when one of them is a Tensor, a gradient
+    being computed under ``create_graph``; else its forward run on the arrays directly, the fast path with no
+    graph bookkeeping. Backward formulas call their op's adjoint this way (getitem's backward is an index-put
+    whose backward is getitem), so a gradient stays differentiable without costing the fast path anything."""
+    for a in args:
+        if is_tensor(a):
+            return function.apply(*args, **kwargs)
+    return function.forward(function(), *args, **kwargs)
+
+
+def values_of(x):
+    """The array under ``x`` (a Tensor's data, an array itself): for constants of a backward formula, such as
+    the mask of where a maximum was, that the gradient does not flow through."""
+    return x.data if is_tensor(x) else x
 
 
 def meta(x):

@@ -1,6 +1,7 @@
 """Moving between devices and dtypes; copies that stay in the graph."""
 from .. import backend, dtypes
 from ..autograd.function import Function
+from ._grad_utils import differentiable, grad_for
 
 
 class ToDevice(Function):
@@ -11,7 +12,7 @@ class ToDevice(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return backend.to_device(gy, ctx.source), None
+        return differentiable(ToDevice, gy, ctx.source), None
 
 
 class AsType(Function):
@@ -22,7 +23,8 @@ class AsType(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return gy.astype(ctx.source), None
+        # a real input's gradient from a complex output is its real part (PyTorch's convention)
+        return grad_for(gy, (gy.shape, ctx.source)), None
 
 
 class Clone(Function):

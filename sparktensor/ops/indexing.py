@@ -4,7 +4,7 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import sum_to
+from ._grad_utils import differentiable, is_tensor, sum_to
 
 
 def _raw_index(index, x):
@@ -56,10 +56,14 @@ def _axes_taken(i):
     return i.ndim if hasattr(i, "dtype") and i.dtype.kind == "b" else 1
 
 
+def _has_int_array(index):
+    return any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in index)
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
+        ctx.shape, ctx.index = x.shape, index
         _check_bounds(x, index)
         try:
             return x[index]
@@ -68,18 +72,31 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        xp = get_array_module(gy)
-        gx = xp.zeros(ctx.shape, ctx.dtype)
-        if any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in ctx.index):
-            # integer arrays may repeat an index, and repeats must add up: scatter-add rather than assign
-            xp.add.at(gx, ctx.index, gy)
-        else:
-            gx[ctx.index] = gy
-        return gx, None
+        return differentiable(IndexPut, gy, ctx.shape, ctx.index), None
 
 
 class _View(GetItem):
     is_view = True
+
+
+class IndexPut(Function):
+    """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of ``x[index]`` (and its backward is
+    ``x[index]`` again), so the gradients of indexing, gather and padding stay differentiable."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        out = get_array_module(g).zeros(shape, g.dtype)
+        if _has_int_array(index):
+            # integer arrays may repeat an index, and repeats must add up: scatter-add rather than assign
+            get_array_module(g).add.at(out, index, g)
+        else:
+            out[index] = g
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return differentiable(GetItem, gg, ctx.index), None, None
 
 
 def getitem(x, index):
@@ -101,11 +118,24 @@ class SetItem(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        gx = gy.copy()
-        gx[ctx.index] = 0
+        gx = zeroed_at(gy, ctx.index)
         shape, dtype = ctx.value_meta
-        gv = sum_to(gy[ctx.index], shape).astype(dtype, copy=False) if ctx.needs_input_grad[1] else None
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = sum_to(gy[ctx.index], shape)
+            gv = gv if gv.dtype == dtype else gv.astype(dtype)
         return gx, gv, None
+
+
+def zeroed_at(g, index):
+    """``g`` with zeros at ``index`` (a gradient that an overwrite stops), built without writing into ``g``."""
+    if not is_tensor(g):
+        out = g.copy()
+        out[index] = 0
+        return out
+    keep = get_array_module(g.data).ones(g.shape, bool)  # a constant: where the gradient passes
+    keep[index] = False
+    return g * keep
 
 
 def setitem(x, index, value):

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import grad_for, meta, sum_to
+from ._grad_utils import conj, differentiable, grad_for, meta, namespace_of, sum_to
 from ..amp.autocast_mode import lower_precision
 
 
@@ -18,10 +18,12 @@ class MatMul(Function):
 
     @staticmethod
     def backward(ctx, gz):
+        # complex operands: gx = gz @ conj(y)^T and gy = conj(x)^T @ gz (conj is free for real ones)
         x, y = ctx.saved_tensors
+        x, y = conj(x), conj(y)
         nx, ny = ctx.needs_input_grad
         if x.ndim == 1 and y.ndim == 1:
-            return (gz * y if nx else None), (gz * x if ny else None)
+            return (grad_for(gz * y, ctx.meta[0], nx)), (grad_for(gz * x, ctx.meta[1], ny))
         # treat 1-D operands as matrices, as the forward rules do, then drop the added axis again
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
@@ -92,8 +94,8 @@ class Einsum(Function):
 
     @staticmethod
     def backward(ctx, gz):
-        operands = ctx.saved_tensors
-        xp = get_array_module(gz)
+        operands = [conj(o) for o in ctx.saved_tensors]
+        xp = namespace_of(gz, *operands)
         unused = [c for c in string.ascii_letters if c not in "".join(ctx.inputs)]
         grads = []
         for i, (subs, x) in enumerate(zip(ctx.inputs, operands)):
@@ -108,7 +110,7 @@ class Einsum(Function):
                 if c in target:
                     fresh = unused.pop()
                     others.append(c + fresh)
-                    arrays.append(xp.eye(n, dtype=gz.dtype))
+                    arrays.append(get_array_module(gz).eye(n, dtype=gz.dtype))  # a constant
                     c = fresh
                 target += c
             # letters summed inside this operand alone get the gradient broadcast back afterwards
@@ -179,19 +181,24 @@ def baddbmm(x, batch1, batch2, *, beta=1, alpha=1):
 
 
 class Norm2(Function):
+    """The Euclidean norm over ``axes``; of a complex tensor, of the moduli."""
+
     @staticmethod
     def forward(ctx, x, axes, keepdims):
-        y = get_array_module(x).sqrt((x * x).sum(axis=axes, keepdims=True))
-        ctx.save_for_backward(x, y)
-        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        squares = (x * x.conj()).real if x.dtype.kind == "c" else x * x
+        y = get_array_module(x).sqrt(squares.sum(axis=axes, keepdims=True))
+        y = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        ctx.axes = axes
+        ctx.save_for_backward(x, y)  # the output itself, so that create_graph finds it in the graph
+        return y
 
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
-        xp = get_array_module(x)
-        # a zero vector gets the zero subgradient, as in PyTorch
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return xp.where(y == 0, 0, x / y) * gy.reshape(y.shape), None, None
+        kept = [1 if i in ctx.axes else n for i, n in enumerate(x.shape)]
+        y, gy = y.reshape(kept), gy.reshape(kept)
+        # a zero vector gets the zero subgradient, as in PyTorch: its x is zero, so divide it by one there
+        return x / namespace_of(y).where(y == 0, 1, y) * gy, None, None
 
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import normalize_axis
+from ._grad_utils import conj, is_tensor, namespace_of, normalize_axis, values_of
 
 
 def _pick(axis, keepdims, dim, keepdim):
@@ -19,7 +19,7 @@ def _expand(g, shape, axes):
     kept = list(shape)
     for a in axes:
         kept[a] = 1
-    return get_array_module(g).broadcast_to(g.reshape(kept), shape)
+    return namespace_of(g).broadcast_to(g.reshape(kept), shape)
 
 
 def _axes(axis, ndim):
@@ -67,21 +67,27 @@ class Mean(Function):
 
 
 class Var(Function):
+    """Variance with divisor ``n - ddof``; of a complex tensor, the mean squared modulus (real), as PyTorch's."""
+
     @staticmethod
     def forward(ctx, x, axes, ddof, keepdims):
         centered = x - x.mean(axis=axes, keepdims=True)
         ctx.axes, ctx.divisor = axes, _count(x.shape, axes) - ddof
-        ctx.save_for_backward(centered)
-        return (centered * centered).sum(axis=axes, keepdims=keepdims) / ctx.divisor
+        ctx.save_for_backward(x, centered)
+        squares = (centered * centered.conj()).real if x.dtype.kind == "c" else centered * centered
+        return squares.sum(axis=axes, keepdims=keepdims) / ctx.divisor
 
     @staticmethod
     def backward(ctx, gy):
-        centered, = ctx.saved_tensors
-        return _expand(gy, centered.shape, ctx.axes) * centered * (2 / ctx.divisor), None, None, None
+        x, centered = ctx.saved_tensors
+        if is_tensor(x):  # differentiable again: the centering recomputed from the graph's x
+            centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        # the mean's own gradient term vanishes: the centered values sum to zero along the axes
+        return _expand(gy, x.shape, ctx.axes) * centered * (2 / ctx.divisor), None, None, None
 
 
 class Extremum(Function):
-    """max or min; ties share the gradient equally."""
+    """max or min; ties share the gradient equally (PyTorch's amax and amin)."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims, largest):
@@ -95,9 +101,39 @@ class Extremum(Function):
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
+        x = values_of(x)  # where the extremum was is a constant of the gradient
         hit = x == (x.max(axis=ctx.axes, keepdims=True) if ctx.largest else x.min(axis=ctx.axes, keepdims=True))
-        share = _expand(gy, x.shape, ctx.axes) / hit.sum(axis=ctx.axes, keepdims=True, dtype=gy.dtype)
-        return share * hit, None, None, None
+        share = hit / hit.sum(axis=ctx.axes, keepdims=True, dtype=gy.dtype)
+        return _expand(gy, x.shape, ctx.axes) * share, None, None, None
+
+
+def _axes_last(x, axes):
+    """``x`` with the ``axes`` moved to the end and merged into one, and the permutation used."""
+    order = [a for a in range(x.ndim) if a not in axes] + list(axes)
+    moved = namespace_of(x).transpose(x, order)
+    return moved.reshape([x.shape[a] for a in order[:x.ndim - len(axes)]] + [_count(x.shape, axes)]), order
+
+
+def _axes_back(flat, shape, order):
+    """Undo ``_axes_last``."""
+    moved = flat.reshape([shape[a] for a in order])
+    return namespace_of(flat).transpose(moved, [order.index(a) for a in range(len(shape))])
+
+
+def _others_product(x, axes):
+    """For every element, the product of the other elements along ``axes``; exact where elements are zero."""
+    flat, order = _axes_last(x, axes)
+    n = flat.shape[-1]
+    if is_tensor(x):
+        # differentiable again: row i of an (n, n) stack is the elements with the i-th replaced by one
+        others = namespace_of(x).where(get_array_module(x.data).eye(n, dtype=bool), 1, flat[..., None, :])
+        return _axes_back(others.prod(axis=-1), x.shape, order)
+    # the product of those before times the product of those after
+    xp = get_array_module(x)
+    ones = xp.ones_like(flat[..., :1])
+    before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return _axes_back(before * after, x.shape, order)
 
 
 class Prod(Function):
@@ -110,18 +146,7 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        xp = get_array_module(x)
-        axes = ctx.axes
-        rest = [a for a in range(x.ndim) if a not in axes]
-        flat = xp.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [_count(x.shape, axes)])
-        # product of all the others = product of those before times product of those after; exact with zeros
-        ones = xp.ones_like(flat[..., :1])
-        before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-        after = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-        order = rest + list(axes)
-        others = (before * after).reshape([x.shape[a] for a in order])
-        others = xp.transpose(others, [order.index(a) for a in range(x.ndim)])
-        return _expand(gy, x.shape, axes) * others, None, None
+        return _expand(gy, x.shape, ctx.axes) * conj(_others_product(x, ctx.axes)), None, None
 
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -360,7 +385,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy - get_array_module(y).exp(y) * gy.sum(axis=ctx.axis, keepdims=True), None
+        return gy - namespace_of(y).exp(y) * gy.sum(axis=ctx.axis, keepdims=True), None
 
 
 class LogSumExp(Function):
@@ -371,14 +396,15 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)
         with np.errstate(divide="ignore"):  # all -inf: log(0) = -inf is the answer
             y = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
+        y = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
         ctx.axes = axes
-        ctx.save_for_backward(x, y)
-        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        ctx.save_for_backward(x, y)  # the output itself, so that create_graph finds it in the graph
+        return y
 
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
-        return _expand(gy, x.shape, ctx.axes) * get_array_module(x).exp(x - y), None, None
+        return _expand(gy, x.shape, ctx.axes) * namespace_of(x).exp(x - _expand(y, x.shape, ctx.axes)), None, None
 
 
 def softmax(x, axis=-1, *, dim=None):

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import normalize_axis
+from ._grad_utils import differentiable, normalize_axis
+from .indexing import GetItem, IndexPut, zeroed_at
 from .reduction import ValuesIndices
 
 
@@ -50,16 +51,14 @@ def _within(shape):
 class Gather(Function):
     @staticmethod
     def forward(ctx, x, index, dim):
-        ctx.shape, ctx.dtype = x.shape, x.dtype
+        ctx.shape = x.shape
         ctx.where = _positions(x, index, dim, "gather")
         return x[ctx.where]
 
     @staticmethod
     def backward(ctx, gy):
-        # scatter-add is the adjoint of gather: repeated indices add up
-        gx = get_array_module(gy).zeros(ctx.shape, ctx.dtype)
-        get_array_module(gy).add.at(gx, ctx.where, gy)
-        return gx, None, None
+        # scatter-add is the adjoint of gather (repeated indices add up), and gather the adjoint of scatter-add
+        return differentiable(IndexPut, gy, ctx.shape, ctx.where), None, None
 
 
 class Scatter(Function):
@@ -79,14 +78,13 @@ class Scatter(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        gx = gy
-        if not ctx.add:  # overwritten elements pass nothing back to x
-            gx = gy.copy()
-            gx[ctx.where] = 0
+        gx = gy if ctx.add else zeroed_at(gy, ctx.where)  # overwritten elements pass nothing back to x
         gsrc = None
         if ctx.needs_input_grad[2]:
-            gsrc = get_array_module(gy).zeros(*ctx.src_meta)
-            gsrc[_within(gy[ctx.where].shape)] = gy[ctx.where]
+            picked = differentiable(GetItem, gy, ctx.where)
+            shape, dtype = ctx.src_meta
+            gsrc = picked if picked.shape == shape else differentiable(IndexPut, picked, shape, _within(picked.shape))
+            gsrc = gsrc if gsrc.dtype == dtype else gsrc.astype(dtype)
         return gx, None, gsrc, None, None
 
 
@@ -228,8 +226,9 @@ class CumSum(Function):
     @staticmethod
     def backward(ctx, gy):
         # each input adds to every later output: the gradient is the reversed cumulative sum
-        xp = get_array_module(gy)
-        return xp.flip(xp.cumsum(xp.flip(gy, axis=ctx.axis), axis=ctx.axis), axis=ctx.axis), None
+        from .shape import Flip
+        axes = (ctx.axis,)
+        return differentiable(Flip, differentiable(CumSum, differentiable(Flip, gy, axes), ctx.axis), axes), None
 
 
 def cumsum(x, axis=None, dtype=None, *, dim=None):

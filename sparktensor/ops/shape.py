@@ -3,7 +3,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import normalize_axis, sum_to
+from ._grad_utils import differentiable, normalize_axis, sum_to
+from .indexing import GetItem, IndexPut
 
 
 def _sizes(args):
@@ -43,7 +44,7 @@ class Transpose(Function):
         inverse = [0] * len(ctx.axes)
         for i, a in enumerate(ctx.axes):
             inverse[a] = i
-        return get_array_module(gy).transpose(gy, inverse), None
+        return differentiable(Transpose, gy, tuple(inverse)), None
 
 
 class BroadcastTo(Function):
@@ -167,10 +168,10 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        xp = get_array_module(gy)
-        bounds = np.cumsum([n for n, _ in ctx.meta])[:-1]
-        parts = xp.split(gy, bounds.tolist(), axis=ctx.axis)
-        return tuple(p.astype(dtype, copy=False) for p, (_, dtype) in zip(parts, ctx.meta))
+        lead = (slice(None),) * ctx.axis
+        bounds = np.cumsum([0] + [n for n, _ in ctx.meta]).tolist()
+        parts = [differentiable(Slice, gy, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
+        return tuple(p if p.dtype == dtype else p.astype(dtype) for p, (_, dtype) in zip(parts, ctx.meta))
 
 
 def concatenate(tensors, axis=0, *, dim=None):
@@ -197,20 +198,10 @@ def stack(tensors, axis=0, *, dim=None):
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
 
 
-class Slice(Function):
-    """``x[index]`` for a tuple of slices (a view); used by split and chunk."""
+class Slice(GetItem):
+    """``x[index]`` for a tuple of slices (a view); used by split and chunk. Its backward puts the gradient into
+    zeros (``IndexPut``), whose backward is this slice again."""
     is_view = True
-
-    @staticmethod
-    def forward(ctx, x, index):
-        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
-        return x[index]
-
-    @staticmethod
-    def backward(ctx, gy):
-        gx = get_array_module(gy).zeros(ctx.shape, ctx.dtype)
-        gx[ctx.index] = gy
-        return gx, None
 
 
 def _pieces(x, axis, bounds):
@@ -259,16 +250,14 @@ class Pad(Function):
     @staticmethod
     def backward(ctx, gy):
         if ctx.mode == "constant":
-            return gy[ctx.index], None, None, None
+            return differentiable(GetItem, gy, ctx.index), None, None, None
         # padding is separable: along each axis, every padded position adds its gradient to the one it copies
-        xp = get_array_module(gy)
+        xp = get_array_module(gy)  # the array module under a Tensor too
         for axis, (width, n) in enumerate(zip(ctx.pad_width, ctx.shape)):
             if any(width):
                 source = xp.pad(xp.arange(n), width, mode=ctx.mode)
-                moved = xp.moveaxis(gy, axis, 0)
-                g = xp.zeros((n,) + moved.shape[1:], gy.dtype)
-                xp.add.at(g, source, moved)
-                gy = xp.moveaxis(g, 0, axis)
+                shape = gy.shape[:axis] + (n,) + gy.shape[axis + 1:]
+                gy = differentiable(IndexPut, gy, shape, (slice(None),) * axis + (source,))
         return gy, None, None, None
 
 
@@ -300,7 +289,7 @@ class Flip(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return get_array_module(gy).flip(gy, ctx.axes), None
+        return differentiable(Flip, gy, ctx.axes), None
 
 
 def flip(x, axis=None, *, dims=None):
@@ -324,9 +313,8 @@ class Repeat(Function):
             split = gy.shape[:axis] + (n, ctx.repeats) + gy.shape[axis + 1:]
             return gy.reshape(split).sum(axis=axis + 1).reshape(ctx.shape), None, None
         # each copy adds its gradient to the element it came from; elements repeated zero times get zero
-        owner = np.repeat(np.arange(n), ctx.repeats)
-        gx = xp.zeros(gy.shape[:axis] + (n,) + gy.shape[axis + 1:], gy.dtype)
-        xp.add.at(gx, (slice(None),) * axis + (xp.asarray(owner),), gy)
+        owner = xp.asarray(np.repeat(np.arange(n), ctx.repeats))
+        gx = differentiable(IndexPut, gy, gy.shape[:axis] + (n,) + gy.shape[axis + 1:], (slice(None),) * axis + (owner,))
         return gx.reshape(ctx.shape), None, None
 
 
