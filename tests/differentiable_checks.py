@@ -1,0 +1,40 @@
+"""One check for a differentiable op: values and gradients against PyTorch (and NumPy), then float64 gradcheck
+and gradgradcheck, on the backend under test."""
+import numpy as np
+import torch
+
+import sparktensor as st
+from backends import to_numpy
+
+
+def _as_tuple(y):
+    return tuple(y) if isinstance(y, (tuple, list)) else (y,)
+
+
+def check_differentiable(device, fn, torch_fn, arrays, np_fn=None, second_order=True, seed=0):
+    """``fn`` on float64 tensors made from ``arrays`` against ``torch_fn`` on torch tensors (values, dtypes,
+    gradients for a random cotangent) and ``np_fn`` on the arrays (values); gradcheck and gradgradcheck."""
+    rng = np.random.default_rng(seed)
+    xs = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+    ys = _as_tuple(fn(*xs))
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tys = _as_tuple(torch_fn(*ts))
+    assert len(ys) == len(tys)
+    for y, t in zip(ys, tys):
+        assert y.shape == tuple(t.shape) and y.dtype == np.float64 and y.device == xs[0].device
+        np.testing.assert_allclose(to_numpy(y), t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    if np_fn is not None:
+        for y, e in zip(ys, _as_tuple(np_fn(*arrays))):
+            np.testing.assert_allclose(to_numpy(y), e, rtol=1e-12, atol=1e-12)
+    cotangents = [rng.standard_normal(y.shape) for y in ys]
+    grads = st.autograd.grad(list(ys), xs, [st.tensor(u, device=device) for u in cotangents], allow_unused=True)
+    torch_grads = torch.autograd.grad(tys, ts, [torch.tensor(u) for u in cotangents], allow_unused=True)
+    for x, g, tg in zip(xs, grads, torch_grads):
+        expected = np.zeros(x.shape) if tg is None else tg.numpy()
+        got = np.zeros(x.shape) if g is None else to_numpy(g)
+        assert got.shape == x.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    fresh = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+    assert st.autograd.gradcheck(fn, fresh)
+    if second_order:
+        assert st.autograd.gradgradcheck(fn, fresh)
