@@ -29,7 +29,7 @@ def normalize_shape(shape):
 
 
 def _shape_and_dtype(args, dtype, name):
-    """``(shape, dtype)`` from ``f(2, 3)``, ``f((2, 3))`` and NumPy's ``f((2, 3), dtype)``."""
+    """``(shape, dtype)`` from ``f(2, 3)``, ``f((2, 3))``, ``f(shape=(2, 3))`` and NumPy's ``f((2, 3), dtype)``."""
     if len(args) == 2 and isinstance(args[0], (tuple, list)):
         if dtype is not None:
             raise TypeError(f"{name}: dtype given twice, by position ({args[1]!r}) and as dtype={dtype!r}")
@@ -129,21 +129,21 @@ def _filled(fill, shape, dtype, device, requires_grad, default=None):
     return Tensor(data, requires_grad=requires_grad)
 
 
-def zeros(*shape, dtype=None, device=None, requires_grad=False):
+def zeros(shape=(), *more, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    shape, dtype = _shape_and_dtype(shape, dtype, "zeros")
+    shape, dtype = _shape_and_dtype((shape, *more), dtype, "zeros")
     return _filled(lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
 
 
-def ones(*shape, dtype=None, device=None, requires_grad=False):
+def ones(shape=(), *more, dtype=None, device=None, requires_grad=False):
     """A tensor of ones."""
-    shape, dtype = _shape_and_dtype(shape, dtype, "ones")
+    shape, dtype = _shape_and_dtype((shape, *more), dtype, "ones")
     return _filled(lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
 
 
-def empty(*shape, dtype=None, device=None, requires_grad=False):
+def empty(shape=(), *more, dtype=None, device=None, requires_grad=False):
     """A tensor whose values are not initialized."""
-    shape, dtype = _shape_and_dtype(shape, dtype, "empty")
+    shape, dtype = _shape_and_dtype((shape, *more), dtype, "empty")
     return _filled(lambda xp, s, d: xp.empty(s, d), shape, dtype, device, requires_grad)
 
 
@@ -328,7 +328,7 @@ def meshgrid(*arrays, indexing="xy", sparse=False, copy=True):
         shape[axis] = a.shape[0]
     out = []
     for a, axis in zip(arrays, axes):
-        y = S.reshape(a, tuple(-1 if i == axis else 1 for i in range(n)))
+        y = S.reshape(a, tuple(a.shape[0] if i == axis else 1 for i in range(n)))
         if not sparse:
             y = S.broadcast_to(y, tuple(shape))
             y = C.clone(y) if copy else y
