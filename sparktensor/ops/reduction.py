@@ -149,16 +149,24 @@ class Prod(Function):
         return _expand(gy, x.shape, ctx.axes) * conj(_others_product(x, ctx.axes)), None, None
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Sum over ``axis`` (all axes when ``None``)."""
-    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Sum.apply(x, _axes(axis, x.ndim), keepdims)
+def _in_dtype(x, dtype):
+    """``x`` converted to ``dtype`` first (the ``dtype=`` of sum, prod and mean: the op computes in it)."""
+    if dtype is None:
+        return x
+    from .conversion import astype
+    return astype(x, dtype)
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Arithmetic mean over ``axis``."""
+def sum(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
+    """Sum over ``axis`` (an int or a tuple; all axes when ``None``), computed in ``dtype`` when given."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Mean.apply(x, _axes(axis, x.ndim), keepdims)
+    return Sum.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+
+
+def mean(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
+    """Arithmetic mean over ``axis``, computed in ``dtype`` when given."""
+    axis, keepdims = _pick(axis, keepdims, dim, keepdim)
+    return Mean.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
 
 
 def variance(x, axis=None, ddof=0, keepdims=False):
@@ -200,8 +208,9 @@ _GIVEN_NONE = type("NotGiven", (), {"__repr__": lambda self: "None"})()  # tells
 
 def var(x, *args, axis=_GIVEN_NONE, ddof=None, keepdims=None, dim=_GIVEN_NONE, unbiased=None, correction=None,
         keepdim=None):
-    """Variance: NumPy's with ``axis=``/``ddof=``/``keepdims=`` (ddof 0 by default), PyTorch's with
-    ``dim=``/``correction=``/``unbiased=``/``keepdim=`` (unbiased by default); ``x.var()`` alone raises."""
+    """Variance: NumPy's and the Array API's with ``axis=``/``ddof=``/``correction=``/``keepdims=`` (0 by default),
+    PyTorch's with ``dim=``/``correction=``/``unbiased=``/``keepdim=`` (unbiased by default); ``x.var()`` alone
+    raises, naming both readings."""
     axis, ddof, keepdims = _spread_args("var", args, axis, ddof, keepdims, dim, unbiased, correction, keepdim)
     return variance(x, axis, ddof, keepdims)
 
@@ -298,10 +307,10 @@ def min(x, *args, axis=None, keepdims=None, dim=None, keepdim=None):
     return _extremum_either(x, args, axis, keepdims, dim, keepdim, False)
 
 
-def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Product over ``axis``; its gradient is exact when elements are zero."""
+def prod(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
+    """Product over ``axis``, computed in ``dtype`` when given; its gradient is exact when elements are zero."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Prod.apply(x, _axes(axis, x.ndim), keepdims)
+    return Prod.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
 
 
 def _nonempty(x, axes, op):

@@ -172,15 +172,16 @@ _NOT_GIVEN = _NotGiven()
 
 
 def sort(x, *args, axis=_NOT_GIVEN, dim=None, descending=None, stable=None, kind=None):
-    """NumPy's ``sort(x, axis=-1)`` gives the sorted values (``axis=None`` flattens); PyTorch's
-    ``sort(x, dim=-1, descending=False)`` gives ``(values, indices)``; ``sort(x)`` alone raises, naming both."""
+    """NumPy's ``sort(x, axis=-1)`` and the Array API's ``sort(x, axis=-1, descending=False, stable=True)`` give the
+    sorted values (``axis=None`` flattens); PyTorch's ``sort(x, dim=-1, descending=False)`` gives ``(values,
+    indices)``; ``sort(x)`` alone raises, naming both. Every sort is stable."""
     if len(args) > 1:
         raise TypeError(f"sort: give the axis positionally and the rest by keyword, got {len(args)} positional "
                         f"arguments")
     numpy_form = axis is not _NOT_GIVEN or kind is not None
-    torch_form = dim is not None or descending is not None
-    if numpy_form and torch_form:
-        raise TypeError("sort: axis=/kind= are NumPy's words and dim=/descending= PyTorch's; use one set")
+    torch_form = dim is not None or (descending is not None and not numpy_form)
+    if numpy_form and dim is not None:
+        raise TypeError("sort: axis=/kind= are NumPy's and the Array API's words and dim= PyTorch's; use one set")
     if torch_form:
         if args and dim is not None:
             raise TypeError("sort: the dim is given twice")
@@ -191,10 +192,16 @@ def sort(x, *args, axis=_NOT_GIVEN, dim=None, descending=None, stable=None, kind
         raise TypeError(f"sort(x{sep}{where}) reads two ways: NumPy's sort gives the sorted values, PyTorch's "
                         f"(values, indices). Say which: st.sort(x, axis={args[0] if args else -1!r}) for NumPy's, "
                         f"x.sort(dim={args[0] if args else -1!r}) for PyTorch's")
+    if args:
+        if axis not in (_NOT_GIVEN, None):
+            raise TypeError("sort: the axis is given twice")
+        axis = args[0]
+    if axis is _NOT_GIVEN:
+        axis = -1
     if axis is None:
         from .shape import reshape
         x, axis = reshape(x, -1), 0
-    return _sorted(x, axis, False).values
+    return _sorted(x, axis, bool(descending)).values
 
 
 def argsort(x, axis=-1, *, dim=None, descending=False, stable=None, kind=None):

@@ -64,9 +64,17 @@ class BroadcastTo(Function):
         return sum_to(gy, ctx.shape), None
 
 
-def reshape(x, *shape):
-    """The same elements in a new shape (one dimension may be -1)."""
-    return Reshape.apply(x, tuple(int(s) for s in _sizes(shape)))
+def reshape(x, *shape, copy=None):
+    """The same elements in a new shape (one dimension may be -1); ``copy=True`` always copies, ``copy=False``
+    raises where the new shape cannot be a view (the Array API's ``copy``)."""
+    out = Reshape.apply(x, tuple(int(s) for s in _sizes(shape)))
+    if copy:
+        from .conversion import clone
+        return clone(out)
+    if copy is False and out.size and not get_array_module(x.data).may_share_memory(out.data, x.data):
+        raise ValueError(f"reshape(copy=False): a tensor of shape {x.shape} with its strides cannot be viewed as "
+                         f"shape {out.shape}; allow a copy with copy=None")
+    return out
 
 
 view = reshape
@@ -90,6 +98,11 @@ def transpose(x, *axes):
     if len(axes) == 2:
         return swapaxes(x, *axes)
     return permute(x, axes)
+
+
+def permute_dims(x, axes):
+    """The Array API's name of ``permute``: the axes reordered as ``axes``, one entry per axis."""
+    return permute(x, tuple(axes))
 
 
 def permute(x, *axes):
@@ -122,7 +135,7 @@ def squeeze(x, axis=None, *, dim=None):
     return reshape(x, [n for a, n in enumerate(x.shape) if a not in axes])
 
 
-def expand_dims(x, axis):
+def expand_dims(x, axis=0):
     """Insert axes of size 1 at ``axis`` (an int or tuple) of the result."""
     ndim = x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
     axes = normalize_axis(axis, ndim)
@@ -175,15 +188,24 @@ class Concatenate(Function):
 
 
 def concatenate(tensors, axis=0, *, dim=None):
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis; ``axis=None`` joins them flattened (NumPy's and the Array API's)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    axis = normalize_axis(axis if dim is None else dim, tensors[0].ndim)[0]
-    return Concatenate.apply(*tensors, axis=axis)
+    axis = axis if dim is None else dim
+    if axis is None:
+        tensors, axis = [reshape(t, -1) for t in tensors], 0
+    zero_d = [t.shape for t in tensors if t.ndim == 0]
+    if zero_d:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; stack them, or pass axis=None")
+    ndims = {t.ndim for t in tensors}
+    if len(ndims) > 1:
+        raise ValueError(f"concatenate: all tensors need the same number of dimensions, got shapes "
+                         f"{[tuple(t.shape) for t in tensors]}")
+    return Concatenate.apply(*tensors, axis=normalize_axis(axis, tensors[0].ndim)[0])
 
 
-cat = concatenate
+cat = concat = concatenate
 
 
 def stack(tensors, axis=0, *, dim=None):
