@@ -72,25 +72,27 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     return diff(_tensor(a), n=n, axis=axis, prepend=prepend, append=append)
 
 
-def _where(condition, x=_UNSET, y=_UNSET):
-    """``np.where(c, x, y)`` chooses; ``np.where(c)`` alone is ``np.nonzero(c)``, as in NumPy."""
-    from .elementwise import where
-    if x is _UNSET and y is _UNSET:
-        return nonzero(_tensor(condition))
-    if x is _UNSET or y is _UNSET:
-        raise TypeError("numpy.where: give both x and y, or neither (the indices where the condition holds)")
-    return where(condition, x, y)
+def _tensors(result):
+    """``result`` with each array in it (alone or in a tuple or named tuple) made a tensor; scalars stay."""
+    from ..tensor import Tensor
+    if isinstance(result, tuple):
+        items = [_tensors(r) for r in result]
+        return type(result)(*items) if hasattr(result, "_fields") else tuple(items)
+    return Tensor(result) if hasattr(result, "shape") and not isinstance(result, np.generic) else result
 
 
-def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *, equal_nan=True,
-            sorted=True):
-    """``np.unique`` on the tensor's data (no gradient, as ``torch.unique``), with tensors for its arrays."""
+def _on_data(name):
+    """NumPy's (or CuPy's) own ``name`` run on the tensors' data, with tensors for the arrays it answers: its
+    answer is indices, counts or distinct values, which carry no gradient (as ``torch.unique``'s), so it works on
+    tensors that require grad too and answers with NumPy's types (a count of everything is a number)."""
     from ..backend import get_array_module
     from ..tensor import Tensor
-    data = _tensor(ar).data
-    out = get_array_module(data).unique(data, return_index=return_index, return_inverse=return_inverse,
-                                        return_counts=return_counts, axis=axis, equal_nan=equal_nan)
-    return tuple(Tensor(a) for a in out) if isinstance(out, tuple) else Tensor(out)
+
+    def numpy_on_data(*args, **kwargs):
+        values = [a.data if isinstance(a, Tensor) else a for a in args]
+        kwargs = {k: v.data if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+        return _tensors(getattr(get_array_module(*values), name)(*values, **kwargs))
+    return numpy_on_data
 
 
 NUMPY_FUNCTIONS = {  # NumPy function -> differentiable implementation, for __array_function__
@@ -105,11 +107,9 @@ NUMPY_FUNCTIONS = {  # NumPy function -> differentiable implementation, for __ar
     np.cumulative_sum: _cumulative(cumulative_sum, "cumulative_sum"),
     np.cumulative_prod: _cumulative(cumulative_prod, "cumulative_prod"),
     np.diff: _diff,
-    np.nonzero: lambda a: nonzero(_tensor(a)), np.where: _where,
-    np.count_nonzero: lambda a, axis=None, *, keepdims=False: count_nonzero(_tensor(a), axis=axis,
-                                                                            keepdims=keepdims),
-    np.searchsorted: lambda a, v, side="left", sorter=None: searchsorted(a, v, side=side, sorter=sorter),
-    np.unique: _unique, np.unique_all: unique_all, np.unique_counts: unique_counts,
+    np.nonzero: _on_data("nonzero"), np.count_nonzero: _on_data("count_nonzero"),
+    np.searchsorted: _on_data("searchsorted"), np.unique: _on_data("unique"),
+    np.unique_all: unique_all, np.unique_counts: unique_counts,
     np.unique_inverse: unique_inverse, np.unique_values: unique_values,
 }
 NUMPY_UFUNCS = {}  # NumPy ufunc name -> differentiable implementation, for __array_ufunc__
