@@ -1,0 +1,332 @@
+"""``st.linalg``, the Array API's linear algebra extension: values against NumPy and PyTorch, gradients against
+PyTorch (real and complex), ``gradcheck`` in float64, the NumPy protocol path, and the errors for bad input."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import sparktensor as st
+from backends import to_numpy
+
+DTYPES = [pytest.param(np.float64, id="real"), pytest.param(np.complex128, id="complex")]
+
+
+# ----- inputs -----
+def rand(rng, shape, dtype=np.float64):
+    """Standard normal values; both parts random for a complex dtype."""
+    x = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+    return x.astype(dtype)
+
+
+def well_conditioned(rng, shape, dtype=np.float64):
+    """Random square matrices kept away from singular (a multiple of the identity added)."""
+    return rand(rng, shape, dtype) + 3 * np.eye(shape[-1])
+
+
+def positive_definite(rng, shape, dtype=np.float64):
+    """Random Hermitian positive-definite matrices."""
+    a = rand(rng, shape, dtype)
+    return a @ np.conj(np.swapaxes(a, -1, -2)) + shape[-1] * np.eye(shape[-1])
+
+
+def hermitian(rng, shape, dtype=np.float64):
+    """Random Hermitian matrices (distinct eigenvalues with probability one)."""
+    a = rand(rng, shape, dtype)
+    return (a + np.conj(np.swapaxes(a, -1, -2))) / 2
+
+
+# ----- comparisons -----
+def as_tuple(out):
+    return tuple(out) if isinstance(out, tuple) else (out,)
+
+
+def compare_with_torch(device, rng, st_fn, torch_fn, arrays, cotangents=None, rtol=1e-7, atol=1e-9):
+    """Values of ``st_fn`` and ``torch_fn`` on ``arrays``, and their gradients for the same random cotangents."""
+    xs = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    outs, touts = as_tuple(st_fn(*xs)), as_tuple(torch_fn(*ts))
+    assert len(outs) == len(touts)
+    for o, t in zip(outs, touts):
+        assert o.shape == tuple(t.shape) and o.device == xs[0].device
+        np.testing.assert_allclose(to_numpy(o), t.detach().resolve_conj().numpy(), rtol=rtol, atol=atol)
+    if cotangents is None:
+        cotangents = [rand(rng, o.shape, o.dtype) for o in outs]
+    differentiable = [i for i, o in enumerate(outs) if o.requires_grad]
+    grads = st.autograd.grad([outs[i] for i in differentiable], xs,
+                             [st.tensor(cotangents[i], device=device) for i in differentiable])
+    tgrads = torch.autograd.grad([touts[i] for i in differentiable], ts,
+                                 [torch.tensor(cotangents[i]) for i in differentiable])
+    for x, g, tg in zip(xs, grads, tgrads):
+        assert g.shape == x.shape and g.dtype == x.dtype
+        np.testing.assert_allclose(to_numpy(g), tg.resolve_conj().numpy(), rtol=1e-6, atol=1e-8)
+    return xs
+
+
+def check_gradients(device, fn, arrays, **kwargs):
+    """``gradcheck`` of ``fn`` at ``arrays`` (float64 or complex128)."""
+    xs = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+    assert st.autograd.gradcheck(fn, xs, **kwargs)
+
+
+# ----- the standard's names and types -----
+def test_every_function_of_the_standard_is_there():
+    for name in st.linalg.STANDARD_NAMES:
+        assert callable(getattr(st.linalg, name)), name
+    for name in ("tensordot", "vecdot", "matrix_transpose"):
+        assert getattr(st, name) is getattr(st.linalg, name)
+    assert st.linalg.__all__ == ["tensordot", "vecdot", "matrix_transpose"]
+
+
+def test_result_types_are_the_standards_named_tuples(rng):
+    x = st.tensor(positive_definite(rng, (3, 3)))
+    assert st.linalg.eigh(x)._fields == ("eigenvalues", "eigenvectors")
+    assert st.linalg.qr(x)._fields == ("Q", "R")
+    assert st.linalg.slogdet(x)._fields == ("sign", "logabsdet")
+    assert st.linalg.svd(x)._fields == ("U", "S", "Vh")
+    assert type(st.linalg.svd(x)).__name__ == "SVDResult"
+
+
+# ----- values against NumPy -----
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_values_match_numpy(device, rng, dtype):
+    a = well_conditioned(rng, (2, 4, 4), dtype)
+    p = positive_definite(rng, (2, 4, 4), dtype)
+    b = rand(rng, (2, 4, 3), dtype)
+    t = lambda v: st.tensor(v, device=device)  # noqa: E731
+    close = lambda got, want: np.testing.assert_allclose(to_numpy(got), want, rtol=1e-8, atol=1e-10)  # noqa: E731
+    close(st.linalg.inv(t(a)), np.linalg.inv(a))
+    close(st.linalg.solve(t(a), t(b)), np.linalg.solve(a, b))
+    close(st.linalg.det(t(a)), np.linalg.det(a))
+    close(st.linalg.slogdet(t(a)).logabsdet, np.linalg.slogdet(a).logabsdet)
+    close(st.linalg.slogdet(t(a)).sign, np.linalg.slogdet(a).sign)
+    close(st.linalg.cholesky(t(p)), np.linalg.cholesky(p))
+    close(st.linalg.cholesky(t(p), upper=True), np.linalg.cholesky(p, upper=True))
+    close(st.linalg.eigvalsh(t(p)), np.linalg.eigvalsh(p))
+    close(st.linalg.eigh(t(p)).eigenvalues, np.linalg.eigh(p).eigenvalues)
+    close(st.linalg.svdvals(t(b)), np.linalg.svdvals(b))
+    close(st.linalg.pinv(t(b)), np.linalg.pinv(b, rtol=None))
+    close(st.linalg.matrix_power(t(a), 3), np.linalg.matrix_power(a, 3))
+    close(st.linalg.matrix_power(t(a), -2), np.linalg.matrix_power(a, -2))
+    close(st.linalg.matrix_power(t(a), 0), np.broadcast_to(np.eye(4), a.shape))
+    close(st.linalg.trace(t(b), offset=1), np.linalg.trace(b, offset=1))
+    close(st.linalg.diagonal(t(b), offset=-1), np.linalg.diagonal(b, offset=-1))
+    close(st.linalg.matrix_transpose(t(b)), np.linalg.matrix_transpose(b))
+    close(st.linalg.matmul(t(a), t(b)), a @ b)
+    close(st.linalg.tensordot(t(a), t(b), axes=([1, 0], [1, 0])), np.tensordot(a, b, axes=([1, 0], [1, 0])))
+    close(st.linalg.vecdot(t(a), t(b[..., :1]), axis=-2), np.linalg.vecdot(a, b[..., :1], axis=-2))
+    close(st.linalg.outer(t(a[0, 0]), t(b[0, 0])), np.linalg.outer(a[0, 0], b[0, 0]))
+    close(st.linalg.cross(t(b), t(a[..., :3]), axis=-1), np.linalg.cross(b, a[..., :3]))
+    for ord in ("fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
+        close(st.linalg.matrix_norm(t(b), ord=ord), np.linalg.matrix_norm(b, ord=ord))
+    for ord in (2, 1, 0, 3, 0.5, -1, np.inf, -np.inf):
+        close(st.linalg.vector_norm(t(b), axis=(0, 2), ord=ord), np.linalg.vector_norm(b, axis=(0, 2), ord=ord))
+    assert to_numpy(st.linalg.matrix_rank(t(b))).tolist() == np.linalg.matrix_rank(b).tolist()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_decompositions_reconstruct_their_input(device, rng, dtype):
+    for shape in ((3, 5, 3), (2, 3, 5)):
+        a = rand(rng, shape, dtype)
+        x = st.tensor(a, device=device)
+        q, r = st.linalg.qr(x)
+        np.testing.assert_allclose(to_numpy(q @ r), a, atol=1e-10)
+        assert np.allclose(np.tril(to_numpy(r), -1), 0)
+        for full in (True, False):
+            u, s, vh = st.linalg.svd(x, full_matrices=full)
+            k = min(shape[-2:])
+            np.testing.assert_allclose(to_numpy(u)[..., :k] * to_numpy(s)[..., None, :] @ to_numpy(vh)[..., :k, :],
+                                       a, atol=1e-10)
+            assert u.shape[-1] == (shape[-2] if full else k) and vh.shape[-2] == (shape[-1] if full else k)
+    h = hermitian(rng, (2, 4, 4), dtype)
+    w, v = st.linalg.eigh(st.tensor(h, device=device))
+    np.testing.assert_allclose(to_numpy(v) * to_numpy(w)[..., None, :] @ np.conj(np.swapaxes(to_numpy(v), -1, -2)),
+                               h, atol=1e-10)
+
+
+def test_qr_complete_and_keepdims_shapes(device, rng):
+    x = st.tensor(rand(rng, (5, 3)), device=device)
+    q, r = st.linalg.qr(x, mode="complete")
+    assert q.shape == (5, 5) and r.shape == (5, 3)
+    assert st.linalg.matrix_norm(st.tensor(rand(rng, (2, 3, 4))), keepdims=True, ord=2).shape == (2, 1, 1)
+    assert st.linalg.vector_norm(st.tensor(rand(rng, (2, 3, 4))), axis=1, keepdims=True).shape == (2, 1, 4)
+    assert st.linalg.vector_norm(st.tensor(rand(rng, (2, 3, 4)))).shape == ()
+
+
+def test_solve_takes_a_vector_only_when_one_dimensional(device, rng):
+    a, b = well_conditioned(rng, (2, 3, 3)), rand(rng, (3,))
+    got = st.linalg.solve(st.tensor(a, device=device), st.tensor(b, device=device))
+    np.testing.assert_allclose(to_numpy(got), np.linalg.solve(a, b))
+    assert got.shape == (2, 3)
+    b2 = rand(rng, (3, 2))  # matrices (M, K), broadcast against the batch of a
+    np.testing.assert_allclose(to_numpy(st.linalg.solve(st.tensor(a), st.tensor(b2))), np.linalg.solve(a, b2))
+
+
+# ----- gradients against PyTorch -----
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inv_solve_det_slogdet_gradients_match_torch(device, rng, dtype):
+    a = well_conditioned(rng, (2, 3, 3), dtype)
+    compare_with_torch(device, rng, st.linalg.inv, torch.linalg.inv, [a])
+    compare_with_torch(device, rng, st.linalg.det, torch.linalg.det, [a])
+    compare_with_torch(device, rng, lambda x: tuple(st.linalg.slogdet(x)), lambda x: tuple(torch.linalg.slogdet(x)),
+                       [a])
+    for b in (rand(rng, (2, 3, 2), dtype), rand(rng, (3, 4), dtype), rand(rng, (3,), dtype)):
+        compare_with_torch(device, rng, st.linalg.solve, torch.linalg.solve, [a, b])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("upper", [False, True], ids=["lower", "upper"])
+def test_cholesky_gradient_matches_torch(device, rng, dtype, upper):
+    compare_with_torch(device, rng, lambda x: st.linalg.cholesky(x, upper=upper),
+                       lambda x: torch.linalg.cholesky(x, upper=upper), [positive_definite(rng, (2, 3, 3), dtype)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [3, 2, 1, 0, -1, -3])
+def test_matrix_power_gradient_matches_torch(device, rng, dtype, n):
+    compare_with_torch(device, rng, lambda x: st.linalg.matrix_power(x, n), lambda x: torch.linalg.matrix_power(x, n),
+                       [well_conditioned(rng, (2, 3, 3), dtype) / 3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 4, 3), (3, 5)], ids=["tall", "wide"])
+def test_pinv_gradient_matches_torch(device, rng, dtype, shape):
+    compare_with_torch(device, rng, st.linalg.pinv, torch.linalg.pinv, [rand(rng, shape, dtype)])
+
+
+def aligned_phases(mine, theirs):
+    """The unit numbers d (one per column) with ``mine ~ theirs * d``: the gauge each library chose."""
+    overlap = (np.conj(theirs) * mine).sum(axis=-2)
+    return overlap / np.abs(overlap)
+
+
+def phase_free(rng, vectors, dtype, rows=False):
+    """A random cotangent for ``vectors`` (columns, or rows of Vh) whose loss ignores each vector's phase, as
+    PyTorch asks of complex decompositions."""
+    g = rand(rng, vectors.shape, dtype)
+    if np.dtype(dtype).kind != "c":
+        return g
+    if rows:
+        inner = (vectors * np.conj(g)).sum(axis=-1, keepdims=True)
+        return g + 1j * inner.imag * vectors
+    inner = (np.conj(vectors) * g).sum(axis=-2, keepdims=True)
+    return g - 1j * inner.imag * vectors
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_eigh_gradient_matches_torch(device, rng, dtype):
+    h = hermitian(rng, (2, 4, 4), dtype)
+    w, v = st.linalg.eigh(st.tensor(h))
+    d = aligned_phases(v.numpy(), torch.linalg.eigh(torch.tensor(h)).eigenvectors.numpy())
+    cotangents = [rand(rng, w.shape), phase_free(rng, v.numpy(), dtype)]
+
+    def torch_eigh(x):
+        tw, tv = torch.linalg.eigh(x)
+        return tw, tv * torch.tensor(d)[..., None, :]
+    compare_with_torch(device, rng, lambda x: tuple(st.linalg.eigh(x)), torch_eigh, [h], cotangents)
+    compare_with_torch(device, rng, st.linalg.eigvalsh, torch.linalg.eigvalsh, [h])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 5, 3), (3, 3), (2, 3, 5)], ids=["tall", "square", "wide"])
+@pytest.mark.parametrize("full_matrices", [False, True], ids=["reduced", "full"])
+def test_svd_gradient_matches_torch(device, rng, dtype, shape, full_matrices):
+    a = rand(rng, shape, dtype)
+    u, s, vh = st.linalg.svd(st.tensor(a), full_matrices=full_matrices)
+    tu, _, tvh = torch.linalg.svd(torch.tensor(a), full_matrices=full_matrices)
+    k = s.shape[-1]
+    d = aligned_phases(u.numpy()[..., :k], tu.numpy()[..., :k])
+    gu, gvh = phase_free(rng, u.numpy()[..., :k], dtype), rand(rng, vh.numpy()[..., :k, :].shape, dtype)
+    if np.dtype(dtype).kind == "c":  # the phase that U's cotangent leaves, Vh's must not bring back
+        gvh = phase_free(rng, vh.numpy()[..., :k, :], dtype, rows=True)
+    # beyond the first k, full matrices hold an arbitrary basis (PyTorch differentiates only the first k too)
+    dd = d if np.dtype(dtype).kind == "c" else d.real
+
+    def st_svd(x):
+        u, s, vh = st.linalg.svd(x, full_matrices=full_matrices)
+        return u[..., :k], s, vh[..., :k, :]
+
+    def torch_svd(x):
+        tu, ts, tvh = torch.linalg.svd(x, full_matrices=full_matrices)
+        return tu[..., :k] * torch.tensor(dd)[..., None, :], ts, tvh[..., :k, :] * torch.tensor(dd).conj()[..., :, None]
+    compare_with_torch(device, rng, st_svd, torch_svd, [a], [gu, rand(rng, s.shape), gvh])
+    compare_with_torch(device, rng, st.linalg.svdvals, torch.linalg.svdvals, [a])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 5, 3), (3, 3), (2, 3, 5)], ids=["tall", "square", "wide"])
+def test_qr_gradient_matches_torch(device, rng, dtype, shape):
+    a = rand(rng, shape, dtype)
+    q = st.linalg.qr(st.tensor(a)).Q.numpy()
+    signs = aligned_phases(q, torch.linalg.qr(torch.tensor(a)).Q.numpy())
+
+    def torch_qr(x):
+        tq, tr = torch.linalg.qr(x)
+        d = torch.tensor(signs.real if np.dtype(dtype).kind != "c" else signs)
+        return tq * d[..., None, :], tr * d.conj()[..., :, None]
+    compare_with_torch(device, rng, lambda x: tuple(st.linalg.qr(x)), torch_qr, [a])
+
+
+MATRIX_ORDS = ["fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf]
+VECTOR_ORDS = [2, 1, 0, 3, 0.5, -1, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ord", MATRIX_ORDS, ids=str)
+def test_matrix_norm_gradients_match_torch(device, rng, dtype, ord):
+    compare_with_torch(device, rng, lambda x: st.linalg.matrix_norm(x, ord=ord, keepdims=True),
+                       lambda x: torch.linalg.matrix_norm(x, ord=ord, keepdim=True), [rand(rng, (2, 3, 4), dtype)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ord", [o for o in VECTOR_ORDS if o != 0], ids=str)
+def test_vector_norm_gradients_match_torch(device, rng, dtype, ord):
+    compare_with_torch(device, rng, lambda x: st.linalg.vector_norm(x, axis=(0, 2), ord=ord),
+                       lambda x: torch.linalg.vector_norm(x, dim=(0, 2), ord=ord), [rand(rng, (2, 3, 4), dtype)])
+    compare_with_torch(device, rng, lambda x: st.linalg.vector_norm(x, ord=ord),
+                       lambda x: torch.linalg.vector_norm(x, ord=ord), [rand(rng, (5,), dtype)])
+
+
+def test_vector_norm_of_order_zero_has_a_zero_gradient(device, rng):
+    x = st.tensor(rand(rng, (3, 4)), device=device, requires_grad=True)
+    y = st.linalg.vector_norm(x, axis=1, ord=0)
+    np.testing.assert_array_equal(to_numpy(y), [4, 4, 4])
+    g, = st.autograd.grad([y], [x], [st.ones(3, dtype=np.float64, device=device)])
+    assert g.shape == x.shape and not to_numpy(g).any()
+
+
+@pytest.mark.parametrize("ord", [2, 1, 3, math.inf, -math.inf], ids=str)
+def test_vector_norm_subgradients_at_zero_and_ties_match_torch(device, rng, ord):
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 2.0], [-3.0, 3.0, 1.0]])  # a zero vector, tied magnitudes
+    compare_with_torch(device, rng, lambda t: st.linalg.vector_norm(t, axis=1, ord=ord),
+                       lambda t: torch.linalg.vector_norm(t, dim=1, ord=ord), [x])
+
+
+def test_matrix_norm_ties_share_the_gradient_as_in_torch(device, rng):
+    x = np.array([[1.0, -2.0], [-1.0, 2.0]])  # equal column sums and equal row sums
+    for ord in (1, -1, math.inf, -math.inf):
+        compare_with_torch(device, rng, lambda t: st.linalg.matrix_norm(t, ord=ord),
+                           lambda t: torch.linalg.matrix_norm(t, ord=ord), [x])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_product_gradients_match_torch(device, rng, dtype):
+    r = lambda *shape: rand(rng, shape, dtype)  # noqa: E731
+    compare_with_torch(device, rng, lambda a, b: st.linalg.cross(a, b, axis=-2),
+                       lambda a, b: torch.linalg.cross(a, b, dim=-2), [r(2, 3, 4), r(1, 3, 4)])
+    compare_with_torch(device, rng, lambda a, b: st.linalg.vecdot(a, b, axis=-1),
+                       lambda a, b: torch.linalg.vecdot(a, b, dim=-1), [r(2, 1, 4), r(3, 4)])
+    compare_with_torch(device, rng, lambda a, b: st.linalg.tensordot(a, b, axes=([2, 0], [0, 1])),
+                       lambda a, b: torch.tensordot(a, b, dims=([2, 0], [0, 1])), [r(2, 3, 4), r(4, 2, 5)])
+    compare_with_torch(device, rng, lambda a, b: st.linalg.tensordot(a, b, axes=1),
+                       lambda a, b: torch.tensordot(a, b, dims=1), [r(2, 3), r(3, 4)])
+    compare_with_torch(device, rng, st.linalg.outer, torch.outer, [r(3), r(4)])
+    compare_with_torch(device, rng, st.linalg.matrix_transpose, lambda a: a.mT, [r(2, 3, 4)])
+    compare_with_torch(device, rng, st.linalg.matmul, torch.matmul, [r(2, 3, 4), r(4, 2)])
+    for offset in (0, 1, -2):
+        compare_with_torch(device, rng, lambda a: st.linalg.trace(a, offset=offset),
+                           lambda a: torch.diagonal(a, offset, -2, -1).sum(-1), [r(2, 3, 4)])
+        compare_with_torch(device, rng, lambda a: st.linalg.diagonal(a, offset=offset),
+                           lambda a: torch.diagonal(a, offset, -2, -1), [r(2, 3, 4)])
