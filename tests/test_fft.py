@@ -204,3 +204,66 @@ def test_dim_is_pytorchs_name_for_axis(rng):
     np.testing.assert_array_equal(st.fft.fft(st.tensor(array), dim=0).numpy(), np.fft.fft(array, axis=0))
     np.testing.assert_array_equal(st.fft.rfftn(st.tensor(array), dim=(1, 0)).numpy(),
                                   np.fft.rfftn(array, axes=(1, 0)))
+
+
+SECOND_ORDER = [("fft", dict(n=7)), ("ifft", dict(n=4, norm="ortho")), ("rfft", dict(n=7)), ("irfft", dict(n=9)),
+                ("hfft", dict(n=8, norm="forward")), ("ihfft", dict(n=5, norm="ortho")),
+                ("fftn", dict(s=(4, 7), axes=(0, 1))), ("ifftn", dict(s=(2, 5), axes=(1, 0), norm="forward")),
+                ("rfftn", dict(s=(2, 8), axes=(1, 0))), ("irfftn", dict(s=(5, 4), axes=(0, 1), norm="ortho")),
+                ("fftshift", dict()), ("ifftshift", dict(axes=0))]
+
+
+@pytest.mark.parametrize("name, kwargs, complex_input",
+                         [(name, kwargs, c) for name, kwargs in SECOND_ORDER for c in (False, True)
+                          if not (c and name in REAL_INPUT + ("ihfft",))], ids=str)
+def test_gradients_differentiate_again(device, rng, name, kwargs, complex_input):
+    x = st.tensor(signal(rng, (3, 6), name, complex_input), device=device, requires_grad=True)
+    assert st.autograd.gradgradcheck(lambda x: getattr(st.fft, name)(x, **kwargs), (x,))
+
+
+@pytest.mark.parametrize("complex_filter", [False, True])
+def test_filter_through_rfft_and_irfft_second_derivatives(device, rng, complex_filter):
+    w = signal(rng, (5,), "irfft", complex_filter)
+    x = st.tensor(rng.standard_normal((3, 8)), device=device, requires_grad=True)
+    assert st.autograd.gradgradcheck(lambda x: st.fft.irfft(st.fft.rfft(x) * st.tensor(w, device=device)), (x,))
+
+
+def _hessian_vector_products(device, rng, loss, torch_loss, array):
+    """``H v`` of a real loss by differentiating its gradient, here and in PyTorch."""
+    v = signal(rng, array.shape, "fft", np.iscomplexobj(array))
+    x = st.tensor(array, device=device, requires_grad=True)
+    (g,) = st.autograd.grad(loss(x), x, create_graph=True)
+    pairing = st.fft.view_as_real(g) * st.fft.view_as_real(st.tensor(v, device=device)) if g.dtype.kind == "c" \
+        else g * st.tensor(v, device=device)
+    (hv,) = st.autograd.grad(pairing.sum(), x)
+    t = torch.tensor(array, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch_loss(t), t, create_graph=True)
+    (thv,) = torch.autograd.grad((tg.conj() * torch.tensor(v)).real.sum(), t)
+    np.testing.assert_allclose(to_numpy(g), torch_values(tg), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(to_numpy(hv), torch_values(thv), rtol=1e-10, atol=1e-10)
+    assert st.autograd.gradgradcheck(loss, (x,))
+
+
+def test_power_spectrum_loss_second_derivatives_match_torch(device, rng):
+    c = rng.uniform(0.5, 2.0, 11)
+    w = signal(rng, (4,), "irfft")
+
+    def loss(x):
+        power = (st.fft.view_as_real(st.fft.fft(x, n=11, norm="ortho")) ** 2).sum(axis=-1)
+        return (power * st.tensor(c, device=device)).sum() + (st.fft.irfft(st.fft.rfft(x) * st.tensor(
+            w, device=device), n=7) ** 3).sum()
+
+    def torch_loss(t):
+        return (torch.fft.fft(t, n=11, norm="ortho").abs() ** 2 * torch.tensor(c)).sum() + (torch.fft.irfft(
+            torch.fft.rfft(t) * torch.tensor(w), n=7) ** 3).sum()
+    _hessian_vector_products(device, rng, loss, torch_loss, rng.standard_normal((2, 7)))
+
+
+def test_complex_input_loss_second_derivatives_match_torch(device, rng):
+    def loss(x):
+        y = st.fft.view_as_real(st.fft.ifftn(x, s=(3, 6), norm="forward"))
+        return ((y ** 2).sum(axis=-1) ** 2).sum() + (st.fft.hfft(x, n=9) ** 3).sum()
+
+    def torch_loss(t):
+        return (torch.fft.ifftn(t, s=(3, 6), norm="forward").abs() ** 4).sum() + (torch.fft.hfft(t, n=9) ** 3).sum()
+    _hessian_vector_products(device, rng, loss, torch_loss, signal(rng, (4, 5), "fft"))
