@@ -398,6 +398,8 @@ class Sign(Function):
 class Round(Function):
     @staticmethod
     def forward(ctx, x, decimals):
+        if x.dtype.kind == "b" or (integral(x) and decimals >= 0):
+            return x.copy()  # already whole (NumPy would make bools float16)
         return get_array_module(x).round(x, decimals)
 
     @staticmethod
