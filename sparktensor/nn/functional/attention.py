@@ -64,6 +64,9 @@ def _keep_scale(key, device, tile, shape, p, dtype):
 
 
 class BlockedAttention(Function):
+    # the backward recomputes score tiles into buffers written in place: its gradient is not recorded
+    once_differentiable = True
+
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale, dropout_p, key, device):
         xp = get_array_module(q)

@@ -60,6 +60,9 @@ def _log_beta(xp, emit, skip, input_lengths, last):
 class CTCFunction(Function):
     """Per-sample negative log likelihoods (N,) of (T, N, C) log probabilities for the extended targets (N, 2S+1)."""
 
+    # the alpha-beta recursion writes its tables in place: its gradient is not recorded
+    once_differentiable = True
+
     @staticmethod
     def forward(ctx, log_probs, extended, input_lengths, target_lengths, zero_infinity):
         xp = get_array_module(log_probs)

@@ -13,6 +13,9 @@ class EmbeddingBagFunction(Function):
     the caller's input (entries equal to ``padding_idx`` are already dropped). An empty bag gives zeros.
     """
 
+    # the backward scatters with add.at into a new array: its gradient is not recorded
+    once_differentiable = True
+
     @staticmethod
     def forward(ctx, weight, per_sample_weights, indices, bags, kept, n_bags, mode):
         xp = get_array_module(weight)

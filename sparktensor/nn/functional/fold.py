@@ -6,6 +6,7 @@ The two are adjoint: each one's backward is the other's forward on the gradient.
 from ...autograd.function import Function
 from ...backend import get_array_module
 from .conv import _pair
+from ._grad_paths import namespace_of, run
 
 
 class _Windows:
@@ -57,7 +58,7 @@ class UnfoldFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return _fold_array(get_array_module(gy), gy, ctx.g), None
+        return run(FoldFunction, namespace_of(gy), gy, ctx.g), None
 
 
 class FoldFunction(Function):
@@ -68,7 +69,7 @@ class FoldFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return _unfold_array(get_array_module(gy), gy, ctx.g), None
+        return run(UnfoldFunction, namespace_of(gy), gy, ctx.g), None
 
 
 def _windows(op, image, kernel_size, dilation, padding, stride):

@@ -1,6 +1,6 @@
 """``layer_norm`` and ``batch_norm``, each one graph node with its backward written out."""
-from ...autograd.function import Function
 from ...backend import get_array_module
+from ._grad_paths import KeepsIntermediates, namespace_of, recording
 
 
 def _moments(x, axes):
@@ -9,7 +9,7 @@ def _moments(x, axes):
     return mean, (centered * centered).mean(axis=axes, keepdims=True)
 
 
-class NormalizeFunction(Function):
+class NormalizeFunction(KeepsIntermediates):
     """``(x - mean) / sqrt(var + eps) * weight + bias``.
 
     With ``fixed_stats`` (running statistics in eval mode) mean and var are constants;
@@ -24,8 +24,10 @@ class NormalizeFunction(Function):
         xhat = (x - mean) * inv_std
         w = None if weight is None else weight.reshape(param_shape)
         ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
-        ctx.axes, ctx.param_shape, ctx.batch_stats = axes, param_shape, fixed_stats is None
-        ctx.save_for_backward(xhat, inv_std, w)
+        ctx.axes, ctx.param_shape, ctx.batch_stats, ctx.eps = axes, param_shape, fixed_stats is None, eps
+        ctx.fixed_stats = fixed_stats
+        ctx.save_for_backward(x, weight)
+        ctx.keep(xhat, inv_std)
         y = xhat * w if w is not None else xhat
         if bias is not None:
             y = y + bias.reshape(param_shape)
@@ -33,7 +35,13 @@ class NormalizeFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        xhat, inv_std, w = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
+        xp = namespace_of(gy, x, weight)
+        if recording(xp):
+            xhat, inv_std = _normalized(xp, x, ctx)  # recomputed, so that they carry the graph of x
+        else:
+            xhat, inv_std = ctx.intermediates
+        w = None if weight is None else weight.reshape(ctx.param_shape)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         # the parameters broadcast along every axis where their shape has size 1
         shape = (1,) * (gy.ndim - len(ctx.param_shape)) + tuple(ctx.param_shape)
@@ -45,11 +53,23 @@ class NormalizeFunction(Function):
             gxhat = gy * w if w is not None else gy
             if ctx.batch_stats:
                 axes = ctx.axes
-                gx = inv_std * (gxhat - gxhat.mean(axis=axes, keepdims=True)
-                                - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+                gx = inv_std * (gxhat - xp.mean(gxhat, axis=axes, keepdims=True)
+                                - xhat * xp.mean(gxhat * xhat, axis=axes, keepdims=True))
             else:
                 gx = gxhat * inv_std
         return gx, gw, gb, None, None, None, None
+
+
+def _normalized(xp, x, ctx):
+    """``xhat`` and ``1 / sqrt(var + eps)`` of the forward, computed again from ``x`` with ``xp``."""
+    if ctx.batch_stats:
+        centered = x - xp.mean(x, axis=ctx.axes, keepdims=True)
+        var = xp.mean(centered * centered, axis=ctx.axes, keepdims=True)
+    else:
+        mean, var = ctx.fixed_stats
+        centered = x - mean
+    inv_std = 1 / xp.sqrt(var + ctx.eps)
+    return centered * inv_std, inv_std
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

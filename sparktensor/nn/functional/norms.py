@@ -1,8 +1,8 @@
 """``group_norm``, ``instance_norm``, ``rms_norm`` and ``normalize``: normalizations beyond layer and batch norm."""
 import numpy as np
 
-from ...autograd.function import Function
 from ...backend import get_array_module
+from ._grad_paths import KeepsIntermediates, namespace_of, recording
 from ...ops.elementwise import maximum
 from ...ops.linalg import norm
 from .normalization import NormalizeFunction
@@ -58,7 +58,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     return NormalizeFunction.apply(x, weight, bias, axes, param_shape, eps, None)
 
 
-class RmsNormFunction(Function):
+class RmsNormFunction(KeepsIntermediates):
     """``x / sqrt(mean(x**2) + eps) * weight`` over ``axes``."""
 
     @staticmethod
@@ -66,19 +66,26 @@ class RmsNormFunction(Function):
         xp = get_array_module(x)
         inv_rms = 1 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
         xhat = x * inv_rms
-        ctx.axes = axes
-        ctx.save_for_backward(xhat, inv_rms, weight)
+        ctx.axes, ctx.eps = axes, eps
+        ctx.save_for_backward(x, weight)
+        ctx.keep(xhat, inv_rms)
         return xhat if weight is None else xhat * weight
 
     @staticmethod
     def backward(ctx, gy):
-        xhat, inv_rms, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
+        xp = namespace_of(gy, x, weight)
+        if recording(xp):  # recomputed from x, so that they carry its graph
+            inv_rms = 1 / xp.sqrt(xp.mean(x * x, axis=ctx.axes, keepdims=True) + ctx.eps)
+            xhat = x * inv_rms
+        else:
+            xhat, inv_rms = ctx.intermediates
         need_x, need_w = ctx.needs_input_grad[:2]
         gw = (gy * xhat).reshape((-1,) + weight.shape).sum(axis=0) if need_w else None
         gx = None
         if need_x:
             g = gy if weight is None else gy * weight
-            gx = inv_rms * (g - xhat * (g * xhat).mean(axis=ctx.axes, keepdims=True))
+            gx = inv_rms * (g - xhat * xp.mean(g * xhat, axis=ctx.axes, keepdims=True))
         return gx, gw, None, None
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
+from ._grad_paths import namespace_of, run
 from ...ops.shape import reshape
 from .conv import _pair
 
@@ -122,7 +123,17 @@ class MaxPool2dFunction(Function):
     @staticmethod
     def backward(ctx, gy, gindices=None):
         index, = ctx.saved_tensors
-        x_shape, a_shape, kernel, stride, padding, dilation, out = ctx.args
+        return run(MaxPoolScatter, namespace_of(gy), gy, index, ctx.args), None, None, None, None, None, None
+
+
+class MaxPoolScatter(Function):
+    """Each window's gradient written to the position of its maximum (a constant ``index``); linear in ``gy``,
+    its adjoint reads the same positions back (``MaxPoolGather``)."""
+
+    @staticmethod
+    def forward(ctx, gy, index, args):
+        ctx.index, ctx.args = index, args
+        x_shape, a_shape, kernel, stride, padding, dilation, out = args
         xp = get_array_module(gy)
         ga = xp.zeros(a_shape, gy.dtype)
         disjoint, targets = _targets(xp, ga, kernel, stride, dilation, out)
@@ -131,11 +142,33 @@ class MaxPool2dFunction(Function):
                 xp.multiply(gy, index == k, out=target)
             else:
                 target += gy * (index == k)
-        return _crop(ga, padding, x_shape), None, None, None, None, None, None
+        return _crop(ga, padding, x_shape)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        return run(MaxPoolGather, namespace_of(ggx), ggx, ctx.index, ctx.args), None, None
+
+
+class MaxPoolGather(Function):
+    """The value at the position of each window's maximum (a constant ``index``); adjoint of ``MaxPoolScatter``."""
+
+    @staticmethod
+    def forward(ctx, x, index, args):
+        ctx.index, ctx.args = index, args
+        x_shape, a_shape, kernel, stride, padding, dilation, out = args
+        xp = get_array_module(x)
+        windows = _windows(xp, _padded(xp, x, padding, a_shape[2:], 0), kernel, stride, dilation, out)
+        slabs = windows.reshape((kernel[0] * kernel[1],) + windows.shape[2:])
+        return xp.take_along_axis(slabs, index[None].astype(xp.intp), axis=0)[0]
+
+    @staticmethod
+    def backward(ctx, gy):
+        return run(MaxPoolScatter, namespace_of(gy), gy, ctx.index, ctx.args), None, None
 
 
 class AvgPool2dFunction(Function):
-    """The mean of each window; ``divisor`` is a number or an (Ho, Wo) array."""
+    """The mean of each window; ``divisor`` is a number or an (Ho, Wo) array. Linear: the gradient is the
+    adjoint (``AvgPoolScatter``), whose own gradient is this pool again."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, out, divisor):
@@ -149,7 +182,16 @@ class AvgPool2dFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        x_shape, a_shape, kernel, stride, padding, out, divisor = ctx.args
+        return run(AvgPoolScatter, namespace_of(gy), gy, ctx.args), None, None, None, None, None
+
+
+class AvgPoolScatter(Function):
+    """Each window's gradient divided by its size and added to every position it covers."""
+
+    @staticmethod
+    def forward(ctx, gy, args):
+        ctx.args = args
+        x_shape, a_shape, kernel, stride, padding, out, divisor = args
         xp = get_array_module(gy)
         g = gy / divisor
         ga = xp.zeros(a_shape, g.dtype)
@@ -159,7 +201,12 @@ class AvgPool2dFunction(Function):
                 target[...] = g
             else:
                 target += g
-        return _crop(ga, padding, x_shape), None, None, None, None, None
+        return _crop(ga, padding, x_shape)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        _, _, kernel, stride, padding, out, divisor = ctx.args
+        return run(AvgPool2dFunction, namespace_of(ggx), ggx, kernel, stride, padding, out, divisor), None
 
 
 def unbatched(sample_ndim):
@@ -226,7 +273,7 @@ class AdaptivePoolMatrices(Function):
     @staticmethod
     def backward(ctx, gy):
         rows, cols = ctx.matrices
-        return rows.T @ gy @ cols, None, None
+        return rows.swapaxes(0, 1) @ gy @ cols, None, None
 
 
 def _adaptive_matrix(n, out, dtype):

@@ -208,6 +208,9 @@ def _lstm_step_backward(a, c, tc, gh, gc, da, sigmoid, tanh):
 class LSTMFunction(Function):
     """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input)."""
 
+    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
+    once_differentiable = True
+
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
         xp = get_array_module(x)
@@ -297,6 +300,9 @@ def _gru_step_backward(a, h, hn, gh, da, dhh):
 class GRUFunction(Function):
     """One GRU layer in one direction over a whole sequence (or one step for a 2-D input)."""
 
+    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
+    once_differentiable = True
+
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
         xp = get_array_module(x)
@@ -342,6 +348,9 @@ class GRUFunction(Function):
 
 class RNNFunction(Function):
     """One Elman RNN layer (tanh or relu) in one direction over a whole sequence (or one step for a 2-D input)."""
+
+    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
+    once_differentiable = True
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse, lengths=None):
