@@ -143,3 +143,13 @@ def test_errors_name_the_axis_and_shape(device):
         st.diff(x, prepend=st.zeros((3, 1), device=device))
     with pytest.raises(ValueError, match="0-d"):
         st.diff(st.tensor(1.0, device=device))
+
+
+def test_a_0d_tensor_runs_as_one_element(device):
+    x = st.tensor(2.5, device=device, requires_grad=True)
+    for ours, numpy_fn in [(st.cumulative_sum, np.cumulative_sum), (st.cumulative_prod, np.cumulative_prod)]:
+        got = ours(x, include_initial=True)
+        np.testing.assert_array_equal(to_numpy(got), numpy_fn(np.float64(2.5), include_initial=True))
+        got.sum().backward()
+        assert x.grad.shape == () and float(x.grad) == 1.0  # d(0 + x)/dx and d(1 * x)/dx
+        x.grad = None

@@ -67,6 +67,10 @@ def test_integer_and_empty_inputs(device):
     got = st.take(x, [2, 0], axis=1)
     assert got.dtype == np.int32 and got.device == x.device
     np.testing.assert_array_equal(to_numpy(got), np.take(a, [2, 0], axis=1))
+    scalar = st.tensor(1.5, device=device, requires_grad=True)
+    np.testing.assert_array_equal(to_numpy(st.take(scalar, [0, -1, 0])), np.take(np.float64(1.5), [0, -1, 0]))
+    st.take(scalar, [0, -1, 0]).sum().backward()
+    assert float(scalar.grad) == 3.0
     empty = st.zeros((0, 3), device=device)
     assert st.take(empty, st.tensor([1, 2], device=device), axis=1).shape == (0, 2)
     assert st.take_along_axis(empty, st.zeros((0, 2), dtype=st.int64, device=device), axis=1).shape == (0, 2)
