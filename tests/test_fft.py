@@ -267,3 +267,19 @@ def test_complex_input_loss_second_derivatives_match_torch(device, rng):
     def torch_loss(t):
         return (torch.fft.ifftn(t, s=(3, 6), norm="forward").abs() ** 4).sum() + (torch.fft.hfft(t, n=9) ** 3).sum()
     _hessian_vector_products(device, rng, loss, torch_loss, signal(rng, (4, 5), "fft"))
+
+
+STANDARD_SIGNATURES = {  # the Array API 2024.12 fft extension's
+    **{name: "(x, /, *, n=None, axis=-1, norm='backward')" for name in ONE_D},
+    **{name: "(x, /, *, s=None, axes=None, norm='backward')" for name in ("fftn", "ifftn", "rfftn", "irfftn")},
+    "fftfreq": "(n, /, *, d=1.0, dtype=None, device=None)", "rfftfreq": "(n, /, *, d=1.0, dtype=None, device=None)",
+    "fftshift": "(x, /, *, axes=None)", "ifftshift": "(x, /, *, axes=None)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD_SIGNATURES))
+def test_signatures_are_the_standards(name):
+    import inspect
+    signature = str(inspect.signature(getattr(st.fft, name)))
+    assert signature.replace(", dim=None", "") == STANDARD_SIGNATURES[name]  # dim=: PyTorch's name for the axes
+    assert name in st.fft.__all__

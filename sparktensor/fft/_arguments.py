@@ -95,18 +95,22 @@ def one_axis(name, x, n, axis, default_n=None):
 def many_axes(name, x, s, axes, default_last=None):
     """``(sizes, axes)`` of an n-d transform; ``-1`` in ``s`` (or ``s=None``) keeps an axis's length, except that
     the last axis's default length is ``default_last(m)`` when given (irfftn)."""
-    if axes is None:
-        axes = tuple(range(x.ndim)) if s is None else tuple(range(x.ndim - len(s), x.ndim))
     if x.ndim == 0:
         raise ValueError(f"{name}: needs a tensor of at least 1 dimension, got a 0-d tensor")
-    axes = normalize_axis(tuple(axes), x.ndim)
+    if s is not None:
+        s = (s,) if hasattr(s, "__index__") else tuple(s)
+    if axes is None:
+        if s is not None and len(s) > x.ndim:
+            raise ValueError(f"{name}: s has {len(s)} entries, more than the {x.ndim} axes of a tensor of shape "
+                             f"{x.shape}")
+        axes = tuple(range(x.ndim)) if s is None else tuple(range(x.ndim - len(s), x.ndim))
+    axes = normalize_axis(axes, x.ndim)
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: axes {axes} name an axis more than once")
     if not axes:
         raise ValueError(f"{name}: needs at least one axis to transform")
     if s is None:
         s = (-1,) * len(axes)
-    s = tuple(s)
     if len(s) != len(axes):
         raise ValueError(f"{name}: s has {len(s)} entries but axes has {len(axes)} ({axes}); give one size per axis")
     sizes = []
