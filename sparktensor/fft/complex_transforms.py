@@ -14,6 +14,8 @@ def _c2c(xp, x, sizes, axes, norm, inverse):
 
 
 class ComplexTransform(Function):
+    """``fft``/``ifft``/``fftn``/``ifftn``: ``inverse`` picks the direction."""
+
     @staticmethod
     def forward(ctx, x, sizes, axes, norm, inverse):
         ctx.meta, ctx.axes, ctx.norm, ctx.inverse = meta(x), axes, norm, inverse

@@ -31,6 +31,8 @@ def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
 
 
 class Shift(Function):
+    """``fftshift``/``ifftshift``: ``inverse`` picks the direction."""
+
     @staticmethod
     def forward(ctx, x, axes, inverse):
         ctx.axes, ctx.inverse = axes, inverse

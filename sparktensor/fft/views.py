@@ -7,6 +7,8 @@ from ._arguments import as_tensor
 
 
 class AsReal(Function):
+    """``view_as_real``."""
+
     @staticmethod
     def forward(ctx, z):
         xp = get_array_module(z)
@@ -19,6 +21,8 @@ class AsReal(Function):
 
 
 class AsComplex(Function):
+    """``view_as_complex``."""
+
     @staticmethod
     def forward(ctx, pairs):
         return pairs[..., 0] + 1j * pairs[..., 1]
