@@ -163,18 +163,29 @@ def test_promotion_of_every_pair_matches_numpy(a, b):
     assert standard is None or np.dtype(standard) == expected, (a, b, standard)
 
 
+SCALAR_OPS = {"add": operator.add, "radd": lambda a, s: s + a, "mul": operator.mul, "rsub": lambda a, s: s - a,
+              "pow": operator.pow, "eq": operator.eq, "lt": operator.lt}
+
+
 @pytest.mark.parametrize("name", STANDARD)
 @pytest.mark.parametrize("scalar", [True, 3, -3, 1.5, 2j])
 def test_python_scalars_are_weak_as_in_numpy(name, scalar):
     x = np.ones(2, name)
+    for op_name, op in SCALAR_OPS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = op(x, scalar).dtype
+        except (TypeError, OverflowError, ValueError) as e:
+            with pytest.raises(type(e)):
+                op(st.asarray(x), scalar)
+            continue
+        assert op(st.asarray(x), scalar).dtype == expected, (op_name, name, scalar)
     try:
         expected = (x + scalar).dtype
-    except (TypeError, OverflowError) as e:
-        with pytest.raises(type(e)):
-            st.asarray(x) + scalar
+    except (TypeError, OverflowError):
         return
-    assert (st.asarray(x) + scalar).dtype == expected and st.result_type(st.asarray(x), scalar) == expected
-    assert st.result_type(scalar, np.dtype(name), scalar) == expected
+    assert st.result_type(st.asarray(x), scalar) == expected and st.result_type(scalar, x.dtype, scalar) == expected
 
 
 def test_result_type_needs_an_array_or_dtype():
