@@ -1,4 +1,5 @@
 """The examples train on small slices of the real data sets (full runs are in bench/)."""
+import math
 import pathlib
 import sys
 
@@ -164,3 +165,38 @@ def test_gradient_penalty_critic_separates_the_clouds():
     assert history[-1][2] < 0.1, logs  # the critic's input gradient norm stays near 1 between the clouds
     assert logs[-1].startswith("step  200  Wasserstein estimate")
 
+
+
+def test_gaussian_process_fit_raises_the_likelihood_to_scikit_learns_optimum():
+    """Adam on the log hyperparameters reaches the optimum scikit-learn's L-BFGS finds for the same kernel, and at
+    scikit-learn's hyperparameters the likelihood and the posterior mean are scikit-learn's."""
+    import gaussian_process as example
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    x, y = example.make_data()
+    logs = []
+    params, history = example.fit(x, y, steps=200, lr=0.05, log=logs.append)
+    assert history[-1] > history[0] + 1.0, logs
+    assert logs[-1].startswith("step  200  log likelihood")
+
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-3, 1e3)) + WhiteKernel(0.1, (1e-6, 1e1))
+    reference = GaussianProcessRegressor(kernel, alpha=0.0).fit(x.numpy().reshape(-1, 1), y.numpy())
+    best = reference.log_marginal_likelihood_value_
+    assert history[-1] == pytest.approx(best, abs=1e-3), logs
+    variance, lengthscale, noise_variance = np.exp(reference.kernel_.theta)
+    fitted = [math.exp(p.item()) for p in params]
+    np.testing.assert_allclose(fitted, [lengthscale, variance, math.sqrt(noise_variance)], rtol=1e-2)
+
+    theirs = [st.tensor(v, dtype=st.float64) for v in (math.log(lengthscale), math.log(variance),
+                                                       0.5 * math.log(noise_variance))]
+    assert example.log_marginal_likelihood(x, y, *theirs).item() == pytest.approx(best, rel=1e-8)
+    x_new = np.linspace(-3.5, 3.5, 9)
+    np.testing.assert_allclose(example.predict(x, y, st.tensor(x_new), *theirs).numpy(),
+                               reference.predict(x_new.reshape(-1, 1)), rtol=1e-7, atol=1e-9)
+
+
+def test_gaussian_process_likelihood_gradient_matches_finite_differences():
+    import gaussian_process as example
+    x, y = example.make_data(n=12)
+    inputs = [st.tensor(v, dtype=st.float64, requires_grad=True) for v in (0.2, -0.1, -1.5)]
+    assert st.autograd.gradcheck(lambda *p: example.log_marginal_likelihood(x, y, *p), inputs)
