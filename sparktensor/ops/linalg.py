@@ -1,11 +1,9 @@
 """Products: ``matmul`` (NumPy's 1-D and batched rules), ``einsum``, ``dot``, ``outer``."""
 import string
 
-import numpy as np
-
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import conj, differentiable, grad_for, meta, namespace_of, sum_to
+from ._grad_utils import conj, grad_for, meta, namespace_of, sum_to
 from ..amp.autocast_mode import lower_precision
 
 

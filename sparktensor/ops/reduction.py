@@ -69,21 +69,27 @@ class Mean(Function):
 class Var(Function):
     """Variance with divisor ``n - ddof``; of a complex tensor, the mean squared modulus (real), as PyTorch's."""
 
+    centered = None  # kept from forward for the fast backward; a recorded one recomputes it from x
+
     @staticmethod
     def forward(ctx, x, axes, ddof, keepdims):
         centered = x - x.mean(axis=axes, keepdims=True)
-        ctx.axes, ctx.divisor = axes, _count(x.shape, axes) - ddof
-        ctx.save_for_backward(x, centered)
+        ctx.axes, ctx.divisor, ctx.centered = axes, _count(x.shape, axes) - ddof, centered
+        ctx.save_for_backward(x)
         squares = (centered * centered.conj()).real if x.dtype.kind == "c" else centered * centered
         return squares.sum(axis=axes, keepdims=keepdims) / ctx.divisor
 
     @staticmethod
     def backward(ctx, gy):
-        x, centered = ctx.saved_tensors
-        if is_tensor(x):  # differentiable again: the centering recomputed from the graph's x
-            centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        x, = ctx.saved_tensors
+        # recorded: the centering recomputed from the graph's x, so that it is differentiated too
+        centered = x - x.mean(axis=ctx.axes, keepdims=True) if is_tensor(x) else ctx.centered
         # the mean's own gradient term vanishes: the centered values sum to zero along the axes
         return _expand(gy, x.shape, ctx.axes) * centered * (2 / ctx.divisor), None, None, None
+
+    def _release(self):
+        super()._release()
+        self.centered = None
 
 
 class Extremum(Function):

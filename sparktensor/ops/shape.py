@@ -336,7 +336,8 @@ class Repeat(Function):
             return gy.reshape(split).sum(axis=axis + 1).reshape(ctx.shape), None, None
         # each copy adds its gradient to the element it came from; elements repeated zero times get zero
         owner = xp.asarray(np.repeat(np.arange(n), ctx.repeats))
-        gx = differentiable(IndexPut, gy, gy.shape[:axis] + (n,) + gy.shape[axis + 1:], (slice(None),) * axis + (owner,))
+        shape = gy.shape[:axis] + (n,) + gy.shape[axis + 1:]
+        gx = differentiable(IndexPut, gy, shape, (slice(None),) * axis + (owner,))
         return gx.reshape(ctx.shape), None, None
 
 
