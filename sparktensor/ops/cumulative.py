@@ -12,6 +12,8 @@ from .take import axis_slice, gather_at, scatter_add_at
 
 
 class CumulativeSum(Function):
+    """``out[k] = x[0] + ... + x[k]`` along ``axis``."""
+
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis
@@ -38,6 +40,8 @@ class ReversedCumulativeSum(Function):
 
 
 class CumulativeProd(Function):
+    """``out[k] = x[0] * ... * x[k]`` along ``axis``."""
+
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis

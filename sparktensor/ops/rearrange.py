@@ -17,6 +17,8 @@ def _axes(axis, ndim, op, what="axis"):
 
 
 class Roll(Function):
+    """``x`` rolled by ``shift`` along ``axis``."""
+
     @staticmethod
     def forward(ctx, x, shift, axis):
         ctx.shift, ctx.axis = shift, axis
@@ -44,6 +46,8 @@ def roll(x, /, shift, *, axis=None):
 
 
 class MoveAxis(Function):
+    """``x`` with the axes ``source`` moved to ``destination`` (a view)."""
+
     is_view = True
 
     @staticmethod
@@ -82,6 +86,8 @@ def broadcast_arrays(*arrays):
 
 
 class Unstack(Function):
+    """The slices of ``x`` along ``axis`` (views)."""
+
     is_view = True
 
     @staticmethod
