@@ -330,3 +330,160 @@ def test_product_gradients_match_torch(device, rng, dtype):
                            lambda a: torch.diagonal(a, offset, -2, -1).sum(-1), [r(2, 3, 4)])
         compare_with_torch(device, rng, lambda a: st.linalg.diagonal(a, offset=offset),
                            lambda a: torch.diagonal(a, offset, -2, -1), [r(2, 3, 4)])
+
+
+# ----- NumPy's functions on tensors -----
+def graph_and_gradient(y, x):
+    """The gradient of ``sum(Re(y))`` with respect to ``x`` (y must carry the graph)."""
+    assert isinstance(y, st.Tensor) and y.requires_grad and y.grad_fn is not None
+    g, = st.autograd.grad([st.real(y).sum() if y.dtype.kind == "c" else y.sum()], [x])
+    return to_numpy(g)
+
+
+NUMPY_CALLS = {
+    "inv": (np.linalg.inv, st.linalg.inv, "square"),
+    "solve": (lambda a: np.linalg.solve(a, a[0, 0]), lambda a: st.linalg.solve(a, a[0, 0]), "square"),
+    "det": (np.linalg.det, st.linalg.det, "square"),
+    "slogdet": (lambda a: np.linalg.slogdet(a).logabsdet, lambda a: st.linalg.slogdet(a).logabsdet, "square"),
+    "cholesky": (np.linalg.cholesky, st.linalg.cholesky, "spd"),
+    "cholesky_upper": (lambda a: np.linalg.cholesky(a, upper=True), lambda a: st.linalg.cholesky(a, upper=True),
+                       "spd"),
+    "qr_r": (lambda a: np.abs(np.linalg.qr(a, mode="r")), lambda a: abs(st.linalg.qr(a).R), "any"),
+    "svd": (lambda a: np.linalg.svd(a)[1], lambda a: st.linalg.svd(a)[1], "any"),
+    "svd_values": (lambda a: np.linalg.svd(a, compute_uv=False), st.linalg.svdvals, "any"),
+    "eigh": (lambda a: np.linalg.eigh(a).eigenvalues, lambda a: st.linalg.eigh(a).eigenvalues, "spd"),
+    "eigvalsh_upper": (lambda a: np.linalg.eigvalsh(a, UPLO="U"), st.linalg.eigvalsh, "spd"),
+    "pinv": (np.linalg.pinv, lambda a: st.linalg.pinv(a, rtol=1e-15), "any"),
+    "pinv_rtol": (lambda a: np.linalg.pinv(a, rtol=None), st.linalg.pinv, "any"),
+    "norm": (np.linalg.norm, lambda a: st.linalg.vector_norm(a), "any"),
+    "norm_nuc": (lambda a: np.linalg.norm(a, "nuc", axis=(2, 1)),
+                 lambda a: st.linalg.matrix_norm(st.linalg.matrix_transpose(a), ord="nuc"), "any"),
+    "norm_axis": (lambda a: np.linalg.norm(a, 3, axis=1, keepdims=True),
+                  lambda a: st.linalg.vector_norm(a, ord=3, axis=1, keepdims=True), "any"),
+    "matrix_power": (lambda a: np.linalg.matrix_power(a, -3), lambda a: st.linalg.matrix_power(a, -3), "square"),
+    "trace": (lambda a: np.trace(a, 1, 2, 0), lambda a: st.linalg.trace(st.permute(a, 1, 2, 0), offset=1),
+              "any"),
+    "diagonal": (lambda a: np.diagonal(a, -1, 1, 2), lambda a: st.linalg.diagonal(a, offset=-1), "any"),
+    "cross": (lambda a: np.cross(a, a * 2 + 1, axisa=1, axisb=1, axisc=0),
+              lambda a: st.permute(st.linalg.cross(a, a * 2 + 1, axis=1), 1, 0, 2), "any"),
+    "tensordot": (lambda a: np.tensordot(a, a, axes=([0, 1], [0, 1])),
+                  lambda a: st.linalg.tensordot(a, a, axes=([0, 1], [0, 1])), "any"),
+    "vecdot": (lambda a: np.vecdot(a, a[0]), lambda a: st.linalg.vecdot(a, a[0]), "any"),
+    "linalg_vecdot": (lambda a: np.linalg.vecdot(a, a, axis=0), lambda a: st.linalg.vecdot(a, a, axis=-3), "any"),
+    "matrix_norm": (lambda a: np.linalg.matrix_norm(a, ord=-2), lambda a: st.linalg.matrix_norm(a, ord=-2), "any"),
+    "vector_norm": (lambda a: np.linalg.vector_norm(a, ord=1), lambda a: st.linalg.vector_norm(a, ord=1), "any"),
+    "svdvals": (np.linalg.svdvals, st.linalg.svdvals, "any"),
+    "outer": (lambda a: np.linalg.outer(a[0, 0], a[1, 1]), lambda a: st.linalg.outer(a[0, 0], a[1, 1]), "any"),
+    "linalg_cross": (lambda a: np.linalg.cross(a, a * 2 + 1), lambda a: st.linalg.cross(a, a * 2 + 1), "square"),
+    "linalg_tensordot": (lambda a: np.linalg.tensordot(a, a.T, axes=1), lambda a: st.linalg.tensordot(a, a.T, axes=1),
+                         "any"),
+    "linalg_trace": (lambda a: np.linalg.trace(a, offset=-1), lambda a: st.linalg.trace(a, offset=-1), "any"),
+    "linalg_diagonal": (lambda a: np.linalg.diagonal(a, offset=1), lambda a: st.linalg.diagonal(a, offset=1),
+                        "any"),
+    "matrix_transpose": (np.linalg.matrix_transpose, st.linalg.matrix_transpose, "any"),
+    "matmul": (lambda a: np.linalg.matmul(a, a[0]), lambda a: a @ a[0], "square"),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(NUMPY_CALLS))
+def test_numpy_functions_keep_the_graph(device, rng, name, dtype):
+    np_call, st_call, kind = NUMPY_CALLS[name]
+    if dtype == np.complex128 and name in ("cross", "linalg_cross"):
+        pytest.skip("the same formula; the complex case is covered by the direct call's tests")
+    shape = (2, 3, 3) if kind != "any" else (2, 3, 4)
+    a = {"square": well_conditioned, "spd": positive_definite, "any": rand}[kind](rng, shape, dtype)
+    x = st.tensor(a, device=device, requires_grad=True)
+    y = np_call(x)
+    np.testing.assert_allclose(to_numpy(y), np_call(a), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(graph_and_gradient(y, x), graph_and_gradient(st_call(x), x), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("args", [dict(), dict(ord="fro"), dict(ord=2), dict(ord=-np.inf), dict(ord=1, axis=0),
+                                  dict(axis=(0, 1), keepdims=True), dict(ord=np.inf, axis=(1, 0))], ids=str)
+def test_numpy_norm_follows_numpys_rules(device, rng, args):
+    a = rand(rng, (3, 4))
+    x = st.tensor(a, device=device, requires_grad=True)
+    y = np.linalg.norm(x, **args)
+    assert y.shape == np.shape(np.linalg.norm(a, **args))
+    np.testing.assert_allclose(to_numpy(y), np.linalg.norm(a, **args), rtol=1e-10)
+    assert st.autograd.gradcheck(lambda t: np.linalg.norm(t, **args), [x])
+
+
+def test_numpy_results_are_named_tuples(rng):
+    x = st.tensor(positive_definite(rng, (3, 3)), requires_grad=True)
+    assert np.linalg.eigh(x)._fields == ("eigenvalues", "eigenvectors")
+    assert np.linalg.svd(x)._fields == ("U", "S", "Vh")
+    assert np.linalg.slogdet(x)._fields == ("sign", "logabsdet")
+    assert np.linalg.qr(x)._fields == ("Q", "R")
+    assert to_numpy(np.linalg.matrix_rank(x)) == 3
+
+
+# ----- errors -----
+@pytest.mark.parametrize("fn", [st.linalg.inv, st.linalg.det, st.linalg.slogdet, st.linalg.cholesky, st.linalg.eigh,
+                                st.linalg.eigvalsh, lambda x: st.linalg.matrix_power(x, 2)],
+                         ids=["inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "matrix_power"])
+def test_non_square_input_is_refused_with_its_shape(fn):
+    with pytest.raises(np.linalg.LinAlgError, match=r"square.*\(2, 3, 4\)"):
+        fn(st.ones((2, 3, 4), dtype=np.float64))
+    with pytest.raises(ValueError, match=r"at least 2 dimensions.*\(3,\)"):
+        fn(st.ones(3, dtype=np.float64))
+
+
+def test_singular_and_indefinite_matrices_raise_numpys_error_naming_the_shape():
+    singular = st.tensor(np.ones((2, 3, 3)))
+    with pytest.raises(np.linalg.LinAlgError, match=r"inv: Singular matrix.*\(2, 3, 3\)"):
+        st.linalg.inv(singular)
+    with pytest.raises(np.linalg.LinAlgError, match=r"solve: Singular matrix.*\(2, 3, 3\)"):
+        st.linalg.solve(singular, st.tensor(np.ones((3, 1))))
+    with pytest.raises(np.linalg.LinAlgError, match=r"cholesky: .*positive definite.*\(3, 3\)"):
+        st.linalg.cholesky(st.tensor(-np.eye(3)))
+
+
+def test_solve_names_both_shapes_when_they_do_not_match():
+    a = st.tensor(np.eye(3))
+    with pytest.raises(ValueError, match=r"\(3, 3\).*\(4, 2\)"):
+        st.linalg.solve(a, st.tensor(np.ones((4, 2))))
+    with pytest.raises(ValueError, match=r"\(3, 3\).*\(2,\)"):
+        st.linalg.solve(a, st.tensor(np.ones(2)))
+    with pytest.raises(ValueError, match=r"batch axes.*\(2, 3, 3\).*\(4, 3, 1\)"):
+        st.linalg.solve(st.tensor(np.ones((2, 3, 3))), st.tensor(np.ones((4, 3, 1))))
+
+
+def test_bad_arguments_are_named():
+    x = st.tensor(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="ord"):
+        st.linalg.matrix_norm(x, ord=3)
+    with pytest.raises(ValueError, match="'fro'"):
+        st.linalg.vector_norm(x, ord="fro")
+    with pytest.raises(ValueError, match="mode"):
+        st.linalg.qr(x, mode="raw")
+    with pytest.raises(ValueError, match=r"3 elements.*\(2, 3, 4\)"):
+        st.linalg.cross(x, x)
+    with pytest.raises(ValueError, match=r"axis 2 of shape \(2, 3, 4\) \(4\).*axis 0 of shape \(2, 3, 4\) \(2\)"):
+        st.linalg.tensordot(x, x, axes=1)
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\).*\(3,\)"):
+        st.linalg.vecdot(x, st.tensor(np.ones(3)))
+    with pytest.raises(ValueError, match="1-D"):
+        st.linalg.outer(x, x)
+    with pytest.raises(TypeError, match="int"):
+        st.linalg.matrix_power(st.tensor(np.eye(2)), 1.5)
+
+
+def test_qr_complete_of_a_tall_matrix_is_not_differentiable():
+    x = st.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    q, r = st.linalg.qr(x, mode="complete")
+    with pytest.raises(RuntimeError, match="mode='complete'.*4 x 3"):
+        q.sum().backward()
+
+
+def test_a_complex_loss_that_depends_on_the_phase_of_vectors_raises_as_in_torch(rng):
+    h = hermitian(rng, (3, 3), np.complex128)
+    x = st.tensor(h, requires_grad=True)
+    with pytest.raises(RuntimeError, match="phase"):
+        st.real(st.linalg.eigh(x).eigenvectors).sum().backward()
+    with pytest.raises(RuntimeError, match="phase"):
+        st.real(st.linalg.svd(x).U).sum().backward()
+    t = torch.tensor(h, requires_grad=True)
+    with pytest.raises(RuntimeError, match="specified up to multiplication by"):
+        torch.linalg.eigh(t).eigenvectors.real.sum().backward()

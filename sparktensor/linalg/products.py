@@ -59,9 +59,9 @@ class Vecdot(Function):
 def vecdot(x1, x2, /, *, axis=-1):
     """The dot product of vectors along ``axis`` (``x1`` conjugated), the other axes broadcast."""
     ndim = max(x1.ndim, x2.ndim)
-    if not -ndim <= axis < 0:
-        raise ValueError(f"vecdot: axis must be negative (counted from the end of the broadcast shape) and within "
-                         f"its {ndim} dimensions, got {axis}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"vecdot: axis {axis} is out of range for shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
+    axis = axis - ndim if axis >= 0 else axis  # the operands broadcast from the end, so count from there
     n1 = x1.shape[axis] if x1.ndim >= -axis else 1
     n2 = x2.shape[axis] if x2.ndim >= -axis else 1
     if n1 != n2:
