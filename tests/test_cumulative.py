@@ -86,6 +86,9 @@ def test_complex_cumprod_gradient_follows_torch(device):
     t = torch.tensor(a, requires_grad=True)
     torch.cumprod(t, 1).backward(torch.tensor(u))
     np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    fresh = st.tensor(a, device=device, requires_grad=True)
+    assert st.autograd.gradcheck(lambda v: st.cumulative_prod(v, axis=1), [fresh])
+    assert st.autograd.gradgradcheck(lambda v: st.cumulative_prod(v, axis=1), [fresh])
 
 
 @pytest.mark.parametrize("dtype, expected", [(np.int8, np.int64), (np.uint16, np.uint64), (np.bool_, np.int64),
