@@ -487,3 +487,13 @@ def test_a_complex_loss_that_depends_on_the_phase_of_vectors_raises_as_in_torch(
     t = torch.tensor(h, requires_grad=True)
     with pytest.raises(RuntimeError, match="specified up to multiplication by"):
         torch.linalg.eigh(t).eigenvectors.real.sum().backward()
+
+
+def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix(device, rng):
+    """Through the SVD, as PyTorch's, where the inverse does not exist (rank n-1: non-zero cofactors)."""
+    rank_two = np.array([[[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]], [[2.0, 1.0, 0.0], [1, 3, 1], [0, 1, 2]]])
+    compare_with_torch(device, rng, st.linalg.det, torch.linalg.det, [rank_two])
+    compare_with_torch(device, rng, st.linalg.det, torch.linalg.det, [np.ones((3, 3))])
+    check_gradients(device, st.linalg.det, [rank_two])
+    assert st.autograd.gradgradcheck(st.linalg.det, [st.tensor(rank_two, device=device, requires_grad=True)])
+    check_gradients(device, st.linalg.det, [np.ones((2, 2)) * (1 + 1j)])  # cofactors [[1, -1], [-1, 1]] (1 - 1j)

@@ -7,7 +7,7 @@ from ..autograd.function import Function
 from ..backend import get_array_module
 from ..ops._grad_utils import conj, grad_for, meta, namespace_of
 from ._common import (SlogdetResult, as_floating, broadcast_batches, check_matrix, check_square, constant_eye,
-                      linalg_of, mH, run_lapack)
+                      linalg_of, mH, raw, run_lapack)
 
 
 class Inv(Function):
@@ -88,8 +88,18 @@ class Det(Function):
     @staticmethod
     def backward(ctx, g):
         x, d = ctx.saved_tensors
-        # d det = det * tr(inv(x) dx); PyTorch's formula for invertible x (a singular one raises LinAlgError)
-        return (g * conj(d))[..., None, None] * mH(linalg_of(namespace_of(g, x, d)).inv(x))
+        la = linalg_of(namespace_of(g, x, d))
+        if not (raw(d) == 0).any():
+            # d det = det * tr(inv(x) dx)
+            return (g * conj(d))[..., None, None] * mH(la.inv(x))
+        # a singular matrix: the cofactors through the SVD, as PyTorch's (x = U S Vh, cof = det(U Vh) U P Vh with
+        # P_i the product of the other singular values)
+        u, s, vh = la.svd(x)
+        n = s.shape[-1]
+        eye = constant_eye(s, n)
+        others = (s[..., None, :] * (1 - eye) + eye).prod(axis=-1)
+        alpha = conj(la.det(u) * la.det(vh)) * g
+        return (u * (alpha[..., None] * others)[..., None, :]) @ vh
 
 
 def det(x, /):
@@ -133,7 +143,13 @@ class MatrixPower(Function):
     def forward(ctx, x, n):
         ctx.n = n
         ctx.save_for_backward(x)
-        return get_array_module(x).linalg.matrix_power(x, n)
+        y, square = None, x
+        while n:  # by squaring, with matmul (which takes stacks of matrices on every backend)
+            if n & 1:
+                y = square if y is None else y @ square
+            n >>= 1
+            square = square @ square if n else square
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -173,8 +189,7 @@ def _default_rtol(x, rtol):
 class Pinv(Function):
     @staticmethod
     def forward(ctx, x, rtol):
-        xp = get_array_module(x)
-        y = xp.linalg.pinv(x, float(rtol)) if getattr(rtol, "ndim", 0) == 0 else _batched_pinv(xp, x, rtol)
+        y = _pinv(get_array_module(x), x, rtol)
         ctx.save_for_backward(x, y)
         return y
 
@@ -192,10 +207,12 @@ class Pinv(Function):
         return -mH(k @ p) + (gH - a @ k) @ p @ pH + pHk - pHk @ p @ a, None
 
 
-def _batched_pinv(xp, x, rcond):
-    """``pinv`` with one cut-off per matrix, through the SVD."""
+def _pinv(xp, x, rtol):
+    """The pseudo-inverse through the SVD, singular values below ``rtol`` times the largest dropped (``rtol`` a
+    number or one per matrix)."""
     u, s, vh = xp.linalg.svd(x, full_matrices=False)
-    keep = s > rcond[..., None] * s.max(axis=-1, keepdims=True)
+    rtol = rtol if getattr(rtol, "ndim", 0) == 0 else rtol[..., None]
+    keep = s > rtol * s.max(axis=-1, keepdims=True)
     s_inv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(x.dtype)
     return mH(vh) @ (s_inv[..., :, None] * mH(u))
 
