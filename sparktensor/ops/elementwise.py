@@ -13,10 +13,12 @@ from ._grad_utils import conj, grad_for, meta, namespace_of
 
 
 def conj_of(v):
-    """``conj`` that also takes Python numbers (a scalar operand kept for backward)."""
-    if isinstance(v, complex):
-        return v.conjugate()
-    return conj(v) if hasattr(v, "dtype") else v
+    """``conj`` that also takes Python numbers (a scalar operand kept for backward); real values come back as
+    they are."""
+    dtype = getattr(v, "dtype", None)
+    if dtype is None:
+        return v.conjugate() if type(v) is complex else v
+    return v if dtype.kind != "c" else namespace_of(v).conj(v)
 
 
 def real_of(v):
@@ -35,7 +37,7 @@ def integral(v):
 def floating(x):
     """``x`` itself, or as the default float dtype when it holds integers or bools (as PyTorch computes
     ``exp``, ``sqrt``, ... of integers)."""
-    return x.astype(dtypes.get_default_dtype()) if integral(x) else x
+    return x.astype(dtypes.get_default_dtype()) if hasattr(x, "astype") and integral(x) else x
 
 
 # ----- arithmetic -----
