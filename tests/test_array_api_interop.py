@@ -1,0 +1,163 @@
+"""sparktensor as an Array API namespace inside other libraries: array-api-compat, scikit-learn and SciPy.
+
+scikit-learn dispatches on Array API namespaces only with SciPy's own support on, which the environment variable
+SCIPY_ARRAY_API=1 turns on before SciPy is first imported; other tests import SciPy without it, so the
+scikit-learn and SciPy checks run in a subprocess (this file run as a script) and send their results back in a
+``.npz`` file.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sparktensor as st
+from backends import to_numpy
+
+array_api_compat = pytest.importorskip("array_api_compat")
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+# ----- array-api-compat -----
+def test_array_api_compat_finds_the_sparktensor_namespace(device):
+    x = st.asarray([[1.0, 2.0], [3.0, 4.0]], device=device)
+    y = st.ones(2, device=device)
+    assert array_api_compat.is_array_api_obj(x)
+    assert array_api_compat.array_namespace(x) is st
+    assert array_api_compat.array_namespace(x, y, 1.5) is st
+    assert array_api_compat.array_namespace(x, api_version="2024.12") is st
+    assert x.__array_namespace__() is st and st.__array_api_version__ == "2024.12"
+    assert array_api_compat.device(x) == x.device
+    assert array_api_compat.size(x) == 4
+
+
+def test_array_api_compat_refuses_to_mix_sparktensor_and_numpy():
+    with pytest.raises(TypeError, match="[Mm]ultiple namespaces"):
+        array_api_compat.array_namespace(st.ones(2), np.ones(2))
+
+
+def _generic_log_softmax(x):
+    """Array API code that knows nothing of sparktensor: a stable log-softmax over the last axis."""
+    xp = array_api_compat.array_namespace(x)
+    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+def test_generic_array_api_code_runs_on_tensors_and_is_differentiable(device, rng):
+    data = rng.normal(size=(4, 5))
+    x = st.asarray(data, device=device, dtype=st.float64)
+    out = _generic_log_softmax(x)
+    assert isinstance(out, st.Tensor)
+    np.testing.assert_allclose(to_numpy(out), _generic_log_softmax(data), rtol=1e-12)
+    probe = st.asarray(rng.normal(size=(4, 5)), device=device, dtype=st.float64)
+    assert st.autograd.gradcheck(lambda t: (_generic_log_softmax(t) * probe).sum(),
+                                 [x.detach().requires_grad_()])
+
+
+# ----- scikit-learn and SciPy, in a subprocess with SCIPY_ARRAY_API=1 -----
+ESTIMATORS = {
+    # name: (class, constructor arguments, fitted attributes to compare, methods to compare on the training data)
+    "PCA": ("sklearn.decomposition.PCA", {"n_components": 3, "svd_solver": "full"},
+            ["components_", "explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"],
+            ["transform"]),
+    "StandardScaler": ("sklearn.preprocessing.StandardScaler", {}, ["mean_", "var_", "scale_"], ["transform"]),
+    "MinMaxScaler": ("sklearn.preprocessing.MinMaxScaler", {}, ["data_min_", "data_max_", "scale_"],
+                     ["transform"]),
+    "KernelCenterer": ("sklearn.preprocessing.KernelCenterer", {}, ["K_fit_rows_", "K_fit_all_"], ["transform"]),
+}
+CLASSIFIERS = set()
+
+
+def _data(name, rng):
+    """A small float64 problem: features, and targets (class labels for classifiers)."""
+    x = rng.normal(size=(60, 5)) @ rng.normal(size=(5, 5))
+    if name in CLASSIFIERS:
+        y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    else:
+        y = x @ rng.normal(size=5) + 0.1 * rng.normal(size=60)
+    return (x @ x.T if name == "KernelCenterer" else x), y  # KernelCenterer takes a kernel matrix
+
+
+def _fit_both(name, device):
+    """Child side: fits the estimator on NumPy arrays and on tensors; results as NumPy arrays, keyed by source."""
+    import importlib
+
+    import sklearn
+    path, kwargs, attributes, methods = ESTIMATORS[name]
+    module, _, cls = path.rpartition(".")
+    estimator_class = getattr(importlib.import_module(module), cls)
+    x, y = _data(name, np.random.default_rng(0))
+    results, kinds = {}, {}
+    for source, (xs, ys) in {"numpy": (x, y),
+                             "sparktensor": (st.asarray(x, device=device), st.asarray(y, device=device))}.items():
+        with sklearn.config_context(array_api_dispatch=True):
+            fitted = estimator_class(**kwargs).fit(xs, ys)
+            outputs = {a: getattr(fitted, a) for a in attributes}
+            outputs.update({m: getattr(fitted, m)(xs) for m in methods})
+        for key, value in outputs.items():
+            kinds[f"{source}/{key}"] = _kind(value)
+            results[f"{source}/{key}"] = to_numpy(value)
+    return results, kinds
+
+
+def _scipy_on_tensors(device):
+    """Child side: SciPy functions that follow the Array API, called on a tensor, next to the same on NumPy."""
+    import scipy.special
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    results, kinds = {}, {}
+    for source, xs in {"numpy": x, "sparktensor": st.asarray(x, device=device)}.items():
+        for key, value in {"logsumexp": scipy.special.logsumexp(xs, axis=1),
+                           "softmax": scipy.special.softmax(xs, axis=0)}.items():
+            kinds[f"{source}/{key}"] = _kind(value)
+            results[f"{source}/{key}"] = to_numpy(value)
+    return results, kinds
+
+
+def _kind(value):
+    """The library an array result belongs to; "scalar" for a Python or NumPy scalar."""
+    return "scalar" if np.ndim(value) == 0 and not hasattr(value, "__array_namespace__") else \
+        type(value).__module__.split(".")[0]
+
+
+def _run_child(target, device, tmp_path):
+    """Runs this file as a script with SCIPY_ARRAY_API=1; returns its results and the module of each result."""
+    out = tmp_path / "results.npz"
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    # the child imports the sparktensor this process imported
+    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(st.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, __file__, target, device, str(out)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"{target} on {device} failed in the subprocess:\n{done.stderr[-4000:]}"
+    with np.load(out) as stored:
+        results = dict(stored)
+    return results, json.loads(str(results.pop("__kinds__")))
+
+
+def _assert_same(results, kinds, keys):
+    for key in keys:
+        expected = "scalar" if kinds[f"numpy/{key}"] == "scalar" else "sparktensor"
+        assert kinds[f"sparktensor/{key}"] == expected, f"{key} came back as {kinds[f'sparktensor/{key}']}"
+        np.testing.assert_allclose(results[f"sparktensor/{key}"], results[f"numpy/{key}"], rtol=1e-7, atol=1e-9,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_scikit_learn_fits_on_tensors_as_on_numpy_arrays(name, device, tmp_path):
+    results, kinds = _run_child(name, device, tmp_path)
+    _, _, attributes, methods = ESTIMATORS[name]
+    _assert_same(results, kinds, attributes + methods)
+
+
+def test_scipy_special_on_tensors(device, tmp_path):
+    results, kinds = _run_child("scipy", device, tmp_path)
+    _assert_same(results, kinds, ["logsumexp", "softmax"])
+
+
+if __name__ == "__main__":
+    target, device, out = sys.argv[1:]
+    results, kinds = _scipy_on_tensors(device) if target == "scipy" else _fit_both(target, device)
+    np.savez(out, __kinds__=np.array(json.dumps(kinds)), **results)
