@@ -6,10 +6,12 @@ differentiated again (``create_graph=True``).
 ``NUMPY_FUNCTIONS`` gives ``np.linalg.inv(t)`` and friends on tensors, with NumPy's signatures, keeping the graph.
 """
 from ._common import EighResult, LinAlgError, QRResult, SlogdetResult, SVDResult  # noqa: F401
-from .decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals  # noqa: F401
+from .determinants import det, slogdet  # noqa: F401
+from .factorizations import cholesky, qr  # noqa: F401
 from .norms import matrix_norm, vector_norm  # noqa: F401
 from .products import cross, diagonal, matmul, matrix_transpose, outer, tensordot, trace, vecdot  # noqa: F401
-from .solvers import det, inv, matrix_power, matrix_rank, pinv, slogdet, solve  # noqa: F401
+from .solvers import inv, matrix_power, matrix_rank, pinv, solve  # noqa: F401
+from .spectral import eigh, eigvalsh, svd, svdvals  # noqa: F401
 from .numpy_table import NUMPY_FUNCTIONS, NUMPY_UFUNCS  # noqa: F401
 
 __all__ = ["tensordot", "vecdot", "matrix_transpose"]  # the names the standard also puts at the top level

@@ -8,10 +8,12 @@ from ..backend import get_array_module
 from ..ops import reduction as R
 from ..ops._grad_utils import meta, namespace_of, normalize_axis
 from ._common import as_floating, check_matrix
-from .decompositions import svdvals
+from .spectral import svdvals
 
 
 class VectorNorm(Function):
+    """The ord-norm over some axes; PyTorch's gradient and subgradients."""
+
     @staticmethod
     def forward(ctx, x, ord, axes, keepdims):
         xp = get_array_module(x)

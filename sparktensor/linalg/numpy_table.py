@@ -5,10 +5,12 @@ import numpy as np
 from ..backend import get_array_module
 from ..tensor import Tensor
 from ._common import as_floating, moveaxis, mH
-from .decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals
+from .determinants import det, slogdet
+from .factorizations import cholesky, qr
 from .norms import matrix_norm, vector_norm
 from .products import cross, diagonal, matmul, matrix_transpose, outer, tensordot, trace, vecdot
-from .solvers import det, inv, matrix_power, matrix_rank, pinv, slogdet, solve
+from .solvers import inv, matrix_power, matrix_rank, pinv, solve
+from .spectral import eigh, eigvalsh, svd, svdvals
 
 _UNSET = getattr(np, "_NoValue", object())
 

@@ -18,6 +18,8 @@ def matrix_transpose(x, /):
 
 
 class Outer(Function):
+    """The outer product of two vectors."""
+
     @staticmethod
     def forward(ctx, x1, x2):
         ctx.meta = meta(x1), meta(x2)
@@ -39,6 +41,8 @@ def outer(x1, x2, /):
 
 
 class Vecdot(Function):
+    """Dot products of vectors along an axis, the first operand conjugated."""
+
     @staticmethod
     def forward(ctx, x1, x2, axis):
         ctx.meta, ctx.axis = (meta(x1), meta(x2)), axis
@@ -83,6 +87,8 @@ def _tensordot_axes(axes, ndim1, ndim2):
 
 
 class Tensordot(Function):
+    """Sum of products over paired axes of two tensors."""
+
     @staticmethod
     def forward(ctx, x1, x2, axes1, axes2):
         ctx.meta, ctx.axes = (meta(x1), meta(x2)), (axes1, axes2)
@@ -124,6 +130,8 @@ def tensordot(x1, x2, /, *, axes=2):
 
 
 class Cross(Function):
+    """Cross products of 3-vectors along an axis."""
+
     @staticmethod
     def forward(ctx, x1, x2, axis):
         ctx.meta, ctx.axis = (meta(x1), meta(x2)), axis
@@ -153,6 +161,8 @@ def cross(x1, x2, /, *, axis=-1):
 
 
 class Trace(Function):
+    """Sums along a diagonal of each matrix."""
+
     @staticmethod
     def forward(ctx, x, offset, dtype):
         ctx.meta, ctx.offset = meta(x), offset
@@ -173,6 +183,8 @@ def trace(x, /, *, offset=0, dtype=None):
 
 
 class Diagonal(Function):
+    """A diagonal of each matrix, as a copy."""
+
     @staticmethod
     def forward(ctx, x, offset):
         ctx.meta, ctx.offset = meta(x), offset

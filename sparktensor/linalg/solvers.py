@@ -1,16 +1,17 @@
-"""Inverses, solutions and determinants: ``inv``, ``solve``, ``det``, ``slogdet``, ``matrix_power``, ``pinv``,
-``matrix_rank``. Gradients are PyTorch's formulas (conjugate Wirtinger for complex inputs); a backward that needs
+"""Inverses and solutions: ``inv``, ``solve``, ``matrix_power``, ``pinv``, ``matrix_rank``. Gradients are PyTorch's formulas (conjugate Wirtinger for complex inputs); a backward that needs
 an inverse or a solution calls this package's differentiable ones when it is itself being recorded."""
 import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ..ops._grad_utils import conj, grad_for, meta, namespace_of
-from ._common import (SlogdetResult, as_floating, broadcast_batches, check_matrix, check_square, constant_eye,
-                      linalg_of, mH, raw, run_lapack)
+from ..ops._grad_utils import grad_for, meta, namespace_of
+from ._common import (as_floating, broadcast_batches, check_matrix, check_square, constant_eye, linalg_of, mH,
+                      run_lapack)
 
 
 class Inv(Function):
+    """Inverses of square matrices: gx = -y^H gy y^H."""
+
     @staticmethod
     def forward(ctx, x):
         y = run_lapack("inv", x.shape, get_array_module(x).linalg.inv, x)
@@ -39,6 +40,8 @@ def _solve(a, b):
 
 
 class Solve(Function):
+    """Solutions of a x = b for matrices b: gb = solve(a^H, gx), ga = -gb x^H."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.meta = meta(a), meta(b)
@@ -77,68 +80,9 @@ def solve(x1, x2, /):
     return Solve.apply(x1, x2)
 
 
-class Det(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = get_array_module(x)
-        d = xp.asarray(xp.linalg.det(x))
-        ctx.save_for_backward(x, d)
-        return d
-
-    @staticmethod
-    def backward(ctx, g):
-        x, d = ctx.saved_tensors
-        la = linalg_of(namespace_of(g, x, d))
-        if not (raw(d) == 0).any():
-            # d det = det * tr(inv(x) dx)
-            return (g * conj(d))[..., None, None] * mH(la.inv(x))
-        # a singular matrix: the cofactors through the SVD, as PyTorch's (x = U S Vh, cof = det(U Vh) U P Vh with
-        # P_i the product of the other singular values)
-        u, s, vh = la.svd(x)
-        n = s.shape[-1]
-        eye = constant_eye(s, n)
-        others = (s[..., None, :] * (1 - eye) + eye).prod(axis=-1)
-        alpha = conj(la.det(u) * la.det(vh)) * g
-        return (u * (alpha[..., None] * others)[..., None, :]) @ vh
-
-
-def det(x, /):
-    """The determinant of each square matrix."""
-    x = as_floating(x, "det")
-    check_square(x, "det")
-    return Det.apply(x)
-
-
-class Slogdet(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = get_array_module(x)
-        sign, logabsdet = (xp.asarray(v) for v in xp.linalg.slogdet(x))
-        if sign.dtype.kind != "c":
-            ctx.mark_non_differentiable(sign)  # a real sign is piecewise constant
-        ctx.save_for_backward(x, sign)
-        return sign, logabsdet
-
-    @staticmethod
-    def backward(ctx, gsign, glogabsdet):
-        x, sign = ctx.saved_tensors
-        c = glogabsdet
-        if sign.dtype.kind == "c":
-            # sign = exp(i Im log det): it moves with the imaginary part of tr(inv(x) dx)
-            w = conj(sign) * gsign
-            c = c + (w - conj(w)) * 0.5
-        return c[..., None, None] * mH(linalg_of(namespace_of(c, x, sign)).inv(x))
-
-
-def slogdet(x, /):
-    """Sign (a unit complex number for complex input) and natural log of the absolute value of the determinant:
-    ``SlogdetResult(sign, logabsdet)``."""
-    x = as_floating(x, "slogdet")
-    check_square(x, "slogdet")
-    return SlogdetResult(*Slogdet.apply(x))
-
-
 class MatrixPower(Function):
+    """Positive integer powers of square matrices."""
+
     @staticmethod
     def forward(ctx, x, n):
         ctx.n = n
@@ -187,6 +131,8 @@ def _default_rtol(x, rtol):
 
 
 class Pinv(Function):
+    """Moore-Penrose pseudo-inverses; PyTorch's pinv_backward."""
+
     @staticmethod
     def forward(ctx, x, rtol):
         y = _pinv(get_array_module(x), x, rtol)
