@@ -19,6 +19,8 @@ its gradient then raises instead of silently treating that gradient as a constan
 """
 import sys
 
+import numpy as np
+
 from ..backend import get_array_module
 
 
@@ -28,6 +30,8 @@ _SCALARS = (float, int, bool)
 def namespace_of(*values):
     """``sparktensor`` when a value is a Tensor (a gradient being recorded under ``create_graph``), else NumPy or
     CuPy, whichever holds the arrays."""
+    if len(values) == 1 and type(values[0]) is np.ndarray:  # the common case, first: backward formulas are hot
+        return np
     for v in values:
         if type(v).__name__ == "Tensor":
             return sys.modules["sparktensor"]
@@ -44,15 +48,14 @@ def conj(x):
     return x if x.dtype.kind != "c" else namespace_of(x).conj(x)
 
 
-def differentiable(function, *args, **kwargs):
-    """``function`` applied to ``args``: recorded (``function.apply``) when one of them is a Tensor, a gradient
-    being computed under ``create_graph``; else its forward run on the arrays directly, the fast path with no
-    graph bookkeeping. Backward formulas call their op's adjoint this way (getitem's backward is an index-put
-    whose backward is getitem), so a gradient stays differentiable without costing the fast path anything."""
-    for a in args:
-        if is_tensor(a):
-            return function.apply(*args, **kwargs)
-    return function.forward(function(), *args, **kwargs)
+def differentiable(function, g, *args, **kwargs):
+    """``function`` applied to the gradient ``g`` (and constant ``args``): recorded (``function.apply``) when ``g``
+    is a Tensor, a gradient being computed under ``create_graph``; else its forward run on the array directly, the
+    fast path with no graph bookkeeping. Backward formulas call their op's adjoint this way (getitem's backward is
+    an index-put whose backward is getitem), so a gradient stays differentiable at no cost to the fast path."""
+    if type(g).__name__ == "Tensor":
+        return function.apply(g, *args, **kwargs)
+    return function.forward(function(), g, *args, **kwargs)
 
 
 def values_of(x):

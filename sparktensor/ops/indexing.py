@@ -57,7 +57,10 @@ def _axes_taken(i):
 
 
 def _has_int_array(index):
-    return any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in index)
+    for i in index:
+        if i.__class__ is not slice and hasattr(i, "dtype") and i.dtype.kind in "iu":
+            return True
+    return False
 
 
 class GetItem(Function):
@@ -86,17 +89,18 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx, g, shape, index):
         ctx.index = index
-        out = get_array_module(g).zeros(shape, g.dtype)
+        xp = get_array_module(g)
+        out = xp.zeros(shape, g.dtype)
         if _has_int_array(index):
             # integer arrays may repeat an index, and repeats must add up: scatter-add rather than assign
-            get_array_module(g).add.at(out, index, g)
+            xp.add.at(out, index, g)
         else:
             out[index] = g
         return out
 
     @staticmethod
     def backward(ctx, gg):
-        return differentiable(GetItem, gg, ctx.index), None, None
+        return gg[ctx.index], None, None  # a Tensor's [] is GetItem
 
 
 def getitem(x, index):

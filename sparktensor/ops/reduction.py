@@ -419,7 +419,8 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
-        return _expand(gy, x.shape, ctx.axes) * namespace_of(x).exp(x - _expand(y, x.shape, ctx.axes)), None, None
+        kept = [1 if i in ctx.axes else n for i, n in enumerate(x.shape)]
+        return _expand(gy, x.shape, ctx.axes) * namespace_of(x).exp(x - y.reshape(kept)), None, None
 
 
 def softmax(x, axis=-1, *, dim=None):

@@ -7,8 +7,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import differentiable, normalize_axis
-from .indexing import GetItem, IndexPut, zeroed_at
+from ._grad_utils import differentiable, namespace_of, normalize_axis
+from .indexing import IndexPut, zeroed_at
 from .reduction import ValuesIndices
 
 
@@ -81,7 +81,7 @@ class Scatter(Function):
         gx = gy if ctx.add else zeroed_at(gy, ctx.where)  # overwritten elements pass nothing back to x
         gsrc = None
         if ctx.needs_input_grad[2]:
-            picked = differentiable(GetItem, gy, ctx.where)
+            picked = gy[ctx.where]  # a Tensor's [] is GetItem
             shape, dtype = ctx.src_meta
             gsrc = picked if picked.shape == shape else differentiable(IndexPut, picked, shape, _within(picked.shape))
             gsrc = gsrc if gsrc.dtype == dtype else gsrc.astype(dtype)
@@ -233,9 +233,8 @@ class CumSum(Function):
     @staticmethod
     def backward(ctx, gy):
         # each input adds to every later output: the gradient is the reversed cumulative sum
-        from .shape import Flip
-        axes = (ctx.axis,)
-        return differentiable(Flip, differentiable(CumSum, differentiable(Flip, gy, axes), ctx.axis), axes), None
+        xp = namespace_of(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, axis=ctx.axis), axis=ctx.axis), axis=ctx.axis), None
 
 
 def cumsum(x, axis=None, dtype=None, *, dim=None):

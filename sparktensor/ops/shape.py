@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import differentiable, normalize_axis, sum_to
+from ._grad_utils import differentiable, namespace_of, normalize_axis, sum_to
 from .indexing import GetItem, IndexPut
 
 
@@ -44,7 +44,7 @@ class Transpose(Function):
         inverse = [0] * len(ctx.axes)
         for i, a in enumerate(ctx.axes):
             inverse[a] = i
-        return differentiable(Transpose, gy, tuple(inverse)), None
+        return namespace_of(gy).transpose(gy, inverse), None
 
 
 class BroadcastTo(Function):
@@ -272,7 +272,7 @@ class Pad(Function):
     @staticmethod
     def backward(ctx, gy):
         if ctx.mode == "constant":
-            return differentiable(GetItem, gy, ctx.index), None, None, None
+            return gy[ctx.index], None, None, None
         # padding is separable: along each axis, every padded position adds its gradient to the one it copies
         xp = get_array_module(gy)  # the array module under a Tensor too
         for axis, (width, n) in enumerate(zip(ctx.pad_width, ctx.shape)):
@@ -311,7 +311,7 @@ class Flip(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return differentiable(Flip, gy, ctx.axes), None
+        return namespace_of(gy).flip(gy, ctx.axes), None
 
 
 def flip(x, axis=None, *, dims=None):
