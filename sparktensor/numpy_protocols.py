@@ -20,7 +20,7 @@ import numpy as np
 
 from . import backend, creation, dtypes
 from .autograd.grad_mode import is_grad_enabled
-from .ops import conversion as C, elementwise as E, linalg as L, reduction as R, shape as S
+from .ops import conversion as C, elementwise as E, linalg as L, reduction as R, selection as Sel, shape as S
 from .tensor import GradientDroppedWarning, Tensor, _equality
 
 _UNSET = object()  # an argument the caller did not give
@@ -163,10 +163,34 @@ def _broadcast_to(array, shape, subok=False):
 
 # ----- elementwise and products -----
 def _where(condition, x=_UNSET, y=_UNSET):
+    if x is _UNSET and y is _UNSET:  # the indices where the condition holds, as NumPy's
+        from .ops.array_functions import nonzero
+        return nonzero(_tensor(condition))
     if x is _UNSET or y is _UNSET:
-        raise TypeError("numpy.where with only a condition (the indices where it holds) is not supported for "
-                        "tensors; give x and y, or use np.nonzero(t.numpy())")
+        raise TypeError("numpy.where takes either a condition alone or a condition, x and y; got only one of x, y")
     return E.where(condition, x, y)
+
+
+def _ordered(op, name):
+    """``np.sort`` and ``np.argsort``: along ``axis`` (the flattened tensor for ``None``), always stable."""
+    def numpy_ordered(a, axis=-1, kind=None, order=None, *, stable=None):
+        _refuse(name, order=_UNSET if order is None else order)
+        a = _tensor(a)
+        return op(a.reshape(-1), axis=0) if axis is None else op(a, axis=axis)
+    return numpy_ordered
+
+
+def _diag(v, k=0):
+    """``np.diag``: the ``k``-th diagonal of a matrix, or a matrix with ``v`` on its ``k``-th diagonal."""
+    from .linalg import diagonal
+    v = _tensor(v)
+    if v.ndim == 2:
+        return diagonal(v, offset=k)
+    if v.ndim != 1:
+        raise ValueError(f"numpy.diag: the input must be 1-d or 2-d, got shape {v.shape}")
+    size = v.shape[0] + abs(k)
+    padded = S.pad(v, (0, abs(k)))  # element i lands in row i (k >= 0) or column i (k < 0)
+    return creation.eye(size, size, dtype=v.dtype, device=v.device, k=k) * (padded[:, None] if k >= 0 else padded)
 
 
 def _clip(a, a_min=_UNSET, a_max=_UNSET, out=None, *, min=_UNSET, max=_UNSET, **kwargs):
@@ -288,7 +312,9 @@ def _functions():
         np.split: _split, np.flip: lambda m, axis=None: S.flip(_tensor(m), axis),
         np.repeat: lambda a, repeats, axis=None: S.repeat(_tensor(a), repeats, axis),
         np.tile: lambda A, reps: S.tile(_tensor(A), reps), np.pad: _pad,
-        np.where: _where, np.clip: _clip,
+        np.where: _where, np.clip: _clip, np.diag: _diag,
+        np.sort: _ordered(lambda a, axis: Sel.sort(a, axis=axis), "sort"),
+        np.argsort: _ordered(lambda a, axis: Sel.argsort(a, axis=axis), "argsort"),
         np.round: lambda a, decimals=0, out=None: _into("round", E.round(_tensor(a), decimals), out),
         np.dot: _product(L.dot, "dot"), np.outer: _product(L.outer, "outer"), np.einsum: _einsum,
         np.copy: _copy, np.astype: _astype, np.array: _array, np.asarray: _asarray, np.asanyarray: _asarray,

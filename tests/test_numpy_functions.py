@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as torch_F
 
 import sparktensor as st
+from backends import to_numpy
 
 
 def _tuple(y):
@@ -113,13 +114,43 @@ def test_numpy_function_gives_a_tensor_with_the_methods_gradient(name, rng):
 
 def test_a_function_without_a_tensor_version_raises_naming_it():
     t = st.tensor([[3.0, 1.0], [2.0, 4.0]], requires_grad=True)
-    for call, name in [(np.cumsum, "cumsum"), (np.sort, "sort"), (np.linalg.norm, "linalg.norm"), (np.diff, "diff")]:
+    for call, name in [(np.median, "median"), (lambda x: np.percentile(x, 50), "percentile"),
+                       (np.linalg.eig, "linalg.eig"), (lambda x: np.histogram(x), "histogram")]:
         with pytest.raises(TypeError, match=rf"numpy\.{name} has no sparktensor implementation"):
             call(t)
-    with pytest.raises(TypeError, match=r"numpy\.arctan2 has no sparktensor implementation"):
-        np.arctan2(t, t)
-    with pytest.raises(TypeError, match="numpy.where with only a condition"):
-        np.where(t > 2)
+    with pytest.raises(TypeError, match=r"numpy\.fmod has no sparktensor implementation"):
+        np.fmod(t, t)
+    with pytest.raises(TypeError, match="numpy.where takes either a condition alone or"):
+        np.where(t > 2, t)
+
+
+def test_where_with_only_a_condition_gives_the_indices_as_numpy(device):
+    a = np.array([[3.0, 1.0], [2.0, 4.0], [5.0, 0.0]])
+    got, expected = np.where(st.tensor(a, device=device) > 2), np.where(a > 2)
+    assert len(got) == len(expected) == 2
+    for g, e in zip(got, expected):
+        assert isinstance(g, st.Tensor) and g.dtype == e.dtype
+        np.testing.assert_array_equal(to_numpy(g), e)
+
+
+@pytest.mark.parametrize("call, torch_call", [
+    (np.sort, lambda t: torch.sort(t, dim=-1, stable=True).values),
+    (lambda a: np.sort(a, axis=0), lambda t: torch.sort(t, dim=0, stable=True).values),
+    (lambda a: np.sort(a, axis=None), lambda t: torch.sort(t.reshape(-1), stable=True).values),
+    (np.diag, torch.diag), (lambda a: np.diag(a, 1), lambda t: torch.diag(t, 1)),
+    (lambda a: np.diag(a[0]), lambda t: torch.diag(t[0])), (lambda a: np.diag(a[1], -2), lambda t: torch.diag(t[1], -2)),
+], ids=["sort", "sort-axis0", "sort-flat", "diag-of-matrix", "diag-offset", "diag-make", "diag-make-below"])
+def test_sort_and_diag_keep_the_graph_with_torchs_gradients(call, torch_call):
+    a = np.array([[3.0, 1.0, 2.0], [2.0, 4.0, -1.0], [0.5, 0.0, 7.0]])
+    x, tx = st.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = call(x), torch_call(tx)
+    assert isinstance(y, st.Tensor) and y.requires_grad
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    u = np.random.default_rng(0).standard_normal(tuple(ty.shape))
+    y.backward(st.tensor(u))
+    ty.backward(torch.tensor(u))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(np.argsort(x, axis=0).numpy(), np.argsort(a, axis=0, kind="stable"))
 
 
 def test_arguments_without_a_tensor_meaning_are_named():
