@@ -33,6 +33,7 @@ from .ops.array_functions import *  # noqa: F401,F403
 from .array_api import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403 (its __all__: the linear algebra names the standard puts at the top)
 from . import fft, linalg  # noqa: E402
+from .fft import view_as_complex, view_as_real  # PyTorch's names for a complex tensor's real pairs
 
 clamp = clip
 divide = true_divide = div
