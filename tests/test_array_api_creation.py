@@ -210,5 +210,7 @@ def test_numpy_meshgrid_on_tensors_keeps_the_graph(device, rng):
 
 
 def test_numpy_can_cast_on_tensors_keeps_numpys_meaning():
-    assert np.can_cast(st.ones(2, dtype=st.int8), np.float32) and not st.can_cast(st.int8, st.float32)
-    assert np.can_cast(st.ones(2), np.float16, casting="same_kind")
+    for casting in ("no", "equiv", "safe", "same_kind", "unsafe"):
+        for source, target in [(st.int8, np.float32), (st.float32, np.float16), (st.int64, np.uint64)]:
+            got = np.can_cast(st.ones(2, dtype=source), target, casting=casting)
+            assert got == np.can_cast(source, target, casting=casting), (source, target, casting)
