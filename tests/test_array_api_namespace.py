@@ -248,8 +248,6 @@ def test_astype_gradients_check_numerically(device, rng):
 
 
 def test_astype_twice_differentiable_from_real_to_complex(device, rng):
-    if not hasattr(st, "real"):
-        pytest.skip("st.real (the gradient's real part under create_graph) is not defined yet")
     x = st.tensor(rng.standard_normal((2, 3)), device=device, requires_grad=True)
     assert st.autograd.gradgradcheck(lambda x: st.astype(x * x, st.complex128) * (1 + 2j), [x])
 
