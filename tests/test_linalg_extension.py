@@ -23,13 +23,13 @@ def rand(rng, shape, dtype=np.float64):
 
 def well_conditioned(rng, shape, dtype=np.float64):
     """Random square matrices kept away from singular (a multiple of the identity added)."""
-    return rand(rng, shape, dtype) + 3 * np.eye(shape[-1])
+    return (rand(rng, shape, dtype) + 3 * np.eye(shape[-1])).astype(dtype)
 
 
 def positive_definite(rng, shape, dtype=np.float64):
     """Random Hermitian positive-definite matrices."""
     a = rand(rng, shape, dtype)
-    return a @ np.conj(np.swapaxes(a, -1, -2)) + shape[-1] * np.eye(shape[-1])
+    return (a @ np.conj(np.swapaxes(a, -1, -2)) + shape[-1] * np.eye(shape[-1])).astype(dtype)
 
 
 def hermitian(rng, shape, dtype=np.float64):
@@ -497,3 +497,43 @@ def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix(device, rng):
     check_gradients(device, st.linalg.det, [rank_two])
     assert st.autograd.gradgradcheck(st.linalg.det, [st.tensor(rank_two, device=device, requires_grad=True)])
     check_gradients(device, st.linalg.det, [np.ones((2, 2)) * (1 + 1j)])  # cofactors [[1, -1], [-1, 1]] (1 - 1j)
+
+
+def test_repeated_eigenvalues_give_what_torch_gives(device):
+    """Eigenvectors of a repeated eigenvalue are not unique, so their gradient is nan in both libraries; the
+    eigenvalues alone keep a gradient."""
+    a = np.diag([1.0, 1.0, 2.0])
+    x = st.tensor(a, device=device, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g, = st.autograd.grad([(st.linalg.eigh(x).eigenvectors ** 3).sum()], [x])
+    tg, = torch.autograd.grad([(torch.linalg.eigh(t).eigenvectors ** 3).sum()], [t])
+    np.testing.assert_array_equal(np.isnan(to_numpy(g)), np.isnan(tg.numpy()))
+    assert np.isnan(to_numpy(g)).any()
+    compare_with_torch(device, np.random.default_rng(0), st.linalg.eigvalsh, torch.linalg.eigvalsh, [a])
+    compare_with_torch(device, np.random.default_rng(0), st.linalg.svdvals, torch.linalg.svdvals, [a])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64], ids=["float32", "complex64"])
+def test_single_precision_stays_single(device, rng, dtype):
+    a = well_conditioned(rng, (2, 3, 3), dtype)
+    x = st.tensor(a, device=device, requires_grad=True)
+    outs = [st.linalg.inv(x), st.linalg.det(x), st.linalg.cholesky(st.tensor(positive_definite(rng, (3, 3), dtype))),
+            st.linalg.svdvals(x), st.linalg.matrix_norm(x, ord="nuc"), st.linalg.vector_norm(x), st.linalg.pinv(x)]
+    real = np.float32
+    for out, want in zip(outs, [dtype, dtype, dtype, real, real, real, dtype]):
+        assert out.dtype == want
+    np.testing.assert_allclose(to_numpy(outs[0]), np.linalg.inv(a), rtol=1e-4, atol=1e-5)
+    g, = st.autograd.grad([st.real(st.linalg.inv(x)).sum() + st.linalg.vector_norm(x)], [x])
+    assert g.dtype == dtype
+
+
+def test_rtol_per_matrix(device, rng):
+    a = rand(rng, (2, 4, 3))
+    a[1, :, 2] = a[1, :, 0] + 1e-7 * a[1, :, 2]  # a nearly dependent column: cut by the looser tolerance only
+    rtol = np.array([1e-12, 1e-3])
+    x = st.tensor(a, device=device)
+    np.testing.assert_allclose(to_numpy(st.linalg.pinv(x, rtol=st.tensor(rtol, device=device))),
+                               np.linalg.pinv(a, rtol=rtol), rtol=1e-8, atol=1e-10)
+    assert to_numpy(st.linalg.matrix_rank(x, rtol=st.tensor(rtol, device=device))).tolist() == [3, 2]
+    assert to_numpy(st.linalg.matrix_rank(x)).tolist() == np.linalg.matrix_rank(a).tolist() == [3, 3]
