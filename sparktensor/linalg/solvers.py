@@ -93,7 +93,7 @@ class MatrixPower(Function):
                 y = square if y is None else y @ square
             n >>= 1
             square = square @ square if n else square
-        return y
+        return y.copy() if y is x else y
 
     @staticmethod
     def backward(ctx, g):
@@ -120,7 +120,7 @@ def matrix_power(x, n, /):
         return x * 0 + constant_eye(x, x.shape[-1])  # identities, with a zero gradient as in PyTorch
     if n < 0:
         x, n = inv(x), -n
-    return x if n == 1 else MatrixPower.apply(x, n)
+    return MatrixPower.apply(x, n)
 
 
 def _default_rtol(x, rtol):
