@@ -10,6 +10,7 @@ from sparktensor.ops.shape import concat, permute_dims
 
 SHAPE = (2, 3, 4)
 AXES = [None, 0, -1, (0, 2), (2, 0), (0, 1, 2)]
+AXES_OR_NONE = AXES + [()]  # an empty tuple reduces nothing
 
 
 def _data(device, shape=SHAPE, seed=0):
@@ -26,7 +27,7 @@ def _same(got, expected):
 # ----- statistical functions: f(x, /, *, axis=None, keepdims=False, ...) -----
 @pytest.mark.parametrize("device", BACKENDS)
 @pytest.mark.parametrize("name", ["sum", "prod", "mean", "max", "min"])
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("axis", AXES_OR_NONE)
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_statistical_functions_take_the_standards_keywords(device, name, axis, keepdims):
     a, x = _data(device)
@@ -81,7 +82,7 @@ def test_argmax_and_argmin(device, name, axis, keepdims):
 
 @pytest.mark.parametrize("device", BACKENDS)
 @pytest.mark.parametrize("name", ["all", "any"])
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("axis", AXES_OR_NONE)
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_all_and_any(device, name, axis, keepdims):
     a = np.random.default_rng(2).random(SHAPE) > 0.3

@@ -50,6 +50,19 @@ def _on(x, index):
     return st.tensor(index, device=x.device)
 
 
+def _assigned(x, s, xp_index=(slice(1, None), np.array([2, 0]))):
+    """``y = x * 1; y[1:, [2, 0]] = s * s``: item assignment inside the graph."""
+    y = x * 1.0
+    y[xp_index] = s * s
+    return y
+
+
+def _torch_assigned(x, s):
+    y = x * 1.0
+    y[1:, torch.tensor([2, 0])] = s * s
+    return y
+
+
 # name: (sparktensor fn, PyTorch fn, input shapes, domain)
 CASES = {
     # reductions
@@ -65,6 +78,7 @@ CASES = {
     "amin_axes": (lambda x: st.amin(x, axis=(0, 2)), lambda x: x.amin((0, 2)), [(2, 3, 4)], distinct),
     "amax_ties": (lambda x: st.amax(x, axis=1), lambda x: x.amax(1), [(3, 5)], tied),
     "max_dim": (lambda x: st.max(x, dim=1).values, lambda x: x.max(1).values, [(3, 4)], distinct),
+    "max_all_ties": (lambda x: st.max(x), lambda x: x.max(), [(3, 5)], tied),
     "min_dim_ties": (lambda x: st.min(x, dim=0).values, lambda x: x.min(0).values, [(5, 3)], tied),
     "prod": (lambda x: st.prod(x, axis=1), lambda x: x.prod(1), [(3, 4)], anywhere),
     "prod_zeros": (lambda x: st.prod(x, axis=1), lambda x: x.prod(1), [(3, 4)], with_zeros),
@@ -110,6 +124,7 @@ CASES = {
                            anywhere),
     "getitem_mask": (lambda x: x[np.array([[True, False, True, False]] * 3)],
                      lambda x: x[torch.tensor([[True, False, True, False]] * 3)], [(3, 4)], anywhere),
+    "setitem": (_assigned, _torch_assigned, [(3, 4), (2, 2)], anywhere),
     # selection
     "gather": (lambda x: st.gather(x, 1, _on(x, ROWS)), lambda x: x.gather(1, _t(ROWS)), [(3, 4)], anywhere),
     "scatter": (lambda x, s: st.scatter(x, 1, _on(x, [[0, 1], [3, 2], [2, 0]]), s),
