@@ -294,9 +294,11 @@ class Tensor:
         """This tensor on a CUDA device (the current one when ``index`` is ``None``)."""
         return self.to("cuda" if index is None else f"cuda:{index}")
 
-    def astype(self, dtype):
-        """This tensor converted to ``dtype`` (differentiable between float types)."""
-        return C.astype(self, dtype)
+    def astype(self, dtype, copy=True):
+        """This tensor converted to ``dtype`` (differentiable between float types), a new tensor as NumPy's
+        ``astype`` gives; ``copy=False`` gives this tensor itself when it already has that dtype."""
+        out = C.astype(self, dtype)
+        return C.clone(out) if copy and out is self else out
 
     def _as(self, dtype):
         return self if dtype is None else C.astype(self, dtype)

@@ -344,6 +344,19 @@ def test_conversion_to_own_dtype_is_the_tensor_itself(device):
     assert x.float() is x and x.to(st.float32) is x and x.to(device) is x
 
 
+def test_astype_method_copies_as_numpys_does(device):
+    a = np.arange(3.0, dtype=np.float32)
+    x = st.tensor(a, device=device)
+    for copy in (True, False):
+        y, b = x.astype(st.float32, copy=copy), a.astype(np.float32, copy=copy)
+        y += 1  # writes through to the source exactly when NumPy's astype shares memory
+        b += 1
+        np.testing.assert_array_equal(to_numpy(x), a)
+    w = st.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (w.astype(st.float32) * 3).sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad), [3.0, 3.0])
+
+
 def test_astype_needs_a_dtype(device):
     with pytest.raises(TypeError, match="needs a dtype"):
         st.astype(st.ones(2, device=device), None)
