@@ -1,6 +1,11 @@
 """The two paths a backward formula runs on: raw arrays (fast), or Tensors recording a gradient (create_graph)."""
+import functools
+import sys
+
 from ...autograd.function import Function
 from ...ops._grad_utils import namespace_of
+
+__all__ = ["KeepsIntermediates", "RecomputedGradient", "namespace_of", "recording", "run", "raw"]
 
 
 class KeepsIntermediates(Function):
@@ -36,4 +41,44 @@ def raw(value):
     return value.data if type(value).__name__ == "Tensor" else value
 
 
-__all__ = ["KeepsIntermediates", "namespace_of", "recording", "run", "raw"]
+
+class RecomputedGradient(Function):
+    """The gradient of a composite ``fn`` (a function of Tensors built from differentiable ops) at its first
+    ``n_inputs`` values against output gradients (the other values), as arrays: one per input that is not None.
+
+    A fused op whose backward writes buffers in place records its gradient as this node instead: ``fn`` recomputes
+    the op from ops, and the node's own gradient is again a ``RecomputedGradient``, of the map from (inputs,
+    output gradients) to those gradients, so the result can be differentiated to any order. Each level runs on
+    detached copies, so it never walks the graph beyond the op.
+    """
+
+    @staticmethod
+    def forward(ctx, fn, n_inputs, *values):
+        ctx.fn, ctx.n_inputs = fn, n_inputs
+        ctx.save_for_backward(*values)
+        st = sys.modules["sparktensor"]
+        with st.enable_grad():
+            leaves = [None if v is None else st.Tensor(v, requires_grad=True) for v in values]
+            # recorded (create_graph) so that a surrounding recorded backward's mode does not change how it runs
+            return tuple(g.data for g in _vjp(fn, n_inputs, *leaves))
+
+    @staticmethod
+    def backward(ctx, *ggs):
+        values = ctx.saved_tensors
+        xp = namespace_of(*[v for v in ggs + tuple(values) if v is not None])
+        gradients = run(RecomputedGradient, xp, functools.partial(_vjp, ctx.fn, ctx.n_inputs), len(values), *values,
+                        *ggs)
+        gradients = iter(gradients)
+        return (None, None) + tuple(None if v is None else next(gradients) for v in values)
+
+
+def _vjp(fn, n_inputs, *values):
+    """The recorded gradients of ``fn(*values[:n_inputs])`` against ``values[n_inputs:]``, one per input present."""
+    st = sys.modules["sparktensor"]
+    inputs, grads = values[:n_inputs], values[n_inputs:]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o is not None and o.requires_grad]
+    targets = [x for x in inputs if x is not None]
+    gs = st.autograd.grad([o for o, _ in pairs], targets, [g for _, g in pairs], create_graph=True, allow_unused=True)
+    return tuple(st.zeros_like(x) if g is None else g for g, x in zip(gs, targets))

@@ -13,13 +13,17 @@ Given per-sequence ``lengths`` (a padded batch), a sequence's state is held
 from its last real step on: the steps past its end change nothing and get no
 gradient, so a reverse direction starts at its last real step.
 """
+import functools
 import sys
 import threading
 
 import numpy as np
 
-from ...autograd.function import Function
 from ...backend import get_array_module
+from ...creation import zeros
+from ...ops.elementwise import relu, sigmoid, tanh, where
+from ...ops.shape import stack
+from ._grad_paths import KeepsIntermediates, RecomputedGradient, namespace_of, recording
 from .linear import check_dtypes
 from ...amp.autocast_mode import lower_precision
 
@@ -205,11 +209,10 @@ def _lstm_step_backward(a, c, tc, gh, gc, da, sigmoid, tanh):
     gc *= f
 
 
-class LSTMFunction(Function):
-    """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input)."""
+class LSTMFunction(KeepsIntermediates):
+    """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input).
 
-    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
-    once_differentiable = True
+    A recorded gradient (``create_graph``) is that of the layer recomputed from ops (``_lstm_graph``)."""
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
@@ -227,14 +230,18 @@ class LSTMFunction(Function):
             _lstm_step(a[t], cs[prev], cs[new], hs[new], tcs[t], scale, shift)
             _hold(hs[new], hs[prev], idle[t])
             _hold(cs[new], cs[prev], idle[t])
-        ctx.save_for_backward(x, w_ih, w_hh, a, hs, cs, tcs)
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        ctx.keep(a, hs, cs, tcs)
         ctx.reverse, ctx.idle = reverse, idle
         last = 0 if reverse else seq.shape[0]
         return _outputs(hs, reverse), hs[last].copy(), cs[last].copy()
 
     @staticmethod
     def backward(ctx, gy, gh_n, gc_n):
-        x, w_ih, w_hh, a, hs, cs, tcs = ctx.saved_tensors
+        if recording(namespace_of(gy, gh_n, gc_n)):
+            return _recomputed(_lstm_graph, ctx, gy, gh_n, gc_n) + (None, None)
+        x, _, _, w_ih, w_hh, _, _ = ctx.saved_tensors
+        a, hs, cs, tcs = ctx.intermediates
         xp = get_array_module(a)
         sigmoid, _, _ = _lstm_constants(xp, w_hh.shape[1], a.dtype)
         tanh = 1 - sigmoid
@@ -297,11 +304,10 @@ def _gru_step_backward(a, h, hn, gh, da, dhh):
     gh *= z
 
 
-class GRUFunction(Function):
-    """One GRU layer in one direction over a whole sequence (or one step for a 2-D input)."""
+class GRUFunction(KeepsIntermediates):
+    """One GRU layer in one direction over a whole sequence (or one step for a 2-D input).
 
-    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
-    once_differentiable = True
+    A recorded gradient (``create_graph``) is that of the layer recomputed from ops (``_gru_graph``)."""
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
@@ -319,13 +325,17 @@ class GRUFunction(Function):
                 hh += b_hh
             _gru_step(a[t], hh, hs[prev], hs[new], hns[t])
             _hold(hs[new], hs[prev], idle[t])
-        ctx.save_for_backward(x, w_ih, w_hh, a, hs, hns)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
+        ctx.keep(a, hs, hns)
         ctx.reverse, ctx.idle = reverse, idle
         return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
 
     @staticmethod
     def backward(ctx, gy, gh_n):
-        x, w_ih, w_hh, a, hs, hns = ctx.saved_tensors
+        if recording(namespace_of(gy, gh_n)):
+            return _recomputed(_gru_graph, ctx, gy, gh_n) + (None, None)
+        x, _, w_ih, w_hh, _, _ = ctx.saved_tensors
+        a, hs, hns = ctx.intermediates
         xp = get_array_module(a)
         da, dhh = _scratch.empty(xp, a.shape, a.dtype), _scratch.empty(xp, a.shape, a.dtype)
         gh, through_hh = gh_n.copy(), _scratch.empty(xp, hs.shape[1:], hs.dtype)
@@ -346,11 +356,10 @@ class GRUFunction(Function):
 
 # ----- Elman RNN -----
 
-class RNNFunction(Function):
-    """One Elman RNN layer (tanh or relu) in one direction over a whole sequence (or one step for a 2-D input)."""
+class RNNFunction(KeepsIntermediates):
+    """One Elman RNN layer (tanh or relu) in one direction over a whole sequence (or one step for a 2-D input).
 
-    # backpropagation through time runs over gate buffers written in place: its gradient is not recorded
-    once_differentiable = True
+    A recorded gradient (``create_graph``) is that of the layer recomputed from ops (``_rnn_graph``)."""
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse, lengths=None):
@@ -367,13 +376,17 @@ class RNNFunction(Function):
             else:
                 xp.maximum(hs[new], 0, out=hs[new])
             _hold(hs[new], hs[prev], idle[t])
-        ctx.save_for_backward(x, w_ih, w_hh, hs)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
+        ctx.keep(hs)
         ctx.reverse, ctx.nonlinearity, ctx.idle = reverse, nonlinearity, idle
         return _outputs(hs, reverse), hs[0 if reverse else seq.shape[0]].copy()
 
     @staticmethod
     def backward(ctx, gy, gh_n):
-        x, w_ih, w_hh, hs = ctx.saved_tensors
+        if recording(namespace_of(gy, gh_n)):
+            return _recomputed(_rnn_graph, ctx, gy, gh_n) + (None, None, None)
+        x, _, w_ih, w_hh, _, _ = ctx.saved_tensors
+        hs, = ctx.intermediates
         xp = get_array_module(hs)
         da = _scratch.empty(xp, hs[1:].shape, hs.dtype)
         gh = gh_n.copy()
@@ -394,6 +407,81 @@ class RNNFunction(Function):
         gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 2, 3, 4, 5)], x,
                                                 _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
         return gx, gh, gw_ih, gw_hh, gb_ih, gb_hh, None, None, None
+
+
+# ----- the layers recomputed from ops, for recorded gradients -----
+
+def _recomputed(graph, ctx, *grads):
+    """The input gradients of a layer, recorded: ``graph`` (the layer from ops) differentiated at the saved inputs."""
+    inputs = ctx.saved_tensors
+    settings = {"reverse": ctx.reverse, "idle": ctx.idle}
+    if graph is _rnn_graph:
+        settings["nonlinearity"] = ctx.nonlinearity
+    gradients = iter(RecomputedGradient.apply(functools.partial(graph, **settings), len(inputs), *inputs, *grads))
+    return tuple(None if v is None else next(gradients) for v in inputs)
+
+
+def _scan(x, states, step, reverse, idle):
+    """Run ``step(input projection row, *states) -> states`` over the steps; a sequence past its end keeps its
+    states. Returns the first state of every step, stacked in time order, and the last states."""
+    outs = [None] * x.shape[0]
+    for t in (range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])):
+        new = step(x[t], *states)
+        if idle[t] is not None:
+            new = tuple(where(idle[t], old, s) for old, s in zip(states, new))
+        states = new
+        outs[t] = states[0]
+    return (stack(outs, axis=0),) + tuple(states)
+
+
+def _initial(state, x, hidden):
+    return zeros((x.shape[-2], hidden), dtype=x.dtype, device=x.device) if state is None else state
+
+
+def _projected(x, w, *biases):
+    a = _unpack(x) @ w.swapaxes(0, 1)
+    for b in biases:
+        if b is not None:
+            a = a + b
+    return a
+
+
+def _lstm_graph(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, idle):
+    """``lstm_layer`` from differentiable ops."""
+    size = w_hh.shape[1]
+    w_hh_t = w_hh.swapaxes(0, 1)
+
+    def step(a, h, c):
+        a = a + h @ w_hh_t
+        i, f, g, o = sigmoid(a[:, :size]), sigmoid(a[:, size:2 * size]), tanh(a[:, 2 * size:3 * size]), \
+            sigmoid(a[:, 3 * size:])
+        c = f * c + i * g
+        return o * tanh(c), c
+    return _scan(_projected(x, w_ih, b_ih, b_hh), (_initial(h0, x, size), _initial(c0, x, size)), step, reverse,
+                 idle)
+
+
+def _gru_graph(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, idle):
+    """``gru_layer`` from differentiable ops."""
+    size = w_hh.shape[1]
+    w_hh_t = w_hh.swapaxes(0, 1)
+
+    def step(a, h):
+        hh = h @ w_hh_t if b_hh is None else h @ w_hh_t + b_hh
+        r, z = sigmoid(a[:, :size] + hh[:, :size]), sigmoid(a[:, size:2 * size] + hh[:, size:2 * size])
+        n = tanh(a[:, 2 * size:] + r * hh[:, 2 * size:])
+        return ((h - n) * z + n,)
+    return _scan(_projected(x, w_ih, b_ih), (_initial(h0, x, size),), step, reverse, idle)
+
+
+def _rnn_graph(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse, idle):
+    """``rnn_layer`` from differentiable ops."""
+    w_hh_t = w_hh.swapaxes(0, 1)
+    activation = tanh if nonlinearity == "tanh" else relu
+
+    def step(a, h):
+        return (activation(a + h @ w_hh_t),)
+    return _scan(_projected(x, w_ih, b_ih, b_hh), (_initial(h0, x, w_hh.shape[1]),), step, reverse, idle)
 
 
 # ----- functional forms -----
