@@ -440,16 +440,14 @@ def test_a_function_without_a_tensor_version_runs_on_tensors_that_need_no_gradie
 def test_a_function_without_a_tensor_version_runs_on_a_float_tensor_without_grad(device):
     a, b = np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0])
     w, tb = st.tensor(a, device=device, requires_grad=True), st.tensor(b, device=device)
-    for got in (np.linalg.solve(st.tensor(a, device=device), tb), np.linalg.solve(w.detach(), tb)):
+    for got in (np.linalg.lstsq(st.tensor(a, device=device), tb)[0], np.linalg.lstsq(w.detach(), tb)[0]):
         assert isinstance(got, st.Tensor) and not got.requires_grad and got.device == w.device
-        np.testing.assert_allclose(to_numpy(got), np.linalg.solve(a, b), rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(got), np.linalg.lstsq(a, b)[0], rtol=1e-12)
     with st.no_grad():
-        np.testing.assert_allclose(to_numpy(np.linalg.solve(w, tb)), np.linalg.solve(a, b), rtol=1e-12)
-    eig = np.linalg.eigh(st.tensor(a, device=device))
+        np.testing.assert_allclose(to_numpy(np.linalg.lstsq(w, tb)[0]), np.linalg.lstsq(a, b)[0], rtol=1e-12)
+    eig = np.linalg.eig(st.tensor(a, device=device))
     assert isinstance(eig.eigenvalues, st.Tensor)
-    np.testing.assert_allclose(to_numpy(eig.eigenvalues), np.linalg.eigh(a).eigenvalues, rtol=1e-12)
-    with pytest.raises(TypeError, match=r"numpy\.bincount has no .* requires grad"):
-        np.bincount(st.tensor([0, 1, 1], device=device), weights=st.tensor([1.0, 2.0, 3.0], requires_grad=True))
+    np.testing.assert_allclose(np.sort(to_numpy(eig.eigenvalues)), np.sort(np.linalg.eig(a).eigenvalues), rtol=1e-12)
 
 
 # ----- SciPy through the Array API -----
