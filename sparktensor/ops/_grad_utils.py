@@ -14,8 +14,11 @@ place (no ``g[mask] = 0``, ``+=``, ``out=``, ``np.add.at``). The values it diffe
 inputs and outputs, kept with ``ctx.save_for_backward``: under ``create_graph`` those come back from
 ``ctx.saved_tensors`` as the graph's own tensors. Anything else kept on ``ctx`` (shapes, masks, indices) is a
 constant. A float array computed in forward that the gradient depends on is recomputed in backward from saved
-inputs or outputs. An op whose backward cannot be written so sets ``once_differentiable = True``: differentiating
-its gradient then raises instead of silently treating that gradient as a constant.
+inputs or outputs. A gradient that no ``xp`` function computes (indexing's scatter into zeros) comes from a
+Function of its own, called through ``differentiable`` so that the fast path runs its forward on the arrays and
+a recorded gradient applies it; its backward is the original op again (adjoint pairs). An op whose backward
+cannot be written so sets ``once_differentiable = True``: differentiating its gradient then raises instead of
+silently treating that gradient as a constant.
 """
 import sys
 
