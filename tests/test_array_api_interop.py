@@ -68,6 +68,14 @@ ESTIMATORS = {
     "MinMaxScaler": ("sklearn.preprocessing.MinMaxScaler", {}, ["data_min_", "data_max_", "scale_"],
                      ["transform"]),
     "KernelCenterer": ("sklearn.preprocessing.KernelCenterer", {}, ["K_fit_rows_", "K_fit_all_"], ["transform"]),
+    "Normalizer": ("sklearn.preprocessing.Normalizer", {}, [], ["transform"]),
+    "Binarizer": ("sklearn.preprocessing.Binarizer", {"threshold": 0.1}, [], ["transform"]),
+    "PolynomialFeatures": ("sklearn.preprocessing.PolynomialFeatures", {"degree": 2}, [], ["transform"]),
+    "Nystroem": ("sklearn.kernel_approximation.Nystroem", {"n_components": 20, "random_state": 0},
+                 ["components_", "normalization_"], ["transform"]),
+    "GaussianMixture": ("sklearn.mixture.GaussianMixture",
+                        {"n_components": 2, "init_params": "random_from_data", "random_state": 0},
+                        ["weights_", "means_", "covariances_"], ["predict_proba", "score_samples"]),
 }
 CLASSIFIERS = set()
 
