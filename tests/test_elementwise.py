@@ -494,3 +494,29 @@ def test_other_value_errors_pass_through_unchanged(device):
     with pytest.raises(ValueError) as info:
         st.arange(3, device=device) ** -1
     assert "broadcast" not in str(info.value) and "negative" in str(info.value)
+
+
+def test_floor_divide_by_infinities_follows_the_standard(device):
+    """``inf // 2`` is inf and ``1 // -inf`` is -0 (floor of the IEEE quotient), where NumPy gives NaN and -1."""
+    x = np.array([np.inf, -np.inf, np.inf, 1.0, -1.0, 1.0, 7.0, -7.0])
+    y = np.array([2.0, 2.0, -3.0, -np.inf, np.inf, np.inf, 2.0, 2.0])
+    out = to_numpy(st.floor_divide(st.tensor(x, device=device), st.tensor(y, device=device)))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(np.isinf(x) | np.isinf(y), np.floor(x / y), np.floor_divide(x, y))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected))
+    assert out[0] == np.inf and out[3] == 0 and np.signbit(out[3])
+
+
+@pytest.mark.parametrize("name", ["equal", "less", "logical_and", "bitwise_and", "bitwise_left_shift"])
+def test_binary_predicates_take_two_positional_only_arguments(name):
+    import inspect
+    parameters = list(inspect.signature(getattr(st, name)).parameters.values())
+    assert [p.name for p in parameters] == ["x1", "x2"] and all(p.kind == p.POSITIONAL_ONLY for p in parameters)
+
+
+@pytest.mark.parametrize("name", ["logical_not", "isnan", "isinf", "isfinite", "bitwise_invert", "signbit"])
+def test_unary_predicates_take_one_positional_only_argument(name):
+    import inspect
+    parameters = list(inspect.signature(getattr(st, name)).parameters.values())
+    assert len(parameters) == 1 and parameters[0].kind == parameters[0].POSITIONAL_ONLY

@@ -195,3 +195,24 @@ def test_complex_precision_is_kept(device, rng, dtype):
     assert out.dtype == np.dtype(dtype).type(0).real.dtype
     out.sum().backward()
     assert z.grad.dtype == np.dtype(dtype)
+
+
+def test_expm1_of_complex_is_accurate_near_zero(device):
+    mpmath = pytest.importorskip("mpmath")
+    z = np.array([1e-20 + 1e-10j, -3e-12 + 2e-9j, 1e-8 - 1e-8j, 0.5 + 0.25j])
+    expected = np.array([complex(mpmath.expm1(mpmath.mpc(v.real, v.imag))) for v in z])
+    np.testing.assert_allclose(to_numpy(st.expm1(st.tensor(z, device=device))), expected, rtol=1e-14, atol=0)
+    assert not np.allclose((np.exp(z) - 1).real, expected.real, rtol=1e-3, atol=0)  # the naive form loses it
+
+
+def test_expm1_of_complex_special_values_are_those_of_exp_minus_one(device):
+    inf, nan = np.inf, np.nan
+    z = np.array([complex(-0.0, 0.0), complex(inf, 0.0), complex(-inf, inf), complex(nan, 0.0), complex(inf, inf),
+                  complex(-inf, nan), complex(inf, nan)])
+    out = to_numpy(st.expm1(st.tensor(z, device=device)))
+    with np.errstate(invalid="ignore"):
+        expected = np.exp(z) - 1
+    expected[0] = 0j
+    np.testing.assert_array_equal(out.real, expected.real)
+    np.testing.assert_array_equal(np.isnan(out.imag), np.isnan(expected.imag))
+    assert not np.signbit(out[0].real)

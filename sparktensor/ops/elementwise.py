@@ -137,7 +137,16 @@ class FloorDivide(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.meta = meta(x), meta(y)
-        return x // y
+        z = x // y
+        if z.dtype.kind == "f":
+            # infinities as IEEE division and the standard have them (NumPy's floor_divide makes inf // 2 NaN
+            # and 1 // -inf -1): floor(x / y) there
+            xp = get_array_module(z)
+            infinite = xp.isinf(x) | xp.isinf(y)
+            if infinite.any():
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z = xp.where(infinite, xp.floor(x / y), z)
+        return z
 
     @staticmethod
     def backward(ctx, gz):
@@ -265,10 +274,21 @@ class Log1p(Function):
         return gy / conj(1 + x)
 
 
+def complex_expm1(xp, x):
+    """``exp(x) - 1`` of complex ``x``, accurate near 0 (NumPy's loses it) and with the standard's special cases
+    (those of ``exp(x) - 1``) where a part is infinite or NaN."""
+    a, b = xp.real(x), xp.imag(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        real = xp.expm1(a) * xp.cos(b) - 2 * xp.sin(b / 2) ** 2 + 0.0  # + 0.0: expm1(-0 + 0j) is +0
+        precise = real + 1j * (xp.exp(a) * xp.sin(b))
+        return xp.where(xp.isfinite(x), precise, xp.exp(x) - 1)
+
+
 class Expm1(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).expm1(floating(x))
+        xp = get_array_module(x)
+        y = complex_expm1(xp, x) if x.dtype.kind == "c" else xp.expm1(floating(x))
         ctx.save_for_backward(y)
         return y
 
@@ -583,12 +603,16 @@ class _Elementwise(Function):
         return getattr(get_array_module(*xs), cls.ufunc)(*xs)
 
 
-def _no_grad_op(name):
+def _no_grad_op(name, arity=2):
+    """The function ``name(x1, x2, /)`` (or ``name(x, /)``) computed by NumPy's ufunc of that name; no gradient."""
     op = type(name.title().replace("_", ""), (_Elementwise,), {"ufunc": name})
-
-    def fn(*xs):
-        return _broadcasting(op, name, *xs)
-    fn.__name__ = name
+    if arity == 1:
+        def fn(x, /):
+            return op.apply(x)
+    else:
+        def fn(x1, x2, /):
+            return _broadcasting(op, name, x1, x2)
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise ``{name}``, as NumPy's; no gradient."
     return fn
 
@@ -599,29 +623,36 @@ less = _no_grad_op("less")
 less_equal = _no_grad_op("less_equal")
 greater = _no_grad_op("greater")
 greater_equal = _no_grad_op("greater_equal")
-logical_not = _no_grad_op("logical_not")
+logical_not = _no_grad_op("logical_not", arity=1)
 logical_and = _no_grad_op("logical_and")
 logical_or = _no_grad_op("logical_or")
 logical_xor = _no_grad_op("logical_xor")
-isnan = _no_grad_op("isnan")
-isinf = _no_grad_op("isinf")
-isfinite = _no_grad_op("isfinite")
+isnan = _no_grad_op("isnan", arity=1)
+isinf = _no_grad_op("isinf", arity=1)
+isfinite = _no_grad_op("isfinite", arity=1)
 
 
-def _bitwise(name, symbol):
+def _check_bitwise(name, symbol, xs):
+    for x in xs:
+        dtype = getattr(x, "dtype", None)
+        kind = dtype.kind if dtype is not None else ("f" if isinstance(x, float) else "i")
+        if kind not in "biu":
+            raise TypeError(f"{symbol} ({name}) is bitwise on integers and logical on bool, as in NumPy, and not "
+                            f"defined for {dtype or type(x).__name__}; compare first (x > 0) or convert (x.long())")
+
+
+def _bitwise(name, symbol, arity=2):
     """NumPy's bitwise ufunc ``name``: bitwise on integers, logical on bool, a TypeError on floats."""
-    op = _no_grad_op(name)
-
-    def fn(*xs):
-        for x in xs:
-            dtype = getattr(x, "dtype", None)
-            kind = dtype.kind if dtype is not None else ("f" if isinstance(x, float) else "i")
-            if kind not in "biu":
-                raise TypeError(f"{symbol} ({name}) is bitwise on integers and logical on bool, as in NumPy, and not "
-                                f"defined for {dtype or type(x).__name__}; compare first (x > 0) or convert "
-                                f"(x.long())")
-        return op(*xs)
-    fn.__name__ = name
+    op = _no_grad_op(name, arity)
+    if arity == 1:
+        def fn(x, /):
+            _check_bitwise(name, symbol, (x,))
+            return op(x)
+    else:
+        def fn(x1, x2, /):
+            _check_bitwise(name, symbol, (x1, x2))
+            return op(x1, x2)
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise ``{symbol}``: NumPy's ``{name}`` (bitwise on integers, logical on bool); no gradient."
     return fn
 
@@ -629,6 +660,6 @@ def _bitwise(name, symbol):
 bitwise_and = _bitwise("bitwise_and", "&")
 bitwise_or = _bitwise("bitwise_or", "|")
 bitwise_xor = _bitwise("bitwise_xor", "^")
-bitwise_not = invert = _bitwise("invert", "~")
+bitwise_not = invert = _bitwise("invert", "~", arity=1)
 left_shift = bitwise_left_shift = _bitwise("left_shift", "<<")
 right_shift = bitwise_right_shift = _bitwise("right_shift", ">>")

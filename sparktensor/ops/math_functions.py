@@ -368,7 +368,7 @@ conj = conjugate = _unary(Conj, "conj", "Complex conjugate (a copy of a real ``x
 floor = _unary(Floor, "floor", "Largest integer not above ``x``; integers come back as they are; zero gradient.")
 ceil = _unary(Ceil, "ceil", "Smallest integer not below ``x``; integers come back as they are; zero gradient.")
 trunc = _unary(Trunc, "trunc", "``x`` rounded toward zero; integers come back as they are; zero gradient.")
-signbit = E._no_grad_op("signbit")
+signbit = E._no_grad_op("signbit", arity=1)
 signbit.__doc__ = "Whether the sign bit of ``x`` is set (True for -0.0 and negative values); no gradient."
 
 atan2 = arctan2 = _binary(Atan2, "atan2", "Angle of the point ``(x2, x1)`` (NumPy's ``arctan2(y, x)``).")
