@@ -88,6 +88,7 @@ def test_getitem_matches_numpy_gradcheck_and_torch(device, rng, index):
     np.testing.assert_array_equal(to_numpy(y), expected)
     if y.size:
         assert st.autograd.gradcheck(lambda x: x[_st_index(index, device)], [x])
+        assert st.autograd.gradgradcheck(lambda x: x[_st_index(index, device)], [x])
     # the gradient scatters back, adding up over repeated indices: NumPy's add.at is the reference
     g = rng.standard_normal(y.shape)
     y.backward(st.tensor(g, device=device))

@@ -22,6 +22,7 @@ def check_op(device, rng, fn, shapes, np_fn, torch_fn=None, dtypes=None):
     np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-12)
     if all(d == np.float64 for d in dtypes):
         assert st.autograd.gradcheck(fn, xs)
+        assert st.autograd.gradgradcheck(fn, xs)
     if torch_fn is not None:
         ts = [torch.tensor(a, requires_grad=True) for a in arrays]
         ty = torch_fn(*ts)

@@ -113,6 +113,9 @@ def test_reduction_gradcheck(device, rng, name, axis, keepdims):
     fn, _, _, domain = REDUCTIONS[name]
     x = st.tensor(domain(rng, SHAPE), dtype=st.float64, device=device, requires_grad=True)
     assert st.autograd.gradcheck(lambda t: fn(t, axis, keepdims), [x])
+    if name.startswith("std") and fn(x, axis, keepdims).ndim == 0:
+        pytest.xfail("sqrt of a 0-d array saves a NumPy scalar, which create_graph does not find among its outputs")
+    assert st.autograd.gradgradcheck(lambda t: fn(t, axis, keepdims), [x])
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -285,6 +288,7 @@ def test_softmax_family(device, rng, name, axis):
     np.testing.assert_array_equal(to_numpy(fn(st.tensor(x, device=device), dim=axis)), to_numpy(out))
     t = st.tensor(x, device=device, requires_grad=True)
     assert st.autograd.gradcheck(lambda v: fn(v, axis), [t])
+    assert st.autograd.gradgradcheck(lambda v: fn(v, axis), [t])
     _assert_close_to_torch(lambda v: fn(v, axis), lambda v: torch_fn(v, axis), x, device, rng)
 
 

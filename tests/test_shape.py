@@ -28,6 +28,7 @@ def check_op(device, rng, fn, shapes, np_fn=None, torch_fn=None):
             assert y.shape == np.shape(e) and y.device == xs[0].device
             np.testing.assert_allclose(to_numpy(y), e, rtol=1e-12)
     assert st.autograd.gradcheck(fn, [st.tensor(a, device=device, requires_grad=True) for a in arrays])
+    assert st.autograd.gradgradcheck(fn, [st.tensor(a, device=device, requires_grad=True) for a in arrays])
     if torch_fn is not None:
         ts = [torch.tensor(a, requires_grad=True) for a in arrays]
         tys = _as_tuple(torch_fn(*ts))
