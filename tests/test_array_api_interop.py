@@ -64,6 +64,9 @@ ESTIMATORS = {
     "PCA": ("sklearn.decomposition.PCA", {"n_components": 3, "svd_solver": "full"},
             ["components_", "explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"],
             ["transform"]),
+    "Ridge": ("sklearn.linear_model.Ridge", {"solver": "svd", "alpha": 0.5}, ["coef_", "intercept_"], ["predict"]),
+    "RidgeCV": ("sklearn.linear_model.RidgeCV", {"alphas": (0.1, 1.0, 10.0)}, ["coef_", "intercept_", "alpha_"],
+                ["predict"]),
     "StandardScaler": ("sklearn.preprocessing.StandardScaler", {}, ["mean_", "var_", "scale_"], ["transform"]),
     "MinMaxScaler": ("sklearn.preprocessing.MinMaxScaler", {}, ["data_min_", "data_max_", "scale_"],
                      ["transform"]),
@@ -76,8 +79,10 @@ ESTIMATORS = {
     "GaussianMixture": ("sklearn.mixture.GaussianMixture",
                         {"n_components": 2, "init_params": "random_from_data", "random_state": 0},
                         ["weights_", "means_", "covariances_"], ["predict_proba", "score_samples"]),
+    "LogisticRegression": ("sklearn.linear_model.LogisticRegression", {}, ["coef_", "intercept_"],
+                           ["predict", "predict_proba"]),
 }
-CLASSIFIERS = set()
+CLASSIFIERS = {"LogisticRegression"}
 
 
 def _data(name, rng):
