@@ -184,8 +184,10 @@ def test_round_of_complex_rounds_both_parts_with_a_zero_gradient(device, rng):
 
 
 def test_sign_of_complex_is_z_over_its_modulus(device):
-    z = np.array([3 + 4j, 0j, -2j])
-    np.testing.assert_allclose(to_numpy(st.sign(st.tensor(z, device=device))), [0.6 + 0.8j, 0, -1j], rtol=1e-15)
+    z = np.array([3 + 4j, 0j, -2j, complex(-0.0, -0.0)])
+    out = to_numpy(st.sign(st.tensor(z, device=device)))
+    np.testing.assert_allclose(out, [0.6 + 0.8j, 0, -1j, 0], rtol=1e-15)
+    assert not np.signbit(out[3].real) and not np.signbit(out[3].imag)  # the standard's 0 + 0j
 
 
 @pytest.mark.parametrize("dtype", ["complex64", "complex128"])

@@ -402,7 +402,8 @@ class Sign(Function):
         xp = get_array_module(x)
         if x.dtype.kind != "c":
             return xp.sign(x)
-        y = unit(x, xp.abs(x))  # x / |x| (NumPy 2's sign; older CuPy's takes the sign of the real part)
+        # x / |x| (NumPy 2's sign; older CuPy's takes the sign of the real part); + 0 makes sign(-0 - 0j) 0 + 0j
+        y = unit(x, xp.abs(x)) + 0
         ctx.save_for_backward(x, y)
         return y
 
