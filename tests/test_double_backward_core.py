@@ -89,6 +89,11 @@ CASES = {
     "logsumexp_keepdims": (lambda x: st.logsumexp(x, axis=(0, 1), keepdims=True),
                            lambda x: x.logsumexp((0, 1), keepdim=True), [(3, 4)], anywhere),
     "norm": (lambda x: st.norm(x, dim=1), lambda x: x.norm(dim=1), [(3, 4)], anywhere),
+    # 0-d: NumPy computes these as scalars, and the saved output must still be found under create_graph
+    "softmax_0d": (lambda x: st.softmax(x), lambda x: x.softmax(-1), [()], anywhere),
+    "log_softmax_0d": (lambda x: st.log_softmax(x), lambda x: x.log_softmax(-1), [()], anywhere),
+    "logsumexp_0d": (lambda x: st.logsumexp(x), lambda x: x.logsumexp(0), [()], anywhere),
+    "norm_0d": (lambda x: st.norm(x * x), lambda x: (x * x).norm(), [()], anywhere),
     "norm_all": (lambda x: st.norm(x), lambda x: x.norm(), [(3, 4)], anywhere),
     # shape
     "reshape": (lambda x: st.reshape(x, (4, 3)), lambda x: x.reshape(4, 3), [(3, 4)], anywhere),
@@ -165,7 +170,7 @@ CASES = {
 def _inputs(name, device, seed=0):
     fn, torch_fn, shapes, domain = CASES[name]
     rng = np.random.default_rng(seed)
-    arrays = [domain(rng, s) for s in shapes]
+    arrays = [np.asarray(domain(rng, s)) for s in shapes]  # a 0-d shape too stays a float64 array
     return fn, torch_fn, arrays, [st.tensor(a, device=device, requires_grad=True) for a in arrays]
 
 

@@ -67,6 +67,12 @@ def values_of(x):
     return x.data if is_tensor(x) else x
 
 
+def as_output(y):
+    """``y`` as an array, for an op that saves its output: NumPy gives a scalar for a 0-d result, which the Tensor
+    would wrap in a new array, and then ``create_graph`` would not find the saved output among the outputs."""
+    return y if y.ndim else get_array_module(y).asarray(y)
+
+
 def meta(x):
     """``(shape, dtype)`` of an array argument, ``None`` for a Python scalar."""
     if x.__class__ in _SCALARS or not hasattr(x, "shape"):

@@ -3,7 +3,7 @@ import string
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import conj, grad_for, meta, namespace_of, sum_to
+from ._grad_utils import as_output, conj, grad_for, meta, namespace_of, sum_to
 from ..amp.autocast_mode import lower_precision
 
 
@@ -185,7 +185,7 @@ class Norm2(Function):
     def forward(ctx, x, axes, keepdims):
         squares = (x * x.conj()).real if x.dtype.kind == "c" else x * x
         y = get_array_module(x).sqrt(squares.sum(axis=axes, keepdims=True))
-        y = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        y = as_output(y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes]))
         ctx.axes = axes
         ctx.save_for_backward(x, y)  # the output itself, so that create_graph finds it in the graph
         return y

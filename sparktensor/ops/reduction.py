@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import conj, is_tensor, namespace_of, normalize_axis, values_of
+from ._grad_utils import as_output, conj, is_tensor, namespace_of, normalize_axis, values_of
 
 
 def _pick(axis, keepdims, dim, keepdim):
@@ -376,7 +376,10 @@ class Softmax(Function):
     def forward(ctx, x, axis):
         xp = get_array_module(x)
         y = xp.exp(x - x.max(axis=axis, keepdims=True))
-        y /= y.sum(axis=axis, keepdims=True)
+        if x.ndim:
+            y /= y.sum(axis=axis, keepdims=True)
+        else:  # a 0-d result comes from NumPy as a scalar, which divides into a new one
+            y = as_output(y / y)
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -392,7 +395,7 @@ class LogSoftmax(Function):
     def forward(ctx, x, axis):
         xp = get_array_module(x)
         shifted = x - x.max(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        y = as_output(shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True)))
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -411,7 +414,7 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)
         with np.errstate(divide="ignore"):  # all -inf: log(0) = -inf is the answer
             y = m + xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
-        y = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        y = as_output(y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes]))
         ctx.axes = axes
         ctx.save_for_backward(x, y)  # the output itself, so that create_graph finds it in the graph
         return y
