@@ -103,21 +103,25 @@ def _leaf(values, device):
     return st.tensor(values, device=device, requires_grad=True)
 
 
+# a 0-d input too: NumPy gives a 0-d result as a scalar, which the ops keep as an array so the graph finds it
+@pytest.mark.parametrize("shape", [(2, 3), ()], ids=str)
 @pytest.mark.parametrize("name", [n for n in UNARY if UNARY[n][2] is not None])
-def test_unary_gradgradcheck(device, rng, name):
+def test_unary_gradgradcheck(device, rng, name, shape):
     fn, _, domain, _ = UNARY[name]
-    assert st.autograd.gradgradcheck(fn, [_leaf(domain(rng, (2, 3)), device)])
+    assert st.autograd.gradgradcheck(fn, [_leaf(domain(rng, shape), device)])
 
 
+@pytest.mark.parametrize("shape", [(2, 3), ()], ids=str)
 @pytest.mark.parametrize("name", [n for n in UNARY if UNARY[n][3]])
-def test_unary_gradgradcheck_complex(device, rng, name):
-    assert st.autograd.gradgradcheck(UNARY[name][0], [_leaf(off_the_axes(rng, (2, 3)), device)])
+def test_unary_gradgradcheck_complex(device, rng, name, shape):
+    assert st.autograd.gradgradcheck(UNARY[name][0], [_leaf(off_the_axes(rng, shape), device)])
 
 
+@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((), ())], ids=str)
 @pytest.mark.parametrize("name", BINARY)
-def test_binary_gradgradcheck_with_broadcasting(device, rng, name):
+def test_binary_gradgradcheck_with_broadcasting(device, rng, name, shapes):
     fn, _, x_domain, y_domain, _ = BINARY[name]
-    inputs = [_leaf(x_domain(rng, (2, 3)), device), _leaf(y_domain(rng, (3,)), device)]
+    inputs = [_leaf(x_domain(rng, shapes[0]), device), _leaf(y_domain(rng, shapes[1]), device)]
     assert st.autograd.gradgradcheck(fn, inputs)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import conj, grad_for, meta, namespace_of
+from ._grad_utils import as_output, conj, grad_for, meta, namespace_of
 
 
 def conj_of(v):
@@ -86,7 +86,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.meta = meta(x), meta(y)
-        z = x / y
+        z = as_output(x / y)  # saved outputs stay arrays (NumPy makes a 0-d result a scalar)
         if integral(x) and integral(y):
             z = z.astype(dtypes.get_default_dtype(), copy=False)
         ctx.save_for_backward(y, z)
@@ -105,7 +105,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.meta = meta(x), meta(y)
-        z = x ** y
+        z = as_output(x ** y)
         ctx.save_for_backward(x, y, z)
         return z
 
@@ -240,7 +240,7 @@ def neg(x):
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).exp(floating(x))
+        y = as_output(get_array_module(x).exp(floating(x)))
         ctx.save_for_backward(y)
         return y
 
@@ -288,7 +288,7 @@ class Expm1(Function):
     @staticmethod
     def forward(ctx, x):
         xp = get_array_module(x)
-        y = complex_expm1(xp, x) if x.dtype.kind == "c" else xp.expm1(floating(x))
+        y = as_output(complex_expm1(xp, x) if x.dtype.kind == "c" else xp.expm1(floating(x)))
         ctx.save_for_backward(y)
         return y
 
@@ -301,7 +301,7 @@ class Expm1(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).sqrt(floating(x))
+        y = as_output(get_array_module(x).sqrt(floating(x)))
         ctx.save_for_backward(y)
         return y
 
@@ -338,7 +338,7 @@ class Cos(Function):
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).tanh(floating(x))
+        y = as_output(get_array_module(x).tanh(floating(x)))
         ctx.save_for_backward(y)
         return y
 
@@ -352,7 +352,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         # the tanh form never overflows, unlike 1 / (1 + exp(-x))
-        y = get_array_module(x).tanh(floating(x) * 0.5)
+        y = as_output(get_array_module(x).tanh(floating(x) * 0.5))
         y += 1
         y *= 0.5
         ctx.save_for_backward(y)
@@ -367,7 +367,7 @@ class Sigmoid(Function):
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).maximum(x, 0)
+        y = as_output(get_array_module(x).maximum(x, 0))
         ctx.save_for_backward(y)
         return y
 
@@ -385,8 +385,11 @@ def unit(x, size):
 class Abs(Function):
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).abs(x)
-        ctx.save_for_backward(*((x, y) if x.dtype.kind == "c" else (x,)))
+        if x.dtype.kind != "c":
+            ctx.save_for_backward(x)
+            return get_array_module(x).abs(x)
+        y = as_output(get_array_module(x).abs(x))
+        ctx.save_for_backward(x, y)
         return y
 
     @staticmethod
@@ -403,7 +406,7 @@ class Sign(Function):
         if x.dtype.kind != "c":
             return xp.sign(x)
         # x / |x| (NumPy 2's sign; older CuPy's takes the sign of the real part); + 0 makes sign(-0 - 0j) 0 + 0j
-        y = unit(x, xp.abs(x)) + 0
+        y = as_output(unit(x, xp.abs(x)) + 0)
         ctx.save_for_backward(x, y)
         return y
 
@@ -421,7 +424,7 @@ class Sign(Function):
 class Round(Function):
     @staticmethod
     def forward(ctx, x, decimals):
-        if x.dtype.kind == "b" or (integral(x) and decimals >= 0):
+        if hasattr(x, "dtype") and (x.dtype.kind == "b" or (integral(x) and decimals >= 0)):
             return x.copy()  # already whole (NumPy would make bools float16)
         return get_array_module(x).round(x, decimals)
 

@@ -14,7 +14,7 @@ from ..autograd.function import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from . import elementwise as E
-from ._grad_utils import grad_for, meta, namespace_of
+from ._grad_utils import as_output, grad_for, meta, namespace_of
 from .elementwise import conj_of, floating, integral
 
 
@@ -27,7 +27,7 @@ class _Holomorphic(Function):
 
     @classmethod
     def forward(cls, ctx, x):
-        y = getattr(get_array_module(x), cls.ufunc)(floating(x))
+        y = as_output(getattr(get_array_module(x), cls.ufunc)(floating(x)))  # an array even when 0-d
         ctx.save_for_backward(y if cls.from_output else x)
         return y
 
@@ -211,7 +211,7 @@ class _Rounding(Function):
 
     @classmethod
     def forward(cls, ctx, x):
-        return x.copy() if integral(x) else getattr(get_array_module(x), cls.ufunc)(x)
+        return x.copy() if hasattr(x, "dtype") and integral(x) else getattr(get_array_module(x), cls.ufunc)(x)
 
     @staticmethod
     def backward(ctx, gy):
@@ -269,7 +269,7 @@ class Hypot(Function):
     def forward(ctx, x, y):
         x, y = _floating_pair(x, y)
         ctx.meta = meta(x), meta(y)
-        z = get_array_module(x, y).hypot(x, y)
+        z = as_output(get_array_module(x, y).hypot(x, y))
         ctx.save_for_backward(x, y, z)
         return z
 
@@ -288,7 +288,7 @@ class Logaddexp(Function):
     def forward(ctx, x, y):
         x, y = _floating_pair(x, y)
         ctx.meta = meta(x), meta(y)
-        z = get_array_module(x, y).logaddexp(x, y)
+        z = as_output(get_array_module(x, y).logaddexp(x, y))
         ctx.save_for_backward(x, y, z)
         return z
 
@@ -306,7 +306,7 @@ class Copysign(Function):
     def forward(ctx, x, y):
         x, y = _floating_pair(x, y)
         ctx.meta = meta(x), meta(y)
-        z = get_array_module(x, y).copysign(x, y)
+        z = as_output(get_array_module(x, y).copysign(x, y))
         ctx.save_for_backward(x, z)
         return z
 
