@@ -301,3 +301,17 @@ def test_complex_gradgradcheck_of_matmul_and_prod():
     y = st.tensor(_complex(rng, (4, 2)), requires_grad=True)
     assert st.autograd.gradgradcheck(lambda x, y: x @ y, [x, y])
     assert st.autograd.gradgradcheck(lambda x: st.prod(x, axis=1), [x])
+
+
+def test_scatter_of_a_0d_tensor_value_gets_the_gradient_of_every_written_place():
+    index = [[0, 1], [3, 2], [2, 0]]
+    rng = np.random.default_rng(6)
+    a, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    x, v = st.tensor(a, requires_grad=True), st.tensor(np.array(1.5), requires_grad=True)
+    (st.scatter(x * x, 1, st.tensor(index), value=v * v) * st.tensor(w)).sum().backward()
+    tx, tv = torch.tensor(a, requires_grad=True), torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    ((tx * tx).scatter(1, torch.tensor(index), (tv * tv).expand(3, 2)) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(to_numpy(v.grad), tv.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12)
+    assert st.autograd.gradgradcheck(lambda x, v: st.scatter(x * x, 1, st.tensor(index), value=v * v),
+                                     [st.tensor(a, requires_grad=True), st.tensor(np.array(1.5), requires_grad=True)])

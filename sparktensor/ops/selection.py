@@ -83,7 +83,9 @@ class Scatter(Function):
         if ctx.needs_input_grad[2]:
             picked = gy[ctx.where]  # a Tensor's [] is GetItem
             shape, dtype = ctx.src_meta
-            gsrc = picked if picked.shape == shape else differentiable(IndexPut, picked, shape, _within(picked.shape))
+            gsrc = picked
+            if picked.shape != shape:  # src larger than the index, or a 0-d value written everywhere
+                gsrc = differentiable(IndexPut, picked, shape, _within(picked.shape)) if shape else picked.sum()
             gsrc = gsrc if gsrc.dtype == dtype else gsrc.astype(dtype)
         return gx, None, gsrc, None, None
 
