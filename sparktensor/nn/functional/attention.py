@@ -6,14 +6,17 @@ accumulated so far), and keeps only the output and each row's log-sum-exp; the b
 tile's probabilities from them, and dropout's mask from a seed. Beside the inputs and outputs, memory is
 a few tiles per batch entry, whatever the sequence lengths.
 """
+import functools
 import math
 
 import numpy as np
 
 from ... import random as st_random
-from ...autograd.function import Function
 from ...backend import device_random_generator, get_array_module
 from ...ops._grad_utils import sum_to
+from ...ops.elementwise import where
+from ...ops.reduction import softmax
+from ._grad_paths import KeepsIntermediates, RecomputedGradient, namespace_of, recording, spread
 from ...tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -63,9 +66,9 @@ def _keep_scale(key, device, tile, shape, p, dtype):
     return keep.astype(dtype) * (0.0 if p == 1 else 1.0 / (1.0 - p))
 
 
-class BlockedAttention(Function):
-    # the backward recomputes score tiles into buffers written in place: its gradient is not recorded
-    once_differentiable = True
+class BlockedAttention(KeepsIntermediates):
+    """Attention over tiles of scores; a recorded gradient (``create_graph``) is that of ``_attention_graph``, the
+    same attention from ops over the whole score matrix."""
 
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale, dropout_p, key, device):
@@ -97,12 +100,20 @@ class BlockedAttention(Function):
                 out[..., i0:i1, :] = xp.where(alive, acc / safe, 0)
                 lse[..., i0:i1, :] = xp.where(alive, shift + xp.log(safe), np.inf)
         ctx.causal, ctx.scale, ctx.dropout_p, ctx.key, ctx.device = causal, scale, dropout_p, key, device
-        ctx.save_for_backward(q, k, v, mask, out, lse)
+        ctx.save_for_backward(q, k, v, mask, out)
+        ctx.keep(lse)
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        q, k, v, mask, out, lse = ctx.saved_tensors
+        q, k, v, mask, out = ctx.saved_tensors
+        lse, = ctx.intermediates
+        if recording(namespace_of(gout)):
+            keep = Tensor(_dropout_factors(ctx, q, k, lse)) if ctx.dropout_p else None
+            graph = functools.partial(_attention_graph, causal=ctx.causal, scale=ctx.scale,
+                                      alive=Tensor((lse != np.inf).astype(lse.dtype)), keep=keep)
+            inputs = (q, k, v, mask)
+            return spread(RecomputedGradient.apply(graph, 4, *inputs, gout), inputs) + (None,) * 5
         xp = get_array_module(q)
         # rowsum(P * dP) = rowsum(dO * O), with or without dropout
         delta = (gout * out).sum(axis=-1, keepdims=True)
@@ -125,6 +136,29 @@ class BlockedAttention(Function):
                 where = (..., *_mask_tile(mask, i0, i1, j0, j1))
                 gmask[where] += sum_to(gs, gmask[where].shape)
         return gq, gk, gv, gmask, None, None, None, None, None
+
+
+def _dropout_factors(ctx, q, k, lse):
+    """The forward's dropout factors over the whole (..., L, S) score matrix, tile by tile from its key."""
+    xp = get_array_module(lse)
+    keep = xp.zeros(lse.shape[:-1] + k.shape[-2:-1], lse.dtype)
+    for i, j, i0, i1, j0, j1 in _tiles(q, k, ctx.causal):
+        shape = lse.shape[:-2] + (i1 - i0, j1 - j0)
+        keep[..., i0:i1, j0:j1] = _keep_scale(ctx.key, ctx.device, (i, j), shape, ctx.dropout_p, lse.dtype)
+    return keep
+
+
+def _attention_graph(q, k, v, mask, causal, scale, alive, keep):
+    """``softmax(q k^T * scale + mask) v`` from differentiable ops; rows with no key allowed (``alive`` 0) give
+    zeros, and ``keep`` holds the dropout factors."""
+    xp = get_array_module(alive.data)
+    s = (q @ k.swapaxes(-1, -2)) * scale
+    if mask is not None:
+        s = where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    if causal:
+        s = where(xp.arange(k.shape[-2])[None, :] <= xp.arange(q.shape[-2])[:, None], s, -np.inf)
+    p = softmax(where(alive > 0, s, 0.0), -1) * alive  # a dead row's scores all -inf: zeros, without a nan gradient
+    return (p if keep is None else p * keep) @ v
 
 
 def _as_array(x, like):

@@ -1,5 +1,5 @@
 """``dropout``: zero elements with probability ``p`` during training and rescale the rest."""
-from ._grad_paths import KeepsIntermediates
+from ._grad_paths import KeepsIntermediates, constant, namespace_of
 from ... import random as st_random
 from ...ops._grad_utils import sum_to
 
@@ -14,7 +14,7 @@ class DropoutFunction(KeepsIntermediates):
     @staticmethod
     def backward(ctx, gy):
         mask, = ctx.intermediates
-        return sum_to(gy * mask, ctx.shape), None
+        return sum_to(gy * constant(namespace_of(gy), mask), ctx.shape), None
 
 
 def dropout(x, p=0.5, training=True, inplace=False, generator=None):

@@ -1,7 +1,7 @@
 """``embedding``: rows of a weight matrix picked by integer indices."""
 from ...autograd.function import Function
 from ...backend import get_array_module
-from ._grad_paths import namespace_of, raw, run
+from ._grad_paths import constant, namespace_of, raw, run
 
 
 class EmbeddingFunction(Function):
@@ -36,7 +36,7 @@ class EmbeddingGradient(Function):
         indices, padding_idx = ctx.indices, ctx.padding_idx
         ggy = ggw[indices]
         if padding_idx is not None:
-            ggy = ggy * (indices != padding_idx)[..., None].astype(ggy.dtype)
+            ggy = ggy * constant(namespace_of(ggw), (indices != padding_idx)[..., None].astype(ggy.dtype))
         return ggy, None, None, None
 
 

@@ -3,7 +3,7 @@ binary cross entropy (on probabilities or logits), Huber, smooth L1, Kullback-Le
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
 from ...amp.autocast_mode import float32_op
-from ._grad_paths import KeepsIntermediates
+from ._grad_paths import KeepsIntermediates, constant, namespace_of, recording
 
 
 def _reduce(loss, reduction):
@@ -65,7 +65,9 @@ class NllFunction(KeepsIntermediates):
         # the loss is linear in logp: its gradient is a constant array (from the labels and weights) times gy
         safe, w_label = ctx.intermediates
         xp = get_array_module(w_label)
-        scale = gy / ctx.norm if ctx.reduction == "mean" else gy
+        scale = gy
+        if ctx.reduction == "mean":  # a recorded gradient multiplies by a constant, the fast path divides as before
+            scale = gy * constant(namespace_of(gy), 1 / ctx.norm) if recording(namespace_of(gy)) else gy / ctx.norm
         if scale.ndim:
             scale = scale.reshape(scale.shape[:1] + (1,) + scale.shape[1:])
         g = xp.zeros(ctx.shape, w_label.dtype)
@@ -73,7 +75,7 @@ class NllFunction(KeepsIntermediates):
         if ctx.smoothing:
             w_b = ctx.w.reshape((1, -1) + (1,) * (len(ctx.shape) - 2))
             g -= (ctx.smoothing / ctx.classes) * w_b * xp.expand_dims(ctx.valid, 1)
-        return scale * g, None, None, None, None, None
+        return scale * constant(namespace_of(scale), g), None, None, None, None, None
 
 
 @float32_op

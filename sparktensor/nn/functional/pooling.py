@@ -10,7 +10,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
-from ._grad_paths import namespace_of, run
+from ._grad_paths import constant, namespace_of, run
 from ...ops.shape import reshape
 from .conv import _pair
 
@@ -272,7 +272,8 @@ class AdaptivePoolMatrices(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        rows, cols = ctx.matrices
+        xp = namespace_of(gy)
+        rows, cols = (constant(xp, m) for m in ctx.matrices)
         return rows.swapaxes(0, 1) @ gy @ cols, None, None
 
 

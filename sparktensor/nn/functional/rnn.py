@@ -23,7 +23,7 @@ from ...backend import get_array_module
 from ...creation import zeros
 from ...ops.elementwise import relu, sigmoid, tanh, where
 from ...ops.shape import stack
-from ._grad_paths import KeepsIntermediates, RecomputedGradient, namespace_of, recording
+from ._grad_paths import KeepsIntermediates, RecomputedGradient, namespace_of, recording, spread
 from .linear import check_dtypes
 from ...amp.autocast_mode import lower_precision
 
@@ -417,8 +417,7 @@ def _recomputed(graph, ctx, *grads):
     settings = {"reverse": ctx.reverse, "idle": ctx.idle}
     if graph is _rnn_graph:
         settings["nonlinearity"] = ctx.nonlinearity
-    gradients = iter(RecomputedGradient.apply(functools.partial(graph, **settings), len(inputs), *inputs, *grads))
-    return tuple(None if v is None else next(gradients) for v in inputs)
+    return spread(RecomputedGradient.apply(functools.partial(graph, **settings), len(inputs), *inputs, *grads), inputs)
 
 
 def _scan(x, states, step, reverse, idle):
