@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import sparktensor as st
 from backends import BACKENDS, to_numpy
+from sparktensor.ops.shape import concat, permute_dims
 
 
 # ----- input domains -----
@@ -121,6 +122,9 @@ CASES = {
     "repeat_counts": (lambda x: st.repeat(x, [1, 0, 3], axis=0),
                       lambda x: x.repeat_interleave(torch.tensor([1, 0, 3]), 0), [(3, 4)], anywhere),
     "tile": (lambda x: st.tile(x, (2, 1, 2)), lambda x: x.repeat(2, 1, 2), [(3, 4)], anywhere),
+    "concat_flattened": (lambda x, y: concat([x, y], axis=None), lambda x, y: torch.cat([x.reshape(-1), y.reshape(-1)]),
+                         [(3, 4), (2,)], anywhere),
+    "permute_dims": (lambda x: permute_dims(x, (1, 2, 0)), lambda x: x.permute(1, 2, 0), [(2, 3, 4)], anywhere),
     # indexing
     "getitem_basic": (lambda x: x[1:, None, ::2], lambda x: x[1:, None, ::2], [(3, 4)], anywhere),
     "getitem_ellipsis": (lambda x: x[..., 1], lambda x: x[..., 1], [(2, 3, 4)], anywhere),
@@ -140,6 +144,8 @@ CASES = {
                      [(3, 4)], anywhere),
     "masked_fill": (lambda x: st.masked_fill(x, _on(x, np.eye(3, 4, dtype=bool)), 2.0),
                     lambda x: x.masked_fill(torch.eye(3, 4, dtype=torch.bool), 2.0), [(3, 4)], anywhere),
+    "sort_array_api": (lambda x: st.sort(x, axis=0, descending=True, stable=True),
+                       lambda x: x.sort(stable=True, dim=0, descending=True).values, [(3, 4)], distinct),
     "sort": (lambda x: st.sort(x, dim=1, descending=True).values, lambda x: x.sort(1, descending=True).values,
              [(3, 4)], distinct),
     "topk": (lambda x: st.topk(x, 2, dim=0).values, lambda x: x.topk(2, 0).values, [(3, 4)], distinct),
