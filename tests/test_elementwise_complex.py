@@ -218,3 +218,13 @@ def test_expm1_of_complex_special_values_are_those_of_exp_minus_one(device):
     np.testing.assert_array_equal(out.real, expected.real)
     np.testing.assert_array_equal(np.isnan(out.imag), np.isnan(expected.imag))
     assert not np.signbit(out[0].real)
+
+
+def test_tanh_of_an_infinite_real_part_follows_the_standard(device):
+    """``tanh(+-inf + b j)`` for finite ``b`` is ``+-1 + 0j`` with the zero's sign that of ``b``."""
+    z = np.array([complex(np.inf, 2.0), complex(np.inf, -2.0), complex(-np.inf, 2.0), complex(np.inf, -0.0),
+                  0.3 + 0.2j])
+    out = to_numpy(st.tanh(st.tensor(z, device=device)))
+    np.testing.assert_array_equal(out[:4], [1, 1, -1, 1])
+    np.testing.assert_array_equal(np.signbit(out[:4].imag), np.signbit(z[:4].imag))
+    np.testing.assert_allclose(out[4], np.tanh(z[4]), rtol=1e-15)

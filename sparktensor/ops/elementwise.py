@@ -335,10 +335,20 @@ class Cos(Function):
         return -gy * conj(namespace_of(x).sin(x))
 
 
+def complex_tanh(xp, x):
+    """``tanh`` of complex ``x``, where an infinite real part with a finite imaginary part ``b`` gives
+    ``+-1 + 0j * sign(b)`` as the standard says (NumPy takes the zero's sign from ``sin(2 b)``)."""
+    a, b = xp.real(x), xp.imag(x)
+    limit = xp.copysign(1.0, a) + 0j
+    limit = xp.where(xp.signbit(b), xp.conj(limit), limit)  # conj flips the zero's sign; a sum would lose it
+    return xp.where(xp.isinf(a) & xp.isfinite(b), limit, xp.tanh(x))
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        y = as_output(get_array_module(x).tanh(floating(x)))
+        xp = get_array_module(x)
+        y = as_output(complex_tanh(xp, x) if x.dtype.kind == "c" else xp.tanh(floating(x)))
         ctx.save_for_backward(y)
         return y
 
