@@ -12,6 +12,7 @@ from ...autograd.function import Function
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
 from ...amp.autocast_mode import float32_op
+from ...tensor import Tensor
 
 
 def _shift(xp, a, by):
@@ -162,7 +163,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     loss = CTCFunction.apply(log_probs, xp.asarray(extended), xp.asarray(input_lengths), xp.asarray(target_lengths),
                              bool(zero_infinity))
     if reduction == "mean":
-        return R.mean(E.div(loss, xp.asarray(np.maximum(target_lengths, 1).astype(log_probs.dtype))))
+        # a Tensor divisor: an input of the division, so the loss's gradient can itself be recorded
+        return R.mean(E.div(loss, Tensor(xp.asarray(np.maximum(target_lengths, 1).astype(log_probs.dtype)))))
     if reduction == "sum":
         return R.sum(loss)
     return loss.reshape(()) if unbatched else loss

@@ -1,20 +1,24 @@
 """``embedding_bag``: the sum, mean or maximum of the embeddings in each bag, without the (bags, length, dim)
 intermediate of ``embedding`` followed by a reduction."""
+import functools
+
 import numpy as np
 
 from ...autograd.function import Function
 from ...backend import get_array_module
+from ...creation import zeros
+from ...ops.shape import concatenate
+from ...tensor import Tensor
+from ._grad_paths import RecomputedGradient, namespace_of, recording, spread
 
 
 class EmbeddingBagFunction(Function):
     """Reduce ``weight[indices]`` (times ``per_sample_weights[kept]`` in ``"sum"`` mode) over ``bags``.
 
     ``indices``, ``bags`` and ``kept`` are plain arrays: the looked-up rows, the bag of each, and their places in
-    the caller's input (entries equal to ``padding_idx`` are already dropped). An empty bag gives zeros.
+    the caller's input (entries equal to ``padding_idx`` are already dropped). An empty bag gives zeros. A
+    recorded gradient (``create_graph``) is that of ``_bag_graph``, the same reduction from ops.
     """
-
-    # the backward scatters with add.at into a new array: its gradient is not recorded
-    once_differentiable = True
 
     @staticmethod
     def forward(ctx, weight, per_sample_weights, indices, bags, kept, n_bags, mode):
@@ -43,6 +47,10 @@ class EmbeddingBagFunction(Function):
     def backward(ctx, gy):
         weight, per_sample_weights = ctx.saved_tensors
         indices, bags, kept, counts, mode = ctx.args
+        if recording(namespace_of(gy)):
+            graph = functools.partial(_bag_graph, args=ctx.args, first=getattr(ctx, "first", None))
+            inputs = (weight, per_sample_weights)
+            return spread(RecomputedGradient.apply(graph, 2, *inputs, gy), inputs) + (None,) * 5
         xp = get_array_module(gy)
         gw = xp.zeros(weight.shape, gy.dtype)
         if mode == "max":
@@ -60,6 +68,24 @@ class EmbeddingBagFunction(Function):
             grows = grows * per_sample_weights.reshape(-1)[kept][:, None]
         xp.add.at(gw, indices, grows)
         return gw, gpsw, None, None, None, None, None
+
+
+def _bag_graph(weight, per_sample_weights, args, first):
+    """``embedding_bag`` from differentiable ops: a product with a (bags, rows) matrix for sum and mean, for max the
+    row that held each bag's maximum (a zero row past the end for an empty bag)."""
+    indices, bags, kept, counts, mode = args
+    xp = get_array_module(indices)
+    rows = weight[indices]
+    if mode == "max":
+        rows = concatenate([rows, zeros((1, rows.shape[1]), dtype=rows.dtype, device=rows.device)])
+        return rows.reshape(-1)[first * rows.shape[1] + xp.arange(rows.shape[1])]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[kept].reshape(-1, 1)
+    members = xp.zeros((len(counts), len(indices)), rows.dtype)
+    members[bags, xp.arange(len(indices))] = 1
+    if mode == "mean":
+        members /= xp.maximum(counts, 1)[:, None]
+    return Tensor(members) @ rows
 
 
 def _plain(a, name):
