@@ -200,3 +200,26 @@ def test_gaussian_process_likelihood_gradient_matches_finite_differences():
     x, y = example.make_data(n=12)
     inputs = [st.tensor(v, dtype=st.float64, requires_grad=True) for v in (0.2, -0.1, -1.5)]
     assert st.autograd.gradcheck(lambda *p: example.log_marginal_likelihood(x, y, *p), inputs)
+
+
+def _run_script(name):
+    """Runs examples/<name> as a script, with the sparktensor this process imported; its output lines."""
+    import os
+    import subprocess
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(st.__file__).parents[1]))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_gaussian_process_script_runs_as_printed():
+    lines = _run_script("gaussian_process.py")
+    before, after = (float(v) for v in lines[-2].removeprefix("log marginal likelihood ").split(" -> "))
+    assert after > before, lines
+    assert lines[-3].startswith("fitted lengthscale"), lines
+
+
+def test_gradient_penalty_script_runs_as_printed():
+    lines = _run_script("gradient_penalty.py")
+    assert [line.split()[1] for line in lines] == ["50", "100", "150", "200"], lines
