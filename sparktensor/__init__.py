@@ -16,7 +16,7 @@ from .ops.elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bi
                               remainder, round, sigmoid, sign, sin, sqrt, sub, tanh, where)
 from .ops.reduction import (all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std,
                             sum, var)
-from .ops.shape import (broadcast_to, cat, chunk, concatenate, expand, expand_dims, flatten, flip, pad, permute,
+from .ops.shape import (broadcast_to, cat, chunk, concat, concatenate, permute_dims, expand, expand_dims, flatten, flip, pad, permute,
                         repeat, reshape, split, squeeze, stack, swapaxes, tile, transpose, unsqueeze, view)
 from .ops.indexing import getitem
 from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, matmul, norm, outer
