@@ -165,7 +165,7 @@ def test_binary_second_derivative_matches_torch(device, rng, name):
                                    atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["abs", "sign_of_complex", "angle", "sqrt", "reciprocal", "asinh"])
+@pytest.mark.parametrize("name", [n for n in UNARY if UNARY[n][3]])
 def test_complex_second_derivative_matches_torch(device, rng, name):
     fn, torch_fn, _, _ = UNARY[name]
     z, w = off_the_axes(rng, (2, 3)), off_the_axes(rng, (2, 3))
@@ -175,12 +175,15 @@ def test_complex_second_derivative_matches_torch(device, rng, name):
         out = fn(x)
         loss = (out.real if isinstance(out, torch.Tensor) else st.real(out)).sum()
         first = grad(loss, x, create_graph=True)[0]
+        if not first.requires_grad:  # linear functions: a constant gradient
+            return np.zeros(z.shape, complex)
         parts = (first.real, first.imag) if isinstance(first, torch.Tensor) else (st.real(first), st.imag(first))
         return grad((parts[0] * tensor(w.real) + parts[1] * tensor(w.imag)).sum(), x)[0]
 
     ours = second(st.autograd.grad, lambda a, **k: st.tensor(a, device=device, **k), fn)
     theirs = second(torch.autograd.grad, torch.tensor, torch_fn)
-    np.testing.assert_allclose(to_numpy(ours), theirs.resolve_conj().numpy(), rtol=1e-10, atol=1e-12)
+    theirs = theirs if isinstance(theirs, np.ndarray) else theirs.resolve_conj().numpy()
+    np.testing.assert_allclose(to_numpy(ours), theirs, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ZERO_GRADIENT)
