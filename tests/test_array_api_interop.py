@@ -64,6 +64,9 @@ ESTIMATORS = {
     "PCA": ("sklearn.decomposition.PCA", {"n_components": 3, "svd_solver": "full"},
             ["components_", "explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"],
             ["transform"]),
+    "LinearDiscriminantAnalysis": ("sklearn.discriminant_analysis.LinearDiscriminantAnalysis", {},
+                                   ["coef_", "intercept_", "means_", "priors_"],
+                                   ["predict", "predict_proba", "transform"]),
     "Ridge": ("sklearn.linear_model.Ridge", {"solver": "svd", "alpha": 0.5}, ["coef_", "intercept_"], ["predict"]),
     "RidgeCV": ("sklearn.linear_model.RidgeCV", {"alphas": (0.1, 1.0, 10.0)}, ["coef_", "intercept_", "alpha_"],
                 ["predict"]),
@@ -76,13 +79,15 @@ ESTIMATORS = {
     "PolynomialFeatures": ("sklearn.preprocessing.PolynomialFeatures", {"degree": 2}, [], ["transform"]),
     "Nystroem": ("sklearn.kernel_approximation.Nystroem", {"n_components": 20, "random_state": 0},
                  ["components_", "normalization_"], ["transform"]),
+    "GaussianNB": ("sklearn.naive_bayes.GaussianNB", {}, ["theta_", "var_", "class_prior_"],
+                   ["predict", "predict_proba"]),
     "GaussianMixture": ("sklearn.mixture.GaussianMixture",
                         {"n_components": 2, "init_params": "random_from_data", "random_state": 0},
                         ["weights_", "means_", "covariances_"], ["predict_proba", "score_samples"]),
     "LogisticRegression": ("sklearn.linear_model.LogisticRegression", {}, ["coef_", "intercept_"],
                            ["predict", "predict_proba"]),
 }
-CLASSIFIERS = {"LogisticRegression"}
+CLASSIFIERS = {"LinearDiscriminantAnalysis", "GaussianNB", "LogisticRegression"}
 
 
 def _data(name, rng):
