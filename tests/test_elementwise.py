@@ -520,3 +520,13 @@ def test_unary_predicates_take_one_positional_only_argument(name):
     import inspect
     parameters = list(inspect.signature(getattr(st, name)).parameters.values())
     assert len(parameters) == 1 and parameters[0].kind == parameters[0].POSITIONAL_ONLY
+
+
+def test_clip_with_min_above_max_matches_torch(device, rng):
+    """Where min > max the result is max, and the gradient goes to max alone, as PyTorch's clamp."""
+    x = np.array([0.0, 1.5, 3.0, -2.0])
+    low, high = np.array([2.0, 2.0, 0.5, -1.0]), np.array([1.0, 1.0, 1.0, 1.0])
+    _assert_close_to_torch(st.clip, lambda a, b, c: torch.clamp(a, b, c), [x, low, high], rng.standard_normal(4),
+                           device)
+    _assert_close_to_torch(lambda a: st.clip(a, 2.0, 1.0), lambda a: torch.clamp(a, 2.0, 1.0), [x],
+                           rng.standard_normal(4), device)

@@ -464,6 +464,11 @@ class Clip(Function):
         xp = namespace_of(gy)
         below = False if low is None else x < low
         above = False if high is None else x > high
+        if low is not None and high is not None:
+            crossed = low > high  # where min > max the result is max, and so is the gradient's way (as PyTorch)
+            if hasattr(crossed, "shape") or crossed:
+                above = above | crossed
+                below = below & ~above
         (mx, mlow, mhigh), (nx, nlow, nhigh) = ctx.meta, ctx.needs_input_grad
         return (grad_for(xp.where(below | above, 0, gy), mx) if nx else None,
                 grad_for(xp.where(below, gy, 0), mlow) if nlow else None,
