@@ -89,7 +89,7 @@ def _cases():
         ("binary_cross_entropy_with_logits", lambda F, x, y, w: F.binary_cross_entropy_with_logits(x, y,
                                                                                                   pos_weight=w),
          [x], [r.random((3, 5)), r.random(5) + 0.5]),
-        ("kl_div", lambda F, x, p: F.kl_div(F.log_softmax(x, 1), p, reduction="sum"), [x],
+        ("kl_div", lambda F, x, p: F.kl_div(F.log_softmax(x, 1), p, reduction="batchmean"), [x],
          [_probabilities(r, (3, 5))]),
         ("kl_div_log_target", lambda F, x, q: F.kl_div(x, q, reduction="sum", log_target=True), [x],
          [np.log(_probabilities(r, (3, 5)))]),
@@ -140,6 +140,52 @@ def test_second_derivatives_match_torch(device, fn, floats, constants):
         expected = np.zeros(h.shape) if th is None else th.numpy()
         got = np.zeros(expected.shape) if h is None else to_numpy(h)
         np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9, err_msg=f"second derivative {i}")
+
+
+def _third_derivatives(lib, F, fn, xs, cs):
+    """The gradient of ``sum(g2**3)``, g2 that of ``sum(g1**2)``, g1 that of ``sum(fn**2)``; zeros where unused."""
+    y = fn(F, *xs, *cs)
+    g1 = lib.autograd.grad((y * y).sum(), xs, create_graph=True)
+    g2 = lib.autograd.grad(sum((g * g).sum() for g in g1), xs, create_graph=True, allow_unused=True)
+    g3 = lib.autograd.grad(sum((g * g * g).sum() for g in g2 if g is not None), xs, allow_unused=True)
+    return [np.zeros(x.shape) if g is None else to_numpy(g) if lib is st else g.numpy() for g, x in zip(g3, xs)]
+
+
+# PyTorch's own layer_norm and batch_norm double backwards are not differentiated exactly (their third derivatives
+# differ from those of the same normalization written out in torch ops); those two are compared with that below
+THIRD_ORDER_CASES = [c for c in CASES if c.id not in ("layer_norm", "batch_norm_train")]
+
+
+@pytest.mark.parametrize("fn, floats, constants", THIRD_ORDER_CASES)
+def test_third_derivatives_match_torch(device, fn, floats, constants):
+    ours = _third_derivatives(st, F, fn, *_st_inputs(floats, constants, device))
+    theirs = _third_derivatives(torch, TF, fn, *_torch_inputs(floats, constants))
+    for h, th in zip(ours, theirs):
+        np.testing.assert_allclose(h, th, rtol=1e-6, atol=1e-8 * max(1.0, np.abs(th).max()))
+
+
+class _WrittenOut:
+    """PyTorch's layer_norm and batch_norm (training) written out in torch ops."""
+
+    @staticmethod
+    def layer_norm(x, shape, w, b):
+        axes = tuple(range(x.ndim - len(shape), x.ndim))
+        centered = x - x.mean(axes, keepdim=True)
+        return centered / torch.sqrt((centered * centered).mean(axes, keepdim=True) + 1e-5) * w + b
+
+    @staticmethod
+    def batch_norm(x, mean, var, w, b, training):
+        centered = x - x.mean((0, 2), keepdim=True)
+        xhat = centered / torch.sqrt((centered * centered).mean((0, 2), keepdim=True) + 1e-5)
+        return xhat * w[:, None] + b[:, None]
+
+
+@pytest.mark.parametrize("fn, floats, constants", [c for c in CASES if c.id in ("layer_norm", "batch_norm_train")])
+def test_normalization_third_derivatives_match_torch_written_out(device, fn, floats, constants):
+    ours = _third_derivatives(st, F, fn, *_st_inputs(floats, constants, device))
+    theirs = _third_derivatives(torch, _WrittenOut, fn, *_torch_inputs(floats, constants))
+    for h, th in zip(ours, theirs):
+        np.testing.assert_allclose(h, th, rtol=1e-6, atol=1e-8 * max(1.0, np.abs(th).max()))
 
 
 def test_dropout_gradient_is_differentiable_with_its_mask_constant(device):
