@@ -48,7 +48,6 @@ def raw(value):
     return value.data if type(value).__name__ == "Tensor" else value
 
 
-
 class RecomputedGradient(Function):
     """The gradient of a composite ``fn`` (a function of Tensors built from differentiable ops) at its first
     ``n_inputs`` values against output gradients (the other values), as arrays: one per float input (None and

@@ -6,6 +6,8 @@ The gradient is the true derivative of the loss with respect to ``log_probs``: m
 with respect to the logits *through a log_softmax*. The two agree once a ``log_softmax`` produced
 ``log_probs`` (its backward removes the extra term), which is how CTC is used; they differ on other inputs.
 """
+import functools
+
 import numpy as np
 
 from ...autograd.function import Function
@@ -13,6 +15,9 @@ from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
 from ...amp.autocast_mode import float32_op
 from ...tensor import Tensor
+from ...ops.elementwise import where
+from ...ops.shape import concatenate, stack
+from ._grad_paths import RecomputedGradient, namespace_of, recording
 
 
 def _shift(xp, a, by):
@@ -59,10 +64,9 @@ def _log_beta(xp, emit, skip, input_lengths, last):
 
 
 class CTCFunction(Function):
-    """Per-sample negative log likelihoods (N,) of (T, N, C) log probabilities for the extended targets (N, 2S+1)."""
+    """Per-sample negative log likelihoods (N,) of (T, N, C) log probabilities for the extended targets (N, 2S+1).
 
-    # the alpha-beta recursion writes its tables in place: its gradient is not recorded
-    once_differentiable = True
+    A recorded gradient (``create_graph``) is that of ``_ctc_graph``, the alpha recursion written with ops."""
 
     @staticmethod
     def forward(ctx, log_probs, extended, input_lengths, target_lengths, zero_infinity):
@@ -90,6 +94,10 @@ class CTCFunction(Function):
     def backward(ctx, gy):
         log_probs, = ctx.saved_tensors
         emit, skip, alpha, extended, input_lengths, last, nll, impossible = ctx.args
+        if recording(namespace_of(gy)):
+            graph = functools.partial(_ctc_graph, skip=skip, extended=extended, input_lengths=input_lengths,
+                                      last=last, impossible=impossible)
+            return RecomputedGradient.apply(graph, 1, log_probs, gy)[0], None, None, None, None
         xp = get_array_module(gy)
         beta = _log_beta(xp, emit, skip, input_lengths, last)
         # the posterior of each extended label at each step; an impossible target has none and gets no gradient
@@ -100,6 +108,42 @@ class CTCFunction(Function):
         t, b, _ = xp.meshgrid(xp.arange(steps), xp.arange(n), xp.arange(width), indexing="ij")
         xp.add.at(g, (t, b, xp.broadcast_to(extended, emit.shape)), -posterior * gy[:, None])
         return g, None, None, None, None
+
+
+def _ctc_graph(log_probs, skip, extended, input_lengths, last, impossible):
+    """The per-sample CTC losses from differentiable ops: the alpha recursion over the steps, each log-sum-exp
+    shifted by a constant so that the unreachable (-inf) states pass no nan gradient. Impossible targets and
+    empty inputs give a constant."""
+    xp = get_array_module(extended)
+    steps, n, classes = log_probs.shape
+    width = extended.shape[1]
+    emit = log_probs.reshape(steps, n * classes)[:, (xp.arange(n)[:, None] * classes + extended).reshape(-1)]
+    emit = emit.reshape(steps, n, width)
+    unreachable = Tensor(xp.full((n, width), -xp.inf, log_probs.dtype))
+    first = xp.arange(width) < 2
+    alphas = [where(Tensor(first), emit[0], unreachable)]
+    for t in range(1, steps):
+        prev = alphas[-1]
+        one_back = concatenate([unreachable[:, :1], prev[:, :-1]], axis=1)
+        two_back = where(Tensor(skip), concatenate([unreachable[:, :2], prev[:, :-2]], axis=1), unreachable)
+        alphas.append(_log_sum_exp(xp, (prev, one_back, two_back)) + emit[t])
+    final = stack(alphas).reshape(steps * n, width)[xp.maximum(input_lengths - 1, 0) * n + xp.arange(n)]
+    flat = final.reshape(-1)
+    rows = xp.arange(n) * width
+    before_end = where(Tensor(last > 0), flat[rows + xp.maximum(last - 1, 0)], unreachable[:, 0])
+    nll = -_log_sum_exp(xp, (flat[rows + last], before_end))
+    return where(Tensor(impossible | (input_lengths == 0)), Tensor(xp.zeros(n, log_probs.dtype)), nll)
+
+
+def _log_sum_exp(xp, terms):
+    """``log(sum(exp(terms)))`` shifted by the (constant) largest term; -inf where every term is -inf."""
+    top = terms[0].data
+    for term in terms[1:]:
+        top = xp.maximum(top, term.data)
+    finite = xp.isfinite(top)
+    shift = Tensor(xp.where(finite, top, 0))
+    total = sum(E.exp(term - shift) for term in terms[1:]) + E.exp(terms[0] - shift)
+    return where(Tensor(finite), shift + E.log(where(Tensor(finite), total, 1.0)), -xp.inf)
 
 
 def _lengths(v, n, name):
