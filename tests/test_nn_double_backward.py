@@ -377,3 +377,19 @@ def test_ctc_loss_gradgradcheck(device, reduction, zero_infinity):
         return F.ctc_loss(F.log_softmax(x, 2), _t(targets, device), input_lengths, target_lengths,
                           reduction=reduction, zero_infinity=zero_infinity)
     assert st.autograd.gradgradcheck(loss, (x,))
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: F.conv2d(x, x[:2, :3, :2, :2]),
+    lambda x: F.gelu(x),
+    lambda x: F.layer_norm(x, (5,)),
+    lambda x: F.dropout(x, 0.5),
+], ids=["conv2d", "gelu", "layer_norm", "dropout"])
+def test_intermediates_kept_for_the_fast_backward_are_released_by_it(device, make):
+    x = _t(np.random.default_rng(0).standard_normal((3, 3, 4, 5)), device, requires_grad=True)
+    y = make(x)
+    assert y.grad_fn.intermediates  # the fast backward's arrays, held until it runs
+    y.sum().backward(retain_graph=True)
+    assert y.grad_fn.intermediates  # a retained graph keeps them for the next backward
+    y.sum().backward()
+    assert y.grad_fn.intermediates == ()
