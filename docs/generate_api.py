@@ -19,7 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 API = ROOT / "docs" / "api.md"
 MODULES = ("sparktensor", "sparktensor.nn", "sparktensor.nn.functional", "sparktensor.optim",
            "sparktensor.optim.lr_scheduler", "sparktensor.data", "sparktensor.models", "sparktensor.dist",
-           "sparktensor.autograd", "sparktensor.scaling")
+           "sparktensor.autograd", "sparktensor.autograd.functional", "sparktensor.linalg", "sparktensor.fft",
+           "sparktensor.scaling")
 HEADER = ("# API reference\n\n"
           "Generated from the docstrings by `python docs/generate_api.py`; do not edit by hand. Signatures and the "
           "first paragraph of each docstring; `help(name)` in Python shows the rest.\n")

@@ -31,7 +31,7 @@ from .autograd.strict_dtypes import is_strict_dtypes, set_strict_dtypes, strict_
 from .ops.math_functions import *  # noqa: F401,F403
 from .ops.array_functions import *  # noqa: F401,F403
 from .array_api import *  # noqa: F401,F403
-from .linalg import *  # noqa: F401,F403 (its __all__: the linear algebra names the standard puts at the top)
+from .linalg import matrix_transpose, tensordot, vecdot  # the standard puts these at the top level too
 from . import fft, linalg  # noqa: E402
 from .fft import view_as_complex, view_as_real  # PyTorch's names for a complex tensor's real pairs
 

@@ -561,6 +561,48 @@ class Tensor:
     clamp = clip
     def maximum(self, other): return E.maximum(self, other)
     def minimum(self, other): return E.minimum(self, other)
+    # the Array API's other elementwise functions, under their PyTorch and NumPy method names
+    def acos(self): return M.acos(self)
+    def asin(self): return M.asin(self)
+    def atan(self): return M.atan(self)
+    def acosh(self): return M.acosh(self)
+    def asinh(self): return M.asinh(self)
+    def atanh(self): return M.atanh(self)
+    arccos, arcsin, arctan, arccosh, arcsinh, arctanh = acos, asin, atan, acosh, asinh, atanh
+    def atan2(self, other): return M.atan2(self, other)
+    arctan2 = atan2
+    def cosh(self): return M.cosh(self)
+    def sinh(self): return M.sinh(self)
+    def tan(self): return M.tan(self)
+    def log2(self): return M.log2(self)
+    def log10(self): return M.log10(self)
+    def floor(self): return M.floor(self)
+    def ceil(self): return M.ceil(self)
+    def trunc(self): return M.trunc(self)
+    def reciprocal(self): return M.reciprocal(self)
+    def signbit(self): return M.signbit(self)
+    def hypot(self, other): return M.hypot(self, other)
+    def logaddexp(self, other): return M.logaddexp(self, other)
+    def copysign(self, other): return M.copysign(self, other)
+    def nextafter(self, other): return M.nextafter(self, other)
+    def angle(self): return M.angle(self)
+    def conj(self): return M.conj(self)
+    conjugate = conj
+    def neg(self): return E.neg(self)
+    negative = neg
+    def isfinite(self): return E.isfinite(self)
+    def isnan(self): return E.isnan(self)
+    def isinf(self): return E.isinf(self)
+
+    @property
+    def real(self):
+        """The real part (the tensor itself for a real one), differentiable."""
+        return M.real(self) if self.dtype.kind == "c" else self
+
+    @property
+    def imag(self):
+        """The imaginary part, differentiable; of a real tensor, zeros."""
+        return M.imag(self)
 
     # ----- reductions -----
     # dtype= computes in that type, as NumPy's methods (Dask's reductions pass it)
@@ -768,6 +810,7 @@ def _defer(op, x, y):
 
 from .autograd import grad_mode as _grad_mode  # noqa: E402  (these modules import Tensor)
 from . import autograd as _autograd  # noqa: E402
+from .ops import math_functions as M  # noqa: E402
 from .ops import (conversion as C, elementwise as E, indexing as I, linalg as L, reduction as R,  # noqa: E402
                   selection as P, shape as S)
 from . import numpy_protocols as _numpy_protocols  # noqa: E402

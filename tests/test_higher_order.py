@@ -241,3 +241,14 @@ def test_functional_strict_and_shape_errors():
         F.vjp(lambda x: x * 2, a, st.ones(2, dtype=st.float64))
     with pytest.raises(RuntimeError, match="single-element"):
         F.vjp(lambda x: x * 2, a)
+
+
+def test_a_plain_array_operand_is_a_constant_of_the_recorded_gradient():
+    a0 = np.array([3.0, -1.0])
+    x, tx = _pair([0.5, 2.0], requires_grad=True)
+    g, = st.autograd.grad((x * a0 * x).sum() + st.atan2(x, a0).sum(), x, create_graph=True)
+    tg, = torch.autograd.grad((tx * torch.tensor(a0) * tx).sum() + torch.atan2(tx, torch.tensor(a0)).sum(), tx,
+                              create_graph=True)
+    h, = st.autograd.grad((g * g).sum(), x)
+    th, = torch.autograd.grad((tg * tg).sum(), tx)
+    np.testing.assert_allclose(h.numpy(), th.numpy())

@@ -24,6 +24,8 @@ class _CreateGraph(threading.local):
 
 create_graph_state = _CreateGraph()
 
+_CONSTANT = "constant"  # the source of a saved array that was passed to forward as a plain array
+
 FREED_GRAPH = ("trying to backward through the graph a second time (its saved arrays were freed "
                "after the first backward); pass retain_graph=True to the first backward or grad call")
 
@@ -87,6 +89,8 @@ class Function:
         for position, (array, source) in enumerate(zip(self._saved, sources)):
             if isinstance(source, Tensor):
                 out.append(source)
+            elif source is _CONSTANT:
+                out.append(array)
             elif source is not None:  # an output of this node: a tensor on the same graph edge
                 out.append(Tensor._from_op(array, self, source, [0]))
             elif getattr(array, "dtype", None) is not None and array.dtype.kind in "fc":
@@ -154,6 +158,9 @@ class Function:
                 if isinstance(t, Tensor) and t.data is s:
                     tracked.append((t._version, t._version[0], position))
                     sources[position] = t
+                    break
+                if t is s:  # a plain array passed in: a constant of the gradient
+                    sources[position] = _CONSTANT
                     break
             else:
                 for index, t in enumerate(outs):

@@ -14,8 +14,7 @@ from .solvers import inv, matrix_power, matrix_rank, pinv, solve  # noqa: F401
 from .spectral import eigh, eigvalsh, svd, svdvals  # noqa: F401
 from .numpy_table import NUMPY_FUNCTIONS, NUMPY_UFUNCS  # noqa: F401
 
-__all__ = ["tensordot", "vecdot", "matrix_transpose"]  # the names the standard also puts at the top level
-
 STANDARD_NAMES = ("cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
                   "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve", "svd",
                   "svdvals", "tensordot", "trace", "vecdot", "vector_norm")
+__all__ = [*STANDARD_NAMES, "EighResult", "QRResult", "SlogdetResult", "SVDResult", "LinAlgError"]
