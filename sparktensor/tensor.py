@@ -622,7 +622,7 @@ class Tensor:
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None): return R.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     # ----- shape -----
-    def reshape(self, *shape): return S.reshape(self, *shape)
+    def reshape(self, *shape, **kwargs): return S.reshape(self, *shape, **kwargs)
     view = reshape
     def transpose(self, *axes, dim0=None, dim1=None):
         """Two ints (or ``dim0``/``dim1``) swap those axes, as PyTorch; none reverses, a tuple permutes, as NumPy."""

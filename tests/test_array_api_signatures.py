@@ -246,3 +246,18 @@ def test_indexing_gradients_add_up_where_an_element_is_picked_twice(name):
     np.add.at(expected, key, w)
     np.testing.assert_allclose(to_numpy(x.grad), expected, rtol=1e-12)
     assert st.autograd.gradgradcheck(lambda t: t[key] * t[key], [st.tensor(a, requires_grad=True)])
+
+
+def test_reshape_takes_the_standards_shape_argument_and_the_old_forms():
+    import inspect
+    assert list(inspect.signature(st.reshape).parameters)[:2] == ["x", "shape"]
+    x = st.arange(6)
+    for got in (st.reshape(x, (2, 3)), st.reshape(x, shape=(2, 3)), st.reshape(x, 2, 3), x.reshape(shape=(2, 3)),
+                x.reshape(2, 3), x.reshape((2, 3))):
+        np.testing.assert_array_equal(got.numpy(), np.arange(6).reshape(2, 3))
+
+
+def test_vecdot_of_small_integers_keeps_their_dtype_as_the_standard():
+    a = st.tensor([200, 100, 7], dtype=st.uint8)
+    assert st.vecdot(a, a).dtype == np.uint8 == np.vecdot(a.numpy(), a.numpy()).dtype
+    assert int(st.vecdot(a, a)) == int(np.vecdot(a.numpy(), a.numpy()))

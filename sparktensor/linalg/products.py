@@ -47,7 +47,9 @@ class Vecdot(Function):
     def forward(ctx, x1, x2, axis):
         ctx.meta, ctx.axis = (meta(x1), meta(x2)), axis
         ctx.save_for_backward(x1, x2)
-        return namespace_of(x1, x2).asarray((conj(x1) * x2).sum(axis=axis))
+        product = conj(x1) * x2
+        # the sum keeps the operands' dtype (NumPy's sum would widen small integers to 64 bits)
+        return namespace_of(x1, x2).asarray(product.sum(axis=axis, dtype=product.dtype))
 
     @staticmethod
     def backward(ctx, g):

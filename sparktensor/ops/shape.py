@@ -64,13 +64,11 @@ class BroadcastTo(Function):
         return sum_to(gy, ctx.shape), None
 
 
-def reshape(x, *sizes, shape=None, copy=None):
-    """The same elements in a new shape (one dimension may be -1), given as ``reshape(x, 2, 3)``, ``reshape(x, (2,
-    3))`` or ``reshape(x, shape=(2, 3))``; ``copy=True`` always copies, ``copy=False`` raises where the new shape
-    cannot be a view (the Array API's ``copy``)."""
-    if (shape is None) == (not sizes):
-        raise TypeError(f"reshape: give the new shape once, positionally or as shape=, got {sizes} and shape={shape}")
-    shape = _sizes(sizes) if shape is None else _sizes((shape,))
+def reshape(x, /, shape, *sizes, copy=None):
+    """The same elements in a new shape (one dimension may be -1), given as ``reshape(x, (2, 3))``,
+    ``reshape(x, shape=(2, 3))`` or ``reshape(x, 2, 3)``; ``copy=True`` always copies, ``copy=False`` raises where
+    the new shape cannot be a view (the Array API's ``copy``)."""
+    shape = _sizes((shape, *sizes))
     out = Reshape.apply(x, tuple(int(s) for s in shape))
     if copy:
         from .conversion import clone
