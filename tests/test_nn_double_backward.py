@@ -56,6 +56,16 @@ def _cases():
                                                                      r.standard_normal(6)], []),
         ("conv_transpose2d", lambda F, x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
          [away((2, 3, 4, 4)), r.standard_normal((3, 2, 3, 3))], []),
+        ("conv3d", lambda F, x, w, b: F.conv3d(x, w, b, (1, 2, 1), 1) ** 2,
+         [away((1, 2, 4, 5, 4)), r.standard_normal((3, 2, 2, 3, 2)), r.standard_normal(3)], []),
+        ("conv_transpose1d", lambda F, x, w, b: F.conv_transpose1d(x, w, b, 2, 1) ** 2,
+         [away((2, 3, 5)), r.standard_normal((3, 2, 3)), r.standard_normal(2)], []),
+        ("max_pool3d", lambda F, x: F.max_pool3d(x, 2, 1) ** 2, [away((1, 2, 4, 5, 4))], []),
+        ("avg_pool3d", lambda F, x: F.avg_pool3d(x, 2) ** 2, [away((1, 2, 4, 5, 4))], []),
+        ("adaptive_avg_pool3d", lambda F, x: F.adaptive_avg_pool3d(x, (3, 2, 3)) ** 2, [away((1, 2, 4, 5, 4))], []),
+        ("interpolate_nearest", lambda F, x: F.interpolate(x, scale_factor=2) ** 2, [image], []),
+        ("interpolate_bilinear", lambda F, x: F.interpolate(x, size=(9, 4), mode="bilinear") ** 2, [image], []),
+        ("pixel_shuffle", lambda F, x: F.pixel_shuffle(x, 2) ** 2, [away((2, 8, 3, 2))], []),
         ("max_pool2d", lambda F, x: F.max_pool2d(x, 2) ** 2, [image], []),
         ("max_pool2d_overlapping", lambda F, x: F.max_pool2d(x, 3, 2, 1, 1, True) ** 2, [image], []),
         ("avg_pool2d", lambda F, x: F.avg_pool2d(x, 3, 2, 1, False, False) ** 2, [image], []),
@@ -69,6 +79,13 @@ def _cases():
         ("group_norm", lambda F, x, w, b: F.group_norm(x, 2, w, b), [away((3, 4, 5)), r.standard_normal(4),
                                                                    r.standard_normal(4)], []),
         ("rms_norm", lambda F, x, w: F.rms_norm(x, (5,), w), [away((4, 3, 5)), r.standard_normal(5)], []),
+        ("instance_norm", lambda F, x, w, b: F.instance_norm(x, weight=w, bias=b), [away((3, 4, 5)),
+                                                                                 r.standard_normal(4),
+                                                                                 r.standard_normal(4)], []),
+        ("normalize", lambda F, x: F.normalize(x, dim=1), [x], []),
+        ("cosine_similarity", lambda F, x, y: F.cosine_similarity(x, y), [x, r.standard_normal((3, 5))], []),
+        ("pairwise_distance", lambda F, x, y: F.pairwise_distance(x, y), [x, r.standard_normal((3, 5))], []),
+        ("prelu", lambda F, x, w: F.prelu(x, w) ** 2, [away((3, 4, 2)), r.random(4)], []),
         ("embedding", lambda F, w, i: F.embedding(i, w, padding_idx=2) ** 2, [r.standard_normal((5, 3))],
          [np.array([[0, 2, 2], [3, 0, 1]])]),
         ("unfold", lambda F, x: F.unfold(x, (2, 3), padding=1, stride=(2, 1)) ** 2, [image], []),
@@ -151,9 +168,11 @@ def _third_derivatives(lib, F, fn, xs, cs):
     return [np.zeros(x.shape) if g is None else to_numpy(g) if lib is st else g.numpy() for g, x in zip(g3, xs)]
 
 
-# PyTorch's own layer_norm and batch_norm double backwards are not differentiated exactly (their third derivatives
-# differ from those of the same normalization written out in torch ops); those two are compared with that below
-THIRD_ORDER_CASES = [c for c in CASES if c.id not in ("layer_norm", "batch_norm_train")]
+# PyTorch's own layer_norm, batch_norm and instance_norm double backwards are not differentiated exactly (their
+# third derivatives differ from those of the same normalization written out in torch ops); those are compared with
+# that below
+WRITTEN_OUT = ("layer_norm", "batch_norm_train", "instance_norm")
+THIRD_ORDER_CASES = [c for c in CASES if c.id not in WRITTEN_OUT]
 
 
 @pytest.mark.parametrize("fn, floats, constants", THIRD_ORDER_CASES)
@@ -165,7 +184,7 @@ def test_third_derivatives_match_torch(device, fn, floats, constants):
 
 
 class _WrittenOut:
-    """PyTorch's layer_norm and batch_norm (training) written out in torch ops."""
+    """PyTorch's layer_norm, batch_norm (training) and instance_norm written out in torch ops."""
 
     @staticmethod
     def layer_norm(x, shape, w, b):
@@ -179,8 +198,14 @@ class _WrittenOut:
         xhat = centered / torch.sqrt((centered * centered).mean((0, 2), keepdim=True) + 1e-5)
         return xhat * w[:, None] + b[:, None]
 
+    @staticmethod
+    def instance_norm(x, weight, bias):
+        centered = x - x.mean(2, keepdim=True)
+        xhat = centered / torch.sqrt((centered * centered).mean(2, keepdim=True) + 1e-5)
+        return xhat * weight[:, None] + bias[:, None]
 
-@pytest.mark.parametrize("fn, floats, constants", [c for c in CASES if c.id in ("layer_norm", "batch_norm_train")])
+
+@pytest.mark.parametrize("fn, floats, constants", [c for c in CASES if c.id in WRITTEN_OUT])
 def test_normalization_third_derivatives_match_torch_written_out(device, fn, floats, constants):
     ours = _third_derivatives(st, F, fn, *_st_inputs(floats, constants, device))
     theirs = _third_derivatives(torch, _WrittenOut, fn, *_torch_inputs(floats, constants))
