@@ -123,15 +123,30 @@ def _fit_both(name, device):
 
 
 def _scipy_on_tensors(device):
-    """Child side: SciPy functions that follow the Array API, called on a tensor, next to the same on NumPy."""
+    """Child side: SciPy functions that follow the Array API, called on a tensor, next to the same on NumPy;
+    and the gradient and Hessian of scipy.special.logsumexp on tensors next to PyTorch's of torch.logsumexp."""
     import scipy.special
+    import torch
     x = np.random.default_rng(0).normal(size=(4, 6))
     results, kinds = {}, {}
+
+    def keep(source, key, value):
+        kinds[f"{source}/{key}"] = _kind(value)
+        results[f"{source}/{key}"] = to_numpy(value)
+
     for source, xs in {"numpy": x, "sparktensor": st.asarray(x, device=device)}.items():
-        for key, value in {"logsumexp": scipy.special.logsumexp(xs, axis=1),
-                           "softmax": scipy.special.softmax(xs, axis=0)}.items():
-            kinds[f"{source}/{key}"] = _kind(value)
-            results[f"{source}/{key}"] = to_numpy(value)
+        keep(source, "logsumexp", scipy.special.logsumexp(xs, axis=1))
+        keep(source, "softmax", scipy.special.softmax(xs, axis=0))
+    leaf = st.tensor(x, device=device, requires_grad=True)
+    scipy.special.logsumexp(leaf, axis=1).sum().backward()
+    keep("sparktensor", "logsumexp gradient", leaf.grad)
+    keep("sparktensor", "logsumexp hessian",
+         st.autograd.functional.hessian(lambda v: scipy.special.logsumexp(v), st.tensor(x[0], device=device)))
+    t = torch.tensor(x, requires_grad=True)
+    torch.logsumexp(t, dim=1).sum().backward()
+    keep("numpy", "logsumexp gradient", t.grad.numpy())
+    keep("numpy", "logsumexp hessian",
+         torch.autograd.functional.hessian(lambda v: torch.logsumexp(v, dim=0), torch.tensor(x[0])).numpy())
     return results, kinds
 
 
@@ -170,9 +185,9 @@ def test_scikit_learn_fits_on_tensors_as_on_numpy_arrays(name, device, tmp_path)
     _assert_same(results, kinds, attributes + methods)
 
 
-def test_scipy_special_on_tensors(device, tmp_path):
+def test_scipy_special_on_tensors_and_its_derivatives(device, tmp_path):
     results, kinds = _run_child("scipy", device, tmp_path)
-    _assert_same(results, kinds, ["logsumexp", "softmax"])
+    _assert_same(results, kinds, ["logsumexp", "softmax", "logsumexp gradient", "logsumexp hessian"])
 
 
 if __name__ == "__main__":
