@@ -15,6 +15,7 @@ from ..backend import get_array_module
 from ..tensor import Tensor
 from . import elementwise as E
 from ._grad_utils import as_output, grad_for, meta, namespace_of
+from .conversion import Clone
 from .elementwise import conj_of, floating, integral
 
 
@@ -147,16 +148,6 @@ class Square(_Holomorphic):
 
 
 # ----- one argument, not holomorphic or not differentiable -----
-class Positive(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
-
-    @staticmethod
-    def backward(ctx, gy):
-        return gy
-
-
 class Conj(Function):
     @staticmethod
     def forward(ctx, x):
@@ -246,32 +237,34 @@ def _zero_gradient(gz, argument_meta, needed):
     return get_array_module(gz).zeros(shape, dtype)
 
 
-class Atan2(Function):
-    @staticmethod
-    def forward(ctx, y, x):
-        y, x = _floating_pair(y, x)
-        ctx.meta = meta(y), meta(x)
-        ctx.save_for_backward(y, x)
-        return get_array_module(y, x).arctan2(y, x)
+class _FloatingBinary(Function):
+    """``z = f(x, y)`` by the NumPy ufunc ``ufunc``, integers taken as floats; saves ``x, y, z`` for backward."""
+    ufunc = None
+
+    @classmethod
+    def forward(cls, ctx, x, y):
+        x, y = _floating_pair(x, y)
+        ctx.meta = meta(x), meta(y)
+        z = as_output(getattr(get_array_module(x, y), cls.ufunc)(x, y))
+        ctx.save_for_backward(x, y, z)
+        return z
+
+
+class Atan2(_FloatingBinary):
+    ufunc = "arctan2"
 
     @staticmethod
     def backward(ctx, gz):
         # (x, -y) / (x**2 + y**2); 0 at the origin, as PyTorch
-        y, x = ctx.saved_tensors
+        y, x, _ = ctx.saved_tensors
         (my, mx), (ny, nx) = ctx.meta, ctx.needs_input_grad
         squared = x * x + y * y
         gz = gz / namespace_of(gz, squared).where(squared == 0, 1, squared)
         return (grad_for(gz * x, my) if ny else None), (grad_for(-gz * y, mx) if nx else None)
 
 
-class Hypot(Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        x, y = _floating_pair(x, y)
-        ctx.meta = meta(x), meta(y)
-        z = as_output(get_array_module(x, y).hypot(x, y))
-        ctx.save_for_backward(x, y, z)
-        return z
+class Hypot(_FloatingBinary):
+    ufunc = "hypot"
 
     @staticmethod
     def backward(ctx, gz):
@@ -283,14 +276,8 @@ class Hypot(Function):
             return (grad_for(gz * x, mx) if nx else None), (grad_for(gz * y, my) if ny else None)
 
 
-class Logaddexp(Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        x, y = _floating_pair(x, y)
-        ctx.meta = meta(x), meta(y)
-        z = as_output(get_array_module(x, y).logaddexp(x, y))
-        ctx.save_for_backward(x, y, z)
-        return z
+class Logaddexp(_FloatingBinary):
+    ufunc = "logaddexp"
 
     @staticmethod
     def backward(ctx, gz):
@@ -301,19 +288,13 @@ class Logaddexp(Function):
         return (grad_for(gz * xp.exp(x - z), mx) if nx else None), (grad_for(gz * xp.exp(y - z), my) if ny else None)
 
 
-class Copysign(Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        x, y = _floating_pair(x, y)
-        ctx.meta = meta(x), meta(y)
-        z = as_output(get_array_module(x, y).copysign(x, y))
-        ctx.save_for_backward(x, z)
-        return z
+class Copysign(_FloatingBinary):
+    ufunc = "copysign"
 
     @staticmethod
     def backward(ctx, gz):
         # +-1 where the sign was kept or flipped, 0 at x == 0 (as PyTorch); the sign taken from y is constant
-        x, z = ctx.saved_tensors
+        x, _, z = ctx.saved_tensors
         (mx, my), (nx, ny) = ctx.meta, ctx.needs_input_grad
         xp = namespace_of(gz, x)
         gx = xp.where(x == 0, 0, xp.where(xp.signbit(x) == xp.signbit(z), gz, -gz)) if nx else None
@@ -363,7 +344,7 @@ log2 = _unary(Log2, "log2", "Logarithm in base 2.")
 log10 = _unary(Log10, "log10", "Logarithm in base 10.")
 reciprocal = _unary(Reciprocal, "reciprocal", "``1 / x`` (integers give the default float dtype).")
 square = _unary(Square, "square", "``x * x`` (integers stay integers).")
-positive = _unary(Positive, "positive", "``+x``: a copy of ``x``, gradient passed through.")
+positive = _unary(Clone, "positive", "``+x``: a copy of ``x``, gradient passed through.")
 conj = conjugate = _unary(Conj, "conj", "Complex conjugate (a copy of a real ``x``); gradient ``conj(gy)``.")
 floor = _unary(Floor, "floor", "Largest integer not above ``x``; integers come back as they are; zero gradient.")
 ceil = _unary(Ceil, "ceil", "Smallest integer not below ``x``; integers come back as they are; zero gradient.")
