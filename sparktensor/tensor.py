@@ -664,6 +664,23 @@ class Tensor:
     def topk(self, k, dim=-1, largest=True, sorted=True): return P.topk(self, k, dim, largest, sorted)
     def argsort(self, axis=-1, *, dim=None, descending=False, stable=None, kind=None): return P.argsort(self, axis, dim=dim, descending=descending)
     def cumsum(self, axis=None, dtype=None, *, dim=None): return P.cumsum(self, axis, dtype, dim=dim)
+    def cumprod(self, axis=None, dtype=None, *, dim=None): return _top().cumprod(self, axis, dtype, dim=dim)
+    def roll(self, shifts, dims=None, *, axis=None): return _top().roll(self, shifts, axis=dims if axis is None else axis)
+    def moveaxis(self, source, destination): return _top().moveaxis(self, source, destination)
+    movedim = moveaxis
+    def tril(self, diagonal=0, *, k=None): return _top().tril(self, diagonal if k is None else k)
+    def triu(self, diagonal=0, *, k=None): return _top().triu(self, diagonal if k is None else k)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1, *, dim1=None, dim2=None):
+        """The ``offset`` diagonal of the plane of ``axis1`` and ``axis2`` (PyTorch's ``dim1``/``dim2``), as its
+        last axis, as NumPy's and PyTorch's methods."""
+        axis1, axis2 = axis1 if dim1 is None else dim1, axis2 if dim2 is None else dim2
+        from .linalg import diagonal
+        return diagonal(_top().moveaxis(self, (axis1, axis2), (-2, -1)), offset=offset)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None):
+        """The sum of the ``offset`` diagonal of the plane of ``axis1`` and ``axis2``, as NumPy's method."""
+        return self.diagonal(offset, axis1, axis2).sum(axis=-1, dtype=dtype)
 
     def sort(self, *args, axis=None, dim=None, descending=None, stable=None, kind=None):
         """``dim=``/``descending=``: PyTorch's ``(values, indices)``; ``axis=``: NumPy's sort in place (returns
@@ -774,6 +791,11 @@ def _raw(x):
 
 
 _PLAIN = frozenset((Tensor, np.ndarray, float, int, bool))
+
+
+def _top():
+    """The ``sparktensor`` package, for the methods that call functions defined after this module."""
+    return sys.modules[__package__]
 
 
 def _foreign(other):

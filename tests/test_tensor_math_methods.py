@@ -55,3 +55,33 @@ def test_parts_of_a_real_tensor_are_numpys():
     np.testing.assert_array_equal(x.imag.numpy(), np.imag(np.array([1.0, -2.0])))
     np.testing.assert_array_equal(x.signbit().numpy(), [False, True])
     np.testing.assert_array_equal(x.isfinite().numpy(), [True, True])
+
+
+@pytest.mark.parametrize("call, torch_call", [
+    (lambda t: t.diagonal(), lambda t: t.diagonal()),
+    (lambda t: t.diagonal(1, 1, 2), lambda t: t.diagonal(1, 1, 2)),
+    (lambda t: t.diagonal(-1, dim1=2, dim2=0), lambda t: t.diagonal(-1, dim1=2, dim2=0)),
+    (lambda t: t.trace(), lambda t: t.diagonal().sum(-1)),
+    (lambda t: t[0].tril(), lambda t: t[0].tril()), (lambda t: t[1].triu(1), lambda t: t[1].triu(1)),
+    (lambda t: t.roll(1, 0), lambda t: t.roll(1, 0)), (lambda t: t.roll((1, -2), (1, 2)), lambda t: t.roll((1, -2), (1, 2))),
+    (lambda t: t.cumprod(dim=2), lambda t: t.cumprod(dim=2)), (lambda t: t.movedim(0, 2), lambda t: t.movedim(0, 2)),
+], ids=["diagonal", "diagonal-axes", "diagonal-dims", "trace", "tril", "triu", "roll", "roll-axes", "cumprod",
+        "movedim"])
+def test_array_methods_match_torch_with_gradients(device, call, torch_call):
+    a = np.random.default_rng(1).standard_normal((2, 3, 4))
+    x = st.tensor(a, device=device, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    y, ty = call(x), torch_call(tx)
+    np.testing.assert_allclose(to_numpy(y), ty.detach().numpy(), rtol=1e-12)
+    u = np.random.default_rng(2).standard_normal(tuple(ty.shape))
+    y.backward(st.tensor(u, device=device))
+    ty.backward(torch.tensor(u))
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_trace_and_diagonal_methods_are_numpys():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = st.tensor(a)
+    np.testing.assert_array_equal(t.trace().numpy(), a.trace())
+    np.testing.assert_array_equal(t.trace(1, 1, 2).numpy(), a.trace(1, 1, 2))
+    np.testing.assert_array_equal(t.diagonal(-1, 0, 2).numpy(), a.diagonal(-1, 0, 2))
