@@ -30,27 +30,26 @@ def adjoint_norm(norm):
     return _ADJOINT_NORM[norm]
 
 
-def complex_dtype(name, dtype):
-    """The complex dtype a transform of ``dtype`` gives: complex64 for float16/float32/complex64, complex128 for
-    float64/complex128, the default's complex type for integers and booleans."""
-    if dtype.kind == "c":
-        return dtype
-    if dtype.kind == "f":
-        return dtypes.complex128 if dtype.itemsize >= 8 else dtypes.complex64
+def _result_dtypes(name, dtype):
+    """``(real, complex)`` dtypes of a transform of ``dtype``: single precision for float16/float32/complex64,
+    double for float64/complex128, the defaults for integers and booleans."""
     if dtype.kind in "iub":
-        return dtypes.default_complex()
-    raise TypeError(f"{name}: a tensor of dtype {dtype} cannot be transformed; use a floating or complex tensor")
+        return dtypes.get_default_dtype(), dtypes.default_complex()
+    if dtype.kind not in "fc":
+        raise TypeError(f"{name}: a tensor of dtype {dtype} cannot be transformed; use a floating or complex tensor")
+    if dtype.itemsize >= (16 if dtype.kind == "c" else 8):
+        return dtypes.float64, dtypes.complex128
+    return dtypes.float32, dtypes.complex64
+
+
+def complex_dtype(name, dtype):
+    """The complex dtype a transform of ``dtype`` gives (a complex ``dtype`` itself)."""
+    return dtype if dtype.kind == "c" else _result_dtypes(name, dtype)[1]
 
 
 def real_dtype(name, dtype):
     """The real dtype of the same precision as ``dtype`` (the input of rfft, the output of irfft)."""
-    if dtype.kind == "c":
-        return dtypes.float64 if dtype.itemsize >= 16 else dtypes.float32
-    if dtype.kind == "f":
-        return dtypes.float64 if dtype.itemsize >= 8 else dtypes.float32
-    if dtype.kind in "iub":
-        return dtypes.get_default_dtype()
-    raise TypeError(f"{name}: a tensor of dtype {dtype} cannot be transformed; use a floating or complex tensor")
+    return _result_dtypes(name, dtype)[0]
 
 
 def check_real(name, x):

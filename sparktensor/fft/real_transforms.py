@@ -27,32 +27,35 @@ def _h2r(xp, x, sizes, axes, norm):
     return xp.fft.irfftn(x, s=sizes, axes=axes, norm=norm)
 
 
-def _remember(ctx, x, sizes, axes, norm):
-    ctx.meta, ctx.sizes, ctx.axes, ctx.norm = meta(x), sizes, axes, norm
+def _hfft(xp, x, sizes, axes, norm):
+    return xp.fft.hfft(x, n=sizes[0], axis=axes[0], norm=norm)
 
 
-def _real_input(x):
-    dtype = real_dtype("rfft", x.dtype)
-    return x if x.dtype == dtype else x.astype(dtype)
-
-
-def _complex_input(x):
-    dtype = complex_dtype("irfft", x.dtype)
-    return x if x.dtype == dtype else x.astype(dtype)
+def _ihfft(xp, x, sizes, axes, norm):
+    return xp.fft.ihfft(x, n=sizes[0], axis=axes[0], norm=norm)
 
 
 def _back(ctx, gx):
     return grad_for(resize(gx, ctx.meta[0], ctx.axes), ctx.meta), None, None, None
 
 
-class RealToHalf(Function):
-    """``rfft``/``rfftn``."""
+class _OneSided(Function):
+    """``transform(xp, x, sizes, axes, norm)`` of ``x`` taken as real (``real_input``) or as complex, the result
+    complex or real in the input's precision."""
+    transform_name, transform, real_input = None, None, True
 
-    @staticmethod
-    def forward(ctx, x, sizes, axes, norm):
-        _remember(ctx, x, sizes, axes, norm)
-        x = _real_input(x)
-        return _r2h(get_array_module(x), x, sizes, axes, norm).astype(complex_dtype("rfft", x.dtype), copy=False)
+    @classmethod
+    def forward(cls, ctx, x, sizes, axes, norm):
+        ctx.meta, ctx.sizes, ctx.axes, ctx.norm = meta(x), sizes, axes, norm
+        input_dtype = (real_dtype if cls.real_input else complex_dtype)(cls.transform_name, x.dtype)
+        x = x if x.dtype == input_dtype else x.astype(input_dtype)
+        result_dtype = (complex_dtype if cls.real_input else real_dtype)(cls.transform_name, x.dtype)
+        return cls.transform(get_array_module(x), x, sizes, axes, norm).astype(result_dtype, copy=False)
+
+
+class RealToHalf(_OneSided):
+    """``rfft``/``rfftn``."""
+    transform_name, transform, real_input = "rfft", staticmethod(_r2h), True
 
     @staticmethod
     def backward(ctx, gy):
@@ -60,14 +63,9 @@ class RealToHalf(Function):
         return _back(ctx, _h2r(namespace_of(gy), weighted, ctx.sizes, ctx.axes, adjoint_norm(ctx.norm)))
 
 
-class HalfToReal(Function):
+class HalfToReal(_OneSided):
     """``irfft``/``irfftn``."""
-
-    @staticmethod
-    def forward(ctx, x, sizes, axes, norm):
-        _remember(ctx, x, sizes, axes, norm)
-        x = _complex_input(x)
-        return _h2r(get_array_module(x), x, sizes, axes, norm).astype(real_dtype("irfft", x.dtype), copy=False)
+    transform_name, transform, real_input = "irfft", staticmethod(_h2r), False
 
     @staticmethod
     def backward(ctx, gy):
@@ -75,15 +73,9 @@ class HalfToReal(Function):
         return _back(ctx, gx * hermitian_weights(gx, ctx.sizes[-1], ctx.axes[-1], 2.0))
 
 
-class Hfft(Function):
+class Hfft(_OneSided):
     """``hfft``: ``irfft`` of the conjugate, scaled as the forward transform."""
-
-    @staticmethod
-    def forward(ctx, x, sizes, axes, norm):
-        _remember(ctx, x, sizes, axes, norm)
-        x = _complex_input(x)
-        y = get_array_module(x).fft.hfft(x, n=sizes[0], axis=axes[0], norm=norm)
-        return y.astype(real_dtype("hfft", x.dtype), copy=False)
+    transform_name, transform, real_input = "hfft", staticmethod(_hfft), False
 
     @staticmethod
     def backward(ctx, gy):
@@ -91,15 +83,9 @@ class Hfft(Function):
         return _back(ctx, conj(gx * hermitian_weights(gx, ctx.sizes[-1], ctx.axes[-1], 2.0)))
 
 
-class Ihfft(Function):
+class Ihfft(_OneSided):
     """``ihfft``: the conjugate of ``rfft``, scaled as the inverse transform."""
-
-    @staticmethod
-    def forward(ctx, x, sizes, axes, norm):
-        _remember(ctx, x, sizes, axes, norm)
-        x = _real_input(x)
-        y = get_array_module(x).fft.ihfft(x, n=sizes[0], axis=axes[0], norm=norm)
-        return y.astype(complex_dtype("ihfft", x.dtype), copy=False)
+    transform_name, transform, real_input = "ihfft", staticmethod(_ihfft), True
 
     @staticmethod
     def backward(ctx, gy):
