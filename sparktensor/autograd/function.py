@@ -38,7 +38,7 @@ class Function:
     needs_input_grad = ()
     _saved = ()
     _saved_versions = ()
-    _saved_sources = ()  # per saved array: the argument Tensor it is the data of, an output index, or None
+    _saved_constants = ()  # positions of saved arrays that were passed to forward as plain arrays
     _parents = ()
     _out_meta = None
     _grad_hooks = None  # {output index: {handle id: hook}} from Tensor.register_hook
@@ -73,7 +73,7 @@ class Function:
         graph's own tensors of which they are the data."""
         if self._freed:
             raise RuntimeError(FREED_GRAPH)
-        for counter, version, position in self._saved_versions:
+        for counter, version, position, _ in self._saved_versions:
             if counter[0] != version:
                 raise RuntimeError(
                     f"one of the arrays needed to compute the gradient of {type(self).__name__} (saved array "
@@ -84,22 +84,22 @@ class Function:
         return self._saved
 
     def _saved_in_graph(self):
-        sources = self._saved_sources or (None,) * len(self._saved)
+        sources = {position: source for _, _, position, source in self._saved_versions}
         out = []
-        for position, (array, source) in enumerate(zip(self._saved, sources)):
+        for position, array in enumerate(self._saved):
+            source = sources.get(position)
             if isinstance(source, Tensor):
                 out.append(source)
-            elif source is _CONSTANT:
-                out.append(array)
             elif source is not None:  # an output of this node: a tensor on the same graph edge
                 out.append(Tensor._from_op(array, self, source, [0]))
-            elif getattr(array, "dtype", None) is not None and array.dtype.kind in "fc":
+            elif position in self._saved_constants or getattr(array, "dtype", None) is None or \
+                    array.dtype.kind not in "fc":
+                out.append(array)  # plain arrays passed in, integer indices, masks: constants of the gradient
+            else:
                 raise RuntimeError(
                     f"{type(self).__name__} saved a float array (saved array {position}) that is neither an input "
                     f"nor an output of its forward, so its gradient cannot be differentiated again "
                     f"(create_graph=True); recompute it in backward, or mark the Function once_differentiable")
-            else:
-                out.append(array)  # integer indices, masks: constants of the gradient
         return tuple(out)
 
     @classmethod
@@ -152,24 +152,21 @@ class Function:
         """Remember the version of every saved array that is the data of a Tensor argument or output, and which
         tensor that is (so that ``create_graph`` can differentiate through it)."""
         tracked = []
-        sources = [None] * len(self._saved)
         for position, s in enumerate(self._saved):
             for t in args:
-                if isinstance(t, Tensor) and t.data is s:
-                    tracked.append((t._version, t._version[0], position))
-                    sources[position] = t
-                    break
-                if t is s:  # a plain array passed in: a constant of the gradient
-                    sources[position] = _CONSTANT
+                if isinstance(t, Tensor):
+                    if t.data is s:
+                        tracked.append((t._version, t._version[0], position, t))
+                        break
+                elif t is s:  # a plain array passed in: a constant of the gradient
+                    self._saved_constants = (*self._saved_constants, position)
                     break
             else:
                 for index, t in enumerate(outs):
                     if t.data is s:
-                        tracked.append((t._version, t._version[0], position))
-                        sources[position] = index
+                        tracked.append((t._version, t._version[0], position, index))
                         break
         self._saved_versions = tracked
-        self._saved_sources = sources
 
     def _run_backward(self, grads):
         if self._freed:
@@ -179,7 +176,10 @@ class Function:
         if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
             xp = backend.get_array_module(*[g for g in grads if g is not None])
             grads = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
-        return self._checked(type(self).backward(self, *grads))
+        gxs = type(self).backward(self, *grads)
+        if type(gxs) is not tuple or len(gxs) != len(self._parents):
+            return self._checked(gxs)
+        return gxs
 
     def _run_backward_in_graph(self, grads):
         """Backward on Tensors, recorded in the graph (``create_graph=True``); gradients come back as Tensors."""
@@ -191,7 +191,7 @@ class Function:
             return tuple(None if g is None else g if isinstance(g, Tensor) else Tensor._from_op(g, None, 0, [0])
                          for g in self._checked(type(self).backward(self, *grads)))
         needed = any(isinstance(g, Tensor) and g.requires_grad for g in grads) or any(
-            isinstance(t, Tensor) and t.requires_grad for t in self._saved_sources)
+            isinstance(t, Tensor) and t.requires_grad for _, _, _, t in self._saved_versions)
         raw = [g.data if isinstance(g, Tensor) else g for g in grads]
         gxs = self._checked(type(self).backward(self, *raw))
         return tuple(None if g is None else Tensor._from_op(g, OnceDifferentiated.node(self.name()) if needed else None,
@@ -206,7 +206,7 @@ class Function:
         return gxs
 
     def _release(self):
-        self._saved = ()
+        self._saved = self._saved_versions = ()  # the versions hold the argument tensors: let them go too
         self._freed = True
 
     def name(self):
