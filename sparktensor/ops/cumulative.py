@@ -1,7 +1,8 @@
 """The Array API's ``cumulative_sum``, ``cumulative_prod`` and ``diff``, differentiable to any order.
 
-A running sum and the running sum taken from the end are each other's adjoints, so they are a pair of Functions
-whose backwards are each other. The running product's gradient follows PyTorch's, zeros in the input included.
+A running sum and the running sum taken from the end are each other's adjoints, so they are one Function whose
+backward is itself taken the other way. The running product's gradient follows PyTorch's, zeros in the input
+included.
 """
 import numpy as np
 
@@ -12,31 +13,20 @@ from .take import axis_slice, gather_at, scatter_add_at
 
 
 class CumulativeSum(Function):
-    """``out[k] = x[0] + ... + x[k]`` along ``axis``."""
+    """``out[k] = x[0] + ... + x[k]`` along ``axis``; with ``reverse``, ``out[k] = x[k] + ... + x[n-1]``."""
 
     @staticmethod
-    def forward(ctx, x, axis):
-        ctx.axis = axis
-        return get_array_module(x).cumsum(x, axis=axis)
-
-    @staticmethod
-    def backward(ctx, gy):
-        # each input adds to every later output: the gradient is the running sum taken from the end
-        return differentiable(ReversedCumulativeSum, gy, ctx.axis), None
-
-
-class ReversedCumulativeSum(Function):
-    """``out[k] = x[k] + x[k+1] + ... + x[n-1]`` along ``axis``."""
-
-    @staticmethod
-    def forward(ctx, x, axis):
-        ctx.axis = axis
+    def forward(ctx, x, axis, reverse):
+        ctx.axis, ctx.reverse = axis, reverse
         xp = get_array_module(x)
-        return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
+        if reverse:
+            return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
+        return xp.cumsum(x, axis=axis)
 
     @staticmethod
     def backward(ctx, gy):
-        return differentiable(CumulativeSum, gy, ctx.axis), None
+        # each input adds to every later output: the adjoint of a running sum is the one taken the other way
+        return differentiable(CumulativeSum, gy, ctx.axis, not ctx.reverse), None, None
 
 
 class CumulativeProd(Function):
@@ -58,7 +48,7 @@ class CumulativeProd(Function):
         zero = raw == 0
         if not zero.any():
             # gx[k] = sum over i >= k of gy[i] * y[i] / x[k]
-            return differentiable(ReversedCumulativeSum, gy * conj(y), axis) / conj(x), None
+            return differentiable(CumulativeSum, gy * conj(y), axis, True) / conj(x), None
         if is_tensor(gy) or is_tensor(x):  # a gradient being recorded: every derivative must hold too
             return _cumprod_grad_differentiable(gy, x, axis), None
         return _cumprod_grad_with_zeros(gy, x, y, zero, axis), None
@@ -70,9 +60,9 @@ def _cumprod_grad_with_zeros(gy, x, y, zero, axis):
     xp = get_array_module(gy)
     zeros_so_far = xp.cumsum(zero, axis=axis)
     before, first = zeros_so_far == 0, zero & (zeros_so_far == 1)
-    ahead = ReversedCumulativeSum.forward(ReversedCumulativeSum(), gy * conj(y), axis) / conj(xp.where(zero, 1, x))
+    ahead = CumulativeSum.forward(CumulativeSum(), gy * conj(y), axis, True) / conj(xp.where(zero, 1, x))
     without_first = xp.cumprod(xp.where(first, 1, x), axis=axis)
-    at_first = ReversedCumulativeSum.forward(ReversedCumulativeSum(), gy * conj(without_first), axis)
+    at_first = CumulativeSum.forward(CumulativeSum(), gy * conj(without_first), axis, True)
     return xp.where(before, ahead, xp.where(first, at_first, 0))
 
 
@@ -141,7 +131,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
     x, axis = _prepared(x, axis, dtype, "cumulative_sum")
     if include_initial:
         x = _with_initial(x, axis, 0)
-    return CumulativeSum.apply(x, axis)
+    return CumulativeSum.apply(x, axis, False)
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):

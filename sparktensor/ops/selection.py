@@ -7,7 +7,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import differentiable, namespace_of, normalize_axis
+from ._grad_utils import differentiable, normalize_axis
+from .cumulative import CumulativeSum
 from .indexing import IndexPut, zeroed_at
 from .reduction import ValuesIndices
 
@@ -226,19 +227,6 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
 
 
 # ----- cumulative sums -----
-class CumSum(Function):
-    @staticmethod
-    def forward(ctx, x, axis):
-        ctx.axis = axis
-        return get_array_module(x).cumsum(x, axis=axis)
-
-    @staticmethod
-    def backward(ctx, gy):
-        # each input adds to every later output: the gradient is the reversed cumulative sum
-        xp = namespace_of(gy)
-        return xp.flip(xp.cumsum(xp.flip(gy, axis=ctx.axis), axis=ctx.axis), axis=ctx.axis), None
-
-
 def cumsum(x, axis=None, dtype=None, *, dim=None):
     """Running sums along ``axis``/``dim``; NumPy's ``axis=None`` runs over the flattened tensor."""
     from .shape import reshape
@@ -247,7 +235,7 @@ def cumsum(x, axis=None, dtype=None, *, dim=None):
         x = x.astype(dtype)
     if axis is None or x.ndim == 0:
         x, axis = reshape(x, -1), 0
-    return CumSum.apply(x, _dim(axis, x.ndim, "cumsum"))
+    return CumulativeSum.apply(x, _dim(axis, x.ndim, "cumsum"), False)
 
 
 def one_hot(tensor, num_classes=-1):
