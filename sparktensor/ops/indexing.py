@@ -67,7 +67,6 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
-        _check_bounds(x, index)
         try:
             return x[index]
         except IndexError as e:
@@ -106,6 +105,7 @@ class IndexPut(Function):
 def getitem(x, index):
     """``x[index]`` with NumPy semantics; basic indexing gives a view."""
     index = _raw_index(index, x.data)
+    _check_bounds(x.data, index)
     return (_View if _is_basic(index) else GetItem).apply(x, index)
 
 

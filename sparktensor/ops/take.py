@@ -1,60 +1,22 @@
 """The Array API's ``take`` and ``take_along_axis``: a tensor read at integer indices along one axis.
 
-Reading at an index and adding into zeros at that index are each other's adjoints, so they are written as a pair
-of Functions whose backwards are each other: gradients of any order stay in the graph.
+Reading at an index and adding into zeros at that index are each other's adjoints, indexing's pair of Functions
+whose backwards are each other (``GetItem`` and ``IndexPut``): gradients of any order stay in the graph.
 """
 import numpy as np
 
-from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import differentiable
-
-
-def _is_basic(where):
-    """True when ``where`` holds only slices and ints, so each position appears once (no add needed)."""
-    return all(isinstance(i, (slice, int)) for i in where)
-
-
-class GatherAt(Function):
-    """``x[where]`` for a constant index tuple ``where`` (slices, ints and integer arrays)."""
-
-    @staticmethod
-    def forward(ctx, x, where):
-        ctx.where, ctx.shape = where, x.shape
-        return x[where]
-
-    @staticmethod
-    def backward(ctx, gy):
-        return differentiable(ScatterAddAt, gy, ctx.where, ctx.shape), None
-
-
-class ScatterAddAt(Function):
-    """Zeros of ``shape`` with ``g`` added at ``where``; positions that repeat add up."""
-
-    @staticmethod
-    def forward(ctx, g, where, shape):
-        ctx.where = where
-        xp = get_array_module(g)
-        out = xp.zeros(shape, g.dtype)
-        if _is_basic(where):
-            out[where] = g
-        else:
-            xp.add.at(out, where, g)
-        return out
-
-    @staticmethod
-    def backward(ctx, gz):
-        return differentiable(GatherAt, gz, ctx.where), None, None
+from .indexing import GetItem, IndexPut
 
 
 def gather_at(x, where):
     """``x[where]``, differentiable to any order (``where`` a tuple of slices, ints and integer arrays)."""
-    return GatherAt.apply(x, where)
+    return GetItem.apply(x, where)
 
 
 def scatter_add_at(g, where, shape):
     """Zeros of ``shape`` with ``g`` added at ``where``, differentiable to any order."""
-    return ScatterAddAt.apply(g, where, tuple(shape))
+    return IndexPut.apply(g, tuple(shape), where)
 
 
 def axis_slice(ndim, axis, start=None, stop=None):
