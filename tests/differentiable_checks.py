@@ -1,5 +1,5 @@
 """One check for a differentiable op: values and gradients against PyTorch (and NumPy), then float64 gradcheck
-and gradgradcheck, on the backend under test."""
+and gradgradcheck, on the backend under test; and the input domains where the elementwise ops are smooth."""
 import numpy as np
 import torch
 
@@ -7,6 +7,49 @@ import sparktensor as st
 from backends import to_numpy
 
 
+# ----- input domains: where each op is smooth, away from kinks, poles, branch cuts and ties -----
+def anywhere(rng, shape):
+    return np.asarray(rng.standard_normal(shape))
+
+
+def inside_unit(rng, shape):
+    return np.asarray(rng.uniform(-0.9, 0.9, shape))
+
+
+def near_zero(rng, shape):
+    return np.asarray(rng.uniform(-1.2, 1.2, shape))
+
+
+def positive(rng, shape):
+    return np.asarray(rng.uniform(0.5, 2.0, shape))
+
+
+def above_one(rng, shape):
+    return np.asarray(rng.uniform(1.2, 3.0, shape))
+
+
+def nonzero(rng, shape):
+    return np.asarray(rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape))
+
+
+def off_integers(rng, shape):
+    """Values at least 0.1 away from every integer, where rounding is locally constant."""
+    return np.asarray(rng.integers(-3, 3, shape) + rng.uniform(0.1, 0.9, shape))
+
+
+def off_the_clip_bounds(rng, shape):
+    """Values at least 0.1 away from -0.5 and 0.5, the bounds the clip cases use."""
+    return np.asarray(rng.choice([-1.0, 1.0], shape) * rng.choice([0.2, 0.8], shape) + rng.uniform(-0.15, 0.15, shape))
+
+
+def off_the_axes(rng, shape):
+    """Complex values whose parts lie 0.2 to 1 from zero: away from every branch cut and from 0."""
+    def part():
+        return rng.uniform(0.2, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    return np.asarray(part() + 1j * part())
+
+
+# ----- the check -----
 def _as_tuple(y):
     return tuple(y) if isinstance(y, (tuple, list)) else (y,)
 

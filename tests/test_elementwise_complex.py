@@ -6,13 +6,7 @@ import torch
 
 import sparktensor as st
 from backends import to_numpy
-
-
-def off_the_axes(rng, shape):
-    """Complex values whose parts lie 0.2 to 1 from zero: away from every branch cut and from 0."""
-    def part():
-        return rng.uniform(0.2, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
-    return np.asarray(part() + 1j * part())
+from differentiable_checks import off_the_axes
 
 
 # name: (sparktensor function, NumPy reference, PyTorch reference or None where PyTorch has no complex kernel)

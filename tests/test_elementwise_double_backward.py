@@ -6,36 +6,8 @@ import torch
 
 import sparktensor as st
 from backends import to_numpy
-
-
-def anywhere(rng, shape):
-    return np.asarray(rng.standard_normal(shape))
-
-
-def inside_unit(rng, shape):
-    return np.asarray(rng.uniform(-0.9, 0.9, shape))
-
-
-def positive(rng, shape):
-    return np.asarray(rng.uniform(0.5, 2.0, shape))
-
-
-def above_one(rng, shape):
-    return np.asarray(rng.uniform(1.2, 3.0, shape))
-
-
-def nonzero(rng, shape):
-    return np.asarray(rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape))
-
-
-def off_the_clip_bounds(rng, shape):
-    return np.asarray(rng.choice([-1.0, 1.0], shape) * rng.choice([0.2, 0.8], shape) + rng.uniform(-0.15, 0.15, shape))
-
-
-def off_the_axes(rng, shape):
-    def part():
-        return rng.uniform(0.2, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
-    return np.asarray(part() + 1j * part())
+from differentiable_checks import (above_one, anywhere, inside_unit, nonzero, off_the_axes, off_the_clip_bounds,
+                                   positive)
 
 
 # name: (sparktensor function, PyTorch function, real domain, whether complex inputs are defined)

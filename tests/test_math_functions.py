@@ -8,36 +8,7 @@ import torch
 
 import sparktensor as st
 from backends import to_numpy
-
-
-# ----- input domains: where each function is smooth -----
-def anywhere(rng, shape):
-    return np.asarray(rng.standard_normal(shape))
-
-
-def inside_unit(rng, shape):
-    return np.asarray(rng.uniform(-0.9, 0.9, shape))
-
-
-def above_one(rng, shape):
-    return np.asarray(rng.uniform(1.2, 3.0, shape))
-
-
-def positive(rng, shape):
-    return np.asarray(rng.uniform(0.5, 2.0, shape))
-
-
-def nonzero(rng, shape):
-    return np.asarray(rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape))
-
-
-def near_zero(rng, shape):
-    return np.asarray(rng.uniform(-1.2, 1.2, shape))
-
-
-def off_integers(rng, shape):
-    """Values at least 0.1 away from every integer, where rounding is locally constant."""
-    return np.asarray(rng.integers(-3, 3, shape) + rng.uniform(0.1, 0.9, shape))
+from differentiable_checks import above_one, anywhere, inside_unit, near_zero, nonzero, off_integers, positive
 
 
 # name: (sparktensor function, NumPy reference, PyTorch reference, domain)
