@@ -1,5 +1,6 @@
 """One check for a differentiable op: values and gradients against PyTorch (and NumPy), then float64 gradcheck
-and gradgradcheck, on the backend under test; and the input domains where the elementwise ops are smooth."""
+and gradgradcheck, on the backend under test; also the input domains where the elementwise ops are smooth, and
+NumPy functions spelled with PyTorch as references."""
 import numpy as np
 import torch
 
@@ -47,6 +48,17 @@ def off_the_axes(rng, shape):
     def part():
         return rng.uniform(0.2, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
     return np.asarray(part() + 1j * part())
+
+
+# ----- NumPy's functions spelled with PyTorch, as references -----
+def torch_repeat(t, repeats, axis=None):
+    """``np.repeat`` spelled with ``torch.repeat_interleave``."""
+    if axis is None:
+        t, axis = t.reshape(-1), 0
+    if not isinstance(repeats, int):
+        repeats = torch.tensor(np.broadcast_to(repeats, (t.shape[axis],)).copy())
+    return torch.repeat_interleave(t, repeats, dim=axis)
+
 
 
 # ----- the check -----

@@ -9,7 +9,7 @@ import torch
 
 import sparktensor as st
 from backends import BACKENDS, to_numpy
-from differentiable_checks import check_differentiable
+from differentiable_checks import check_differentiable, torch_repeat
 
 pytestmark = pytest.mark.parametrize("device", BACKENDS)
 
@@ -17,15 +17,6 @@ pytestmark = pytest.mark.parametrize("device", BACKENDS)
 def _arrays(*shapes, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s) for s in shapes]
-
-
-def torch_repeat(t, repeats, axis=None):
-    """``np.repeat`` spelled with ``torch.repeat_interleave``."""
-    if axis is None:
-        t, axis = t.reshape(-1), 0
-    if not isinstance(repeats, int):
-        repeats = torch.tensor(np.broadcast_to(repeats, (t.shape[axis],)).copy())
-    return torch.repeat_interleave(t, repeats, dim=axis)
 
 
 MANIPULATIONS = [

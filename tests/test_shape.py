@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import sparktensor as st
 from backends import to_numpy
+from differentiable_checks import torch_repeat
 
 
 def _as_tuple(y):
@@ -47,15 +48,6 @@ def torch_pad(t, pad_width, value=0.0):
     """``np.pad(a, pad_width, constant_values=value)`` spelled for ``torch.nn.functional.pad``."""
     width = np.broadcast_to(np.asarray(pad_width), (t.ndim, 2))
     return F.pad(t, tuple(int(w) for w in width[::-1].reshape(-1)), value=value)
-
-
-def torch_repeat(t, repeats, axis=None):
-    """``np.repeat`` spelled with ``torch.repeat_interleave``."""
-    if axis is None:
-        t, axis = t.reshape(-1), 0
-    if not isinstance(repeats, int):
-        repeats = torch.tensor(np.broadcast_to(repeats, (t.shape[axis],)).copy())
-    return torch.repeat_interleave(t, repeats, dim=axis)
 
 
 # (id, sparktensor fn, NumPy fn, PyTorch fn or None, input shapes)
