@@ -106,19 +106,20 @@ def test_gradgradcheck_passes_and_catches_a_wrong_second_derivative():
     assert st.autograd.gradgradcheck(WrongDoubleBackward.apply, (x,), raise_exception=False) is False
 
 
+class Square(st.autograd.Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+
+    @staticmethod
+    def backward(ctx, g):
+        a, = ctx.saved_tensors
+        return g * (2 * a).conj()  # conjugate Wirtinger
+
+
 def test_gradcheck_handles_complex_inputs_by_pytorchs_convention():
     z = st.tensor([0.5 + 1j, -1.2 - 0.3j], dtype=st.complex128, requires_grad=True)
-
-    class Square(st.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a * a
-
-        @staticmethod
-        def backward(ctx, g):
-            a, = ctx.saved_tensors
-            return g * (2 * a).conj()  # conjugate Wirtinger
 
     class Unconjugated(Square):
         @staticmethod
@@ -130,18 +131,8 @@ def test_gradcheck_handles_complex_inputs_by_pytorchs_convention():
     assert st.autograd.gradcheck(Unconjugated.apply, (z,), raise_exception=False) is False
 
 
-class OnceOnly(st.autograd.Function):
+class OnceOnly(Square):
     once_differentiable = True
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return a * a
-
-    @staticmethod
-    def backward(ctx, g):
-        a, = ctx.saved_tensors
-        return 2 * a * g
 
 
 def test_once_differentiable_gives_a_first_gradient_and_refuses_the_second():
