@@ -1,6 +1,7 @@
-"""One check for a differentiable op: values and gradients against PyTorch (and NumPy), then float64 gradcheck
-and gradgradcheck, on the backend under test; also the input domains where the elementwise ops are smooth, and
-NumPy functions spelled with PyTorch as references."""
+"""Checks of a differentiable op on the backend under test: values and gradients against PyTorch (and NumPy),
+then float64 gradcheck and gradgradcheck (``check_differentiable``), or values and first gradients only
+(``assert_matches_torch``); also the input domains where the elementwise ops are smooth, and NumPy functions
+spelled with PyTorch as references."""
 import numpy as np
 import torch
 
@@ -93,3 +94,21 @@ def check_differentiable(device, fn, torch_fn, arrays, np_fn=None, second_order=
     assert st.autograd.gradcheck(fn, fresh)
     if second_order:
         assert st.autograd.gradgradcheck(fn, fresh)
+
+
+def assert_matches_torch(fn, torch_fn, arrays, upstream, device, rtol=1e-10, atol=1e-12):
+    """``fn``'s value and every input's gradient after backward with ``upstream`` against ``torch_fn``'s: values,
+    dtypes and shapes."""
+    inputs = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+    out = fn(*inputs)
+    out.backward(st.tensor(upstream, device=device))
+    references = [torch.tensor(a, requires_grad=True) for a in arrays]
+    expected = torch_fn(*references)
+    expected.backward(torch.tensor(upstream))
+    value, expected_value = to_numpy(out), expected.detach().numpy()
+    assert value.dtype == expected_value.dtype
+    np.testing.assert_allclose(value, expected_value, rtol=rtol, atol=atol)
+    for a, x, reference in zip(arrays, inputs, references):
+        grad, expected_grad = to_numpy(x.grad), reference.grad.numpy()
+        assert grad.shape == np.shape(a) and grad.dtype == expected_grad.dtype
+        np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=atol)

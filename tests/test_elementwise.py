@@ -8,6 +8,7 @@ import torch
 
 import sparktensor as st
 from backends import GradientDtype, to_numpy
+from differentiable_checks import assert_matches_torch
 
 
 # ----- input domains: where each op is smooth, away from kinks, poles and ties -----
@@ -107,23 +108,6 @@ def _run_sparktensor(fn, arrays, upstream, device):
     return to_numpy(out), [to_numpy(x.grad) for x in inputs]
 
 
-def _run_torch(fn, arrays, upstream):
-    inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*inputs)
-    out.backward(torch.tensor(upstream))
-    return out.detach().numpy(), [x.grad.numpy() for x in inputs]
-
-
-def _assert_close_to_torch(fn, torch_fn, arrays, upstream, device, rtol=1e-10, atol=1e-12):
-    value, grads = _run_sparktensor(fn, arrays, upstream, device)
-    torch_value, torch_grads = _run_torch(torch_fn, arrays, upstream)
-    assert value.dtype == torch_value.dtype
-    np.testing.assert_allclose(value, torch_value, rtol=rtol, atol=atol)
-    for a, g, tg in zip(arrays, grads, torch_grads):
-        assert g.shape == a.shape and g.dtype == tg.dtype
-        np.testing.assert_allclose(g, tg, rtol=rtol, atol=atol)
-
-
 # ----- binary ops over every pair of broadcastable shapes -----
 @pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
 @pytest.mark.parametrize("name", BINARY)
@@ -154,7 +138,7 @@ def test_binary_matches_torch(device, rng, name, shapes):
     fn, _, torch_fn, x_domain, y_domain = BINARY[name]
     arrays = [x_domain(rng, shapes[0]), y_domain(rng, shapes[1])]
     upstream = rng.standard_normal(np.broadcast_shapes(*shapes))
-    _assert_close_to_torch(fn, torch_fn, arrays, upstream, device)
+    assert_matches_torch(fn, torch_fn, arrays, upstream, device)
 
 
 @pytest.mark.parametrize("name", BINARY)
@@ -162,7 +146,7 @@ def test_binary_matches_torch_in_float32(device, rng, name):
     fn, _, torch_fn, x_domain, y_domain = BINARY[name]
     arrays = [x_domain(rng, (2, 3)).astype(np.float32), y_domain(rng, (3,)).astype(np.float32)]
     upstream = rng.standard_normal((2, 3)).astype(np.float32)
-    _assert_close_to_torch(fn, torch_fn, arrays, upstream, device, rtol=1e-5, atol=1e-6)
+    assert_matches_torch(fn, torch_fn, arrays, upstream, device, rtol=1e-5, atol=1e-6)
 
 
 def test_binary_gradient_of_one_input_only(device, rng):
@@ -197,7 +181,7 @@ def test_unary_gradcheck(device, rng, name, shape):
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_matches_torch(device, rng, name, shape):
     fn, _, torch_fn, domain = UNARY[name]
-    _assert_close_to_torch(fn, torch_fn, [domain(rng, shape)], rng.standard_normal(shape), device)
+    assert_matches_torch(fn, torch_fn, [domain(rng, shape)], rng.standard_normal(shape), device)
 
 
 @pytest.mark.parametrize("name", UNARY)
@@ -205,7 +189,7 @@ def test_unary_matches_torch_in_float32(device, rng, name):
     fn, _, torch_fn, domain = UNARY[name]
     x = domain(rng, (2, 3)).astype(np.float32)
     upstream = rng.standard_normal((2, 3)).astype(np.float32)
-    _assert_close_to_torch(fn, torch_fn, [x], upstream, device, rtol=1e-5, atol=1e-6)
+    assert_matches_torch(fn, torch_fn, [x], upstream, device, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
@@ -224,7 +208,7 @@ def test_tensor_methods_match_functions(device, rng, name):
 def test_gradient_at_kinks_matches_torch(device, rng, name, values):
     fn, _, torch_fn, _ = UNARY[name]
     values = np.array(values)
-    _assert_close_to_torch(fn, torch_fn, [values], rng.standard_normal(values.shape), device)
+    assert_matches_torch(fn, torch_fn, [values], rng.standard_normal(values.shape), device)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
@@ -234,7 +218,7 @@ def test_saturating_functions_stay_finite_for_huge_inputs(device, name):
     with np.errstate(over="raise"):
         value, (grad,) = _run_sparktensor(fn, [values], np.ones(5), device)
     assert np.isfinite(value).all() and np.isfinite(grad).all()
-    _assert_close_to_torch(fn, torch_fn, [values], np.ones(5), device)
+    assert_matches_torch(fn, torch_fn, [values], np.ones(5), device)
 
 
 @pytest.mark.parametrize("name", ["log1p", "expm1"])
@@ -395,15 +379,15 @@ def test_ties_with_broadcasting_match_torch(device, rng, name):
     fn, _, torch_fn = BINARY[name][:3]
     x = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, -1.0]])
     y = np.array(1.0)
-    _assert_close_to_torch(fn, torch_fn, [x, y], rng.standard_normal((2, 3)), device)
+    assert_matches_torch(fn, torch_fn, [x, y], rng.standard_normal((2, 3)), device)
 
 
 # ----- pow at zero, where and clip with tensor arguments -----
 def test_pow_gradients_at_zero_match_torch(device, rng):
     x = np.array([0.0, 0.0, 0.0, 2.0, 3.0])
     y = np.array([0.0, 2.0, 0.5, 0.0, -1.0])
-    _assert_close_to_torch(st.pow, torch.pow, [x, y], rng.standard_normal(5), device)
-    _assert_close_to_torch(lambda t: t ** 0.0, lambda t: t ** 0.0, [x], np.ones(5), device)
+    assert_matches_torch(st.pow, torch.pow, [x, y], rng.standard_normal(5), device)
+    assert_matches_torch(lambda t: t ** 0.0, lambda t: t ** 0.0, [x], np.ones(5), device)
 
 
 def test_floor_divide_has_zero_gradient(device, rng):
@@ -427,7 +411,7 @@ def test_where(device, rng, shapes):
     assert out.shape == expected.shape
     np.testing.assert_array_equal(to_numpy(out), expected)
     assert st.autograd.gradcheck(lambda a, b: st.where(c, a, b), [tx, ty])
-    _assert_close_to_torch(lambda a, b: st.where(c, a, b), lambda a, b: torch.where(torch.tensor(condition), a, b),
+    assert_matches_torch(lambda a, b: st.where(c, a, b), lambda a, b: torch.where(torch.tensor(condition), a, b),
                            [x, y], rng.standard_normal(expected.shape), device)
 
 
@@ -448,7 +432,7 @@ def test_clip_with_tensor_bounds(device, rng):
     out = st.clip(*_tensors([x, low, high], device, False))
     np.testing.assert_array_equal(to_numpy(out), np.clip(x, low, high))
     assert st.autograd.gradcheck(st.clip, _tensors([x, low, high], device))
-    _assert_close_to_torch(st.clip, lambda a, b, c: torch.clamp(a, b, c), [x, low, high],
+    assert_matches_torch(st.clip, lambda a, b, c: torch.clamp(a, b, c), [x, low, high],
                            rng.standard_normal((2, 3)), device)
 
 
@@ -526,7 +510,7 @@ def test_clip_with_min_above_max_matches_torch(device, rng):
     """Where min > max the result is max, and the gradient goes to max alone, as PyTorch's clamp."""
     x = np.array([0.0, 1.5, 3.0, -2.0])
     low, high = np.array([2.0, 2.0, 0.5, -1.0]), np.array([1.0, 1.0, 1.0, 1.0])
-    _assert_close_to_torch(st.clip, lambda a, b, c: torch.clamp(a, b, c), [x, low, high], rng.standard_normal(4),
+    assert_matches_torch(st.clip, lambda a, b, c: torch.clamp(a, b, c), [x, low, high], rng.standard_normal(4),
                            device)
-    _assert_close_to_torch(lambda a: st.clip(a, 2.0, 1.0), lambda a: torch.clamp(a, 2.0, 1.0), [x],
+    assert_matches_torch(lambda a: st.clip(a, 2.0, 1.0), lambda a: torch.clamp(a, 2.0, 1.0), [x],
                            rng.standard_normal(4), device)

@@ -8,7 +8,8 @@ import torch
 
 import sparktensor as st
 from backends import to_numpy
-from differentiable_checks import above_one, anywhere, inside_unit, near_zero, nonzero, off_integers, positive
+from differentiable_checks import (above_one, anywhere, assert_matches_torch, inside_unit, near_zero, nonzero,
+                                   off_integers, positive)
 
 
 # name: (sparktensor function, NumPy reference, PyTorch reference, domain)
@@ -64,21 +65,6 @@ def _leaves(arrays, device):
     return [st.tensor(a, device=device, requires_grad=True) for a in arrays]
 
 
-def _assert_matches_torch(fn, torch_fn, arrays, upstream, device, rtol=1e-10, atol=1e-12):
-    """Value and every input's gradient after backward with ``upstream``, against PyTorch's."""
-    inputs = _leaves(arrays, device)
-    out = fn(*inputs)
-    out.backward(st.tensor(upstream, device=device))
-    references = [torch.tensor(a, requires_grad=True) for a in arrays]
-    expected = torch_fn(*references)
-    expected.backward(torch.tensor(upstream))
-    assert out.dtype == np.dtype(str(expected.dtype).replace("torch.", ""))
-    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=rtol, atol=atol)
-    for x, reference in zip(inputs, references):
-        assert x.grad.shape == x.shape
-        np.testing.assert_allclose(to_numpy(x.grad), reference.grad.numpy(), rtol=rtol, atol=atol)
-
-
 # ----- one argument -----
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3)], ids=str)
 @pytest.mark.parametrize("name", UNARY)
@@ -95,14 +81,14 @@ def test_unary_matches_numpy(device, rng, name, shape):
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_matches_torch(device, rng, name, shape):
     fn, _, torch_fn, domain = UNARY[name]
-    _assert_matches_torch(fn, torch_fn, [domain(rng, shape)], rng.standard_normal(shape), device)
+    assert_matches_torch(fn, torch_fn, [domain(rng, shape)], rng.standard_normal(shape), device)
 
 
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_matches_torch_in_float32(device, rng, name):
     fn, _, torch_fn, domain = UNARY[name]
     x = domain(rng, (2, 3)).astype(np.float32)
-    _assert_matches_torch(fn, torch_fn, [x], rng.standard_normal((2, 3)).astype(np.float32), device, 1e-5, 1e-6)
+    assert_matches_torch(fn, torch_fn, [x], rng.standard_normal((2, 3)).astype(np.float32), device, 1e-5, 1e-6)
 
 
 @pytest.mark.parametrize("shape", [(), (2, 3)], ids=str)
@@ -163,7 +149,7 @@ def test_signbit_matches_numpy_and_has_no_gradient(device):
 @pytest.mark.parametrize("name", ["floor", "ceil", "trunc", "round"])
 def test_rounding_has_a_zero_gradient_at_integers_too(device, name):
     values = np.array([-1.0, 0.0, 2.0, 2.5])
-    _assert_matches_torch(getattr(st, name), getattr(torch, name), [values], np.ones(4), device)
+    assert_matches_torch(getattr(st, name), getattr(torch, name), [values], np.ones(4), device)
 
 
 # ----- two arguments, over every pair of broadcastable shapes -----
@@ -183,7 +169,7 @@ def test_binary_matches_numpy(device, rng, name, shapes):
 def test_binary_matches_torch(device, rng, name, shapes):
     fn, _, torch_fn, x_domain, y_domain = BINARY[name]
     arrays = [x_domain(rng, shapes[0]), y_domain(rng, shapes[1])]
-    _assert_matches_torch(fn, torch_fn, arrays, rng.standard_normal(np.broadcast_shapes(*shapes)), device)
+    assert_matches_torch(fn, torch_fn, arrays, rng.standard_normal(np.broadcast_shapes(*shapes)), device)
 
 
 @pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((2, 1, 3), (3,)), ((), (2, 3))], ids=str)
@@ -201,7 +187,7 @@ def test_binary_with_a_python_number(device, rng, name):
     for number_first in (False, True):
         def call(f, t, number):
             return f(number, t) if number_first else f(t, number)
-        _assert_matches_torch(lambda t: call(fn, t, -1.5),
+        assert_matches_torch(lambda t: call(fn, t, -1.5),
                               lambda t: call(torch_fn, t, torch.tensor(-1.5, dtype=t.dtype)),
                               [x], rng.standard_normal((2, 3)), device)
 
@@ -223,8 +209,8 @@ def test_binary_of_integers_gives_the_default_float(device, name):
 
 def test_gradients_at_the_special_points_match_torch(device):
     zeros = np.array([0.0, -0.0, 0.0])
-    _assert_matches_torch(st.atan2, torch.atan2, [zeros, np.array([0.0, 1.0, -1.0])], np.ones(3), device)
-    _assert_matches_torch(st.copysign, torch.copysign, [zeros, np.array([-1.0, 1.0, -0.0])], np.ones(3), device)
+    assert_matches_torch(st.atan2, torch.atan2, [zeros, np.array([0.0, 1.0, -1.0])], np.ones(3), device)
+    assert_matches_torch(st.copysign, torch.copysign, [zeros, np.array([-1.0, 1.0, -0.0])], np.ones(3), device)
     # hypot's gradient at the origin is NaN, as PyTorch's; elsewhere x / hypot
     inputs = _leaves([np.array([0.0, 3.0]), np.array([0.0, 4.0])], device)
     st.hypot(*inputs).sum().backward()
