@@ -5,7 +5,7 @@ values it is given; on the fast path those are raw arrays, and the time must not
 ``BENCH_BASELINE`` (default: the commit before that rewrite) into a temporary git worktree, starts one warm
 subprocess per checkout (each imports its own ``sparktensor``), and interleaves them: round after round, each
 times ``REPEATS`` calls of the same case, the order flipping every round so that the machine's drift falls on
-both alike. The ratio is the median over rounds of (this tree's time / the baseline's).
+both alike (with a pause before each, so that the other side's BLAS threads have stopped spinning). The ratio is the median over rounds of (this tree's time / the baseline's).
 
 Run: ``python -m pytest bench/test_fast_path.py -s -q`` (``BENCH_FAST_PATH_ROUNDS`` rounds, default 12).
 """
@@ -76,6 +76,7 @@ class _Worker:
         raise RuntimeError(f"the bench worker exited (code {self.process.wait()})")
 
     def time(self, case):
+        time.sleep(0.3)  # the other worker's BLAS threads stop spinning before this one starts
         self.process.stdin.write(json.dumps({"case": case}) + "\n")
         self.process.stdin.flush()
         return json.loads(self._answer("@@result "))

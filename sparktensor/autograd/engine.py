@@ -5,7 +5,7 @@ Nodes are ``Function`` instances (and ``AccumulateGrad`` for leaves); each holds
 runs once every consumer has passed its gradient, so each gradient is summed
 exactly once before it flows on.
 """
-from .function import FREED_GRAPH, AccumulateGrad, create_graph_state
+from .function import FREED_GRAPH, AccumulateGrad
 from .grad_mode import _state as grad_mode_state
 from .hooks import run_grad_hooks
 
@@ -45,16 +45,15 @@ def run_backward(root_edges, root_grads, retain_graph=False, capture=None, creat
     must then be Tensors), so they can be differentiated again.
     """
     if not create_graph:
-        return _propagate(root_edges, root_grads, retain_graph, capture)
-    previous = create_graph_state.active, grad_mode_state.enabled
-    create_graph_state.active = grad_mode_state.enabled = True
+        return _propagate(root_edges, root_grads, retain_graph, capture, False)
+    previous, grad_mode_state.enabled = grad_mode_state.enabled, True
     try:
-        return _propagate(root_edges, root_grads, retain_graph, capture)
+        return _propagate(root_edges, root_grads, retain_graph, capture, True)
     finally:
-        create_graph_state.active, grad_mode_state.enabled = previous
+        grad_mode_state.enabled = previous
 
 
-def _propagate(root_edges, root_grads, retain_graph, capture):
+def _propagate(root_edges, root_grads, retain_graph, capture, recording):
     buffers = {}
     for (node, index), g in zip(root_edges, root_grads):
         _add_to(buffers, node, index, g)
@@ -81,7 +80,7 @@ def _propagate(root_edges, root_grads, retain_graph, capture):
             if node._freed:
                 raise RuntimeError(FREED_GRAPH)
         else:
-            parent_grads = node._run_backward(grads)
+            parent_grads = node._run_backward_in_graph(grads) if recording else node._run_backward(grads)
         if not retain_graph:
             node._release()
         for edge, g in zip(node._parents, parent_grads):

@@ -8,7 +8,6 @@ argument of ``forward``. ``Function.apply`` wraps the result in Tensors and, whe
 a Tensor argument requires grad, records the node in the graph.
 """
 import sys
-import threading
 
 import numpy as np
 
@@ -16,13 +15,6 @@ from .. import backend
 from .grad_mode import _state as _grad_state
 from .strict_dtypes import _state as _dtype_state, check_same_float_dtype
 from ..tensor import Tensor
-
-class _CreateGraph(threading.local):
-    """Whether a backward pass is recording its own graph (``create_graph=True``), per thread."""
-    active = False
-
-
-create_graph_state = _CreateGraph()
 
 _CONSTANT = "constant"  # the source of a saved array that was passed to forward as a plain array
 
@@ -43,6 +35,7 @@ class Function:
     _out_meta = None
     _grad_hooks = None  # {output index: {handle id: hook}} from Tensor.register_hook
     _freed = False
+    _recording = False  # True while backward runs on Tensors for create_graph=True
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -79,7 +72,7 @@ class Function:
                     f"one of the arrays needed to compute the gradient of {type(self).__name__} (saved array "
                     f"{position}) was modified in place after it was saved (version {version} -> {counter[0]}); "
                     f"make a copy before modifying it, or modify it before using it")
-        if create_graph_state.active and not self.once_differentiable:
+        if self._recording:
             return self._saved_in_graph()
         return self._saved
 
@@ -171,8 +164,6 @@ class Function:
     def _run_backward(self, grads):
         if self._freed:
             raise RuntimeError(FREED_GRAPH)
-        if create_graph_state.active:
-            return self._run_backward_in_graph(grads)
         if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
             xp = backend.get_array_module(*[g for g in grads if g is not None])
             grads = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
@@ -183,13 +174,20 @@ class Function:
 
     def _run_backward_in_graph(self, grads):
         """Backward on Tensors, recorded in the graph (``create_graph=True``); gradients come back as Tensors."""
+        if self._freed:
+            raise RuntimeError(FREED_GRAPH)
         if self._out_meta is not None and self._materialize_grads and any(g is None for g in grads):
             from ..creation import zeros
             grads = [zeros(shape, dtype=dtype, device=backend.device_of(self._saved[0]) if self._saved else None)
                      if g is None else g for g, (shape, dtype) in zip(grads, self._out_meta)]
         if not self.once_differentiable:
+            self._recording = True
+            try:
+                gxs = self._checked(type(self).backward(self, *grads))
+            finally:
+                self._recording = False
             return tuple(None if g is None else g if isinstance(g, Tensor) else Tensor._from_op(g, None, 0, [0])
-                         for g in self._checked(type(self).backward(self, *grads)))
+                         for g in gxs)
         needed = any(isinstance(g, Tensor) and g.requires_grad for g in grads) or any(
             isinstance(t, Tensor) and t.requires_grad for _, _, _, t in self._saved_versions)
         raw = [g.data if isinstance(g, Tensor) else g for g in grads]

@@ -37,7 +37,10 @@ def integral(v):
 def floating(x):
     """``x`` itself, or as the default float dtype when it holds integers or bools (as PyTorch computes
     ``exp``, ``sqrt``, ... of integers)."""
-    return x.astype(dtypes.get_default_dtype()) if hasattr(x, "astype") and integral(x) else x
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind in "fc":  # the usual case first: a float array
+        return x
+    return x.astype(dtypes.get_default_dtype()) if dtype.kind in "biu" else x
 
 
 # ----- arithmetic -----
@@ -79,7 +82,9 @@ class Mul(Function):
         x, y = ctx.saved_tensors
         mx, my = ctx.meta
         nx, ny = ctx.needs_input_grad
-        return (grad_for(gz * conj_of(y), mx) if nx else None), (grad_for(gz * conj_of(x), my) if ny else None)
+        if gz.dtype.kind == "c":  # a complex product: each factor's gradient takes the other's conjugate
+            x, y = conj_of(x), conj_of(y)
+        return (grad_for(gz * y, mx) if nx else None), (grad_for(gz * x, my) if ny else None)
 
 
 class Div(Function):
@@ -87,7 +92,7 @@ class Div(Function):
     def forward(ctx, x, y):
         ctx.meta = meta(x), meta(y)
         z = as_output(x / y)  # saved outputs stay arrays (NumPy makes a 0-d result a scalar)
-        if integral(x) and integral(y):
+        if z.dtype.kind == "f" and z.dtype.itemsize == 8 and integral(x) and integral(y):
             z = z.astype(dtypes.get_default_dtype(), copy=False)
         ctx.save_for_backward(y, z)
         return z
@@ -96,9 +101,11 @@ class Div(Function):
     def backward(ctx, gz):
         y, z = ctx.saved_tensors
         mx, my = ctx.meta
-        gx = gz / conj_of(y)
+        if gz.dtype.kind == "c":  # a complex quotient: the gradients take the conjugates
+            y, z = conj_of(y), conj_of(z)
+        gx = gz / y
         return (grad_for(gx, mx, ctx.needs_input_grad[0]),
-                grad_for(-gx * conj_of(z), my) if ctx.needs_input_grad[1] else None)
+                grad_for(-gx * z, my) if ctx.needs_input_grad[1] else None)
 
 
 class Pow(Function):
