@@ -122,10 +122,30 @@ def _fit_both(name, device):
     return results, kinds
 
 
+SCIPY_CALLS = {
+    "special.logsumexp": lambda scipy, x: scipy.special.logsumexp(x, axis=1),
+    "special.softmax": lambda scipy, x: scipy.special.softmax(x, axis=0),
+    "special.log_softmax": lambda scipy, x: scipy.special.log_softmax(x, axis=1),
+    "special.erf": lambda scipy, x: scipy.special.erf(x),
+    "stats.zscore": lambda scipy, x: scipy.stats.zscore(x, axis=0),
+    "stats.skew": lambda scipy, x: scipy.stats.skew(x, axis=1),
+    "stats.kurtosis": lambda scipy, x: scipy.stats.kurtosis(x, axis=1),
+    "fft.rfft": lambda scipy, x: scipy.fft.rfft(x, axis=1),
+}
+# SciPy makes arrays of Python numbers here with xp.asarray(value) and no device=: CPU tensors, which sparktensor
+# does not mix with CUDA ones (PyTorch lets a 0-d CPU tensor join a CUDA tensor); so these run on the CPU only
+SCIPY_CPU_CALLS = {
+    "stats.pearsonr": lambda scipy, x: scipy.stats.pearsonr(x[0], x[1]).statistic,
+    "stats.ttest_1samp": lambda scipy, x: scipy.stats.ttest_1samp(x, 0.0, axis=1).statistic,
+}
+
+
 def _scipy_on_tensors(device):
     """Child side: SciPy functions that follow the Array API, called on a tensor, next to the same on NumPy;
     and the gradient and Hessian of scipy.special.logsumexp on tensors next to PyTorch's of torch.logsumexp."""
+    import scipy.fft
     import scipy.special
+    import scipy.stats
     import torch
     x = np.random.default_rng(0).normal(size=(4, 6))
     results, kinds = {}, {}
@@ -135,8 +155,8 @@ def _scipy_on_tensors(device):
         results[f"{source}/{key}"] = to_numpy(value)
 
     for source, xs in {"numpy": x, "sparktensor": st.asarray(x, device=device)}.items():
-        keep(source, "logsumexp", scipy.special.logsumexp(xs, axis=1))
-        keep(source, "softmax", scipy.special.softmax(xs, axis=0))
+        for key, call in {**SCIPY_CALLS, **(SCIPY_CPU_CALLS if device == "cpu" else {})}.items():
+            keep(source, key, call(scipy, xs))
     leaf = st.tensor(x, device=device, requires_grad=True)
     scipy.special.logsumexp(leaf, axis=1).sum().backward()
     keep("sparktensor", "logsumexp gradient", leaf.grad)
@@ -208,7 +228,8 @@ def test_scikit_learn_fits_on_tensors_as_on_numpy_arrays(name, device, child_res
 
 def test_scipy_special_on_tensors_and_its_derivatives(device, child_results):
     results, kinds = child_results(device, "scipy")
-    _assert_same(results, kinds, ["logsumexp", "softmax", "logsumexp gradient", "logsumexp hessian"])
+    cpu_only = list(SCIPY_CPU_CALLS) if device == "cpu" else []
+    _assert_same(results, kinds, [*SCIPY_CALLS, *cpu_only, "logsumexp gradient", "logsumexp hessian"])
 
 
 if __name__ == "__main__":
