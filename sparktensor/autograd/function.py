@@ -155,9 +155,9 @@ class Function:
                     self._saved_constants = (*self._saved_constants, position)
                     break
             else:
-                for index, t in enumerate(outs):
-                    if t.data is s:
-                        tracked.append((t._version, t._version[0], position, index))
+                for t in outs:
+                    if t.data is s:  # an output: its tensor's index is its place among the outputs
+                        tracked.append((t._version, t._version[0], position, t._index))
                         break
         self._saved_versions = tracked
 

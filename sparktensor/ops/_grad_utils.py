@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from ..backend import get_array_module
+from ..tensor import Tensor
 
 
 _SCALARS = (float, int, bool)
@@ -33,17 +34,19 @@ _SCALARS = (float, int, bool)
 def namespace_of(*values):
     """``sparktensor`` when a value is a Tensor (a gradient being recorded under ``create_graph``), else NumPy or
     CuPy, whichever holds the arrays."""
-    if len(values) == 1 and type(values[0]) is np.ndarray:  # the common case, first: backward formulas are hot
-        return np
+    others = False
     for v in values:
-        if type(v).__name__ == "Tensor":
+        if v.__class__ is np.ndarray:  # the common case, first: backward formulas are hot
+            continue
+        if isinstance(v, Tensor):  # Parameters too
             return sys.modules["sparktensor"]
-    return get_array_module(*values)
+        others = True
+    return get_array_module(*values) if others else np
 
 
 def is_tensor(x):
     """True for a Tensor: a value of a gradient being recorded under ``create_graph``, not a raw array."""
-    return type(x).__name__ == "Tensor"
+    return isinstance(x, Tensor)
 
 
 def conj(x):
@@ -56,7 +59,7 @@ def differentiable(function, g, *args, **kwargs):
     is a Tensor, a gradient being computed under ``create_graph``; else its forward run on the array directly, the
     fast path with no graph bookkeeping. Backward formulas call their op's adjoint this way (getitem's backward is
     an index-put whose backward is getitem), so a gradient stays differentiable at no cost to the fast path."""
-    if type(g).__name__ == "Tensor":
+    if isinstance(g, Tensor):
         return function.apply(g, *args, **kwargs)
     return function.forward(function(), g, *args, **kwargs)
 

@@ -43,6 +43,13 @@ def floating(x):
     return x.astype(dtypes.get_default_dtype()) if dtype.kind in "biu" else x
 
 
+def float_result(fn, x):
+    """``fn(x)`` as an array, also when 0-d (NumPy gives a scalar there, which an op that saves its output must
+    not keep), with integers and bools computed in the default float."""
+    y = fn(x if x.dtype.kind in "fc" else floating(x))
+    return y if y.ndim else get_array_module(y).asarray(y)
+
+
 # ----- arithmetic -----
 class Add(Function):
     @staticmethod
@@ -247,26 +254,26 @@ def neg(x):
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        y = as_output(get_array_module(x).exp(floating(x)))
+        y = float_result(get_array_module(x).exp, x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * conj(y)
+        return gy * y if gy.dtype.kind != "c" else gy * conj(y)
 
 
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_array_module(x).log(floating(x))
+        return float_result(get_array_module(x).log, x)
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return gy / conj(x)
+        return gy / x if gy.dtype.kind != "c" else gy / conj(x)
 
 
 class Log1p(Function):
@@ -308,14 +315,14 @@ class Expm1(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
-        y = as_output(get_array_module(x).sqrt(floating(x)))
+        y = float_result(get_array_module(x).sqrt, x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy / conj(2 * y)
+        return gy / (2 * y) if gy.dtype.kind != "c" else gy / conj(2 * y)
 
 
 class Sin(Function):
@@ -355,14 +362,14 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
         xp = get_array_module(x)
-        y = as_output(complex_tanh(xp, x) if x.dtype.kind == "c" else xp.tanh(floating(x)))
+        y = as_output(complex_tanh(xp, x)) if x.dtype.kind == "c" else float_result(xp.tanh, x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * conj(1 - y * y)
+        return gy * (1 - y * y) if gy.dtype.kind != "c" else gy * conj(1 - y * y)
 
 
 class Sigmoid(Function):
@@ -378,7 +385,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * conj(y * (1 - y))
+        return gy * (y * (1 - y)) if gy.dtype.kind != "c" else gy * conj(y * (1 - y))
 
 
 class Relu(Function):

@@ -166,13 +166,13 @@ def _in_dtype(x, dtype):
 def sum(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
     """Sum over ``axis`` (an int or a tuple; all axes when ``None``), computed in ``dtype`` when given."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Sum.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    return Sum.apply(x if dtype is None else _in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
 
 
 def mean(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
     """Arithmetic mean over ``axis``, computed in ``dtype`` when given."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Mean.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    return Mean.apply(x if dtype is None else _in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
 
 
 def variance(x, axis=None, ddof=0, keepdims=False):

@@ -45,7 +45,7 @@ def constant(xp, array):
 
 def raw(value):
     """The array of a Tensor (a constant such as indices or a mask handed back by ``saved_tensors``), else itself."""
-    return value.data if type(value).__name__ == "Tensor" else value
+    return value.data if isinstance(value, sys.modules["sparktensor"].Tensor) else value
 
 
 class RecomputedGradient(Function):
