@@ -261,3 +261,12 @@ def test_vecdot_of_small_integers_keeps_their_dtype_as_the_standard():
     a = st.tensor([200, 100, 7], dtype=st.uint8)
     assert st.vecdot(a, a).dtype == np.uint8 == np.vecdot(a.numpy(), a.numpy()).dtype
     assert int(st.vecdot(a, a)) == int(np.vecdot(a.numpy(), a.numpy()))
+
+
+@pytest.mark.parametrize("name", ["sum", "prod"])
+def test_sum_and_prod_give_the_dtype_asked_for_as_numpy(name):
+    a = np.array([200, 100, 7], np.uint8)
+    for dtype in (np.uint8, np.int16, np.float32):
+        got, expected = getattr(st, name)(st.tensor(a), dtype=dtype), getattr(np, name)(a, dtype=dtype)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.numpy(), expected)

@@ -157,7 +157,7 @@ class Prod(Function):
 
 def _in_dtype(x, dtype):
     """``x`` converted to ``dtype`` first (the ``dtype=`` of sum, prod and mean: the op computes in it)."""
-    if dtype is None:
+    if dtype is None or x.dtype == dtype:
         return x
     from .conversion import astype
     return astype(x, dtype)
@@ -166,7 +166,9 @@ def _in_dtype(x, dtype):
 def sum(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
     """Sum over ``axis`` (an int or a tuple; all axes when ``None``), computed in ``dtype`` when given."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Sum.apply(x if dtype is None else _in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    if dtype is None:
+        return Sum.apply(x, _axes(axis, x.ndim), keepdims)
+    return _in_dtype(Sum.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims), dtype)
 
 
 def mean(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
@@ -316,7 +318,8 @@ def min(x, *args, axis=None, keepdims=None, dim=None, keepdim=None):
 def prod(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
     """Product over ``axis``, computed in ``dtype`` when given; its gradient is exact when elements are zero."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Prod.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    # NumPy's product of small integers widens to 64 bits: the result comes back in the dtype asked for
+    return _in_dtype(Prod.apply(_in_dtype(x, dtype), _axes(axis, x.ndim), keepdims), dtype)
 
 
 def _nonempty(x, axes, op):
