@@ -19,9 +19,17 @@ class NormalizeFunction(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x, weight, bias, axes, param_shape, eps, fixed_stats=None):
         xp = get_array_module(x)
-        mean, var = _moments(x, axes) if fixed_stats is None else fixed_stats
+        if fixed_stats is None:
+            mean = x.mean(axis=axes, keepdims=True)
+            centered = x - mean
+            # over the last axis alone (layer norm) the sum of squares is one dot product a row, a pass fewer
+            var = (_row_dot(centered, centered) if axes == (x.ndim - 1,) else
+                   (centered * centered).sum(axis=axes, keepdims=True)) / _count(x, axes)
+        else:
+            mean, var = fixed_stats
+            centered = x - mean
         inv_std = 1 / xp.sqrt(var + eps)
-        xhat = (x - mean) * inv_std
+        xhat = _scaled_in_place(centered, inv_std)
         w = None if weight is None else weight.reshape(param_shape)
         ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
         ctx.axes, ctx.param_shape, ctx.batch_stats, ctx.eps = axes, param_shape, fixed_stats is None, eps
@@ -30,7 +38,8 @@ class NormalizeFunction(KeepsIntermediates):
         ctx.keep(xhat, inv_std)
         y = xhat * w if w is not None else xhat
         if bias is not None:
-            y = y + bias.reshape(param_shape)
+            b = bias.reshape(param_shape)
+            y = y + b if y is xhat or y.dtype != xp.result_type(y, b) else _add_in_place(y, b)
         return y
 
     @staticmethod
@@ -46,10 +55,24 @@ class NormalizeFunction(KeepsIntermediates):
         # the parameters broadcast along every axis where their shape has size 1
         shape = (1,) * (gy.ndim - len(ctx.param_shape)) + tuple(ctx.param_shape)
         reduce_axes = tuple(a for a, n in enumerate(shape) if n == 1)
-        gw = (gy * xhat).sum(axis=reduce_axes).reshape(ctx.weight_shape) if need_w else None
+        # layer norm over the last axis, its weight a vector along it
+        rows = need_x and ctx.batch_stats and ctx.axes == (gy.ndim - 1,) and w is not None \
+            and tuple(ctx.param_shape) == (gy.shape[-1],) and not recording(xp)
+        gy_xhat = gy * xhat if need_w or rows else None
+        gw = gy_xhat.sum(axis=reduce_axes).reshape(ctx.weight_shape) if need_w else None
         gb = gy.sum(axis=reduce_axes).reshape(ctx.weight_shape) if need_b else None
         gx = None
-        if need_x:
+        if rows:
+            # on arrays: the two row means are matrix-vector products with the weight, and the
+            # gradient is assembled in place
+            n = gy.shape[-1]
+            mean_g = (gy @ weight.reshape(-1))[..., None] * (1 / n)  # mean(gy * w) over a row
+            mean_gx = (gy_xhat @ weight.reshape(-1))[..., None] * (1 / n)  # mean(gy * w * xhat)
+            gx = gy * w
+            gx -= mean_g
+            gx -= xhat * mean_gx
+            gx *= inv_std
+        elif need_x:
             gxhat = gy * w if w is not None else gy
             if ctx.batch_stats:
                 axes = ctx.axes
@@ -58,6 +81,33 @@ class NormalizeFunction(KeepsIntermediates):
             else:
                 gx = gxhat * inv_std
         return gx, gw, gb, None, None, None, None
+
+
+def _row_dot(a, b):
+    """The dot product of each row (last axis) of ``a`` with that of ``b``, keeping the axis."""
+    return (a[..., None, :] @ b[..., :, None])[..., 0]
+
+
+def _count(x, axes):
+    """How many values of ``x`` each statistic over ``axes`` reduces."""
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
+
+
+def _scaled_in_place(a, factor):
+    """``a * factor``, written into ``a`` (a fresh array of the forward) when the dtype allows."""
+    if a.dtype != get_array_module(a).result_type(a, factor):
+        return a * factor
+    a *= factor
+    return a
+
+
+def _add_in_place(a, b):
+    """``a + b``, written into ``a`` (a fresh array of the forward)."""
+    a += b
+    return a
 
 
 def _normalized(xp, x, ctx):
