@@ -9,7 +9,7 @@ from ...ops.elementwise import where
 from ...ops.shape import concatenate, pad
 from ...tensor import Tensor
 from .. import init
-from ..functional.attention import scaled_dot_product_attention
+from ..functional.attention import scaled_dot_product_attention, split_last_axis
 from ..functional.dropout import dropout
 from ..functional.linear import linear
 from ..parameter import Parameter
@@ -132,7 +132,7 @@ class MultiheadAttention(Module):
         if self._qkv_same_embed_dim:
             w = self.in_proj_weight
             if query is key and key is value:
-                return linear(query, w, b).chunk(3, -1)
+                return split_last_axis(linear(query, w, b), 3)
             wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
