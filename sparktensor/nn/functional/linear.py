@@ -13,7 +13,7 @@ class LinearFunction(Function):
         y = _flat(x) @ weight.T
         if bias is not None:
             y += bias
-        return y.reshape(x.shape[:-1] + y.shape[-1:])
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + y.shape[-1:])
 
     @staticmethod
     def backward(ctx, gy):
@@ -21,7 +21,10 @@ class LinearFunction(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         # leading axes are all batch: flatten them so each weight gradient is one matrix product
         gy2 = _flat(gy)
-        gx = (gy2 @ weight).reshape(x.shape) if need_x else None
+        gx = None
+        if need_x:
+            gx = gy2 @ weight
+            gx = gx if x.ndim == 2 else gx.reshape(x.shape)
         gw = (gy2.swapaxes(0, 1) @ _flat(x)) if need_w else None
         gb = gy2.sum(axis=0) if need_b else None
         return gx, gw, gb
