@@ -19,17 +19,19 @@ class NormalizeFunction(KeepsIntermediates):
     @staticmethod
     def forward(ctx, x, weight, bias, axes, param_shape, eps, fixed_stats=None):
         xp = get_array_module(x)
-        if fixed_stats is None:
+        rows = fixed_stats is None and axes == (x.ndim - 1,)
+        if rows:
+            # statistics of each row (layer norm): the sum of squares is one dot product a row, and the centred
+            # rows are scaled in place (elsewhere in-place updates measured slower: NumPy's allocations of
+            # large arrays then page-fault more)
             mean = x.mean(axis=axes, keepdims=True)
             centered = x - mean
-            # over the last axis alone (layer norm) the sum of squares is one dot product a row, a pass fewer
-            var = (_row_dot(centered, centered) if axes == (x.ndim - 1,) else
-                   (centered * centered).sum(axis=axes, keepdims=True)) / _count(x, axes)
+            inv_std = 1 / xp.sqrt(_row_dot(centered, centered) / x.shape[-1] + eps)
+            xhat = _scaled_in_place(centered, inv_std)
         else:
-            mean, var = fixed_stats
-            centered = x - mean
-        inv_std = 1 / xp.sqrt(var + eps)
-        xhat = _scaled_in_place(centered, inv_std)
+            mean, var = _moments(x, axes) if fixed_stats is None else fixed_stats
+            inv_std = 1 / xp.sqrt(var + eps)
+            xhat = (x - mean) * inv_std
         w = None if weight is None else weight.reshape(param_shape)
         ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
         ctx.axes, ctx.param_shape, ctx.batch_stats, ctx.eps = axes, param_shape, fixed_stats is None, eps
@@ -39,7 +41,7 @@ class NormalizeFunction(KeepsIntermediates):
         y = xhat * w if w is not None else xhat
         if bias is not None:
             b = bias.reshape(param_shape)
-            y = y + b if y is xhat or y.dtype != xp.result_type(y, b) else _add_in_place(y, b)
+            y = _add_in_place(y, b) if rows and y is not xhat and y.dtype == xp.result_type(y, b) else y + b
         return y
 
     @staticmethod
@@ -73,6 +75,7 @@ class NormalizeFunction(KeepsIntermediates):
             gx -= xhat * mean_gx
             gx *= inv_std
         elif need_x:
+            gy_xhat = None  # let go before the temporaries below, so that NumPy can reuse its memory
             gxhat = gy * w if w is not None else gy
             if ctx.batch_stats:
                 axes = ctx.axes
@@ -86,14 +89,6 @@ class NormalizeFunction(KeepsIntermediates):
 def _row_dot(a, b):
     """The dot product of each row (last axis) of ``a`` with that of ``b``, keeping the axis."""
     return (a[..., None, :] @ b[..., :, None])[..., 0]
-
-
-def _count(x, axes):
-    """How many values of ``x`` each statistic over ``axes`` reduces."""
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    return n
 
 
 def _scaled_in_place(a, factor):
