@@ -38,10 +38,10 @@ def _mask_tile(mask, i0, i1, j0, j1):
     return rows, cols
 
 
-def _tile_scores(q, k, mask, causal, scale, i0, i1, j0, j1):
+def _tile_scores(q, k, mask, causal, scale, i0, i1, j0, j1, transposed):
     """Scaled, masked scores of queries ``i0:i1`` against keys ``j0:j1``; masked entries are -inf."""
     xp = get_array_module(q)
-    s = _transposed_product(k[..., j0:j1, :], q[..., i0:i1, :])
+    s = _scores_product(q[..., i0:i1, :], k[..., j0:j1, :], transposed)
     s *= scale
     if mask is not None:
         tile = mask[(..., *_mask_tile(mask, i0, i1, j0, j1))]
@@ -51,11 +51,18 @@ def _tile_scores(q, k, mask, causal, scale, i0, i1, j0, j1):
     return s
 
 
-def _transposed_product(a, b):
-    """``b @ a^T``, computed as the transpose of ``a @ b^T``: its rows are then strided in memory, so that a
-    reduction along them (the softmax's maximum and sum over the keys) runs across contiguous rows, about
-    three times faster in NumPy than along each contiguous row."""
-    return (a @ b.swapaxes(-1, -2)).swapaxes(-1, -2)
+def _scores_product(a, b, transposed):
+    """``a @ b^T``; ``transposed``: computed as the transpose of ``b @ a^T``, its rows then strided in memory, so
+    that a reduction along them (the softmax's maximum and sum over the keys) runs across contiguous rows,
+    about three times faster in NumPy than along each contiguous row."""
+    return (b @ a.swapaxes(-1, -2)).swapaxes(-1, -2) if transposed else a @ b.swapaxes(-1, -2)
+
+
+def _transposed_tile(mask, causal, dropout_p, i0, j1):
+    """Whether a tile's scores are laid out transposed: only when nothing else of the tile's size (a mask, the
+    causal cut, dropout factors, all in row order) meets them, since mixed layouts make NumPy's elementwise
+    ops slower than the reductions gain."""
+    return mask is None and not dropout_p and not (causal and j1 > i0 + 1)
 
 
 def _tiles(q, k, causal):
@@ -87,7 +94,8 @@ class BlockedAttention(KeepsIntermediates):
             out = xp.zeros(q.shape[:-1] + v.shape[-1:], q.dtype)
             lse = xp.full(q.shape[:-1] + (1,), np.inf, q.dtype)
         for i, j, i0, i1, j0, j1 in _tiles(q, k, causal):
-            s = _tile_scores(q, k, mask, causal, scale, i0, i1, j0, j1)  # a fresh array: updated in place
+            transposed = _transposed_tile(mask, causal, dropout_p, i0, j1)
+            s = _tile_scores(q, k, mask, causal, scale, i0, i1, j0, j1, transposed)  # fresh: updated in place
             tile_max = s.max(axis=-1, keepdims=True)
             m_new = tile_max if j == 0 else xp.maximum(m, tile_max)
             # a row with no key allowed so far keeps shift 0, so exp gives 0 rather than nan
@@ -140,11 +148,12 @@ class BlockedAttention(KeepsIntermediates):
         gq, gk, gv = (None, None, None) if one_tile else (xp.zeros_like(q), xp.zeros_like(k), xp.zeros_like(v))
         gmask = xp.zeros_like(mask) if ctx.needs_input_grad[3] else None
         for i, j, i0, i1, j0, j1 in _tiles(q, k, ctx.causal):
-            s = _tile_scores(q, k, mask, ctx.causal, ctx.scale, i0, i1, j0, j1)
+            transposed = _transposed_tile(mask, ctx.causal, ctx.dropout_p, i0, j1)
+            s = _tile_scores(q, k, mask, ctx.causal, ctx.scale, i0, i1, j0, j1, transposed)
             s -= lse[..., i0:i1, :]
             p = xp.exp(s, out=s)
             g = gout[..., i0:i1, :]
-            gp = _transposed_product(v[..., j0:j1, :], g)  # laid out as p, so that the products below are fast
+            gp = _scores_product(g, v[..., j0:j1, :], transposed)  # laid out as p: the products below are faster
             if ctx.dropout_p:
                 keep = _keep_scale(ctx.key, ctx.device, (i, j), p.shape, ctx.dropout_p, p.dtype)
                 tile_gv = (p * keep).swapaxes(-1, -2) @ g
