@@ -156,3 +156,12 @@ def test_a_0d_tensor_runs_as_one_element(device):
         got.sum().backward()
         assert x.grad.shape == () and float(x.grad) == 1.0  # d(0 + x)/dx and d(1 * x)/dx
         x.grad = None
+
+
+@pytest.mark.parametrize("name", ["cumulative_sum", "cumulative_prod"])
+def test_cumulative_functions_give_the_dtype_asked_for_as_numpy(device, name):
+    a = np.array([200, 100, 7], np.uint8)
+    for dtype in (None, np.uint8, np.int16, np.float32):
+        got, expected = getattr(st, name)(st.tensor(a, device=device), dtype=dtype), getattr(np, name)(a, dtype=dtype)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(to_numpy(got), expected)

@@ -81,6 +81,15 @@ def _cumprod_grad_differentiable(gy, x, axis):
 
 
 # ----- public functions -----
+def _kept_in(y, dtype):
+    """``y`` in the accumulation ``dtype``: NumPy's running sums and products of small integers widen to 64 bits
+    even when the input is already in the dtype asked for."""
+    if y.dtype == dtype:
+        return y
+    from .conversion import astype
+    return astype(y, dtype)
+
+
 def _accumulation_dtype(x, dtype):
     """The standard's default: integers narrower than the default integer (and bools) accumulate in it."""
     from .. import dtypes
@@ -131,7 +140,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
     x, axis = _prepared(x, axis, dtype, "cumulative_sum")
     if include_initial:
         x = _with_initial(x, axis, 0)
-    return CumulativeSum.apply(x, axis, False)
+    return _kept_in(CumulativeSum.apply(x, axis, False), x.dtype)
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -140,7 +149,7 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
     x, axis = _prepared(x, axis, dtype, "cumulative_prod")
     if include_initial:
         x = _with_initial(x, axis, 1)
-    return CumulativeProd.apply(x, axis)
+    return _kept_in(CumulativeProd.apply(x, axis), x.dtype)
 
 
 def cumprod(x, axis=None, dtype=None, *, dim=None):
