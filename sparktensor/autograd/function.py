@@ -16,8 +16,6 @@ from .grad_mode import _state as _grad_state
 from .strict_dtypes import _state as _dtype_state, check_same_float_dtype
 from ..tensor import Tensor
 
-_CONSTANT = "constant"  # the source of a saved array that was passed to forward as a plain array
-
 FREED_GRAPH = ("trying to backward through the graph a second time (its saved arrays were freed "
                "after the first backward); pass retain_graph=True to the first backward or grad call")
 
