@@ -2,6 +2,7 @@
 random_split and worker processes. Random orders come from other streams, so those tests check the laws."""
 import collections
 import os
+import time
 
 import numpy as np
 import pytest
@@ -278,6 +279,24 @@ def test_worker_init_fn_runs_and_a_worker_error_is_raised_in_the_main_process():
     expected = np.random.RandomState(100).random_sample(3)  # worker 0 reseeded by worker_init_fn
     np.testing.assert_allclose(next(batches).numpy(), expected)
     with pytest.raises(KeyError, match="worker process 1.*sample 3 is missing"):
+        next(batches)
+
+
+class SlowFirstFailingLast(sd.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        if i == 0:
+            time.sleep(1.0)  # worker 0 answers well after worker 1 has failed
+            return 0.0
+        raise KeyError(f"sample {i} is missing")
+
+
+def test_a_worker_error_waits_for_the_batches_before_it():
+    batches = iter(sd.DataLoader(SlowFirstFailingLast(), batch_size=1, num_workers=2))
+    assert next(batches).numpy().tolist() == [0.0]
+    with pytest.raises(KeyError, match="worker process 1.*sample 1 is missing"):
         next(batches)
 
 

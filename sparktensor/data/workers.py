@@ -45,6 +45,13 @@ class _Exhausted:
     """A worker's answer when its copy of an iterable data set has no more batches."""
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A worker's answer when making a batch raised: the error, kept until that batch's turn comes."""
+
+    error: tuple
+
+
 def _seed_everything(seed, worker_id):
     py_random.seed(seed)
     np.random.seed(np.random.SeedSequence([worker_id, seed]).generate_state(1)[0])
@@ -190,10 +197,12 @@ def _in_order(loader, pool, jobs_of_epoch):
             (got_epoch, got), batch, error = _next_result(loader, workers, results)
             if got_epoch not in (epoch, None):
                 continue  # left over from an epoch abandoned early
-            if error is not None:
+            if error is not None and got is None:  # worker_init_fn failed: no batch can come from that worker
                 _raise(*error)
-            ready[got] = pickle.loads(batch)
+            ready[got] = _Failed(error) if error is not None else pickle.loads(batch)
         batch = ready.pop(task)
+        if isinstance(batch, _Failed):  # raised in its turn, after every batch before it, as PyTorch does
+            _raise(*batch.error)
         worker = owner.pop(task)
         if isinstance(batch, _Exhausted):
             if worker in running:
