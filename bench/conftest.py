@@ -20,6 +20,8 @@ def pytest_configure(config):
     import numpy  # noqa: F401  (loads NumPy's BLAS now: threadpool_limits reaches only libraries already loaded)
     from threadpoolctl import threadpool_limits
     threadpool_limits(THREADS)
+    import sparktensor
+    sparktensor.set_num_threads(THREADS)  # its intra-op pool, like torch.set_num_threads below
     try:
         import torch
         torch.set_num_threads(THREADS)

@@ -23,6 +23,7 @@ from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, matmul, norm, outer
 from .ops.selection import argsort, cumsum, gather, index_select, masked_fill, scatter, scatter_add, sort, topk
 from .ops.conversion import astype, clone
 from .serialization import load, save
+from .parallel import get_num_threads, set_num_threads
 from . import data, nn, optim
 from . import amp
 from .amp import autocast, bfloat16

@@ -1,0 +1,67 @@
+"""The intra-op thread pool: blocks that cover a range, results in order, errors raised, thread counts set."""
+import threading
+
+import numpy as np
+import pytest
+
+import sparktensor as st
+from sparktensor import parallel
+
+
+@pytest.fixture
+def restore_threads():
+    before = st.get_num_threads()
+    yield
+    st.set_num_threads(before)
+
+
+@pytest.mark.parametrize("total", [1, 7, 100, 1 << 17, (1 << 18) + 3])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_cover_the_range_once_in_order(total, threads):
+    parts = parallel.blocks(total, threads=threads)
+    assert parts[0][0] == 0 and parts[-1][1] == total
+    assert all(a < b for a, b in parts) and all(p[1] == q[0] for p, q in zip(parts, parts[1:]))
+    assert len(parts) <= threads
+    assert len(parts) == 1 or total // len(parts) >= parallel.MIN_PARALLEL_WORK // 2
+
+
+def test_small_work_stays_on_the_calling_thread(restore_threads):
+    st.set_num_threads(2)
+    names = parallel.run_blocks(lambda a, b: threading.current_thread().name, 1000)
+    assert names == [threading.current_thread().name]
+    assert parallel.blocks(1000, work=1 << 20) == [(0, 500), (500, 1000)]  # work, not length, decides
+
+
+def test_run_blocks_returns_results_in_order_and_fills_an_array(restore_threads):
+    st.set_num_threads(3)
+    x = np.arange(1 << 18, dtype=np.float64)
+    out = np.empty_like(x)
+
+    def job(a, b):
+        np.multiply(x[a:b], 2.0, out=out[a:b])
+        return a
+    starts = parallel.run_blocks(job, x.size)
+    assert starts == sorted(starts) and len(starts) == 3
+    np.testing.assert_array_equal(out, 2 * x)
+
+
+def test_an_error_in_a_block_is_raised_in_the_caller(restore_threads):
+    st.set_num_threads(2)
+
+    def job(a, b):
+        if a > 0:
+            raise ValueError(f"block at {a} failed")
+        return a
+    with pytest.raises(ValueError, match="block at"):
+        parallel.run_blocks(job, 1 << 18)
+
+
+def test_set_num_threads_sets_the_pool_and_blas_and_refuses_nonsense(restore_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    st.set_num_threads(1)
+    assert st.get_num_threads() == 1 and len(parallel.blocks(1 << 20)) == 1
+    blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert blas and set(blas) == {1}
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive int"):
+            st.set_num_threads(bad)
