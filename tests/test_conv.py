@@ -31,7 +31,8 @@ def compare(ours, theirs, x_np, device, grad_input=True, atol_relative_to_max=Fa
     xt = torch.tensor(x_np, requires_grad=grad_input)
     y, yt = ours(x), theirs(xt)
     assert y.shape == tuple(yt.shape) and y.dtype == x_np.dtype
-    assert y.data.flags.c_contiguous
+    # stored batch-last, (C_out, *spatial, N), so that the next layer reads it without a transposing copy
+    assert y.data.transpose(tuple(range(1, y.ndim)) + (0,)).flags.c_contiguous
     close(y, yt.detach().numpy(), "output")
     g = np.random.default_rng(5).standard_normal(yt.shape).astype(x_np.dtype)
     y.backward(st.tensor(g, device=device))
@@ -257,3 +258,42 @@ def test_empty_batch_matches_torch(device):
     y.sum().backward()
     assert x.grad.shape == (0, 3, 8, 8)
     np.testing.assert_array_equal(to_numpy(w.grad), np.zeros((4, 3, 3, 3)))
+
+
+# ----- the input gradient as a convolution of the output gradient, and batch-last inputs -----
+STRIDE_ONE = [  # (N, C, H, W), weight shape, keyword arguments: the transposed convolution and its fallback
+    ((3, 4, 7, 6), (5, 4, 3, 3), dict(padding=1)),
+    ((2, 4, 9, 8), (6, 2, 3, 2), dict(padding=(2, 1), dilation=(2, 1), groups=2)),
+    ((2, 3, 8, 7), (4, 3, 4, 3), dict(padding="same")),                    # padding 1 before, 2 after
+    ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding=3)),                         # wider than the kernel: the fallback
+    ((2, 3, 6, 7), (4, 3, 1, 1), {}),                                      # 1x1
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", STRIDE_ONE, ids=[str(c[2]) or "1x1" for c in STRIDE_ONE])
+def test_two_stacked_stride_one_convs_match_torch(device, x_shape, w_shape, kwargs, dtype):
+    """The second conv reads the first's batch-last output, and its input gradient arrives batch-last."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    ws = [rng.standard_normal(w_shape).astype(dtype),
+          rng.standard_normal((w_shape[0], w_shape[0] // kwargs.get("groups", 1)) + w_shape[2:]).astype(dtype)]
+    ours = [st.tensor(a, device=device, requires_grad=True) for a in [x] + ws]
+    theirs = [torch.tensor(a, requires_grad=True) for a in [x] + ws]
+    y = conv2d(conv2d(ours[0], ours[1], **kwargs), ours[2], **kwargs)
+    yt = torch.nn.functional.conv2d(torch.nn.functional.conv2d(theirs[0], theirs[1], **kwargs), theirs[2], **kwargs)
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), rtol=tol["rtol"], atol=tol["atol"] * 10)
+    g = rng.standard_normal(yt.shape).astype(dtype)
+    y.backward(st.tensor(g, device=device))
+    yt.backward(torch.tensor(g))
+    for a, at, name in zip(ours, theirs, ("input", "weight 1", "weight 2")):
+        np.testing.assert_allclose(to_numpy(a.grad), at.grad.numpy(), rtol=tol["rtol"], atol=tol["atol"] * 10,
+                                   err_msg=name)
+
+
+def test_stride_one_gradcheck_with_uneven_padding():
+    rng = np.random.default_rng(11)
+    x, w, b = _f64(rng, (2, 4, 6, 5), "cpu"), _f64(rng, (4, 2, 4, 3), "cpu"), _f64(rng, (4,), "cpu")
+    assert st.autograd.gradcheck(lambda x, w, b: conv2d(x, w, b, padding="same", dilation=(1, 2), groups=2),
+                                 [x, w, b])

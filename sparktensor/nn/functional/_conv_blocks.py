@@ -116,6 +116,41 @@ def input_gradient(xp, gyq, weight, g):
     return gpad
 
 
+def transposes_as_convolution(g):
+    """Whether the input gradient is itself a convolution with stride 1 (stride 1, no padding wider than the
+    dilated kernel): of the output gradient, padded, with the kernel flipped and its two channel axes swapped."""
+    (kh, kw), (dh, dw) = (g.kh, g.kw), g.dilation
+    return g.stride == (1, 1) and max(g.top, g.hp - g.h - g.top) <= dh * (kh - 1) \
+        and max(g.left, g.wp - g.w - g.left) <= dw * (kw - 1)
+
+
+def transposed_product(xp, gy, weight, g):
+    """The (groups, C/groups, H*W*N) batch-last input gradient of a stride-1 convolution: the output gradient
+    ``gy`` (N, O, Ho, Wo) convolved with the flipped, transposed kernel, built and multiplied as the forward."""
+    (dh, dw), span_h, span_w = g.dilation, g.dilation[0] * (g.kh - 1), g.dilation[1] * (g.kw - 1)
+    pads = ((span_h - g.top, span_h - (g.hp - g.h - g.top)), (span_w - g.left, span_w - (g.wp - g.w - g.left)))
+    padded = batch_last_padded(xp, gy, pads[0][0], pads[0][1], pads[1][0], pads[1][1])
+    flipped = weight.reshape(g.groups, g.og, g.cg, g.kh, g.kw)[..., ::-1, ::-1].swapaxes(1, 2)
+    wt = xp.ascontiguousarray(flipped).reshape(g.groups, g.cg, g.og * g.kh * g.kw)
+    gt = Geometry(gy.shape, (g.c, g.og, g.kh, g.kw), (1, 1), pads, g.dilation, g.groups, False)
+    return forward_product(xp, padded, wt, gt)
+
+
+def batch_last_padded(xp, x, top, bottom, left, right):
+    """(N, C, H, W) ``x`` padded with zeros and stored batch-last, (C, H + top + bottom, W + left + right, N).
+
+    Only the border is zeroed; an ``x`` already batch-last in memory is copied in long contiguous runs.
+    """
+    n, c, h, w = x.shape
+    padded = xp.empty((c, top + h + bottom, left + w + right, n), x.dtype)
+    for rows in (slice(0, top), slice(top + h, None)):
+        padded[:, rows] = 0
+    for cols in (slice(0, left), slice(left + w, None)):
+        padded[:, top:top + h, cols] = 0
+    copy_in_pieces(xp, padded[:, top:top + h, left:left + w], x.transpose(1, 2, 3, 0))
+    return padded
+
+
 def copy_in_pieces(xp, dst, src):
     """``dst[...] = src`` for arrays of one shape, piece by piece along their first axis longer than one.
 

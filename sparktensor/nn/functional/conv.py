@@ -10,7 +10,8 @@ from ...autograd.function import Function
 from ...backend import get_array_module
 from ._grad_paths import KeepsIntermediates, namespace_of, recording, run
 from .linear import check_dtypes
-from ._conv_blocks import Geometry, copy_in_pieces, forward_product, input_gradient, weight_gradient
+from ._conv_blocks import (Geometry, batch_last_padded, copy_in_pieces, forward_product, input_gradient,
+                           transposed_product, transposes_as_convolution, weight_gradient)
 from ...amp.autocast_mode import lower_precision
 
 
@@ -34,8 +35,7 @@ class Conv2dFunction(KeepsIntermediates):
         if bias is not None:
             wx = xp.concatenate([wx, bias.reshape(groups, g.og, 1)], axis=2)
         y = forward_product(xp, padded, wx.astype(xp.result_type(x4, weight4), copy=False), g)
-        out = xp.empty((g.n, g.o, g.ho, g.wo), y.dtype)
-        copy_in_pieces(xp, out.transpose(1, 2, 3, 0), y.reshape(g.o, g.ho, g.wo, g.n))
+        out = _batch_first(y, (g.o, g.ho, g.wo, g.n))
         ctx.geometry = g
         # the padded input, not the window matrix (kh*kw times larger), is kept for backward
         ctx.save_for_backward(x, weight)
@@ -58,7 +58,7 @@ class Conv2dFunction(KeepsIntermediates):
             gw = xp.ascontiguousarray(gwb[:, :g.patch].swapaxes(1, 2)).reshape(ctx.w_shape)
             gb = gwb[:, g.patch].reshape(g.o) if need_b else None
         if need_x:
-            gx = _input_array(xp, gyq, _planar(weight), g).reshape(ctx.x_shape)
+            gx = _input_array(xp, gy, gyq, _planar(weight), g).reshape(ctx.x_shape)
         return gx, gw if need_w else None, gb, None, None, None, None
 
 
@@ -75,7 +75,7 @@ class ConvInputGradient(Function):
         ctx.x_shape, ctx.settings = x_shape, (stride, padding, dilation, groups)
         ctx.save_for_backward(gy, weight)
         g = Geometry(_planar_shape(x_shape), _planar(weight).shape, stride, padding, dilation, groups, False)
-        return _input_array(xp, _columns(xp, gy, g), _planar(weight), g).reshape(x_shape)
+        return _input_array(xp, gy, _columns(xp, gy, g), _planar(weight), g).reshape(x_shape)
 
     @staticmethod
     def backward(ctx, ggx):
@@ -125,24 +125,31 @@ def _planar(a):
 
 def _padded(xp, x4, g):
     """The input padded and stored batch-last, (C, Hp, Wp, N)."""
-    padded = xp.zeros((g.c, g.hp, g.wp, g.n), x4.dtype)
-    g.inside(padded)[...] = x4.transpose(1, 2, 3, 0)
-    return padded
+    return batch_last_padded(xp, x4, g.top, g.hp - g.h - g.top, g.left, g.wp - g.w - g.left)
+
+
+def _batch_first(a, shape):
+    """The (N, C, H, W) view of a contiguous batch-last array of (C, H, W, N) ``shape``: no copy."""
+    return a.reshape(shape).transpose(3, 0, 1, 2)
 
 
 def _columns(xp, gy, g):
     """The output gradient in the column order of the window matrix: (groups, O/groups, Ho*Wo*N)."""
-    gyq = xp.empty((g.o, g.ho, g.wo, g.n), gy.dtype)
-    gyq[...] = gy.reshape(g.n, g.o, g.ho, g.wo).transpose(1, 2, 3, 0)
-    return gyq.reshape(g.groups, g.og, g.positions)
+    batch_last = gy.reshape(g.n, g.o, g.ho, g.wo).transpose(1, 2, 3, 0)
+    if not batch_last.flags.c_contiguous:
+        gyq = xp.empty(batch_last.shape, gy.dtype)
+        copy_in_pieces(xp, gyq, batch_last)
+        batch_last = gyq
+    return batch_last.reshape(g.groups, g.og, g.positions)
 
 
-def _input_array(xp, gyq, weight4, g):
-    """The (N, C, H, W) input gradient from the output gradient's columns."""
+def _input_array(xp, gy, gyq, weight4, g):
+    """The (N, C, H, W) input gradient (a view of a batch-last array) from the output gradient."""
+    if transposes_as_convolution(g):
+        return _batch_first(transposed_product(xp, gy.reshape(g.n, g.o, g.ho, g.wo), weight4, g),
+                            (g.c, g.h, g.w, g.n))
     gpad = input_gradient(xp, gyq, weight4, g)
-    gx = xp.empty((g.n, g.c, g.h, g.w), gyq.dtype)
-    copy_in_pieces(xp, gx.transpose(1, 2, 3, 0), g.inside(gpad))
-    return gx
+    return _batch_first(xp.ascontiguousarray(g.inside(gpad)), (g.c, g.h, g.w, g.n))
 
 
 def _pair(v, name, n=2):
