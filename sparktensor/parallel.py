@@ -8,6 +8,9 @@ PyTorch's intra-op pool does. ``set_num_threads(n)`` sets this pool and NumPy's 
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
 
 _lock = threading.Lock()
 _threads = None
@@ -76,3 +79,65 @@ def run_blocks(job, total, work=None):
     futures = [_executor().submit(job, a, b) for a, b in parts[1:]]
     first = job(*parts[0])
     return [first] + [f.result() for f in futures]
+
+
+#: elements of each array that a chunked update touches at a time: the few arrays of an optimizer update stay
+#: in the core's L2 cache across its several passes (larger chunks run no faster, smaller ones pay more calls)
+CHUNK = 1 << 16
+
+
+def update_in_chunks(update, items, scratch=0, chunk=CHUNK):
+    """Run an elementwise in-place ``update`` over cache-sized pieces of several arrays, split over the threads.
+
+    ``items`` is a list of ``(arrays, args)``: same-shaped arrays (say a weight, its gradient and its momentum)
+    and plain values for them. ``update(*pieces, *tmps, *args)`` gets matching flat slices of the arrays and
+    ``scratch`` temporary arrays of the same size (dtype of the first array), and must write its results into the
+    slices. Items whose arrays are not all C-contiguous NumPy arrays (CuPy arrays, strided views) are updated
+    whole on this thread. An elementwise update gives the same bits however it is cut.
+    """
+    flat = []
+    for arrays, args in items:
+        if all(type(a) is np.ndarray and a.flags.c_contiguous for a in arrays):
+            flat.append((tuple(a.reshape(-1) for a in arrays), args))
+        else:
+            first = arrays[0]
+            update(*arrays, *(_empty_like(first) for _ in range(scratch)), *args)
+    if not flat:
+        return
+    offsets = [0]
+    for arrays, _ in flat:
+        offsets.append(offsets[-1] + arrays[0].size)
+
+    def job(start, stop):
+        tmps = {}
+        for (arrays, args), offset, end in zip(flat, offsets, offsets[1:]):
+            lo, hi = max(start, offset) - offset, min(stop, end) - offset
+            dtype = arrays[0].dtype
+            if hi <= lo:
+                continue
+            if dtype not in tmps:
+                tmps[dtype] = [np.empty(min(chunk, stop - start), dtype) for _ in range(scratch)]
+            for a in range(lo, hi, chunk):
+                b = min(a + chunk, hi)
+                update(*(x[a:b] for x in arrays), *(t[:b - a] for t in tmps[dtype]), *args)
+    run_blocks(job, offsets[-1], offsets[-1] * max(1, len(flat[0][0])))
+
+
+def _empty_like(x):
+    from .backend import get_array_module
+    return get_array_module(x).empty_like(x)
+
+
+@contextmanager
+def limited_threads(n):
+    """Within the block, intra-op work uses at most ``n`` threads (BLAS is left as it is): for ranks that share
+    the cores of one machine."""
+    global _threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"limited_threads needs a positive int, got {n!r}")
+    before = get_num_threads()
+    _threads = min(before, n)
+    try:
+        yield
+    finally:
+        _threads = before

@@ -98,6 +98,35 @@ def test_ten_steps_match_pytorch(device, rng, name, options, dtype):
 
 
 @pytest.mark.parametrize("name, options", CASES, ids=CASE_IDS)
+def test_large_and_strided_parameters_match_pytorch_and_do_not_depend_on_threads(rng, name, options):
+    # the updates run over cache-sized pieces split across threads; a strided weight is updated whole
+    before = st.get_num_threads()
+    weights = [rng.standard_normal((300, 500)), rng.standard_normal(5), rng.standard_normal((20, 100))]
+    gradients = [[rng.standard_normal(w.shape) for w in weights] for _ in range(3)]
+    results = []
+    try:
+        for threads in (1, 2):
+            st.set_num_threads(threads)
+            params = st_params(weights[:2], "cpu")
+            strided = st.tensor(weights[2][:, ::2], requires_grad=True)
+            strided.data = weights[2].copy()[:, ::2]  # a weight whose array is a strided view
+            assert not strided.data.flags.c_contiguous
+            params.append(strided)
+            step_grads = [[g[i] if i < 2 else g[i][:, ::2] for i in range(3)] for g in gradients]
+            run_st(getattr(optim, name)(params, **options), params, step_grads, "cpu")
+            results.append([p.numpy().copy() for p in params])
+    finally:
+        st.set_num_threads(before)
+    tparams = torch_params(weights[:2] + [weights[2][:, ::2]])
+    run_torch(getattr(torch.optim, name)(tparams, **options), tparams,
+              [[g[0], g[1], g[2][:, ::2]] for g in gradients])
+    for one, two, tp in zip(*results, tparams):
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_allclose(two, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(results[1][0], weights[0])
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=CASE_IDS)
 def test_state_dict_round_trip_continues_exactly(device, rng, name, options):
     weights = make_weights(rng, np.float64)
     gradients = make_gradients(rng, np.float64, 10)

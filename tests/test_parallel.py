@@ -65,3 +65,58 @@ def test_set_num_threads_sets_the_pool_and_blas_and_refuses_nonsense(restore_thr
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="positive int"):
             st.set_num_threads(bad)
+
+
+def _scaled_add(x, g, tmp, factor):
+    np.multiply(g, factor, out=tmp)
+    np.add(x, tmp, out=x)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_update_in_chunks_gives_the_whole_array_bits_for_any_cut(restore_threads, threads):
+    st.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    shapes = [(300, 700), (7,), (), (3, 5), (200_001,)]
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    gs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    expected = [x + g * np.float32(0.1 * (i + 1)) for i, (x, g) in enumerate(zip(xs, gs))]
+    items = [((x, g), (0.1 * (i + 1),)) for i, (x, g) in enumerate(zip(xs, gs))]
+    parallel.update_in_chunks(_scaled_add, items, scratch=1, chunk=1000)
+    for x, e in zip(xs, expected):
+        np.testing.assert_array_equal(x, e)
+
+
+def test_update_in_chunks_uses_the_threads_for_big_updates(restore_threads):
+    st.set_num_threads(2)
+    seen = set()
+
+    def update(x, tmp):
+        seen.add(threading.current_thread().name)
+        np.add(x, 1, out=x)
+    x = np.zeros(1 << 20, np.float32)
+    parallel.update_in_chunks(update, [((x,), ())], scratch=1)
+    assert len(seen) == 2 and (x == 1).all()
+
+
+def test_update_in_chunks_updates_strided_arrays_whole(restore_threads):
+    st.set_num_threads(2)
+    base = np.zeros((400, 400), np.float64)
+    strided, g = base[:, ::2], np.ones((400, 200))
+    shapes = []
+
+    def update(x, g, tmp, factor):
+        shapes.append(x.shape)
+        _scaled_add(x, g, tmp, factor)
+    parallel.update_in_chunks(update, [((strided, g), (2.0,))], scratch=1)
+    assert shapes == [(400, 200)]
+    assert (base[:, ::2] == 2).all() and (base[:, 1::2] == 0).all()
+
+
+def test_limited_threads_caps_the_pool_and_restores_it(restore_threads):
+    st.set_num_threads(2)
+    with parallel.limited_threads(1):
+        assert st.get_num_threads() == 1 and len(parallel.blocks(1 << 20)) == 1
+    assert st.get_num_threads() == 2
+    with pytest.raises(ValueError, match="positive int"):
+        with parallel.limited_threads(0):
+            pass

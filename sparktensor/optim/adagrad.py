@@ -1,7 +1,8 @@
 """``Adagrad``: per-coordinate learning rates from the sum of squared gradients."""
 from ..backend import get_array_module
+from ..parallel import update_in_chunks
 from ..tensor import Tensor
-from .optimizer import Optimizer, advance, check_non_negative, step_counter
+from .optimizer import Optimizer, advance, check_non_negative, direction_, step_counter
 
 
 class Adagrad(Optimizer):
@@ -30,22 +31,31 @@ class Adagrad(Optimizer):
         state["sum"] = Tensor(xp.full_like(p.data, group["initial_accumulator_value"]))
 
     def _step_group(self, group, params):
-        lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+        items = []
         for p in params:
-            x = p.data
-            xp = get_array_module(x)
             state = self.state[p]
             if not state:
                 self._init_state(p, group)
             step = advance(state["step"])
-            g = self._grad(p, group["weight_decay"], group["maximize"])
-            clr = lr / (1 + (step - 1) * lr_decay)
-            tmp = self._scratch(x, 1)
-            s = state["sum"].data
-            xp.multiply(g, g, out=tmp)
-            xp.add(s, tmp, out=s)
-            denominator = xp.sqrt(s, out=tmp)
-            xp.add(denominator, eps, out=denominator)
-            update = xp.divide(g, denominator, out=denominator)
-            xp.multiply(update, -clr, out=update)
-            xp.add(x, update, out=x)
+            items.append(((p.data, p.grad.data, state["sum"].data), (step,)))
+        update_in_chunks(_adagrad_update(group), items, scratch=2)
+
+
+def _adagrad_update(group):
+    """The in-place update of pieces of weight ``x``, gradient ``g`` and sum of squares ``s`` at step ``step``, in
+    PyTorch's order of operations."""
+    lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+    weight_decay, maximize = group["weight_decay"], group["maximize"]
+
+    def update(x, g, s, tmp, d_tmp, step):
+        xp = get_array_module(x)
+        g = direction_(xp, g, x, weight_decay, maximize, d_tmp)
+        clr = lr / (1 + (step - 1) * lr_decay)
+        xp.multiply(g, g, out=tmp)
+        xp.add(s, tmp, out=s)
+        denominator = xp.sqrt(s, out=tmp)
+        xp.add(denominator, eps, out=denominator)
+        update = xp.divide(g, denominator, out=denominator)
+        xp.multiply(update, -clr, out=update)
+        xp.add(x, update, out=x)
+    return update

@@ -1,7 +1,8 @@
 """``Optimizer``: parameter groups, per-parameter state and PyTorch-layout state dicts.
 
 Subclasses define ``_step_group(group, params)``, which updates the raw arrays
-(``p.data``) of the parameters that have a gradient, in place and without a graph.
+(``p.data``) of the parameters that have a gradient, in place and without a graph; the
+built-in ones do it in one pass over cache-sized pieces (``parallel.update_in_chunks``).
 """
 import copy
 from collections import defaultdict
@@ -28,7 +29,6 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = defaultdict(dict)
         self.param_groups = []
-        self._scratch_buffers = {}
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -174,29 +174,6 @@ class Optimizer:
         lines.append(")")
         return "\n".join(lines)
 
-    # ----- array helpers for subclasses -----
-    def _scratch(self, like, slot=0):
-        """An uninitialized array shaped like ``like``, reused across parameters and steps (no allocation per step)."""
-        key = (slot, like.dtype, backend.device_of(like))
-        buffer = self._scratch_buffers.get(key)
-        if buffer is None or buffer.size < like.size:
-            with backend.device_context(key[2]):
-                buffer = self._scratch_buffers[key] = backend.get_array_module(like).empty(like.size, like.dtype)
-        return buffer[:like.size].reshape(like.shape)
-
-    def _grad(self, p, weight_decay=0, maximize=False):
-        """The gradient of ``p`` with ``maximize`` and L2 ``weight_decay`` applied; callers must not write to it."""
-        g = p.grad.data
-        if not weight_decay and not maximize:
-            return g
-        xp = backend.get_array_module(g)
-        out = self._scratch(p.data, 0)
-        if not weight_decay:
-            return xp.negative(g, out=out)
-        xp.multiply(p.data, weight_decay, out=out)
-        # PyTorch adds wd * p to -g; negation is exact, so wd * p - g rounds the same
-        return xp.subtract(out, g, out=out) if maximize else xp.add(g, out, out=out)
-
 
 def _masters_out(swapped):
     """Round the updated master copies into the float16 parameters and give them back their own arrays."""
@@ -227,6 +204,18 @@ def advance(counter):
     """Add one to a ``step`` state entry in place and return the new count as a float."""
     counter.data += 1
     return float(counter.data)
+
+
+def direction_(xp, g, x, weight_decay, maximize, out):
+    """The gradient ``g`` of weight ``x`` with ``maximize`` and L2 ``weight_decay`` applied, in ``out`` when
+    either is set (else ``g`` itself, which callers must not write to)."""
+    if not weight_decay and not maximize:
+        return g
+    if not weight_decay:
+        return xp.negative(g, out=out)
+    xp.multiply(x, weight_decay, out=out)
+    # PyTorch adds wd * x to -g; negation is exact, so wd * x - g rounds the same
+    return xp.subtract(out, g, out=out) if maximize else xp.add(g, out, out=out)
 
 
 def axpy_(xp, y, a, x, tmp):

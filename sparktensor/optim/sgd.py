@@ -1,7 +1,8 @@
 """``SGD``: stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay."""
 from ..backend import get_array_module
+from ..parallel import update_in_chunks
 from ..tensor import Tensor
-from .optimizer import Optimizer, axpy_, check_non_negative
+from .optimizer import Optimizer, axpy_, check_non_negative, direction_
 
 
 class SGD(Optimizer):
@@ -21,23 +22,45 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _step_group(self, group, params):
-        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        momentum = group["momentum"]
+        fresh, running = [], []
         for p in params:
             x = p.data
-            xp = get_array_module(x)
-            g = self._grad(p, group["weight_decay"], group["maximize"])
-            tmp = self._scratch(x, 1)
-            if momentum != 0:
-                state = self.state[p]
-                buffer = state.get("momentum_buffer")
-                if buffer is None:
-                    buffer = state["momentum_buffer"] = Tensor(g.copy())
-                else:
-                    xp.multiply(buffer.data, momentum, out=buffer.data)
-                    axpy_(xp, buffer.data, 1 - dampening, g, tmp)
-                if group["nesterov"]:
-                    xp.multiply(buffer.data, momentum, out=tmp)
-                    g = xp.add(g, tmp, out=tmp)
-                else:
-                    g = buffer.data
-            axpy_(xp, x, -lr, g, tmp)
+            if momentum == 0:
+                running.append(((x, p.grad.data), ()))
+                continue
+            state = self.state[p]
+            buffer = state.get("momentum_buffer")
+            if buffer is None:  # the first step's buffer is the gradient itself, written by the update
+                buffer = state["momentum_buffer"] = Tensor(get_array_module(x).empty_like(x))
+                fresh.append(((x, p.grad.data, buffer.data), ()))
+            else:
+                running.append(((x, p.grad.data, buffer.data), ()))
+        for items, first in ((fresh, True), (running, False)):
+            if items:
+                update_in_chunks(_sgd_update(group, first), items, scratch=2)
+
+
+def _sgd_update(group, first):
+    """The in-place update of pieces of weight ``x``, gradient ``g`` and (with momentum) buffer ``b``, in
+    PyTorch's order of operations."""
+    lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+    weight_decay, maximize, nesterov = group["weight_decay"], group["maximize"], group["nesterov"]
+
+    def update(x, g, *rest):
+        xp = get_array_module(x)
+        b, tmp, d_tmp = rest if momentum != 0 else (None,) + rest
+        d = direction_(xp, g, x, weight_decay, maximize, d_tmp)
+        if momentum != 0:
+            if first:
+                xp.copyto(b, d)
+            else:
+                xp.multiply(b, momentum, out=b)
+                axpy_(xp, b, 1 - dampening, d, tmp)
+            if nesterov:
+                xp.multiply(b, momentum, out=tmp)
+                d = xp.add(d, tmp, out=tmp)
+            else:
+                d = b
+        axpy_(xp, x, -lr, d, tmp)
+    return update
