@@ -7,8 +7,10 @@ from hypothesis.extra import numpy as hnp
 import sparktensor as st
 from backends import to_numpy
 
-# the device fixture does not change between examples, so sharing it across them is safe
-PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# the device fixture does not change between examples, so sharing it across them is safe; the rest (the same
+# examples every run, no time limits) comes from the profile tests/conftest.py loads
+PROPERTY = settings(max_examples=50, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 SEEDS = hs.integers(0, 2**32 - 1)
 SHAPE_PAIRS = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=1, max_side=4)
