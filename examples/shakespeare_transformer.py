@@ -31,6 +31,10 @@ from sparktensor import optim
 from sparktensor.data import CharVocab, load_shakespeare, train_val_split
 from sparktensor.models import CharTransformer
 
+# the configuration bench/test_language_models.py races against the character LSTM
+DEFAULTS = dict(seq_len=128, batch_size=16, d_model=128, heads=4, layers=4, dropout=0.0, lr=2e-3, warmup=100,
+                weight_decay=0.01)
+
 
 def training_windows(ids, seq_len, stride):
     """``(inputs, targets)``: windows of ``seq_len`` ids starting every ``stride`` ids, and the same shifted by one."""
@@ -90,9 +94,10 @@ def schedule(optimizer, steps, warmup):
     return optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train(parallel="data", engine="spark", steps=1500, workers=2, tau=10, mesh=None, seq_len=128, stride=None,
-          batch_size=32, d_model=128, nhead=4, layers=4, dropout=0.0, lr=2e-3, warmup=100, eval_every=250,
-          text_limit=None, seed=0, log=print):
+def train(parallel="data", engine="spark", steps=1500, workers=2, tau=10, mesh=None, seq_len=DEFAULTS["seq_len"],
+          stride=None, batch_size=DEFAULTS["batch_size"], d_model=DEFAULTS["d_model"], nhead=DEFAULTS["heads"],
+          layers=DEFAULTS["layers"], dropout=DEFAULTS["dropout"], lr=DEFAULTS["lr"], warmup=DEFAULTS["warmup"],
+          eval_every=250, text_limit=None, seed=0, log=print, weight_decay=DEFAULTS["weight_decay"]):
     """Train one way; returns the trained model and ``[(step, validation nats/char, seconds), ...]``.
 
     ``parallel`` is ``"data"`` (ParameterAveraging over ``workers``, ``tau`` local steps a round) or ``"model"``
@@ -105,7 +110,7 @@ def train(parallel="data", engine="spark", steps=1500, workers=2, tau=10, mesh=N
     st.manual_seed(seed)
     model = CharTransformer(len(vocab), d_model=d_model, nhead=nhead, layers=layers, max_len=seq_len,
                             dropout=dropout)
-    optimizer = optim.Adam(model.parameters(), lr=lr)
+    optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = schedule(optimizer, steps, warmup)
     engine = make_engine(engine, workers if parallel == "data" else mesh.world_size)
     common = dict(batch_size=batch_size, seed=seed, engine=engine, progress=False, eval_batch_size=64,
@@ -146,16 +151,19 @@ def main():
     parser.add_argument("--tau", type=int, default=10, help="data-parallel local steps between averages")
     parser.add_argument("--mesh", type=parse_mesh, default=dist.Mesh(data=1, model=2), metavar="DxM",
                         help="model-parallel mesh: D replicas, each split over M ranks (default 1x2)")
-    parser.add_argument("--seq-len", type=int, default=128, help="context length (default 128)")
+    parser.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"], help="context length")
     parser.add_argument("--stride", type=int, default=None, help="offset between training windows (default "
                         "--seq-len; smaller gives overlapping windows)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per step and replica")
-    parser.add_argument("--d-model", type=int, default=128)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
-    parser.add_argument("--warmup", type=int, default=100, help="steps of linear warm-up before cosine decay")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="windows per step and replica")
+    parser.add_argument("--d-model", type=int, default=DEFAULTS["d_model"])
+    parser.add_argument("--heads", type=int, default=DEFAULTS["heads"])
+    parser.add_argument("--layers", type=int, default=DEFAULTS["layers"])
+    parser.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="peak AdamW learning rate")
+    parser.add_argument("--warmup", type=int, default=DEFAULTS["warmup"],
+                        help="steps of linear warm-up before cosine decay")
+    parser.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"], help="AdamW's decoupled "
+                        "weight decay")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between validations")
     parser.add_argument("--text-limit", type=int, default=None, help="use only the first N characters")
     parser.add_argument("--seed", type=int, default=0)
@@ -165,7 +173,7 @@ def main():
     for parallel in ways:
         train(parallel, engine, args.steps, args.workers, args.tau, args.mesh, args.seq_len, args.stride,
               args.batch_size, args.d_model, args.heads, args.layers, args.dropout, args.lr, args.warmup,
-              args.eval_every, args.text_limit, args.seed)
+              args.eval_every, args.text_limit, args.seed, weight_decay=args.weight_decay)
 
 
 if __name__ == "__main__":
