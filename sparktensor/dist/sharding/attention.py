@@ -12,9 +12,10 @@ the head-averaged weights (or an all-gather of the per-head ones).
 from ...nn.modules.attention import MultiheadAttention
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
-from ...nn.functional.linear import linear
-from .communication import copy_to_parallel, gather_from_parallel, reduce_from_parallel
+from ...nn.functional.attention import split_last_axis
+from .communication import gather_from_parallel, reduce_from_parallel
 from .linear import ColumnParallelLinear, RowParallelLinear
+from .linear_ops import column_parallel_linear
 from .split import Split, bounds
 
 
@@ -67,11 +68,11 @@ class ParallelMultiheadAttention(MultiheadAttention):
         local = (self.stop - self.start) * self.head_dim
         b = self.in_proj_bias
         if query is key and key is value:
-            return linear(copy_to_parallel(query, self.comm), self.in_proj_weight, b).chunk(3, -1)
+            return split_last_axis(column_parallel_linear(query, self.in_proj_weight, b, self.comm), 3)
         w = self.in_proj_weight
         pieces = zip((query, key, value), (w[:local], w[local:2 * local], w[2 * local:]),
                      (None,) * 3 if b is None else (b[:local], b[local:2 * local], b[2 * local:]))
-        return tuple(linear(copy_to_parallel(x, self.comm), wi, bi) for x, wi, bi in pieces)
+        return tuple(column_parallel_linear(x, wi, bi, self.comm) for x, wi, bi in pieces)
 
     def _merge_weights(self, weights, average):
         if average:

@@ -11,9 +11,20 @@ Each is a collective in one direction and its adjoint in the other:
 
 Pieces along an axis are cut as ``np.array_split`` cuts them, in units of ``unit`` entries (see ``split.py``).
 A collective is skipped only where the graph skips the backward, which is the same on every rank.
+
+``start_all_reduce`` runs an all-reduce on a background thread while the caller computes something that does
+not depend on it (``linear_ops.py``: a weight gradient, the next rows' product). A communicator is used by
+one thread at a time, so a rank has at most one such all-reduce under way, and joins it before its next
+collective.
 """
+import threading
+
+import numpy as np
+
 from ...autograd.function import Function
 from .split import bounds, normalize_axis
+
+_under_way = set()  # ids of the communicators with a background all-reduce not yet joined
 
 
 def _own_slice(x, axis, rank, world_size, unit):
@@ -24,6 +35,57 @@ def _own_slice(x, axis, rank, world_size, unit):
     start, stop = bounds(size // unit, rank, world_size)
     index = (slice(None),) * axis + (slice(start * unit, stop * unit),)
     return x[index].copy()
+
+
+class PendingAllReduce:
+    """An all-reduce running on a background thread; ``result()`` waits for it and returns the sum."""
+
+    def __init__(self, comm, x):
+        self.comm, self._result, self._error = comm, None, None
+        if id(comm) in _under_way:
+            raise RuntimeError(f"rank {comm.rank}: an all-reduce is already under way on {comm!r}; join it "
+                               f"(result()) before starting the next collective")
+        _under_way.add(id(comm))
+        self._thread = threading.Thread(target=self._run, args=(x,), name="sparktensor-all-reduce", daemon=True)
+        self._thread.start()
+
+    def _run(self, x):
+        try:
+            self._result = self.comm.all_reduce(x)
+        except BaseException as e:  # noqa: BLE001 - raised again, on the caller's thread, by result()
+            self._error = e
+
+    def result(self):
+        """The all-reduced array (the collective's error, if it failed)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            _under_way.discard(id(self.comm))
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _Done:
+    """An all-reduce that ran at once (nothing to overlap it with, or arrays NumPy cannot hand to a thread)."""
+
+    def __init__(self, result):
+        self._result = result
+
+    def result(self):
+        return self._result
+
+
+def start_all_reduce(comm, x):
+    """Start the sum of ``x`` over the ranks of ``comm``; ``.result()`` of the returned handle gives it.
+
+    The communicator stays busy until ``result()`` is called: call it before any other collective on ``comm``.
+    With one rank, or an array that is not a NumPy array (a GPU array: NCCL or the copy to the host keep to
+    the calling thread), the all-reduce runs at once.
+    """
+    if comm.world_size == 1 or type(x) is not np.ndarray:
+        return _Done(comm.all_reduce(x))
+    return PendingAllReduce(comm, x)
 
 
 class CopyToParallel(Function):

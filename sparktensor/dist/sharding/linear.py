@@ -4,15 +4,16 @@ A column-parallel layer followed by a row-parallel one is Megatron-LM's pair: th
 features (its input is whole, its output split), the second splits the input features (its input is the
 first one's split output, its output whole after one all-reduce). Elementwise layers between them work on
 the split activations as they are. Per pair and step: one all-reduce of (N, out) forward (in the row layer)
-and one of (N, in) backward (the column layer's input gradient).
+and one of (N, in) backward (the column layer's input gradient), each overlapped with compute
+(``linear_ops.py``).
 """
 from ...autograd.grad_mode import no_grad
 from ...nn import init
-from ...nn.functional.linear import linear
 from ...nn.modules.linear import Linear
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
-from .communication import copy_to_parallel, gather_from_parallel, reduce_from_parallel
+from .communication import gather_from_parallel
+from .linear_ops import column_parallel_linear, row_parallel_linear
 from .split import Split, bounds
 
 
@@ -89,7 +90,7 @@ class ColumnParallelLinear(Module):
     def forward(self, x):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input (*, {self.in_features}), got shape {tuple(x.shape)}")
-        y = linear(copy_to_parallel(x, self.comm), self.weight, self.bias)
+        y = column_parallel_linear(x, self.weight, self.bias, self.comm)
         return gather_from_parallel(y, self.comm, -1) if self.gather_output else y
 
     def extra_repr(self):
@@ -154,8 +155,7 @@ class RowParallelLinear(Module):
         if x.ndim == 0 or x.shape[-1] != local:
             raise ValueError(f"{self!r}: expected this rank's slice of the input, (*, {local}) (features "
                              f"{self.start}:{self.stop} of {self.in_features}), got shape {tuple(x.shape)}")
-        y = reduce_from_parallel(linear(x, self.weight), self.comm)
-        return y + self.bias if self.bias is not None else y
+        return row_parallel_linear(x, self.weight, self.bias, self.comm)
 
     def extra_repr(self):
         return (f"in_features={self.in_features} (rank {self.comm.rank} holds {self.start}:{self.stop}), "
