@@ -10,6 +10,7 @@ import pytest
 
 from sparktensor.dist.comm import CommError, server
 from sparktensor.dist.comm.auth import client_handshake, new_key
+from sparktensor.dist.comm.frames import keys_of
 from sparktensor.dist.comm.server import DRIVER, MessageServer
 from sparktensor.dist.comm.sockets import SocketTransport, open_listener
 from sparktensor.dist.comm.wire import read_message, write_message
@@ -135,11 +136,20 @@ def _frame(tag, dtype, shape, nbytes):
     return prefix + tag + dtype + struct.pack(f"<{len(shape)}q", *shape)
 
 
-_MALFORMED = {
-    "absurd length": _frame(b"g", b"|u1", (1 << 61,), 1 << 61),
-    "shape overflowing int64": _frame(b"g", b"|i1", (1 << 32, 1 << 32), 0),
-    "tag not utf-8": _frame(b"\xff\xfe", b"<i8", (1,), 8) + bytes(8),
-    "dtype not ascii": _frame(b"g", b"<\xff8", (1,), 8) + bytes(8),
+def _send_keyed(sock, header, payload=b""):
+    """Send a frame tagged with ``sock``'s keys, as a peer holding the key can, however malformed it is."""
+    mac = keys_of(sock).sending
+    header_tag = mac.header(header)
+    if payload:
+        mac.piece(payload)
+    sock.sendall(header + header_tag + payload + mac.payload())
+
+
+_MALFORMED = {  # (header, payload)
+    "absurd length": (_frame(b"g", b"|u1", (1 << 61,), 1 << 61), b""),
+    "shape overflowing int64": (_frame(b"g", b"|i1", (1 << 32, 1 << 32), 0), b""),
+    "tag not utf-8": (_frame(b"\xff\xfe", b"<i8", (1,), 8), bytes(8)),
+    "dtype not ascii": (_frame(b"g", b"<\xff8", (1,), 8), bytes(8)),
 }
 
 
@@ -152,7 +162,7 @@ def test_a_malformed_frame_fails_the_waiting_rank_at_once_naming_the_sender(fram
     try:
         with socket.create_connection(addresses[0], timeout=5) as sock:
             client_handshake(sock, key, 1, 0)  # rank 1 holds the key, then sends garbage
-            sock.sendall(frame)
+            _send_keyed(sock, *frame)
             start = time.monotonic()
             with pytest.raises(CommError, match="rank 1 sent a malformed"):
                 rank0.recv(1, "g", timeout=10)
@@ -169,7 +179,7 @@ def test_the_message_server_drops_a_malformed_frame_and_keeps_serving(frame, cap
         with caplog.at_level(logging.WARNING, logger="sparktensor.dist"):
             with socket.create_connection(echo.address, timeout=5) as sock:
                 client_handshake(sock, echo.key, 1, DRIVER)
-                sock.sendall(frame)
+                _send_keyed(sock, *frame)
                 assert _closed_after(sock) < 3.0
         assert "malformed" in caplog.text
         tag, array = _echo_once(echo.address, echo.key)

@@ -2,13 +2,15 @@
 
 The key is random per job (``secrets``) and never sent; each side sends a fresh nonce and answers the
 other's with ``HMAC(key, role + ranks + both nonces)``, so a recorded answer is worthless on another
-connection. This authenticates the peers; it does not encrypt the arrays that follow.
+connection. This authenticates the peers; then both derive the connection's own keys from the job key and
+the two nonces, and every frame that follows carries a tag (``frames.py``). The arrays are not encrypted.
 """
 import hashlib
 import hmac
 import secrets
 import struct
 
+from .frames import key_connection
 from .wire import read_exactly
 
 MAGIC = b"STCOMM01"
@@ -40,7 +42,8 @@ def _proof(key, role, ranks, first, second):
 
 
 def client_handshake(sock, key, rank, peer):
-    """Prove ourselves to rank ``peer`` (the listening side) and check its proof; raise ``PermissionError`` if not."""
+    """Prove ourselves to rank ``peer`` (the listening side) and check its proof; raise ``PermissionError`` if not.
+    The frames that follow on ``sock`` are tagged with its keys."""
     key = check_key(key)
     nonce = secrets.token_bytes(32)
     sock.sendall(_HELLO.pack(MAGIC, rank, peer, nonce))
@@ -52,10 +55,12 @@ def client_handshake(sock, key, rank, peer):
     sock.sendall(_proof(key, b"C", ranks, server_nonce, nonce))
     if read_exactly(sock, 1) != _ACCEPTED:
         raise PermissionError(f"rank {peer} refused the connection")
+    key_connection(sock, key, nonce, server_nonce, ranks, client=True)
 
 
 def server_handshake(sock, key, rank, world_size):
-    """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``.
+    """Check a connecting peer's proof and prove ourselves; returns its rank, or raises ``PermissionError``. The
+    frames that follow on ``sock`` are tagged with its keys.
 
     ``key``: the key, or a function of the peer's claimed rank that returns the key it must hold (None: no
     key is valid for that rank, e.g. a job that is over).
@@ -75,5 +80,6 @@ def server_handshake(sock, key, rank, world_size):
     sock.sendall(server_nonce + _proof(key, b"S", ranks, nonce, server_nonce))
     if not hmac.compare_digest(read_exactly(sock, 32), _proof(key, b"C", ranks, server_nonce, nonce)):
         raise PermissionError(f"a connection claiming to be rank {peer} did not prove it holds this gang's key")
+    key_connection(sock, key, nonce, server_nonce, ranks, client=False)
     sock.sendall(_ACCEPTED)
     return peer

@@ -1,11 +1,13 @@
 """``SocketTransport``: one rank's TCP connections to the other ranks of a gang (processes, hosts or threads).
 
 * Each rank listens on one socket. A connection to a peer is made on first use and kept: one connection
-  per direction and pair, each opened with a mutual HMAC challenge-response on the gang's key (``auth.py``).
+  per direction and pair, each opened with a mutual HMAC challenge-response on the gang's key (``auth.py``),
+  after which every frame carries a tag under the connection's own keys (``frames.py``): a frame changed,
+  replayed, reordered or cut short on the way fails the connection with ``FrameIntegrityError``.
 * A writer thread per outgoing connection sends messages in order, so a rank can send to its right
   neighbour while it receives from its left one (the ring's steps) without either side blocking.
 * A reader thread per incoming connection reads every message as it comes into a per-peer inbox, and a
-  watcher per outgoing connection waits for the peer's goodbye byte on it; so a peer that dies (end of
+  watcher per outgoing connection waits for the peer's goodbye frame on it; so a peer that dies (end of
   stream without a goodbye), fails (it sends an abort with its reason), or stops answering is noticed at
   once, and every blocking call raises ``CommError`` naming it.
 """
@@ -19,7 +21,7 @@ import time
 import numpy as np
 
 from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
-from .errors import CommError, CommTimeout
+from .errors import CommError, CommTimeout, FrameIntegrityError
 from .listening import accept_connections, peer_name, shut
 from .transport import DONE, Transport, remaining
 from .wire import read_message, write_message
@@ -29,7 +31,6 @@ log = logging.getLogger("sparktensor.dist.comm")
 _BYE, _ABORT = "!bye", "!abort"  # control messages; the tags of groups never start with "!"
 _CLOSED, _FAILED = object(), object()  # left in an inbox for good: every later receive sees them
 _NOTHING = np.empty(0, np.uint8)
-_GOODBYE = b"\x00"  # the listening side's last byte on a connection it closes on purpose
 
 
 def open_listener(host="127.0.0.1", port=0):
@@ -59,6 +60,7 @@ class SocketTransport(Transport):
         self.key = check_key(key)
         self.timeout = float(timeout)
         self.failure = None  # why this rank can no longer communicate (the first reason)
+        self._failure_kind = (CommError, None)  # the error class every later call raises, and the peer it names
         self._listener = listener
         self._inbox = [queue.SimpleQueue() for _ in range(self.world_size)]
         self._writers = {}  # dst -> _Writer
@@ -74,7 +76,7 @@ class SocketTransport(Transport):
     def post(self, dst, tag, array):
         self.check_peer(dst)
         if self.failure is not None:
-            raise CommError(self.failure)
+            raise self._failed()
         if self._closing:
             raise CommError(f"rank {self.rank}: the communicator is closed")
         if dst == self.rank:
@@ -93,20 +95,25 @@ class SocketTransport(Transport):
             raise CommTimeout(f"rank {self.rank} timed out waiting for a message from rank {src}", src) from None
         if item is _FAILED:
             inbox.put(item)
-            raise CommError(self.failure)
+            raise self._failed()
         if item is _CLOSED:
             inbox.put(item)
             raise CommError(f"rank {src} closed its communicator while rank {self.rank} waited for a message from it")
         return item
 
-    def fail(self, reason):
-        """Stop communicating: every blocking call from now on raises ``CommError(reason)`` (the first reason)."""
+    def fail(self, reason, kind=CommError, peer=None):
+        """Stop communicating: every blocking call from now on raises ``CommError(reason)`` (the first reason;
+        ``kind``, a subclass naming ``peer``, when there is a more precise one)."""
         with self._lock:
             if self.failure is not None:
                 return
-            self.failure = reason
+            self.failure, self._failure_kind = reason, (kind, peer)
         for inbox in self._inbox:
             inbox.put(_FAILED)
+
+    def _failed(self):
+        kind, peer = self._failure_kind
+        return CommError(self.failure) if kind is CommError else kind(self.failure, peer)
 
     def abort(self, reason, flush_timeout=2.0):
         """Tell every peer why this rank gives up (they raise ``CommError`` with ``reason`` at once), then close."""
@@ -137,7 +144,7 @@ class SocketTransport(Transport):
             outgoing = [w.sock for w in writers if w.sock is not None]
         for sock in incoming:
             try:
-                sock.sendall(_GOODBYE)  # the peer's watcher: this rank closed, it did not die
+                write_message(sock, _BYE, _NOTHING)  # the peer's watcher: this rank closed, it did not die
             except OSError:
                 pass
         for sock in incoming + outgoing:
@@ -223,6 +230,9 @@ class SocketTransport(Transport):
         except (OSError, EOFError) as e:
             if not self._closing:
                 self.fail(f"rank {peer} died or lost its connection to rank {self.rank} ({e})")
+        except FrameIntegrityError as e:  # the frame is not delivered, and nothing after it on this connection
+            if not self._closing:
+                self.fail(f"{e}; rank {self.rank} dropped its connection from rank {peer}", FrameIntegrityError, peer)
         except Exception as e:  # noqa: BLE001 - a bad frame must fail the connection, not end this thread unheard
             if not self._closing:
                 why = (str(e) if isinstance(e, CommError)
@@ -264,19 +274,27 @@ class _Writer(threading.Thread):
             shut(self.sock)
 
     def _watch(self):
-        """The peer sends nothing on this connection but a goodbye byte: its end without one means it died."""
-        transport = self.transport
+        """The peer sends nothing on this connection but a goodbye frame: its end without one means it died."""
+        transport, sock = self.transport, self.sock
         while True:
             try:
-                byte = self.sock.recv(1)
+                if not sock.recv(1, socket.MSG_PEEK):  # waits for the goodbye (or the end) without taking it
+                    why = "end of stream"
+                else:
+                    tag, _ = read_message(sock, self.dst)
+                    why = None if tag == _BYE else f"it sent {tag!r} where only a goodbye may come"
             except socket.timeout:
                 continue
-            except OSError as e:
-                byte = repr(e)
-            if byte == _GOODBYE or transport._closing:
+            except FrameIntegrityError as e:
+                if not transport._closing:
+                    transport.fail(f"{e}; rank {transport.rank} dropped its connection to rank {self.dst}",
+                                   FrameIntegrityError, self.dst)
                 return
-            transport.fail(f"rank {self.dst} died or lost its connection to rank {transport.rank} "
-                           f"({'end of stream' if byte == b'' else byte})")
+            except (OSError, EOFError, CommError) as e:
+                why = repr(e)
+            if why is None or transport._closing:
+                return
+            transport.fail(f"rank {self.dst} died or lost its connection to rank {transport.rank} ({why})")
             return
 
 
