@@ -1,5 +1,6 @@
 """``engine.run_gang``: gangs of ranks as threads, as processes, and as one Spark barrier stage."""
 import os
+import threading
 import time
 
 import numpy as np
@@ -45,6 +46,31 @@ def test_local_gang_reraises_the_failing_rank_and_names_it(mode):
         dist.LocalEngine().run_gang(_rank_1_fails, 3, mode=mode, timeout=30)
     assert any("rank 1 of a gang of 3" in note for note in info.value.__notes__)
     assert time.monotonic() - start < 15  # the other ranks were released, not left to their 30 s timeout
+
+
+def test_a_rank_failing_before_the_others_are_set_up_is_the_one_named(monkeypatch):
+    """Rank 1 gets through the gang's set-up (a first collective) and fails while ranks 0 and 2 are still in it:
+    they fail there because of it, and are not taken for ranks that died."""
+    from sparktensor.dist.comm import nccl
+    from sparktensor.dist.engines.local_gang import run_socket_threads
+    attach, failed = nccl.attach_nccl, threading.Event()
+
+    def attach_slowly(comm):
+        attach(comm)
+        if comm.rank != 1:
+            assert failed.wait(60)
+            comm.barrier()  # still in the set-up: rank 1 has given up
+
+    def rank_1_fails_at_once(comm):
+        if comm.rank == 1:
+            failed.set()
+            raise ZeroDivisionError("rank one divided by zero")
+        return comm.rank
+
+    monkeypatch.setattr(nccl, "attach_nccl", attach_slowly)
+    with pytest.raises(ZeroDivisionError, match="rank one divided by zero") as info:
+        run_socket_threads(rank_1_fails_at_once, 3, timeout=30)
+    assert any("rank 1 of a gang of 3" in note for note in info.value.__notes__)
 
 
 def test_local_gang_mode_is_checked():

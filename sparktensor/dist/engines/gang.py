@@ -58,7 +58,11 @@ def rank_host(hint=None):
 
 def connect(rank, addresses, key, listener, timeout=60.0):
     """The gang's whole-world ``Communicator`` of ``rank``, from every rank's address and the job's key."""
-    transport = SocketTransport(rank, addresses, bytes.fromhex(key), listener, timeout)
+    return _communicator(SocketTransport(rank, addresses, bytes.fromhex(key), listener, timeout), timeout)
+
+
+def _communicator(transport, timeout):
+    """The whole-world ``Communicator`` over ``transport``; its set-up is a first collective of every rank."""
     comm = Communicator(transport, timeout=timeout)
     from ..comm.nccl import attach_nccl
     attach_nccl(comm)
@@ -78,17 +82,18 @@ def run_rank(fn, args, rank, key, exchange, timeout=60.0, host=None):
     listener = open_listener(host)  # only the address the others are told: not every interface
     try:
         addresses = exchange((host, listener.getsockname()[1]))
-        comm = connect(rank, addresses, key, listener, timeout)
+        transport = SocketTransport(rank, addresses, bytes.fromhex(key), listener, timeout)
     except BaseException:
         listener.close()
         raise
     try:
+        # the set-up's collective is inside: a peer may finish it, fail and give up before this rank is through
+        comm = _communicator(transport, timeout)
         result = fn(comm, *args)
     except BaseException as e:  # noqa: BLE001 - reported to the launcher with the rank
         # a peer's failure reached us, or a peer said nothing within the timeout (hung, or waiting in turn)
-        caused_elsewhere = isinstance(e, CommError) and (comm.transport.failure is not None
-                                                         or isinstance(e, CommTimeout))
-        comm.transport.abort(f"rank {rank} failed: {type(e).__name__}: {e}")
+        caused_elsewhere = isinstance(e, CommError) and (transport.failure is not None or isinstance(e, CommTimeout))
+        transport.abort(f"rank {rank} failed: {type(e).__name__}: {e}")
         return ("error", portable(e), traceback.format_exc(), caused_elsewhere)
     comm.close()
     return ("ok", result)
