@@ -267,12 +267,19 @@ STRIDE_ONE = [  # (N, C, H, W), weight shape, keyword arguments: the transposed 
     ((2, 3, 8, 7), (4, 3, 4, 3), dict(padding="same")),                    # padding 1 before, 2 after
     ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding=3)),                         # wider than the kernel: the fallback
     ((2, 3, 6, 7), (4, 3, 1, 1), {}),                                      # 1x1
+    ((3, 16, 5, 6), (16, 16, 3, 3), dict(padding=1)),                      # enough channels for the convolution
 ]
+
+
+@pytest.fixture(params=[1, 10 ** 9], ids=["transposed", "per-column"])
+def input_gradient_path(request, monkeypatch):
+    """The input gradient of these small layers computed either way: as a convolution, or per kernel column."""
+    monkeypatch.setattr(_conv_blocks, "MIN_TRANSPOSED_CHANNELS", request.param)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", STRIDE_ONE, ids=[str(c[2]) or "1x1" for c in STRIDE_ONE])
-def test_two_stacked_stride_one_convs_match_torch(device, x_shape, w_shape, kwargs, dtype):
+def test_two_stacked_stride_one_convs_match_torch(device, input_gradient_path, x_shape, w_shape, kwargs, dtype):
     """The second conv reads the first's batch-last output, and its input gradient arrives batch-last."""
     rng = np.random.default_rng(10)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -292,7 +299,7 @@ def test_two_stacked_stride_one_convs_match_torch(device, x_shape, w_shape, kwar
                                    err_msg=name)
 
 
-def test_stride_one_gradcheck_with_uneven_padding():
+def test_stride_one_gradcheck_with_uneven_padding(input_gradient_path):
     rng = np.random.default_rng(11)
     x, w, b = _f64(rng, (2, 4, 6, 5), "cpu"), _f64(rng, (4, 2, 4, 3), "cpu"), _f64(rng, (4,), "cpu")
     assert st.autograd.gradcheck(lambda x, w, b: conv2d(x, w, b, padding="same", dilation=(1, 2), groups=2),

@@ -18,6 +18,8 @@ import numpy as np
 BLOCK_MACS = 1_000_000
 #: elements per piece of a large transposing copy on the CPU
 COPY_PIECE = 65_536
+#: input channels per group from which the input gradient is a convolution (fewer make its product too thin)
+MIN_TRANSPOSED_CHANNELS = 16
 
 
 class Geometry:
@@ -117,10 +119,11 @@ def input_gradient(xp, gyq, weight, g):
 
 
 def transposes_as_convolution(g):
-    """Whether the input gradient is itself a convolution with stride 1 (stride 1, no padding wider than the
-    dilated kernel): of the output gradient, padded, with the kernel flipped and its two channel axes swapped."""
+    """Whether to compute the input gradient as a convolution with stride 1 (stride 1, no padding wider than the
+    dilated kernel, at least ``MIN_TRANSPOSED_CHANNELS`` input channels per group, the rows of its product): of
+    the output gradient, padded, with the kernel flipped and its two channel axes swapped."""
     (kh, kw), (dh, dw) = (g.kh, g.kw), g.dilation
-    return g.stride == (1, 1) and max(g.top, g.hp - g.h - g.top) <= dh * (kh - 1) \
+    return g.stride == (1, 1) and g.cg >= MIN_TRANSPOSED_CHANNELS and max(g.top, g.hp - g.h - g.top) <= dh * (kh - 1) \
         and max(g.left, g.wp - g.w - g.left) <= dw * (kw - 1)
 
 

@@ -1,6 +1,7 @@
 """``layer_norm`` and ``batch_norm``, each one graph node with its backward written out."""
 from ...backend import get_array_module
 from ._grad_paths import KeepsIntermediates, namespace_of, recording
+from ._norm_channels import ChannelRows, channel_gradients, channel_moments
 
 
 def _moments(x, axes):
@@ -86,6 +87,49 @@ class NormalizeFunction(KeepsIntermediates):
         return gx, gw, gb, None, None, None, None
 
 
+class BatchNormFunction(NormalizeFunction):
+    """Batch norm of (N, C, ...) by the batch's statistics (``fixed_stats`` None; ``on_stats(mean, var, count)``
+    sees them) or by fixed ones ((mean, var) arrays), then per-channel ``weight`` and ``bias`` (may be None).
+
+    On arrays it works on rows per channel (``_norm_channels``); a recorded gradient (``create_graph``) takes
+    ``NormalizeFunction``'s backward, built from differentiable ops.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, fixed_stats=None, on_stats=None):
+        xp = get_array_module(x)
+        if fixed_stats is None:
+            view, mean, var, y = channel_moments(x)
+            if on_stats is not None:
+                on_stats(mean, var, view.count)
+        else:
+            view = ChannelRows(x)
+            mean, var = (s.reshape(-1) for s in fixed_stats)
+            y = view.rows(x) - view.column(mean)
+        inv_std = 1 / xp.sqrt(var + eps)
+        scale = inv_std if weight is None else inv_std * weight
+        y = y if y.dtype == xp.result_type(y, scale) else y.astype(xp.result_type(y, scale))
+        y *= view.column(scale)
+        if bias is not None:
+            y += view.column(bias)
+        ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
+        ctx.axes, ctx.param_shape = (0,) + tuple(range(2, x.ndim)), (x.shape[1],) + (1,) * (x.ndim - 2)
+        ctx.batch_stats, ctx.eps, ctx.fixed_stats, ctx.view = fixed_stats is None, eps, fixed_stats, view
+        ctx.save_for_backward(x, weight)
+        ctx.keep(mean, inv_std)
+        return view.array(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        if recording(namespace_of(gy, x, weight)):
+            return NormalizeFunction.backward(ctx, gy)[:3] + (None, None, None)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx, gw, gb = channel_gradients(ctx.view, x, weight, gy, *ctx.intermediates, ctx.batch_stats, need_x)
+        return (gx, gw.reshape(ctx.weight_shape) if need_w else None,
+                gb.reshape(ctx.weight_shape) if need_b else None, None, None, None)
+
+
 def _row_dot(a, b):
     """The dot product of each row (last axis) of ``a`` with that of ``b``, keeping the axis."""
     return (a[..., None, :] @ b[..., :, None])[..., 0]
@@ -136,20 +180,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    param_shape = (x.shape[1],) + (1,) * (x.ndim - 2)
     if not training:
         if running_mean is None:
             raise ValueError("batch_norm: evaluation needs running statistics (track_running_stats=True)")
-        stats = (running_mean.data.reshape(param_shape), running_var.data.reshape(param_shape))
-        return NormalizeFunction.apply(x, weight, bias, axes, param_shape, eps, stats)
+        shape = (x.shape[1],) + (1,) * (x.ndim - 2)
+        return BatchNormFunction.apply(x, weight, bias, eps, (running_mean.data.reshape(shape),
+                                                              running_var.data.reshape(shape)), None)
     count = x.size // x.shape[1]
     if count <= 1:
         raise ValueError(f"batch_norm: training needs more than one value per channel, got input {tuple(x.shape)}")
-    if running_mean is not None:
-        mean, var = _moments(x.data, axes)
+
+    def update_running(mean, var, count):
         for running, batch in ((running_mean, mean), (running_var, var * (count / (count - 1)))):
             running.data *= 1 - momentum
-            running.data += momentum * batch.reshape(-1).astype(running.dtype, copy=False)
+            running.data += momentum * batch.astype(running.dtype, copy=False)
             running._bump_version()
-    return NormalizeFunction.apply(x, weight, bias, axes, param_shape, eps, None)
+    return BatchNormFunction.apply(x, weight, bias, eps, None, None if running_mean is None else update_running)

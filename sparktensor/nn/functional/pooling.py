@@ -48,19 +48,47 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op, dims=2):
     return kernel, stride, padding, dilation, out
 
 
+def _batch_last(a):
+    """Whether (N, C, H, W) ``a`` is stored batch-last, (C, H, W, N), as ``conv2d`` leaves its output."""
+    return a.shape[0] > 1 and a.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+def _empty_like_layout(xp, like, shape, dtype):
+    """An empty (N, C, H, W) array of ``shape``, stored batch-last when ``like`` is: the layout carries through."""
+    if not _batch_last(like):
+        return xp.empty(shape, dtype)
+    return xp.empty(tuple(shape[1:]) + tuple(shape[:1]), dtype).transpose(3, 0, 1, 2)
+
+
 def _padded(xp, x, padding, extent, fill):
-    """``x`` inside a (N, C, Hp, Wp) array filled with ``fill``, large enough for every window."""
+    """``x`` inside a (N, C, Hp, Wp) array (of the layout of ``x``) filled with ``fill``, large enough for every
+    window; ``x`` itself when no padding is needed."""
     (n, c, h, w), (ph, pw) = x.shape, padding
     hp, wp = max(h + 2 * ph, extent[0]), max(w + 2 * pw, extent[1])
     if (hp, wp) == (h, w):
-        return xp.ascontiguousarray(x)
-    out = xp.full((n, c, hp, wp), fill, x.dtype)
+        return x
+    out = _empty_like_layout(xp, x, (n, c, hp, wp), x.dtype)
+    out[...] = fill
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
 
+def _slabs(xp, windows):
+    """A copy of the (kh, kw, N, C, Ho, Wo) ``windows`` as (kh*kw, N, C, Ho, Wo) slabs, stored batch-last when the
+    windows' memory is, so that every later step runs on whole slabs laid out as the input."""
+    shape = (windows.shape[0] * windows.shape[1],) + windows.shape[2:]
+    n, c, ho, wo = windows.shape[2:]
+    sn = windows.strides[2]
+    if n > 1 and sn == windows.itemsize and min(windows.strides[3:]) > sn:
+        slabs = xp.empty((shape[0], c, ho, wo, n), windows.dtype).transpose(0, 4, 1, 2, 3)
+    else:
+        slabs = xp.empty(shape, windows.dtype)
+    slabs.reshape(windows.shape)[...] = windows
+    return slabs
+
+
 def _windows(xp, a, kernel, stride, dilation, out):
-    """The (kh, kw, N, C, Ho, Wo) view of the windows of the contiguous array ``a``."""
+    """The (kh, kw, N, C, Ho, Wo) view of the windows of the array ``a`` (of any strides)."""
     sn, sc, sh, sw = a.strides
     shape = kernel + a.shape[:2] + out
     strides = (dilation[0] * sh, dilation[1] * sw, sn, sc, stride[0] * sh, stride[1] * sw)
@@ -87,7 +115,7 @@ def _crop(g, padding, shape):
     (ph, pw), (h, w) = padding, shape[2:]
     if g.shape[2:] == (h, w):
         return g
-    return get_array_module(g).ascontiguousarray(g[:, :, ph:ph + h, pw:pw + w])
+    return g[:, :, ph:ph + h, pw:pw + w].copy(order="K")
 
 
 class MaxPool2dFunction(Function):
@@ -102,11 +130,10 @@ class MaxPool2dFunction(Function):
         xp = get_array_module(x)
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         a = _padded(xp, x, padding, _extent(kernel, stride, dilation, out), fill)
-        # one strided copy of the windows; every later step runs on contiguous (N, C, Ho, Wo) slabs
-        slabs = xp.ascontiguousarray(_windows(xp, a, kernel, stride, dilation, out))
-        slabs = slabs.reshape((kernel[0] * kernel[1],) + slabs.shape[2:])   # -1 fails on an empty batch
-        y = slabs[0].copy()
-        index = xp.zeros(y.shape, xp.int8 if len(slabs) < 128 else xp.int32)
+        # one strided copy of the windows; every later step runs on whole (N, C, Ho, Wo) slabs
+        slabs = _slabs(xp, _windows(xp, a, kernel, stride, dilation, out))
+        y = slabs[0].copy(order="K")
+        index = xp.zeros_like(y, dtype=xp.int8 if len(slabs) < 128 else xp.int32)
         for k in range(1, len(slabs)):
             # ties keep the earlier index; maximum propagates NaN into the value
             index += (slabs[k] > y) * (k - index)
@@ -135,7 +162,8 @@ class MaxPoolScatter(Function):
         ctx.index, ctx.args = index, args
         x_shape, a_shape, kernel, stride, padding, dilation, out = args
         xp = get_array_module(gy)
-        ga = xp.zeros(a_shape, gy.dtype)
+        ga = _empty_like_layout(xp, gy, a_shape, gy.dtype)
+        ga[...] = 0
         disjoint, targets = _targets(xp, ga, kernel, stride, dilation, out)
         for k, target in enumerate(targets):
             if disjoint:
@@ -174,8 +202,8 @@ class AvgPool2dFunction(Function):
     def forward(ctx, x, kernel, stride, padding, out, divisor):
         xp = get_array_module(x)
         a = _padded(xp, x, padding, _extent(kernel, stride, (1, 1), out), 0)
-        slabs = xp.ascontiguousarray(_windows(xp, a, kernel, stride, (1, 1), out))
-        y = slabs.sum(axis=(0, 1))
+        slabs = _slabs(xp, _windows(xp, a, kernel, stride, (1, 1), out))
+        y = slabs.sum(axis=0)
         y /= divisor
         ctx.args = (x.shape, a.shape, kernel, stride, padding, out, divisor)
         return y
@@ -194,7 +222,8 @@ class AvgPoolScatter(Function):
         x_shape, a_shape, kernel, stride, padding, out, divisor = args
         xp = get_array_module(gy)
         g = gy / divisor
-        ga = xp.zeros(a_shape, g.dtype)
+        ga = _empty_like_layout(xp, g, a_shape, g.dtype)
+        ga[...] = 0
         disjoint, targets = _targets(xp, ga, kernel, stride, (1, 1), out)
         for target in targets:
             if disjoint:
