@@ -12,7 +12,8 @@ to it, raw bytes under a small header (``comm.wire``), no pickle. Every connecti
 of one job (``comm.auth``, HMAC challenge-response): each published array and each outbox has a random key of
 its own, which the driver forgets when the array is withdrawn or the job's results are collected or
 discarded, so a key read from an old task's closure opens nothing, and a connection can only fetch or send
-for the job whose key it proved. Results are kept under (job, partition, task
+for the job whose key it proved; every frame after the handshake is tagged under that connection's own keys
+(``comm.frames``), so an array changed on the way is refused, not stored. Results are kept under (job, partition, task
 attempt), and a task only returns after the driver acknowledged its arrays, so the driver never reads a
 half-sent array and a retried task's arrays never mix with its failed attempt's.
 """

@@ -1,7 +1,8 @@
 """``MessageServer``: one listening socket on the driver whose connections prove the job's key, then send arrays.
 
 Every connection is served on its own thread: the peer proves it holds the key (``auth``), then sends
-``wire`` messages, each handed to ``handle(sock, tag, array)`` until the peer closes the connection. The
+``wire`` messages, each handed to ``handle(sock, tag, array)`` until the peer closes the connection. A frame
+that fails its tag (``frames``) drops the connection with a warning, and is never handled. The
 driver channel of the data-parallel trainers and the inbox of a hybrid gang are both such servers.
 """
 import logging
