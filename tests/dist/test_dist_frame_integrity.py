@@ -179,18 +179,19 @@ def test_the_two_directions_and_two_connections_have_different_keys():
 
 # ----- a gang's connection through a proxy that changes one byte -----
 class _TamperingProxy:
-    """Forwards one TCP connection to ``target``; the client-to-server byte at ``offset`` arrives flipped."""
+    """Forwards one TCP connection to ``target``; the byte at ``offset`` of the client-to-server stream (or of the
+    server-to-client one: ``back``) arrives flipped."""
 
-    def __init__(self, target, offset):
+    def __init__(self, target, offset, back=None):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = self.listener.getsockname()
-        self.target, self.offset = target, offset
+        self.target, self.offset, self.back = target, offset, back
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
         conn, _ = self.listener.accept()
         upstream = socket.create_connection(self.target)
-        threading.Thread(target=_pipe, args=(upstream, conn, None), daemon=True).start()
+        threading.Thread(target=_pipe, args=(upstream, conn, self.back), daemon=True).start()
         _pipe(conn, upstream, self.offset)
 
     def close(self):
@@ -211,6 +212,7 @@ def _pipe(src, dst, offset):
 
 
 _HANDSHAKE_BYTES = 80  # the client's greeting (48 bytes) and proof (32) before its first frame
+_HANDSHAKE_ANSWER_BYTES = 65  # the server's nonce (32), proof (32) and acceptance (1) before its first frame
 
 
 @pytest.mark.parametrize("where", ["header", "payload"])
@@ -247,6 +249,26 @@ def test_an_untouched_gang_connection_through_the_same_proxy_delivers():
     try:
         rank1.post(0, "g", array).wait(10)
         np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), array)
+    finally:
+        rank1.close(flush_timeout=1)
+        rank0.close(flush_timeout=1)
+        proxy.close()
+
+
+def test_a_changed_goodbye_fails_the_rank_it_was_sent_to():
+    key, listeners = new_key(), [open_listener(), open_listener()]
+    addresses = [listener.getsockname() for listener in listeners]
+    proxy = _TamperingProxy(addresses[0], offset=None, back=_HANDSHAKE_ANSWER_BYTES + 3)  # in the goodbye's header
+    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=10)
+    rank1 = SocketTransport(1, [proxy.address, addresses[1]], key, listeners[1], timeout=10)
+    try:
+        rank1.post(0, "g", np.ones(3)).wait(10)
+        np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), np.ones(3))
+        rank0.close(flush_timeout=1)  # says goodbye on the connection from rank 1: it arrives changed
+        with pytest.raises(FrameIntegrityError, match="frame 0 from rank 0 failed its integrity check \\(header\\).*"
+                                                      "rank 1 dropped its connection to rank 0") as error:
+            rank1.recv(0, "g", timeout=10)
+        assert error.value.peer == 0
     finally:
         rank1.close(flush_timeout=1)
         rank0.close(flush_timeout=1)
