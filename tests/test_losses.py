@@ -49,6 +49,34 @@ def test_cross_entropy_gradcheck(device):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignored", ["none", "some", "all"])
+def test_label_cross_entropy_matches_torch_to_second_order(device, reduction, ignored):
+    # the unweighted, unsmoothed (N, C) case is one fused node: values, gradients and Hessian-vector products
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 4)) * 3
+    labels = rng.integers(0, 4, 6)
+    if ignored == "some":
+        labels[[1, 4]] = 2
+    elif ignored == "all":
+        labels[:] = 2
+    (x,), (xt,) = both(device, logits)
+    loss = F.cross_entropy(x, st.tensor(labels, device=device), ignore_index=2, reduction=reduction)
+    tloss = TF.cross_entropy(xt, torch.tensor(labels), ignore_index=2, reduction=reduction)
+    v = rng.standard_normal(logits.shape)
+    u = np.ones(()) if reduction != "none" else rng.standard_normal(6)
+    (g,) = st.autograd.grad(loss, [x], st.tensor(u, device=device), create_graph=True)
+    (tg,) = torch.autograd.grad(tloss, [xt], torch.tensor(u), create_graph=True)
+    (hv,) = st.autograd.grad((g * st.tensor(v, device=device)).sum(), [x])
+    (thv,) = torch.autograd.grad((tg * torch.tensor(v)).sum(), [xt])
+    for ours, theirs in ((loss, tloss), (g, tg), (hv, thv)):
+        np.testing.assert_allclose(to_numpy(ours), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if ignored != "all":
+        labels_t = st.tensor(labels, device=device)
+        fn = lambda a: F.cross_entropy(a, labels_t, ignore_index=2, reduction=reduction)  # noqa: E731
+        assert st.autograd.gradcheck(fn, [x]) and st.autograd.gradgradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_nll_loss(device, reduction):
     rng = np.random.default_rng(2)
     logp = np.log(rng.dirichlet(np.ones(5), size=7))

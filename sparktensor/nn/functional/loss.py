@@ -1,5 +1,7 @@
 """Losses with PyTorch's arguments: cross entropy (labels or probabilities), negative log likelihood, MSE, L1,
 binary cross entropy (on probabilities or logits), Huber, smooth L1, Kullback-Leibler divergence."""
+import math
+
 from ...backend import get_array_module
 from ...ops import elementwise as E, reduction as R
 from ...amp.autocast_mode import float32_op
@@ -78,6 +80,58 @@ class NllFunction(KeepsIntermediates):
         return scale * constant(namespace_of(scale), g), None, None, None, None, None
 
 
+class LabelCrossEntropy(KeepsIntermediates):
+    """Cross entropy of logits (N, C) against class labels, unweighted and unsmoothed: log-softmax and the pick
+    as one node, whose gradient is ``softmax(x) - onehot`` times the output gradient."""
+
+    @staticmethod
+    def forward(ctx, x, labels, valid, reduction):
+        xp = get_array_module(x)
+        rows = xp.arange(x.shape[0])
+        safe = labels if valid is None else xp.where(valid, labels, 0)
+        logp = x - x.max(axis=1, keepdims=True)
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        per_sample = -logp[rows, safe]
+        if valid is not None:
+            per_sample *= valid
+        count = x.shape[0] if valid is None else int(valid.sum())
+        if reduction == "mean":  # every label ignored: NaN, as PyTorch
+            loss = per_sample.sum() / count if count else per_sample.sum() * math.nan
+        else:
+            loss = per_sample.sum() if reduction == "sum" else per_sample
+        ctx.save_for_backward(x)
+        ctx.keep(logp)
+        ctx.rows, ctx.safe, ctx.valid, ctx.reduction, ctx.count = rows, safe, valid, reduction, count
+        return loss
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        xp = namespace_of(gy, x)
+        scale = gy
+        if ctx.reduction == "mean":  # every label ignored: a zero gradient, as PyTorch's
+            scale = gy / ctx.count if ctx.count else gy * 0.0
+        if scale.ndim:
+            scale = scale.reshape(-1, 1)
+        if recording(xp):  # the kept log-probabilities are an intermediate: the recorded gradient starts from x
+            onehot = get_array_module(ctx.safe).zeros(tuple(x.shape), x.dtype)
+            onehot[ctx.rows, ctx.safe] = 1
+            g = xp.softmax(x, axis=1) - constant(xp, onehot)
+        else:
+            g = xp.exp(ctx.intermediates[0])
+            g[ctx.rows, ctx.safe] -= 1
+        if ctx.valid is not None:
+            g = g * constant(xp, ctx.valid[:, None])
+        return g * scale, None, None, None
+
+
+def _all_labels_valid(labels, num_classes, ignore_index):
+    """True when every label names a class and none is ``ignore_index`` (two reductions, no masks)."""
+    if not labels.size or int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        return False
+    return not 0 <= ignore_index < num_classes or not bool((labels == ignore_index).any())
+
+
 @float32_op
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log likelihood of integer ``target`` under ``log_probs`` (N, C) or (N, C, d1, ...)."""
@@ -109,6 +163,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     axis = 1 if input.ndim > 1 else 0
     if getattr(target, "dtype", None) is not None and target.dtype.kind == "f" and target.shape == input.shape:
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing, axis)
+    if weight is None and not label_smoothing and input.ndim == 2 and tuple(target.shape) == input.shape[:1] \
+            and reduction in ("mean", "sum", "none"):
+        labels = target.data if hasattr(target, "grad") else target
+        if labels.dtype.kind in "iu":
+            if _all_labels_valid(labels, input.shape[1], ignore_index):
+                return LabelCrossEntropy.apply(input, labels, None, reduction)
+            labels = _check_labels(labels, input.shape[1], ignore_index, "cross_entropy")
+            return LabelCrossEntropy.apply(input, labels, labels != ignore_index, reduction)
     return _nll(R.log_softmax(input, axis), target, weight, ignore_index, label_smoothing, reduction,
                 "cross_entropy")
 
