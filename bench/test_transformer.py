@@ -6,8 +6,9 @@ against M = 1.
   ``torch.nn.TransformerEncoderLayer`` with the same weights and the same thread count (``BENCH_THREADS``,
   default all cores). Goal: sparktensor <= 1.2x PyTorch's time.
 * The same block, two of them stacked, split by ``dist.shard`` over M = 2 ranks (heads and feed-forward
-  halves; processes over loopback TCP) against M = 1, each rank's BLAS limited to one thread: M = 2 uses two
-  cores, M = 1 one. Goal: M = 2 at least 1.6x faster.
+  halves, residuals and layer norms sequence-parallel; processes over loopback TCP) against M = 1, each rank's
+  BLAS limited to one thread: M = 2 uses two cores, M = 1 one. Goal: M = 2 at least 1.6x faster. Printed with
+  a breakdown per step: each rank's compute (its main thread's CPU time) and the rest (waiting).
 
 Both are interleaved in rounds (``BENCH_TRANSFORMER_ROUNDS``, default 5), the order flipped each round so a
 drift in the machine's load favours neither side; each round times ``STEPS`` steps of each side after a
@@ -108,39 +109,47 @@ def test_encoder_layer_step_against_pytorch(benchmark):
 
 def sharded_step_seconds(comm, layers, steps):
     """On one rank, BLAS on one thread: shard the encoder, one warm-up step, then the median of ``steps``
-    timed steps (each begun together with the other ranks) and the loss of the warm-up step."""
+    timed steps (each begun together with the other ranks), the loss of the warm-up step, and per step the
+    median CPU seconds of this rank's main thread (its compute; the rest of the step it waited for the others
+    or for the bytes) and bytes sent."""
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1):
         model, _, x = build(st, layers)
         model = dist.shard(model, comm)
         optimizer = st.optim.Adam(model.parameters(), lr=1e-4)
-        times, sent = [], []
+        times, cpu, sent = [], [], []
         for i in range(steps + 1):
             comm.barrier()
-            before, start = comm.bytes_sent, time.perf_counter()
+            before, start, start_cpu = comm.bytes_sent, time.perf_counter(), time.thread_time()
             loss = step(model, optimizer, x)
             times.append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
             sent.append(comm.bytes_sent - before)
             if i == 0:
                 first_loss = loss.item()
         return (statistics.median(times[1:]), first_loss, sum(p.size for p in model.parameters()),
-                statistics.median(sent[1:]))
+                statistics.median(sent[1:]), statistics.median(cpu[1:]))
 
 
 def run_sharded(model_ranks, layers=2, steps=STEPS):
-    """``(seconds per step, warm-up loss, parameters on rank 0, bytes rank 0 sends per step)`` of the encoder
-    split over ``model_ranks``."""
+    """``(seconds per step, warm-up loss, parameters on rank 0, bytes rank 0 sends per step, [main-thread CPU
+    seconds per step of each rank])`` of the encoder split over ``model_ranks``."""
     ranks = dist.LocalEngine().run_gang(sharded_step_seconds, model_ranks, layers, steps, mode="processes",
                                         timeout=TIMEOUT)
-    return (max(r[0] for r in ranks),) + ranks[0][1:]
+    return (max(r[0] for r in ranks),) + ranks[0][1:4] + ([r[4] for r in ranks],)
 
 
 def analytic_bytes(layers, world_size, itemsize=4):
-    """Bytes a rank sends per step: per layer, one all-reduce of the (batch, seq, d_model) activations after the
-    attention's and the feed-forward's row-parallel halves, and one of their input gradients backward (but not
-    of the first block's: the input needs no gradient); a ring all-reduce sends 2 (M - 1) / M of the buffer
-    from each rank."""
-    return (layers * 4 - 1) * 2 * (world_size - 1) / world_size * BATCH * SEQ * D_MODEL * itemsize
+    """Bytes a rank sends per step. The layers run sequence-parallel (``sharding/transformer.py``): every
+    exchange of the (batch, seq, d_model) activations is a reduce-scatter or an all-gather, in which a rank
+    sends (M - 1) / M of the buffer. Forward, per layer: the attention's and the feed-forward's row-parallel
+    outputs reduce-scattered and the rows all-gathered before the feed-forward and (not the first layer's: it
+    reads the whole input) before the attention, then one all-gather of the output: 4 L. Backward, each of
+    those in reverse but the last (the output's gradient is whole on every rank): 4 L - 1. Then one ring
+    all-reduce (2 (M - 1) / M of the buffer) of the gradients of the 6 d_model replicated parameters per layer
+    applied to a rank's rows (two layer norms, two biases)."""
+    activations = (8 * layers - 1) * (world_size - 1) / world_size * BATCH * SEQ * D_MODEL * itemsize
+    return activations + 2 * (world_size - 1) / world_size * 6 * D_MODEL * layers * itemsize
 
 
 @pytest.mark.benchmark(group="two TransformerEncoderLayers split over M ranks, one core each")
@@ -156,13 +165,21 @@ def test_model_parallel_encoder_m2_against_m1(benchmark):
 
     found = benchmark.pedantic(interleaved, ({"M=1": measure(1), "M=2": measure(2)},), rounds=1)
     speedups = [one / two for one, two in zip(found["M=1"], found["M=2"])]
-    (_, loss_1, params_1, _), (_, loss_2, params_2, sent) = runs["M=1"][0], runs["M=2"][0]
+    (_, loss_1, params_1, _, _), (_, loss_2, params_2, sent, _) = runs["M=1"][0], runs["M=2"][0]
     print(f"\ntwo encoder layers ({CASE.split(':')[0]}), Adam steps, {ROUNDS} interleaved rounds of "
           f"{STEPS} steps; {params_1:,} parameters at M=1, {params_2:,} on rank 0 at M=2, which sends "
           f"{sent / 2**20:.2f} MiB a step (analytic {analytic_bytes(2, 2) / 2**20:.2f} MiB)")
     print("| M=1 ms | M=2 ms | M=1 / M=2 (median, min-max of rounds) |\n|---|---|---|")
     print(f"| {statistics.median(found['M=1']) * 1e3:.0f} | {statistics.median(found['M=2']) * 1e3:.0f} | "
           f"{spread(speedups)} (goal >= 1.6) |")
+    print("per step, median of the rounds: compute = the rank's main-thread CPU, the rest of its step waited "
+          "(for the other rank, the bytes, or a core)\n| side | step ms | compute ms per rank | waiting ms per rank |"
+          "\n|---|---|---|---|")
+    for side, results in runs.items():
+        step_ms = statistics.median(r[0] for r in results) * 1e3
+        compute = [statistics.median(r[4][i] for r in results) * 1e3 for i in range(len(results[0][4]))]
+        print(f"| {side} | {step_ms:.0f} | {', '.join(f'{c:.0f}' for c in compute)} | "
+              f"{', '.join(f'{step_ms - c:.0f}' for c in compute)} |")
     assert loss_2 == pytest.approx(loss_1, rel=1e-5)  # the split model computes the same step
     assert params_2 < params_1
     assert sent == pytest.approx(analytic_bytes(2, 2), rel=0.01)

@@ -12,7 +12,10 @@ the head-averaged weights (or an all-gather of the per-head ones).
 from ...nn.modules.attention import MultiheadAttention
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
+import contextlib
+
 from ...nn.functional.attention import split_last_axis
+from ...nn.functional.linear import linear
 from .communication import gather_from_parallel, reduce_from_parallel
 from .linear import ColumnParallelLinear, RowParallelLinear
 from .linear_ops import column_parallel_linear
@@ -64,10 +67,25 @@ class ParallelMultiheadAttention(MultiheadAttention):
     def _heads(self):
         return self.start, self.stop
 
+    @contextlib.contextmanager
+    def rows_split(self, axis):
+        """Within: the input comes from ``gather_rows`` (whose backward sums its gradient over the ranks), and the
+        output is this rank's rows along ``axis`` of the batch-first (N, L, E) projection (``reduce_scatter_rows``),
+        without the output bias: sequence parallelism (``transformer.py``)."""
+        self._gathered_input, self.out_proj.scatter_axis = True, axis
+        try:
+            yield
+        finally:
+            self._gathered_input, self.out_proj.scatter_axis = False, None
+
+    _gathered_input = False
+
     def _project(self, query, key, value):
         local = (self.stop - self.start) * self.head_dim
         b = self.in_proj_bias
         if query is key and key is value:
+            if self._gathered_input:
+                return split_last_axis(linear(query, self.in_proj_weight, b), 3)
             return split_last_axis(column_parallel_linear(query, self.in_proj_weight, b, self.comm), 3)
         w = self.in_proj_weight
         pieces = zip((query, key, value), (w[:local], w[local:2 * local], w[2 * local:]),

@@ -8,23 +8,23 @@ Each is a collective in one direction and its adjoint in the other:
   output; the sum's gradient reaches each partial unchanged.
 * ``gather_from_parallel``: all-gather along an axis forward, own slice backward.
 * ``scatter_to_parallel``: own slice forward, all-gather backward.
+* ``gather_rows``: all-gather along an axis forward, reduce-scatter backward; ``reduce_scatter_rows`` the
+  reverse. Megatron-LM's sequence parallelism: between a row-parallel layer and the next column-parallel one,
+  each rank holds its own rows (tokens) whole, instead of every rank holding all of them; the same bytes as
+  one all-reduce, in two halves.
+* ``sum_gradients``: identity forward on several tensors, their gradients all-reduced (in one message)
+  backward: for replicated parameters that each rank applies to its own rows only.
 
 Pieces along an axis are cut as ``np.array_split`` cuts them, in units of ``unit`` entries (see ``split.py``).
 A collective is skipped only where the graph skips the backward, which is the same on every rank.
 
-``start_all_reduce`` runs an all-reduce on a background thread while the caller computes something that does
-not depend on it (``linear_ops.py``: a weight gradient, the next rows' product). A communicator is used by
-one thread at a time, so a rank has at most one such all-reduce under way, and joins it before its next
-collective.
+``linear_ops.py`` fuses some of these with the products next to them, to overlap the two.
 """
-import threading
-
 import numpy as np
 
 from ...autograd.function import Function
+from ...backend import get_array_module
 from .split import bounds, normalize_axis
-
-_under_way = set()  # ids of the communicators with a background all-reduce not yet joined
 
 
 def _own_slice(x, axis, rank, world_size, unit):
@@ -35,57 +35,6 @@ def _own_slice(x, axis, rank, world_size, unit):
     start, stop = bounds(size // unit, rank, world_size)
     index = (slice(None),) * axis + (slice(start * unit, stop * unit),)
     return x[index].copy()
-
-
-class PendingAllReduce:
-    """An all-reduce running on a background thread; ``result()`` waits for it and returns the sum."""
-
-    def __init__(self, comm, x):
-        self.comm, self._result, self._error = comm, None, None
-        if id(comm) in _under_way:
-            raise RuntimeError(f"rank {comm.rank}: an all-reduce is already under way on {comm!r}; join it "
-                               f"(result()) before starting the next collective")
-        _under_way.add(id(comm))
-        self._thread = threading.Thread(target=self._run, args=(x,), name="sparktensor-all-reduce", daemon=True)
-        self._thread.start()
-
-    def _run(self, x):
-        try:
-            self._result = self.comm.all_reduce(x)
-        except BaseException as e:  # noqa: BLE001 - raised again, on the caller's thread, by result()
-            self._error = e
-
-    def result(self):
-        """The all-reduced array (the collective's error, if it failed)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-            _under_way.discard(id(self.comm))
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-
-class _Done:
-    """An all-reduce that ran at once (nothing to overlap it with, or arrays NumPy cannot hand to a thread)."""
-
-    def __init__(self, result):
-        self._result = result
-
-    def result(self):
-        return self._result
-
-
-def start_all_reduce(comm, x):
-    """Start the sum of ``x`` over the ranks of ``comm``; ``.result()`` of the returned handle gives it.
-
-    The communicator stays busy until ``result()`` is called: call it before any other collective on ``comm``.
-    With one rank, or an array that is not a NumPy array (a GPU array: NCCL or the copy to the host keep to
-    the calling thread), the all-reduce runs at once.
-    """
-    if comm.world_size == 1 or type(x) is not np.ndarray:
-        return _Done(comm.all_reduce(x))
-    return PendingAllReduce(comm, x)
 
 
 class CopyToParallel(Function):
@@ -141,6 +90,48 @@ class ScatterToParallel(Function):
         return ctx.comm.all_gather(gy, axis=ctx.axis), None, None, None
 
 
+class GatherRows(Function):
+    once_differentiable = True  # the collectives take arrays
+
+    @staticmethod
+    def forward(ctx, x, comm, axis):
+        ctx.comm, ctx.axis = comm, axis
+        return comm.all_gather(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return ctx.comm.reduce_scatter(gy, axis=ctx.axis), None, None
+
+
+class ReduceScatterRows(Function):
+    once_differentiable = True  # the collectives take arrays
+
+    @staticmethod
+    def forward(ctx, x, comm, axis):
+        ctx.comm, ctx.axis = comm, axis
+        return comm.reduce_scatter(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return ctx.comm.all_gather(gy, axis=ctx.axis), None, None
+
+
+class SumGradients(Function):
+    once_differentiable = True  # the collectives take arrays
+
+    @staticmethod
+    def forward(ctx, comm, *xs):
+        ctx.comm, ctx.sizes = comm, [x.size for x in xs]
+        return tuple(x.view() for x in xs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        xp = get_array_module(grads[0])
+        total = ctx.comm.all_reduce(xp.concatenate([g.reshape(-1) for g in grads]))
+        cuts = np.cumsum(ctx.sizes)[:-1]
+        return (None,) + tuple(piece.reshape(g.shape) for piece, g in zip(xp.split(total, cuts), grads))
+
+
 def copy_to_parallel(x, comm):
     """``x`` unchanged; in backward, the gradient is summed over the ranks of ``comm``."""
     return CopyToParallel.apply(x, comm)
@@ -149,6 +140,23 @@ def copy_to_parallel(x, comm):
 def reduce_from_parallel(x, comm):
     """The sum of ``x`` over the ranks of ``comm``; in backward, the gradient passes unchanged."""
     return ReduceFromParallel.apply(x, comm)
+
+
+def gather_rows(x, comm, axis=0):
+    """The ranks' rows of ``x`` (pieces along ``axis``) joined in rank order; in backward, the gradient summed
+    over the ranks and cut back into their pieces (a reduce-scatter)."""
+    return GatherRows.apply(x, comm, normalize_axis(axis, x.ndim, "gather_rows"))
+
+
+def reduce_scatter_rows(x, comm, axis=0):
+    """This rank's piece along ``axis`` (``np.array_split``'s cut) of the sum of ``x`` over the ranks; in
+    backward, the pieces' gradients joined in rank order (an all-gather)."""
+    return ReduceScatterRows.apply(x, comm, normalize_axis(axis, x.ndim, "reduce_scatter_rows"))
+
+
+def sum_gradients(comm, *xs):
+    """``xs`` unchanged; in backward, each one's gradient summed over the ranks of ``comm`` (one all-reduce)."""
+    return SumGradients.apply(comm, *xs)
 
 
 def gather_from_parallel(x, comm, axis=-1, unit=1):

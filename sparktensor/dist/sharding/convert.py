@@ -10,7 +10,8 @@ What ``shard`` does to each layer (``comm`` is the model group, M ranks):
 * ``LSTM``: hidden units split (``ParallelLSTM``); ``Embedding``: rows split (``VocabParallelEmbedding``);
   ``MultiheadAttention``: heads split (``ParallelMultiheadAttention``: QKV column-parallel, output projection
   row-parallel); a Transformer encoder or decoder layer: its attention so, and ``linear1``/``linear2`` a
-  column/row pair;
+  column/row pair; an encoder layer's (and an encoder stack's) residuals and layer norms run on each rank's
+  own rows (sequence parallelism, ``transformer.py``);
   a lone ``Linear`` or convolution outside a chain: split, its output gathered.
 * Every other layer (batch and layer norm, ``RNN``, ``GRU``, grouped convolutions, custom layers' own
   parameters) stays replicated: each rank keeps a whole copy and computes the same values; a custom module's
@@ -41,7 +42,7 @@ from ...nn.modules.linear import Identity, Linear
 from ...nn.modules.module import Module
 from ...nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from ...nn.modules.rnn import LSTM
-from ...nn.modules.transformer import TransformerDecoderLayer, TransformerEncoderLayer
+from ...nn.modules.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
 from .attention import ParallelMultiheadAttention, parallel_feed_forward, splits_attention
@@ -50,6 +51,7 @@ from .conv import ChannelParallelConv
 from .embedding import VocabParallelEmbedding
 from .linear import ColumnParallelLinear, RowParallelLinear
 from .lstm import ParallelLSTM
+from .transformer import ParallelTransformerEncoder, ParallelTransformerEncoderLayer
 
 _ELEMENTWISE = (ReLU, LeakyReLU, GELU, ELU, Tanh, Sigmoid, Dropout, Identity)
 _PER_CHANNEL = (MaxPool2d, AvgPool2d, AdaptiveAvgPool2d)
@@ -143,8 +145,22 @@ def _shard(module, comm, split_output=False):
     if splits_attention(module):
         return ParallelMultiheadAttention(module, comm)
     if isinstance(module, (TransformerEncoderLayer, TransformerDecoderLayer)):
-        return _replicate(module, comm, parallel_feed_forward(module, comm))
-    return _replicate(module, comm)
+        layer = _replicate(module, comm, parallel_feed_forward(module, comm))
+        if type(module) is TransformerEncoderLayer and ParallelTransformerEncoderLayer.takes(layer):
+            return _recast(layer, ParallelTransformerEncoderLayer)
+        return layer
+    clone = _replicate(module, comm)
+    if type(module) is TransformerEncoder and len(clone.layers) and all(
+            type(layer) is ParallelTransformerEncoderLayer for layer in clone.layers):
+        return _recast(clone, ParallelTransformerEncoder)
+    return clone
+
+
+def _recast(module, cls):
+    """``module``'s state as a ``cls`` (a subclass of its class that only changes ``forward``)."""
+    new = cls.__new__(cls)
+    new.__dict__.update(module.__dict__)
+    return new
 
 
 def _splittable_conv(module):

@@ -12,8 +12,10 @@ from ...nn import init
 from ...nn.modules.linear import Linear
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
-from .communication import gather_from_parallel
+from ...nn.functional.linear import linear
+from .communication import gather_from_parallel, reduce_scatter_rows
 from .linear_ops import column_parallel_linear, row_parallel_linear
+from .sequence_ops import scattered_linear
 from .split import Split, bounds
 
 
@@ -150,11 +152,17 @@ class RowParallelLinear(Module):
         else:
             self.bias = Parameter(init.materialize(layer.bias), requires_grad=layer.bias.requires_grad)
 
+    scatter_axis = None  # set (sequence parallelism): the output is this rank's rows along it, without the bias
+
     def forward(self, x):
         local = self.stop - self.start
         if x.ndim == 0 or x.shape[-1] != local:
             raise ValueError(f"{self!r}: expected this rank's slice of the input, (*, {local}) (features "
                              f"{self.start}:{self.stop} of {self.in_features}), got shape {tuple(x.shape)}")
+        if self.scatter_axis == 0:  # the caller adds the bias to its rows
+            return scattered_linear(x, self.weight, self.comm)
+        if self.scatter_axis is not None:
+            return reduce_scatter_rows(linear(x, self.weight), self.comm, self.scatter_axis)
         return row_parallel_linear(x, self.weight, self.bias, self.comm)
 
     def extra_repr(self):

@@ -16,7 +16,7 @@ from ...amp.autocast_mode import lower_precision
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ...nn.functional.linear import check_dtypes
-from .communication import start_all_reduce
+from .background import start_collective
 
 ROW_BLOCK_BYTES = 1 << 20  # a block of the row-parallel output summed at a time (about)
 MAX_ROW_BLOCKS = 4
@@ -44,7 +44,7 @@ class ColumnParallelLinearFunction(Function):
         need_x, need_w, need_b, _ = ctx.needs_input_grad
         gy2 = _flat(gy)
         # the input's gradient is a partial sum on each rank: sum it while the weight's gradient is computed
-        pending = start_all_reduce(ctx.comm, gy2 @ weight) if need_x else None
+        pending = start_collective(ctx.comm, "all_reduce", gy2 @ weight) if need_x else None
         try:
             gw = (gy2.swapaxes(0, 1) @ _flat(x)) if need_w else None
             gb = gy2.sum(axis=0) if need_b else None
@@ -67,7 +67,7 @@ class RowParallelLinearFunction(Function):
             partial = x2[block] @ weight.T  # computed while the previous block is summed
             if pending is not None:
                 _finish(y, rows, pending, bias)
-            pending, rows = start_all_reduce(comm, partial), block
+            pending, rows = start_collective(comm, "all_reduce", partial), block
         if pending is not None:
             _finish(y, rows, pending, bias)
         return y if x.ndim == 2 else y.reshape(x.shape[:-1] + y.shape[-1:])
