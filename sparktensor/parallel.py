@@ -141,3 +141,15 @@ def limited_threads(n):
         yield
     finally:
         _threads = before
+
+
+def map_flat(fn, out, *arrays):
+    """``fn(out_piece, *pieces)`` over flat blocks of ``out`` and same-shaped ``arrays``, split over the threads
+    when they are large C-contiguous NumPy arrays (else one call on the whole arrays); returns ``out``."""
+    if type(out) is not np.ndarray or not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == out.shape
+                                              for a in (out,) + arrays):
+        fn(out, *arrays)
+        return out
+    flat = [a.reshape(-1) for a in (out,) + arrays]
+    run_blocks(lambda start, stop: fn(*(a[start:stop] for a in flat)), out.size)
+    return out

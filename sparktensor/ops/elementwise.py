@@ -9,7 +9,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import Function
 from ..backend import get_array_module
-from ._grad_utils import as_output, conj, grad_for, meta, namespace_of
+from ..parallel import map_flat
+from ._grad_utils import as_output, conj, grad_for, is_tensor, meta, namespace_of
 
 
 def conj_of(v):
@@ -391,14 +392,19 @@ class Sigmoid(Function):
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = as_output(get_array_module(x).maximum(x, 0))
+        xp = get_array_module(x)
+        y = as_output(map_flat(lambda out, x: xp.maximum(x, 0, out=out), xp.empty_like(x), x) if x.ndim
+                      else xp.maximum(x, 0))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * (y > 0)
+        if is_tensor(gy) or is_tensor(y) or gy.shape != y.shape or not y.ndim:
+            return gy * (y > 0)
+        xp = get_array_module(y)
+        return map_flat(lambda out, gy, y: xp.multiply(gy, y > 0, out=out), xp.empty_like(y, gy.dtype), gy, y)
 
 
 def unit(x, size):
