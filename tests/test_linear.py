@@ -11,7 +11,8 @@ from backends import to_numpy
 
 @pytest.mark.parametrize("rows, features, out, layout", [
     (9, 5, 3, "C"),     # fewer columns than rows: x @ W.T
-    (3, 5, 9, "C"),     # more columns than rows: (W @ x.T).T, a column-major result
+    (3, 70, 9, "C"),    # more columns than rows, inner dimension not small: (W @ x.T).T, a column-major result
+    (3, 5, 9, "C"),     # a small inner dimension: x @ W.T again
     (9, 5, 3, "F"),     # a column-major input (the output of an earlier linear) takes the transposed form too
     (4, 6, 2, "batched"),
 ])
