@@ -204,9 +204,25 @@ BLOCKED = [  # (N, C, H, W), weight shape, keyword arguments
 ]
 
 
+@pytest.fixture(params=[False, True], ids=["one-thread", "three-threads"])
+def threads(request, monkeypatch):
+    """Products on the calling thread, or split over three threads even when small (rows not divisible by 3)."""
+    if not request.param:
+        yield
+        return
+    from sparktensor import parallel
+    from sparktensor.nn.functional import _conv_threads
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 1)
+    monkeypatch.setattr(_conv_threads, "MACS_PER_ELEMENT", 1)
+    before = st.get_num_threads()
+    st.set_num_threads(3)
+    yield
+    st.set_num_threads(before)
+
+
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", BLOCKED, ids=[str(c[2]) or "plain" for c in BLOCKED])
-def test_conv2d_in_small_blocks_matches_torch(small_blocks, x_shape, w_shape, kwargs, bias):
+def test_conv2d_in_small_blocks_matches_torch(small_blocks, threads, x_shape, w_shape, kwargs, bias):
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     ours = [st.tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -279,7 +295,8 @@ def input_gradient_path(request, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", STRIDE_ONE, ids=[str(c[2]) or "1x1" for c in STRIDE_ONE])
-def test_two_stacked_stride_one_convs_match_torch(device, input_gradient_path, x_shape, w_shape, kwargs, dtype):
+def test_two_stacked_stride_one_convs_match_torch(device, input_gradient_path, threads, x_shape, w_shape, kwargs,
+                                                  dtype):
     """The second conv reads the first's batch-last output, and its input gradient arrives batch-last."""
     rng = np.random.default_rng(10)
     x = rng.standard_normal(x_shape).astype(dtype)

@@ -14,6 +14,8 @@ about a million multiply-adds).
 """
 import numpy as np
 
+from ._conv_threads import over_rows
+
 #: multiply-adds per block product on the CPU
 BLOCK_MACS = 1_000_000
 #: elements per piece of a large transposing copy on the CPU
@@ -57,18 +59,20 @@ class Geometry:
         return max(1, min(self.ho, BLOCK_MACS // max(1, self.og * self.depth * self.run)))
 
 
-def _window_blocks(xp, padded, g):
-    """Yield ``(start, stop, block)``: the (groups, depth, (stop-start)*Wo*N) window matrix of output rows start:stop.
+def _window_blocks(xp, padded, g, first=0, last=None):
+    """Yield ``(start, stop, block)``: the (groups, depth, (stop-start)*Wo*N) window matrix of output rows start:stop,
+    for blocks of the rows ``first:last`` (default all).
 
     The blocks share one buffer, each overwriting the one before.
     """
-    rows = g.block_rows(xp)
+    last = g.ho if last is None else last
+    rows = min(g.block_rows(xp), max(1, last - first))
     buffer = xp.empty((g.groups, g.depth, rows, g.wo, g.n), padded.dtype)
     if g.depth > g.patch:
         buffer[:, g.patch] = 1
     windows = g.windows(xp, padded)
-    for start in range(0, g.ho, rows):
-        stop = min(start + rows, g.ho)
+    for start in range(first, last, rows):
+        stop = min(start + rows, last)
         target = buffer[:, :g.patch, :stop - start]
         target.reshape(windows.shape[:4] + target.shape[2:])[...] = windows[:, :, :, :, start:stop]
         yield start, stop, buffer.reshape(g.groups, g.depth, -1)[:, :, :(stop - start) * g.run]
@@ -77,19 +81,25 @@ def _window_blocks(xp, padded, g):
 def forward_product(xp, padded, wx, g):
     """``wx @ windows``: (groups, O/groups, Ho*Wo*N) from the weights with the bias as a last column."""
     y = xp.empty((g.groups, g.og, g.positions), xp.result_type(padded, wx))
-    for start, stop, block in _window_blocks(xp, padded, g):
-        xp.matmul(wx, block, out=y[:, :, start * g.run:stop * g.run])
+
+    def rows(first, last):
+        for start, stop, block in _window_blocks(xp, padded, g, first, last):
+            xp.matmul(wx, block, out=y[:, :, start * g.run:stop * g.run])
+    over_rows(xp, g, rows)
     return y
 
 
 def weight_gradient(xp, padded, gyq, g):
     """``windows @ gyq.T``: (groups, depth, O/groups); the row past the weights is the bias gradient."""
-    gw = xp.zeros((g.groups, g.depth, g.og), gyq.dtype)
-    part = xp.empty_like(gw)
-    for start, stop, block in _window_blocks(xp, padded, g):
-        xp.matmul(block, gyq[:, :, start * g.run:stop * g.run].swapaxes(-1, -2), out=part)
-        gw += part
-    return gw
+    def rows(first, last):
+        gw = xp.zeros((g.groups, g.depth, g.og), gyq.dtype)
+        part = xp.empty_like(gw)
+        for start, stop, block in _window_blocks(xp, padded, g, first, last):
+            xp.matmul(block, gyq[:, :, start * g.run:stop * g.run].swapaxes(-1, -2), out=part)
+            gw += part
+        return gw
+    parts = over_rows(xp, g, rows)
+    return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
 def input_gradient(xp, gyq, weight, g):

@@ -1,0 +1,38 @@
+"""The blocked products of ``conv2d`` split over the intra-op threads, BLAS on one thread in each.
+
+Each thread builds the window matrix of its own output rows and multiplies it: the window copies (NumPy,
+one core each) then run in parallel as well as the products. OpenBLAS is held at one thread meanwhile, so
+that the threads' small products do not compete for its own pool.
+"""
+import contextlib
+
+import numpy as np
+
+from ... import parallel
+
+#: multiply-adds counted as one element of work for ``parallel.run_blocks`` (a product of about 4M
+#: multiply-adds, some 50 us, is worth splitting)
+MACS_PER_ELEMENT = 64
+
+_blas = []
+
+
+def over_rows(xp, g, job):
+    """``[job(start, stop), ...]`` over the output rows ``range(g.ho)``, cut into one block per thread (one block
+    for small products and off the CPU)."""
+    work = g.groups * g.og * g.depth * g.positions // MACS_PER_ELEMENT
+    if xp is not np or len(parallel.blocks(g.ho, work)) == 1:
+        return [job(0, g.ho)]
+    with _one_blas_thread():
+        return parallel.run_blocks(job, g.ho, work)
+
+
+def _one_blas_thread():
+    """A context holding NumPy's BLAS at one thread (nothing to hold without threadpoolctl)."""
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas.append(ThreadpoolController().select(user_api="blas"))
+        except ImportError:
+            _blas.append(None)
+    return contextlib.nullcontext() if _blas[0] is None else _blas[0].limit(limits=1)
