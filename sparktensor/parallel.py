@@ -146,8 +146,8 @@ def limited_threads(n):
 def map_flat(fn, out, *arrays):
     """``fn(out_piece, *pieces)`` over flat blocks of ``out`` and same-shaped ``arrays``, split over the threads
     when they are large C-contiguous NumPy arrays (else one call on the whole arrays); returns ``out``."""
-    if type(out) is not np.ndarray or not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == out.shape
-                                              for a in (out,) + arrays):
+    if out.size < 2 * MIN_PARALLEL_WORK or get_num_threads() == 1 or type(out) is not np.ndarray or not all(
+            type(a) is np.ndarray and a.flags.c_contiguous and a.shape == out.shape for a in (out,) + arrays):
         fn(out, *arrays)
         return out
     flat = [a.reshape(-1) for a in (out,) + arrays]
