@@ -283,3 +283,52 @@ def test_functional_cell_matches_layer_step(device):
     _, h2, c2 = lstm_layer(x.unsqueeze(0), h, c, w_ih, w_hh, b, b)
     np.testing.assert_allclose(to_numpy(h1), to_numpy(h2))
     np.testing.assert_allclose(to_numpy(c1), to_numpy(c2))
+
+
+@pytest.mark.parametrize("biases", ["both", "input_only", "hidden_only", "none"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_layer_bias_combinations_match_torch_and_gradcheck(device, biases, reverse):
+    # the biases ride the recurrent product on a row of ones: every combination of them must give PyTorch's values
+    rng = np.random.default_rng(8)
+    steps, batch, features, hidden = 4, 3, 5, 2
+    x, h0, c0, w_ih, w_hh = (rng.standard_normal(s) * 0.7 for s in [(steps, batch, features), (batch, hidden),
+                                                                   (batch, hidden), (4 * hidden, features),
+                                                                   (4 * hidden, hidden)])
+    b_ih, b_hh = (rng.standard_normal(4 * hidden) * 0.7 if biases in (kind, "both") else None
+                  for kind in ("input_only", "hidden_only"))
+    arrays = [a for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh) if a is not None]
+    leaves = [st.tensor(a, device=device, requires_grad=True) for a in arrays]
+
+    def ours(*args):
+        given = iter(args[5:])
+        bias_ih, bias_hh = (None if b is None else next(given) for b in (b_ih, b_hh))
+        return lstm_layer(*args[:5], bias_ih, bias_hh, reverse=reverse)
+    theirs = torch.nn.LSTM(features, hidden, dtype=torch.float64)
+    zeros = np.zeros(4 * hidden)
+    theirs.load_state_dict({"weight_ih_l0": torch.tensor(w_ih), "weight_hh_l0": torch.tensor(w_hh),
+                            "bias_ih_l0": torch.tensor(zeros if b_ih is None else b_ih),
+                            "bias_hh_l0": torch.tensor(zeros if b_hh is None else b_hh)})
+    with torch.no_grad():
+        order = [*range(steps)][::-1] if reverse else [*range(steps)]
+        expected_y, (expected_h, expected_c) = theirs(torch.tensor(x[order]),
+                                                      (torch.tensor(h0)[None], torch.tensor(c0)[None]))
+    y, h_n, c_n = ours(*leaves)
+    np.testing.assert_allclose(to_numpy(y), expected_y.numpy()[order], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(h_n), expected_h[0].numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(c_n), expected_c[0].numpy(), rtol=1e-10, atol=1e-12)
+    assert st.autograd.gradcheck(ours, leaves)
+
+
+def test_lstm_layer_padded_reverse_gradcheck(device):
+    # a reverse direction over a padded batch starts each sequence at its own last step
+    rng = np.random.default_rng(9)
+    leaves = [st.tensor(rng.standard_normal(s) * 0.7, device=device, requires_grad=True)
+              for s in [(5, 3, 2), (3, 3), (3, 3), (12, 2), (12, 3), (12,), (12,)]]
+    lengths = [5, 2, 4]
+    assert st.autograd.gradcheck(lambda *a: lstm_layer(*a, reverse=True, lengths=lengths), leaves)
+    y, h_n, _ = lstm_layer(*leaves, reverse=True, lengths=lengths)
+    for n, length in enumerate(lengths):
+        # the part of a sequence up to its length alone gives the same final state
+        alone = [leaves[0][:length, n:n + 1], leaves[1][n:n + 1], leaves[2][n:n + 1], *leaves[3:]]
+        _, h_alone, _ = lstm_layer(*alone, reverse=True)
+        np.testing.assert_allclose(to_numpy(h_n)[n], to_numpy(h_alone)[0], rtol=1e-10, atol=1e-12)

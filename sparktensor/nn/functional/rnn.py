@@ -7,15 +7,15 @@ input projection of all steps is one matrix product, each step adds one
 (reused between calls). Backward runs backpropagation through time over the
 saved gate activations and then gets every weight gradient from one product
 over all steps. Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU
-(r, z, n) with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+(r, z, n) with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``. The LSTM's
+loop (feature-major, see ``_lstm_kernel``) has a file of its own; the buffers and
+step order all layers share are in ``_rnn_buffers``.
 
 Given per-sequence ``lengths`` (a padded batch), a sequence's state is held
 from its last real step on: the steps past its end change nothing and get no
 gradient, so a reverse direction starts at its last real step.
 """
 import functools
-import sys
-import threading
 
 import numpy as np
 
@@ -24,42 +24,10 @@ from ...creation import zeros
 from ...ops.elementwise import relu, sigmoid, tanh, where
 from ...ops.shape import stack
 from ._grad_paths import KeepsIntermediates, RecomputedGradient, namespace_of, recording, spread
+from ._lstm_kernel import lstm_backward, lstm_forward
+from ._rnn_buffers import _hold, _idle_rows, _no_gate_grad, _order, _pass_back, _scratch, _unpack  # noqa: F401
 from .linear import check_dtypes
 from ...amp.autocast_mode import lower_precision
-
-
-def _references(arrays, i):
-    return sys.getrefcount(arrays[i])
-
-
-class _Scratch(threading.local):
-    """Large work arrays reused between calls (NumPy only): a fresh one page-faults on every 4 KiB it first touches."""
-
-    smallest, most, limit = 1 << 18, 32, 1 << 26  # bytes, arrays, bytes
-
-    def __init__(self):
-        self.arrays = []
-
-    def empty(self, xp, shape, dtype):
-        """An uninitialized array: a free one of this shape and dtype from an earlier call, or a new one."""
-        shape, dtype = tuple(shape), np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        if xp is not np or not self.smallest <= nbytes <= self.limit:  # CuPy has its own memory pool
-            return xp.empty(shape, dtype)
-        arrays = self.arrays
-        for i in range(len(arrays)):
-            if arrays[i].shape == shape and arrays[i].dtype == dtype and _references(arrays, i) == _FREE:
-                # only this list refers to it: no saved graph, output view or caller holds it any more
-                arrays.append(arrays.pop(i))
-                return arrays[-1]
-        arrays.append(np.empty(shape, dtype))
-        while len(arrays) > self.most or sum(a.nbytes for a in arrays) > self.limit:
-            arrays.pop(0)
-        return arrays[-1]
-
-
-_FREE = _references([np.empty(0)], 0)
-_scratch = _Scratch()
 
 
 def _sigmoid_(a):
@@ -92,49 +60,11 @@ def _transposed(w, steps):
     return t
 
 
-def _order(steps, reverse):
-    """``(t, previous, next)`` state slots per step; slot 0 (or ``steps`` in reverse) holds the initial state."""
-    if reverse:
-        return [(t, t + 1, t) for t in range(steps - 1, -1, -1)]
-    return [(t, t, t + 1) for t in range(steps)]
-
-
 def _states(xp, x, hidden, initial, reverse):
     """A (L + 1, N, H) buffer of states with the initial one (zeros for ``None``) in its slot."""
     s = _scratch.empty(xp, (x.shape[0] + 1, x.shape[1], hidden), x.dtype)
     s[x.shape[0] if reverse else 0] = 0 if initial is None else initial
     return s
-
-
-def _idle_rows(xp, steps, lengths):
-    """Per step, an (N, 1) mask of the sequences already past their end, or None where every one is still running."""
-    if lengths is None:
-        return [None] * steps
-    lengths = np.asarray(lengths)
-    return [xp.asarray((t >= lengths)[:, None]) if (t >= lengths).any() else None for t in range(steps)]
-
-
-def _hold(new, prev, idle):
-    """A sequence past its end keeps its previous state."""
-    if idle is not None:
-        get_array_module(new).copyto(new, prev, where=idle)
-
-
-def _pass_back(g, held, idle):
-    """Past a sequence's end the state was only carried over: its gradient ``held`` goes back unchanged."""
-    if idle is not None:
-        get_array_module(g).copyto(g, held, where=idle)
-
-
-def _no_gate_grad(da, idle):
-    """No gate worked past a sequence's end, so its gate gradients are zero."""
-    if idle is not None:
-        get_array_module(da).copyto(da, 0, where=idle)
-
-
-def _unpack(x):
-    """A one-step call gives a 2-D input; treat it as a sequence of length one."""
-    return x[None] if x.ndim == 2 else x
 
 
 def _grads(needs, x, h_prev, gx_gates, gh_gates, w_ih, w_hh):
@@ -162,7 +92,7 @@ def _outputs(states, reverse):
     return states[:-1] if reverse else states[1:]
 
 
-# ----- LSTM -----
+# ----- LSTM: batch-major step kernels (the model-parallel LSTM of dist.sharding runs its loop on these) -----
 
 def _lstm_constants(xp, hidden, dtype):
     """Per-gate-column constants: ``sigmoid`` (1 on i, f, o, 0 on g), ``scale`` (0.5 or 1) and ``shift`` (0.5 or 0)."""
@@ -210,56 +140,28 @@ def _lstm_step_backward(a, c, tc, gh, gc, da, sigmoid, tanh):
 
 
 class LSTMFunction(KeepsIntermediates):
-    """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input).
+    """One LSTM layer in one direction over a whole sequence (or one step for a 2-D input); the time loop is
+    ``_lstm_kernel``'s.
 
     A recorded gradient (``create_graph``) is that of the layer recomputed from ops (``_lstm_graph``)."""
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
-        xp = get_array_module(x)
-        seq = _unpack(x)
-        idle = _idle_rows(xp, seq.shape[0], lengths)
-        hidden = w_hh.shape[1]
-        a = _project(seq, w_ih, b_ih, b_hh)
-        hs, cs = _states(xp, seq, hidden, h0, reverse), _states(xp, seq, hidden, c0, reverse)
-        tcs = _scratch.empty(xp, hs[1:].shape, a.dtype)
-        _, scale, shift = _lstm_constants(xp, hidden, a.dtype)
-        w_hh_t, hh = _transposed(w_hh, seq.shape[0]), _scratch.empty(xp, a.shape[1:], a.dtype)
-        for t, prev, new in _order(seq.shape[0], reverse):
-            a[t] += xp.matmul(hs[prev], w_hh_t, out=hh)
-            _lstm_step(a[t], cs[prev], cs[new], hs[new], tcs[t], scale, shift)
-            _hold(hs[new], hs[prev], idle[t])
-            _hold(cs[new], cs[prev], idle[t])
+        idle = _idle_rows(get_array_module(x), _unpack(x).shape[0], lengths)
+        y, h_n, c_n, kept = lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, idle)
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        ctx.keep(a, hs, cs, tcs)
+        ctx.keep(*kept)
         ctx.reverse, ctx.idle = reverse, idle
-        last = 0 if reverse else seq.shape[0]
-        return _outputs(hs, reverse), hs[last].copy(), cs[last].copy()
+        return y, h_n, c_n
 
     @staticmethod
     def backward(ctx, gy, gh_n, gc_n):
         if recording(namespace_of(gy, gh_n, gc_n)):
             return _recomputed(_lstm_graph, ctx, gy, gh_n, gc_n) + (None, None)
         x, _, _, w_ih, w_hh, _, _ = ctx.saved_tensors
-        a, hs, cs, tcs = ctx.intermediates
-        xp = get_array_module(a)
-        sigmoid, _, _ = _lstm_constants(xp, w_hh.shape[1], a.dtype)
-        tanh = 1 - sigmoid
-        da = _scratch.empty(xp, a.shape, a.dtype)
-        gh, gc = gh_n.copy(), gc_n.copy()
-        for t, prev, new in reversed(_order(a.shape[0], ctx.reverse)):
-            gh += gy[t]
-            idle = ctx.idle[t]
-            held = None if idle is None else (gh.copy(), gc.copy())
-            _lstm_step_backward(a[t], cs[prev], tcs[t], gh, gc, da[t], sigmoid, tanh)
-            _no_gate_grad(da[t], idle)
-            xp.matmul(da[t], w_hh, out=gh)
-            if held is not None:
-                _pass_back(gh, held[0], idle)
-                _pass_back(gc, held[1], idle)
-        needs = ctx.needs_input_grad
-        gx, gw_ih, gw_hh, gb_ih, gb_hh = _grads([needs[i] for i in (0, 3, 4, 5, 6)], x,
-                                                _previous(hs, ctx.reverse), da, da, w_ih, w_hh)
+        needs = [ctx.needs_input_grad[i] for i in (0, 3, 4, 5, 6)]
+        gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh = lstm_backward(ctx.intermediates, x, w_ih, w_hh, gy, gh_n, gc_n,
+                                                               ctx.reverse, ctx.idle, needs)
         return gx, gh, gc, gw_ih, gw_hh, gb_ih, gb_hh, None, None
 
 

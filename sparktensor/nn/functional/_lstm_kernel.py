@@ -1,0 +1,168 @@
+"""The LSTM layer's time loop over raw arrays, forward and backward, with every per-step array feature-major.
+
+A step's gates are one (4H, N) array, so each gate (i, f, g, o) is a contiguous (H, N) block and the cell update
+runs on contiguous memory; OpenBLAS also multiplies ``W (4H, H) @ h (H, N)`` faster than ``h (N, H) @ W^T`` at a
+small batch. The sigmoid gates are ``0.5 tanh(x / 2) + 0.5`` with the 1/2 folded into their weight rows, so one
+tanh covers the four gates. The input projection of all steps and the weight gradients of all steps are one
+matrix product each; states go back to batch-major (N, H) once per call, for the output.
+"""
+import numpy as np
+
+from ...backend import get_array_module
+from ._rnn_buffers import _hold, _no_gate_grad, _order, _pass_back, _scratch, _unpack
+
+
+def _halves(xp, hidden, dtype):
+    """A (4H, 1) column: 1/2 on the rows of the sigmoid gates (i, f, o), 1 on those of g."""
+    half = xp.full((4 * hidden, 1), 0.5, dtype)
+    half[2 * hidden:3 * hidden] = 1
+    return half
+
+
+def _input_part(xp, seq, w_ih, half):
+    """``half * W_ih x_t`` of every step as a (L, 4H, N) array, from one matrix product."""
+    steps, batch, features = seq.shape
+    rows = w_ih.shape[0]
+    w = _scratch.empty(xp, w_ih.shape, w_ih.dtype)
+    xp.multiply(w_ih, half, out=w)
+    flat = _scratch.empty(xp, (rows, steps * batch), seq.dtype)
+    xp.matmul(w, seq.reshape(steps * batch, features).T, out=flat)
+    gates = _scratch.empty(xp, (steps, rows, batch), seq.dtype)
+    xp.copyto(gates, flat.reshape(rows, steps, batch).transpose(1, 0, 2))
+    return gates
+
+
+def _recurrent(xp, w_hh, b_ih, b_hh, half):
+    """``half * [W_hh | b_ih + b_hh]`` (4H, H + 1), or ``half * W_hh`` without biases: the biases ride the
+    recurrent product on a row of ones under the state, which costs less than a pass of their own."""
+    biases = [b for b in (b_ih, b_hh) if b is not None]
+    rows, hidden = w_hh.shape
+    w = _scratch.empty(xp, (rows, hidden + bool(biases)), w_hh.dtype)
+    xp.multiply(w_hh, half, out=w[:, :hidden])
+    if biases:
+        xp.multiply((biases[0] if len(biases) == 1 else biases[0] + biases[1])[:, None], half, out=w[:, hidden:])
+    return w
+
+
+def _cell(a, gates4, c, c_new, tc, h_new, ig):
+    """Activate the (4H, N) pre-activations ``a`` (halved on sigmoid rows) in place; write c', tanh(c') and h'."""
+    xp = get_array_module(a)
+    hidden = c.shape[0]
+    xp.tanh(a, out=a)
+    for rows in (a[:2 * hidden], a[3 * hidden:]):
+        rows *= 0.5
+        rows += 0.5
+    i, f, g, o = gates4
+    xp.multiply(f, c, out=c_new)
+    c_new += xp.multiply(i, g, out=ig)
+    xp.tanh(c_new, out=tc)
+    xp.multiply(o, tc, out=h_new)
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, idle):
+    """``(y, h_n, c_n, kept)``: the layer over ``x`` (L, N, H_in) or one step (N, H_in); ``kept`` is for
+    ``lstm_backward``; ``idle`` holds per step the (N, 1) mask of sequences past their end, or None."""
+    xp = get_array_module(x)
+    seq = _unpack(x)
+    steps, batch = seq.shape[:2]
+    hidden = w_hh.shape[1]
+    dtype = seq.dtype
+    half = _halves(xp, hidden, dtype)
+    gates = _input_part(xp, seq, w_ih, half)
+    recurrent = _recurrent(xp, w_hh, b_ih, b_hh, half)
+    hs = _scratch.empty(xp, (steps + 1, recurrent.shape[1], batch), dtype)
+    hs[:, hidden:] = 1  # the row of ones the biases multiply (none without biases)
+    cs = _scratch.empty(xp, (steps + 1, hidden, batch), dtype)
+    tcs = _scratch.empty(xp, (steps, hidden, batch), dtype)
+    first = steps if reverse else 0
+    hs[first, :hidden] = 0 if h0 is None else h0.T
+    cs[first] = 0 if c0 is None else c0.T
+    gates4 = gates.reshape(steps, 4, hidden, batch)
+    hh, ig = xp.empty(gates.shape[1:], dtype), xp.empty((hidden, batch), dtype)
+    for t, prev, new in _order(steps, reverse):
+        a = gates[t]
+        a += xp.matmul(recurrent, hs[prev], out=hh)
+        h_new = hs[new, :hidden]
+        _cell(a, gates4[t], cs[prev], cs[new], tcs[t], h_new, ig)
+        if idle[t] is not None:
+            _hold(h_new, hs[prev, :hidden], idle[t].T)
+            _hold(cs[new], cs[prev], idle[t].T)
+    states = _scratch.empty(xp, (steps + 1, batch, hidden), dtype)
+    xp.copyto(states, hs[:, :hidden].transpose(0, 2, 1))
+    last = 0 if reverse else steps
+    y = states[:-1] if reverse else states[1:]
+    return y, states[last].copy(), xp.ascontiguousarray(cs[last].T), (gates, cs, tcs, states)
+
+
+def _gate_grads(a, c, tc, gh, gc, d, t1):
+    """Gate pre-activation gradients into ``d`` (4H, N), before the activation slopes, from ``gh`` and ``gc`` (of
+    h' and c'); ``gc`` gets c's part through the output gate (its part through f is added by the caller)."""
+    xp = get_array_module(a)
+    hidden = c.shape[0]
+    i, f, g, o = (a[k * hidden:(k + 1) * hidden] for k in range(4))
+    xp.multiply(gh, tc, out=d[3 * hidden:])
+    xp.multiply(tc, tc, out=t1)
+    xp.subtract(1, t1, out=t1)
+    t1 *= o
+    t1 *= gh
+    gc += t1
+    xp.multiply(gc, g, out=d[:hidden])
+    xp.multiply(gc, c, out=d[hidden:2 * hidden])
+    xp.multiply(gc, i, out=d[2 * hidden:3 * hidden])
+
+
+def _slopes(a, slope):
+    """The activations' slopes into ``slope``: s (1 - s) on the sigmoid gates' rows, 1 - g^2 on g's."""
+    xp = get_array_module(a)
+    hidden = a.shape[0] // 4
+    xp.multiply(a, a, out=slope)
+    for rows in (slice(0, 2 * hidden), slice(3 * hidden, None)):
+        xp.subtract(a[rows], slope[rows], out=slope[rows])
+    xp.subtract(1, slope[2 * hidden:3 * hidden], out=slope[2 * hidden:3 * hidden])
+
+
+def lstm_backward(kept, x, w_ih, w_hh, gy, gh_n, gc_n, reverse, idle, needs):
+    """``(gx, gh0, gc0, gw_ih, gw_hh, gb_ih, gb_hh)`` from ``lstm_forward``'s ``kept``; ``needs`` says which of
+    x, W_ih, W_hh, b_ih, b_hh need one (None in the other places)."""
+    gates, cs, tcs, states = kept
+    xp = get_array_module(gates)
+    steps, rows, batch = gates.shape
+    hidden = rows // 4
+    dtype = gates.dtype
+    gys = _scratch.empty(xp, (steps, hidden, batch), dtype)
+    xp.copyto(gys, gy.reshape(steps, batch, hidden).transpose(0, 2, 1))
+    gh, gc = gh_n.T.copy(), gc_n.T.copy()  # C-ordered (H, N) copies, updated in place
+    das = _scratch.empty(xp, gates.shape, dtype)  # the gate gradients of every step
+    d, slope, t1 = xp.empty((rows, batch), dtype), xp.empty((rows, batch), dtype), xp.empty((hidden, batch), dtype)
+    for t, prev, new in reversed(_order(steps, reverse)):
+        gh += gys[t]
+        mask = None if idle[t] is None else idle[t].T
+        held = None if mask is None else (gh.copy(), gc.copy())
+        a = gates[t]
+        _gate_grads(a, cs[prev], tcs[t], gh, gc, d, t1)
+        _slopes(a, slope)
+        da = xp.multiply(d, slope, out=das[t])
+        _no_gate_grad(da, mask)
+        xp.matmul(w_hh.T, da, out=gh)
+        gc *= a[hidden:2 * hidden]
+        if held is not None:
+            _pass_back(gh, held[0], mask)
+            _pass_back(gc, held[1], mask)
+    # as (4H, L * N): the weight gradients of all steps are then one product each
+    flat = _scratch.empty(xp, (rows, steps, batch), dtype)
+    xp.copyto(flat, das.transpose(1, 0, 2))
+    flat = flat.reshape(rows, steps * batch)
+    previous = states[1:] if reverse else states[:-1]
+    gx = (flat.T @ w_ih).reshape(x.shape) if needs[0] else None
+    gw_ih = flat @ _unpack(x).reshape(steps * batch, -1) if needs[1] else None
+    gw_hh = flat @ previous.reshape(steps * batch, hidden) if needs[2] else None
+    gb = _row_sums(xp, flat) if needs[3] or needs[4] else None
+    return (gx, xp.ascontiguousarray(gh.T), xp.ascontiguousarray(gc.T), gw_ih, gw_hh,
+            gb if needs[3] else None, gb if needs[4] else None)
+
+
+def _row_sums(xp, flat):
+    """Sums of the rows of ``flat``: as a product with ones where BLAS does it (faster than a reduction)."""
+    if flat.dtype in (np.float32, np.float64):
+        return flat @ xp.ones(flat.shape[1], flat.dtype)
+    return flat.sum(axis=1)
