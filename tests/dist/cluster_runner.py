@@ -7,6 +7,7 @@ runs apart from the tests' ``local[2]`` session.
 """
 import json
 import os
+import re
 import shutil
 import sys
 import traceback
@@ -73,6 +74,12 @@ def _wait_for_slots(sc, slots, timeout=120.0):
         time.sleep(0.5)
 
 
+def _cluster_slots(master):
+    """Task slots of a ``local-cluster[workers,cores,memory]`` master (1 for any other master)."""
+    found = re.fullmatch(r"local-cluster\[(\d+),\s*(\d+),\s*\d+\]", master)
+    return int(found.group(1)) * int(found.group(2)) if found else 1
+
+
 def _where(_):
     return os.getcwd()  # each executor runs its Python workers in its own work directory
 
@@ -87,6 +94,9 @@ def main(master):
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    # the session is up before the executor JVMs have registered: a first job could otherwise run all its tasks
+    # on the executor that came first (and the other would build its model copy in a later round)
+    _wait_for_slots(spark.sparkContext, _cluster_slots(master))
     work = None
     print("@@ready", flush=True)
     try:
