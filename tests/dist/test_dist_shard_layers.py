@@ -313,3 +313,31 @@ def test_dist_names_reach_the_sharding_package():
     shares = run_threads(lambda comm: dist.shard(model, comm), 2)
     for share in shares:
         assert [type(m) for m in share] == [ColumnParallelLinear, nn.ReLU, RowParallelLinear]
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_row_parallel_output_summed_in_blocks_equals_the_ordinary_pair(monkeypatch, world_size):
+    """The row-parallel layer sums its output a block of rows at a time (each block's all-reduce beside the next
+    block's product), the column-parallel one its input gradient beside the weight gradient: same values."""
+    from sparktensor.dist.sharding import linear_ops
+    monkeypatch.setattr(linear_ops, "ROW_BLOCK_BYTES", 1)  # 4 blocks of these few rows
+    st.manual_seed(11)
+    model = nn.Sequential(nn.Linear(6, 9), nn.Tanh(), nn.Linear(9, 5)).to(dtype=st.float64)
+    x = np.random.default_rng(11).standard_normal((3, 7, 6))
+    xt = st.tensor(x, requires_grad=True)
+    y = model(xt)
+    (y * y.sin()).sum().backward()
+
+    def rank_main(comm):
+        share = dist.shard(model, comm)
+        assert isinstance(share[0], ColumnParallelLinear) and isinstance(share[2], RowParallelLinear)
+        xs = st.tensor(x, requires_grad=True)
+        ys = share(xs)
+        (ys * ys.sin()).sum().backward()
+        return ys.numpy(), xs.grad.numpy(), share[2].bias.grad.numpy(), share[0].weight.grad.numpy()
+
+    for rank, (ys, gx, gb, gw) in enumerate(run_threads(rank_main, world_size)):
+        np.testing.assert_allclose(ys, y.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gb, model[2].bias.grad.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gw, model[0].weight.grad.numpy()[slice(*bounds(9, rank, world_size))],
+                                   rtol=1e-12, atol=1e-12)

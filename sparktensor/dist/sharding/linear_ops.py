@@ -63,13 +63,15 @@ class RowParallelLinearFunction(Function):
         xp = get_array_module(x2)
         y = xp.empty((x2.shape[0], weight.shape[0]), dtype=x2.dtype)
         pending, rows = None, None
-        for block in _row_blocks(x2.shape[0], weight.shape[0] * x2.itemsize, comm.world_size):
-            partial = x2[block] @ weight.T  # computed while the previous block is summed
-            if pending is not None:
-                _finish(y, rows, pending, bias)
-            pending, rows = start_collective(comm, "all_reduce", partial), block
-        if pending is not None:
-            _finish(y, rows, pending, bias)
+        try:
+            for block in _row_blocks(x2.shape[0], weight.shape[0] * x2.itemsize, comm.world_size):
+                partial = x2[block] @ weight.T  # computed while the previous block is summed
+                if pending is not None:
+                    _finish(y, rows, pending.result(), bias)
+                pending, rows = start_collective(comm, "all_reduce", partial), block
+        finally:  # joined even when a product failed: the communicator is free again
+            last = pending.result() if pending is not None else None
+        _finish(y, rows, last, bias)
         return y if x.ndim == 2 else y.reshape(x.shape[:-1] + y.shape[-1:])
 
     @staticmethod
@@ -95,9 +97,8 @@ def _row_blocks(rows, row_bytes, world_size):
     return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
 
 
-def _finish(y, rows, pending, bias):
+def _finish(y, rows, total, bias):
     """The summed block into its rows of ``y``, the bias added on the way."""
-    total = pending.result()
     if bias is None:
         y[rows] = total
     else:

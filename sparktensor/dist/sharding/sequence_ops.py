@@ -92,15 +92,18 @@ class ScatteredLinearFunction(Function):
         sub = piece // blocks  # rows of each piece in one block
         y = xp.empty((piece, out), dtype=x.dtype)
         pending, done = None, None
-        for b in range(blocks):
-            block = xp.empty((m * sub, out), dtype=x.dtype)  # block b of every rank's piece, in rank order
-            for peer in range(m):
-                start = peer * piece + b * sub
-                xp.matmul(flat[start:start + sub], weight.T, out=block[peer * sub:(peer + 1) * sub])
-            if pending is not None:
-                y[done] = pending.result()
-            pending, done = start_collective(comm, "reduce_scatter", block, axis=0), slice(b * sub, (b + 1) * sub)
-        y[done] = pending.result()
+        try:
+            for b in range(blocks):
+                block = xp.empty((m * sub, out), dtype=x.dtype)  # block b of every rank's piece, in rank order
+                for peer in range(m):
+                    start = peer * piece + b * sub
+                    xp.matmul(flat[start:start + sub], weight.T, out=block[peer * sub:(peer + 1) * sub])
+                if pending is not None:
+                    y[done] = pending.result()
+                pending, done = start_collective(comm, "reduce_scatter", block, axis=0), slice(b * sub, (b + 1) * sub)
+        finally:  # joined even when a product failed: the communicator is free again
+            last = pending.result() if pending is not None else None
+        y[done] = last
         return y.reshape((length // m,) + x.shape[1:-1] + (out,))
 
     @staticmethod
