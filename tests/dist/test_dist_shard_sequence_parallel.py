@@ -163,3 +163,26 @@ def test_one_background_collective_at_a_time():
     for total, again in run_threads(rank_main, 2):
         np.testing.assert_array_equal(total, np.full(4, 2.0))
         np.testing.assert_array_equal(again, [0, 0, 1, 1])
+
+
+def test_background_collectives_of_a_communicator_without_weak_references():
+    class Plain:
+        __slots__ = ("rank", "world_size")
+
+        def __init__(self):
+            self.rank, self.world_size = 0, 2
+
+        def all_reduce(self, x):
+            return x * 2
+
+    pending = start_collective(Plain(), "all_reduce", np.ones(3))
+    np.testing.assert_array_equal(pending.result(), np.full(3, 2.0))
+
+
+def test_a_failed_background_collective_raises_on_the_caller_and_frees_the_communicator():
+    def rank_main(comm):
+        with pytest.raises(ValueError, match="axis"):
+            start_collective(comm, "all_gather", np.ones(2), axis=3).result()
+        return start_collective(comm, "all_reduce", np.ones(2)).result()
+    for total in run_threads(rank_main, 2):
+        np.testing.assert_array_equal(total, [2.0, 2.0])
