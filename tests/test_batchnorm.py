@@ -85,3 +85,30 @@ def test_batch_norm_gradcheck_and_gradgradcheck(layout, training):
         return F.batch_norm(x, None if training else mean, None if training else var, w, b, training=training)
     assert st.autograd.gradcheck(f, [x, w, b])
     assert st.autograd.gradgradcheck(f, [x, w, b])
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("training", [True, False], ids=["batch-stats", "running-stats"])
+def test_batch_norm_split_over_threads_matches_torch(monkeypatch, layout, training):
+    """Blocks of channels on three threads (5 channels: uneven blocks) give PyTorch's values and gradients."""
+    from sparktensor import parallel
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 1)
+    before = st.get_num_threads()
+    st.set_num_threads(3)
+    try:
+        rng = np.random.default_rng(3)
+        x_np, g_np = rng.standard_normal((4, 5, 3, 2)) + 2, rng.standard_normal((4, 5, 3, 2))
+        w, b, mean, var = rng.uniform(0.5, 1.5, 5), rng.standard_normal(5), rng.standard_normal(5), rng.uniform(1, 2, 5)
+        ours = [st.tensor(a, requires_grad=True) for a in (LAYOUTS[layout](x_np), w, b)]
+        theirs = [torch.tensor(a, requires_grad=True) for a in (x_np, w, b)]
+        running = (st.tensor(mean), st.tensor(var)) if not training else (None, None)
+        y = F.batch_norm(ours[0], *running, ours[1], ours[2], training=training)
+        yt = torch.nn.functional.batch_norm(theirs[0], None if training else torch.tensor(mean),
+                                            None if training else torch.tensor(var), theirs[1], theirs[2], training)
+        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+        y.backward(st.tensor(g_np))
+        yt.backward(torch.tensor(g_np))
+        for a, at, name in zip(ours, theirs, ("input", "weight", "bias")):
+            np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
+    finally:
+        st.set_num_threads(before)

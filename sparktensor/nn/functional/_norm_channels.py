@@ -5,6 +5,9 @@ row per channel, (C, H*W*N); a C-contiguous one is N rows per channel, (N, C, H*
 along those rows, and the output is written over the centred rows; the backward needs only ``x``, the mean and
 ``1 / std`` (the normalized input is not kept).
 """
+import numpy as np
+
+from ... import parallel
 from ...backend import get_array_module
 
 
@@ -13,7 +16,7 @@ class ChannelRows:
 
     def __init__(self, x):
         n, c = x.shape[:2]
-        self.shape, self.count = x.shape, x.size // max(c, 1)
+        self.shape, self.count, self.on_cpu = x.shape, x.size // max(c, 1), get_array_module(x) is np
         batch_last = x.transpose(tuple(range(1, x.ndim)) + (0,))
         self.batch_last = x.ndim > 2 and n > 1 and batch_last.flags.c_contiguous
         if self.batch_last:
@@ -35,6 +38,16 @@ class ChannelRows:
                                                                          tuple(range(len(self.shape) - 1)))
         return rows.reshape(self.shape)
 
+    def part(self, rows, lo, hi):
+        """The rows of channels ``lo:hi``."""
+        return rows[lo:hi] if self.batch_last else rows[:, lo:hi]
+
+    def over_channels(self, job):
+        """``[job(lo, hi), ...]`` over blocks of channels, on the intra-op threads when the arrays are large."""
+        if not self.on_cpu:
+            return [job(0, self.shape[1])]
+        return parallel.run_blocks(job, self.shape[1], self.count * self.shape[1])
+
     def column(self, v):
         """A per-channel vector shaped to broadcast against the rows."""
         return v.reshape((-1, 1) if self.batch_last else (1, -1, 1))
@@ -49,31 +62,59 @@ class ChannelRows:
         return products if self.batch_last else products.sum(axis=0)
 
 
-def channel_moments(x):
-    """The per-channel mean and biased variance of (N, C, ...) ``x``, and the centred rows (a fresh array)."""
+def normalize(x, weight, bias, eps, fixed_stats=None):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` per channel of (N, C, ...) ``x``, by the batch's statistics
+    or by ``fixed_stats`` (per-channel mean and var): the view, the output rows, and per-channel mean, var and
+    ``1 / sqrt(var + eps)``. Blocks of channels run on the intra-op threads."""
+    xp = get_array_module(x)
     view = ChannelRows(x)
     rows = view.rows(x)
-    mean = view.sums(rows) / view.count
-    centred = rows - view.column(mean)
-    return view, mean, view.dots(centred, centred) / view.count, centred
+    y = xp.empty(rows.shape, xp.result_type(*[a for a in (x, weight) + tuple(fixed_stats or ()) if a is not None]))
+
+    def channels(lo, hi):
+        r, out = view.part(rows, lo, hi), view.part(y, lo, hi)
+        mean, var = (view.sums(r) / view.count, None) if fixed_stats is None else (s[lo:hi] for s in fixed_stats)
+        xp.subtract(r, view.column(mean), out=out)
+        var = view.dots(out, out) / view.count if var is None else var
+        inv_std = 1 / xp.sqrt(var + eps)
+        out *= view.column(inv_std if weight is None else inv_std * weight[lo:hi])
+        if bias is not None:
+            out += view.column(bias[lo:hi])
+        return mean, var, inv_std
+    mean, var, inv_std = _joined(xp, view.over_channels(channels))
+    return view, y, mean, var, inv_std
 
 
 def channel_gradients(view, x, weight, gy, mean, inv_std, batch_stats, need_x):
-    """The input gradient (None unless ``need_x``), and the per-channel sums of ``gy * xhat`` and of ``gy``
+    """The input gradient rows (None unless ``need_x``), and the per-channel sums of ``gy * xhat`` and of ``gy``
     (the weight and bias gradients), from the per-channel ``mean`` and ``inv_std`` of the forward."""
-    g = view.rows(gy)
-    sum_g = view.sums(g)
-    centred = view.rows(x) - view.column(mean)
-    sum_gxhat = view.dots(g, centred) * inv_std
-    if not need_x:
-        return None, sum_gxhat, sum_g
-    scale = inv_std if weight is None else inv_std * weight
-    if not batch_stats:
-        return view.array(g * view.column(scale)), sum_gxhat, sum_g
-    # w * inv_std * (gy - mean(gy) - xhat * mean(gy * xhat)), written over the centred rows
-    gx = centred
-    gx *= view.column(inv_std * sum_gxhat / view.count)
-    gx += view.column(sum_g / view.count)
-    get_array_module(gx).subtract(g, gx, out=gx)
-    gx *= view.column(scale)
-    return view.array(gx), sum_gxhat, sum_g
+    xp = get_array_module(x)
+    rows, g = view.rows(x), view.rows(gy)
+    gx = xp.empty(rows.shape, xp.result_type(g, inv_std)) if need_x else None
+
+    def channels(lo, hi):
+        gp, m, s = view.part(g, lo, hi), mean[lo:hi], inv_std[lo:hi]
+        sum_g = view.sums(gp)
+        centred = view.part(gx, lo, hi) if need_x and batch_stats else None
+        centred = xp.subtract(view.part(rows, lo, hi), view.column(m), out=centred)
+        sum_gxhat = view.dots(gp, centred) * s
+        if need_x:
+            scale = s if weight is None else s * weight[lo:hi]
+            if batch_stats:
+                # w * inv_std * (gy - mean(gy) - xhat * mean(gy * xhat)), written over the centred rows
+                centred *= view.column(s * sum_gxhat / view.count)
+                centred += view.column(sum_g / view.count)
+                xp.subtract(gp, centred, out=centred)
+                centred *= view.column(scale)
+            else:
+                xp.multiply(gp, view.column(scale), out=view.part(gx, lo, hi))
+        return sum_gxhat, sum_g
+    sum_gxhat, sum_g = _joined(xp, view.over_channels(channels))
+    return gx, sum_gxhat, sum_g
+
+
+def _joined(xp, parts):
+    """Per-channel vectors from the blocks of channels: one concatenation per returned vector."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(xp.concatenate(vectors) for vectors in zip(*parts))

@@ -1,7 +1,7 @@
 """``layer_norm`` and ``batch_norm``, each one graph node with its backward written out."""
 from ...backend import get_array_module
 from ._grad_paths import KeepsIntermediates, namespace_of, recording
-from ._norm_channels import ChannelRows, channel_gradients, channel_moments
+from ._norm_channels import channel_gradients, normalize
 
 
 def _moments(x, axes):
@@ -97,21 +97,10 @@ class BatchNormFunction(NormalizeFunction):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps, fixed_stats=None, on_stats=None):
-        xp = get_array_module(x)
-        if fixed_stats is None:
-            view, mean, var, y = channel_moments(x)
-            if on_stats is not None:
-                on_stats(mean, var, view.count)
-        else:
-            view = ChannelRows(x)
-            mean, var = (s.reshape(-1) for s in fixed_stats)
-            y = view.rows(x) - view.column(mean)
-        inv_std = 1 / xp.sqrt(var + eps)
-        scale = inv_std if weight is None else inv_std * weight
-        y = y if y.dtype == xp.result_type(y, scale) else y.astype(xp.result_type(y, scale))
-        y *= view.column(scale)
-        if bias is not None:
-            y += view.column(bias)
+        stats = None if fixed_stats is None else tuple(s.reshape(-1) for s in fixed_stats)
+        view, y, mean, var, inv_std = normalize(x, weight, bias, eps, stats)
+        if on_stats is not None:
+            on_stats(mean, var, view.count)
         ctx.weight_shape = (weight if weight is not None else bias if bias is not None else x).shape
         ctx.axes, ctx.param_shape = (0,) + tuple(range(2, x.ndim)), (x.shape[1],) + (1,) * (x.ndim - 2)
         ctx.batch_stats, ctx.eps, ctx.fixed_stats, ctx.view = fixed_stats is None, eps, fixed_stats, view
@@ -126,7 +115,7 @@ class BatchNormFunction(NormalizeFunction):
             return NormalizeFunction.backward(ctx, gy)[:3] + (None, None, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx, gw, gb = channel_gradients(ctx.view, x, weight, gy, *ctx.intermediates, ctx.batch_stats, need_x)
-        return (gx, gw.reshape(ctx.weight_shape) if need_w else None,
+        return (None if gx is None else ctx.view.array(gx), gw.reshape(ctx.weight_shape) if need_w else None,
                 gb.reshape(ctx.weight_shape) if need_b else None, None, None, None)
 
 
