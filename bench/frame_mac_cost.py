@@ -1,11 +1,13 @@
 """What tagging one frame costs: one 10M-float32 array (40 MB, a 10M-parameter weight buffer) over a loopback TCP
-connection in the wire format, on a connection without keys, on a keyed one (the shipped tags: AES-GMAC per
-piece, ``comm/frames.py``), and with the standard library's keyed hashes computed piece by piece as the bytes
-go out and come in (HMAC-SHA256, keyed BLAKE2b: the fallback there would be without the ``cryptography``
-package). The cases alternate, the order flipped every round; medians of rounds 2 on, with min-max, of the
-wall-clock time and of the process's CPU time (both ends run in this process).
+connection in the wire format, on a connection without keys, on keyed ones (AES-GMAC per 256 KB piece,
+``comm/frames.py``, tagged on worker threads beside the transfer: with the default implementation and with the
+other one, libcrypto through ctypes or ``cryptography``), with GMAC as shipped before (``cryptography`` tagging
+each piece on the socket's own thread just before it goes out or after it came in), and with the standard library's
+keyed hashes computed the same way (HMAC-SHA256, keyed BLAKE2b). The cases alternate, the order flipped every round;
+medians of rounds 2 on, with min-max, of the wall-clock time and of the process's CPU time (both ends run in this
+process). The first line says how loaded the machine was (load average, cores).
 
-    python bench/frame_mac_cost.py [rounds]
+    python bench/frame_mac_cost.py [rounds] [case,case,...]
 """
 import hashlib
 import hmac
@@ -17,24 +19,49 @@ import time
 
 import numpy as np
 
+from sparktensor.dist.comm import _gmac
 from sparktensor.dist.comm.auth import client_handshake, new_key, server_handshake
+from sparktensor.dist.comm.frames import FrameMac, keys_of
 from sparktensor.dist.comm.wire import CHUNK, PIECE, pack_header, read_exactly, read_message, write_message
 
 KEY = os.urandom(32)
-HASHES = {"hmac-sha256": lambda: hmac.new(KEY, digestmod=hashlib.sha256),
+
+
+class _SerialGmac:
+    """GMAC tags of 256 KB pieces taken in one by one with ``cryptography`` (the frames' tags as shipped before)."""
+
+    digest_size = 16
+
+    def __init__(self):
+        self._mac = FrameMac(KEY, "cryptography")
+
+    def update(self, piece):
+        self._mac.piece(piece)
+
+    def digest(self):
+        return self._mac.payload()
+
+
+HASHES = {"aes-gmac before": _SerialGmac,
+          "hmac-sha256": lambda: hmac.new(KEY, digestmod=hashlib.sha256),
           "blake2b": lambda: hashlib.blake2b(key=KEY)}
 
 
-def _connection(keyed):
+def _connection(keyed, implementation=None):
+    """The two ends of a loopback connection, keyed by the real handshake if ``keyed`` (its tags computed by
+    ``implementation``, the default if None)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname())
         server, _ = listener.accept()
     if keyed:
-        key = new_key()
+        key, default = new_key(), _gmac.IMPLEMENTATION
+        _gmac.IMPLEMENTATION = implementation or default
         thread = threading.Thread(target=client_handshake, args=(client, key, 1, 0))
         thread.start()
         server_handshake(server, key, 0, 2)
         thread.join()
+        _gmac.IMPLEMENTATION = default
+        assert keys_of(client).sending._gmac.implementation == (implementation or default)
     return client, server
 
 
@@ -62,13 +89,18 @@ def _receive_hashed(sock, array, new_hash):
         raise ValueError("frame failed its check")
 
 
-def main(rounds=10):
+def main(rounds=10, only=None):
     array = np.random.default_rng(0).standard_normal(10_000_000).astype(np.float32)
     into = np.empty_like(array)
-    plain, keyed, hashed = _connection(False), _connection(True), _connection(False)
-    cases = {"none": lambda: _wire(plain, array), "aes-gmac (shipped)": lambda: _wire(keyed, array)}
+    plain, hashed = _connection(False), _connection(False)
+    cases = {"none": lambda: _wire(plain, array)}
+    for implementation in sorted(_gmac.AVAILABLE, key=lambda name: name != _gmac.IMPLEMENTATION):
+        keyed = _connection(True, implementation)
+        cases[f"aes-gmac {implementation}"] = lambda keyed=keyed: _wire(keyed, array)
     for name, new_hash in HASHES.items():
         cases[name] = lambda new_hash=new_hash: _hashed(hashed, array, into, new_hash)
+    if only:
+        cases = {name: case for name, case in cases.items() if name == "none" or name in only}
     wall, cpu = {name: [] for name in cases}, {name: [] for name in cases}
     names = list(cases)
     for r in range(rounds):
@@ -79,10 +111,11 @@ def main(rounds=10):
             cpu[name].append(time.process_time() - start_cpu)
     base, base_cpu = np.median(wall["none"][1:]), np.median(cpu["none"][1:])
     print(f"one 40 MB frame over loopback, {rounds} interleaved rounds (medians of rounds 2-{rounds}, min-max); "
-          f"tags every {PIECE >> 10} KB, plain reads and writes of {CHUNK >> 20} MB")
+          f"tags every {PIECE >> 10} KB, plain reads and writes of {CHUNK >> 20} MB; default GMAC "
+          f"{_gmac.IMPLEMENTATION}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for name in names:
         w, c = np.array(wall[name][1:]) * 1e3, np.array(cpu[name][1:]) * 1e3
-        print(f"{name:20s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}), "
+        print(f"{name:22s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}), "
               f"+{np.median(w) - base * 1e3:6.1f} ms;  CPU {np.median(c):6.1f} ms ({c.min():.1f}-{c.max():.1f}), "
               f"+{np.median(c) - base_cpu * 1e3:6.1f} ms")
 
@@ -103,4 +136,4 @@ def _hashed(ends, array, into, new_hash):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10, sys.argv[2].split(",") if len(sys.argv) > 2 else None)

@@ -17,11 +17,13 @@ from sparktensor.dist.comm.errors import FrameIntegrityError
 from sparktensor.dist.comm.frames import TAG_BYTES, keys_of
 from sparktensor.dist.comm.server import DRIVER, MessageServer
 from sparktensor.dist.comm.sockets import SocketTransport, open_listener
-from sparktensor.dist.comm.wire import PIECE, pack_header, read_exactly, read_message, write_message
+from sparktensor.dist.comm.wire import BATCH, PIECE, pack_header, read_exactly, read_message, write_message
 
 _ARRAYS = [np.arange(PIECE // 4 * 2 + 1000, dtype=np.float32),  # two whole pieces and a partial one
            np.linspace(0, 1, 777).reshape(7, 111),  # a small frame: header, payload and tags in one write
-           np.arange(5, dtype=np.int16)]
+           np.arange(5, dtype=np.int16),
+           # batches of pieces tagged on worker threads as they go out and come in, the last one after the transfer
+           np.arange(BATCH // 8 * 2 + PIECE // 8 + 3, dtype=np.float64)]
 
 
 def _keyed_pair(key=None):
@@ -89,12 +91,13 @@ def test_intact_frames_taken_off_the_wire_and_put_back_arrive_whole(pair):
 def _where(array, part):
     header = len(pack_header("g", array))
     return {"shape in the header": header - 1, "header tag": header + 3, "first payload byte": header + TAG_BYTES,
+            "a middle payload byte": header + TAG_BYTES + array.nbytes // 2,
             "last payload byte": header + TAG_BYTES + array.nbytes - 1, "payload tag": -1}[part]
 
 
-@pytest.mark.parametrize("array", _ARRAYS, ids=["3 pieces", "small", "tiny"])
-@pytest.mark.parametrize("part", ["shape in the header", "header tag", "first payload byte", "last payload byte",
-                                  "payload tag"])
+@pytest.mark.parametrize("array", _ARRAYS, ids=["3 pieces", "small", "tiny", "several batches"])
+@pytest.mark.parametrize("part", ["shape in the header", "header tag", "first payload byte", "a middle payload byte",
+                                  "last payload byte", "payload tag"])
 def test_a_changed_byte_fails_the_frame_naming_the_sender(pair, array, part):
     client, server = pair
     (raw,) = _capture(client, server, [array])
@@ -113,7 +116,7 @@ def test_a_replayed_frame_fails(pair):
 
 def test_reordered_and_dropped_frames_fail(pair):
     client, server = pair
-    _, second = _capture(client, server, _ARRAYS[1:])
+    _, second = _capture(client, server, _ARRAYS[1:3])
     with pytest.raises(FrameIntegrityError, match="frame 0 from rank 1"):
         _deliver(client, server, second)  # the first was dropped, or the two swapped
 
@@ -126,9 +129,10 @@ def test_a_frame_cut_short_inside_a_stream_that_goes_on_fails(pair):
         _deliver(client, server, cut + second)
 
 
-def test_a_frame_cut_short_by_the_end_of_the_connection_hands_nothing_over(pair):
+@pytest.mark.parametrize("array", [_ARRAYS[0], _ARRAYS[3]], ids=["3 pieces", "several batches"])
+def test_a_frame_cut_short_by_the_end_of_the_connection_hands_nothing_over(pair, array):
     client, server = pair
-    (raw,) = _capture(client, server, [_ARRAYS[0]])
+    (raw,) = _capture(client, server, [array])
     client.sendall(raw[:len(raw) // 2])
     client.shutdown(socket.SHUT_WR)
     with pytest.raises(ConnectionError, match="closed in the middle of a message"):
@@ -137,7 +141,7 @@ def test_a_frame_cut_short_by_the_end_of_the_connection_hands_nothing_over(pair)
 
 def test_a_wrong_tag_fails_and_the_connection_stays_failed(pair):
     client, server = pair
-    first, second = _capture(client, server, _ARRAYS[1:])
+    first, second = _capture(client, server, _ARRAYS[1:3])
     with pytest.raises(FrameIntegrityError, match="frame 0 .*payload"):
         _deliver(client, server, first[:-TAG_BYTES] + bytes(TAG_BYTES))
     with pytest.raises(FrameIntegrityError):  # the stream lost its place: an intact frame after it fails too

@@ -13,8 +13,9 @@ Every tag's nonce is the frame's number in its direction and the piece's place i
 reordered, dropped or shortened frame fails its check as surely as a changed byte: ``FrameIntegrityError``,
 and the payload is never handed over. GMAC (AES-NI and carry-less multiplication, through OpenSSL) tags 5 to
 20 GB/s on one core here; hashlib's HMAC-SHA256 and keyed BLAKE2b manage under 0.5 GB/s, slower than the
-loopback transfer itself (``bench/frame_mac_cost.py``, ``bench/test_frame_integrity.py``). ``cryptography``
-holds the GIL while it hashes: pieces of a few hundred KB keep each pause short.
+loopback transfer itself (``bench/frame_mac_cost.py``, ``bench/test_frame_integrity.py``). ``wire.py`` tags
+the pieces on worker threads while the socket moves the others; the tags come from ``cryptography`` or from
+libcrypto through ctypes, which lets the GIL go while it hashes (``_gmac.py``).
 
 The keys belong to the socket: ``key_connection`` (called by the handshake) registers them, and ``keys_of``
 finds them for ``wire.write_message`` and ``wire.read_message``. A socket that never went through the
@@ -26,16 +27,14 @@ import struct
 import threading
 import weakref
 
-try:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-except ImportError as e:  # pragma: no cover - the dist extras install it
-    raise ImportError("sparktensor's distributed connections authenticate every frame with AES-GMAC from the "
-                      "'cryptography' package: pip install cryptography (or sparktensor[spark] / "
-                      "sparktensor[dask])") from e
-
+from ._gmac import IMPLEMENTATION, TAG_BYTES, Gmac
 from .errors import FrameIntegrityError
 
-TAG_BYTES = 16
+if IMPLEMENTATION is None:  # pragma: no cover - the dist extras install cryptography
+    raise ImportError("sparktensor's distributed connections authenticate every frame with AES-GMAC from OpenSSL's "
+                      "libcrypto, which could not be loaded here, or from the 'cryptography' package: pip install "
+                      "cryptography (or sparktensor[spark] / sparktensor[dask])")
+
 _HEADER, _PAYLOAD = 0xFFFFFFFF, 0xFFFFFFFE  # the nonce's piece index of the two tags a frame carries
 _NONCE = struct.Struct("<QI")  # frame number in its direction, piece index: 12 bytes
 _KEYED = weakref.WeakKeyDictionary()  # socket -> ConnectionKeys
@@ -45,8 +44,8 @@ _LOCK = threading.Lock()
 class FrameMac:
     """The tags of the frames going one way on one connection, numbered from 0."""
 
-    def __init__(self, key):
-        self._gmac = AESGCM(key)
+    def __init__(self, key, implementation=None):
+        self._gmac = Gmac(key, implementation)
         self.frame = self._current = 0
         self._pieces = []
         self.broken = False
@@ -62,9 +61,22 @@ class FrameMac:
             raise ValueError(f"a frame of more than {_PAYLOAD} pieces cannot be tagged")
         self._pieces.append(self._tag(len(self._pieces), data))
 
-    def payload(self):
-        """The tag over the frame's payload; ends the frame (the next one gets the next number)."""
-        tag = self._tag(_PAYLOAD, b"".join(self._pieces))
+    def piece_tags(self, data, first, piece_bytes):
+        """The tags of ``data`` cut in pieces of ``piece_bytes``, the first being the frame's piece ``first``.
+
+        Safe on any thread while the frame is under way: the pieces' tags are independent of each other."""
+        count = -(-len(data) // piece_bytes)
+        if first + count > _PAYLOAD:
+            raise ValueError(f"a frame of more than {_PAYLOAD} pieces cannot be tagged")
+        if count == 0:
+            return []
+        return self._gmac.tags([_NONCE.pack(self.frame, first + k) for k in range(count)], data, piece_bytes)
+
+    def payload(self, piece_tags=None):
+        """The tag over the frame's payload (over ``piece_tags``, all its pieces' tags in order, or over those
+        ``piece`` took in); ends the frame (the next one gets the next number)."""
+        tags = self._pieces if piece_tags is None else piece_tags
+        tag = self._tag(_PAYLOAD, b"".join(tags))
         self._pieces = []
         self.frame += 1
         return tag
@@ -82,7 +94,7 @@ class FrameMac:
             f"replayed, reordered or cut short on the way, or sent without this connection's key", peer)
 
     def _tag(self, index, data):
-        return self._gmac.encrypt(_NONCE.pack(self.frame, index), b"", data)
+        return self._gmac.tag(_NONCE.pack(self.frame, index), data)
 
 
 class ConnectionKeys:

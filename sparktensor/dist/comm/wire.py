@@ -6,20 +6,26 @@ complex dtypes are accepted.
 
 On a connection keyed by the handshake (``frames.py``) a frame is the header, its tag, the payload, and the
 payload's tag; the reader checks the header's tag before it trusts the sizes, and the payload's before it
-hands the array over.
+hands the array over. A large payload's pieces are tagged on worker threads (``_gmac_pool``) in batches, beside
+the transfer: the sender's batch while its ``sendall`` runs, the receiver's as soon as it came in, while the next
+``recv_into`` runs (a socket call lets the GIL go), so the tags cost CPU time on another core rather than time on
+the transfer's path; only the receiver's last batch is tagged after the transfer.
 """
 import math
 import struct
+from concurrent.futures import Future
 
 import numpy as np
 
+from . import _gmac_pool
 from .errors import CommError
 from .frames import TAG_BYTES, keys_of
 
 CHUNK = 4 << 20  # bytes per send/recv call of a large payload
 SMALL = 64 << 10  # payloads up to this size go out in one write with their header
-# bytes per tag of a keyed payload: tagging a piece holds the GIL (and keeps its thread off the socket) this briefly
-PIECE = 256 << 10
+PIECE = 256 << 10  # bytes per tag of a keyed payload (the format: both ends cut the payload the same way)
+BATCH = 16 * PIECE  # bytes a tagging worker takes at a time (fewer hand-offs cost less CPU; the receiver tags the
+# payload's last batch itself once it came in)
 _PREFIX = struct.Struct("<HBBQ")  # tag length, dtype length, ndim, payload bytes
 _MAX_NDIM = 64
 
@@ -41,21 +47,23 @@ def write_message(sock, tag, array):
     if mac is not None:
         header += mac.header(header)
     payload = memoryview(array.reshape(-1).view(np.uint8))
-    step = CHUNK if mac is None else PIECE
     if array.nbytes <= SMALL:
-        if mac is not None:
-            for start in range(0, len(payload), step):
-                mac.piece(payload[start:start + step])
-        sock.sendall(header + payload.tobytes() + (b"" if mac is None else mac.payload()))
+        piece_tags = b"" if mac is None else mac.payload(mac.piece_tags(payload, 0, PIECE))
+        sock.sendall(header + payload.tobytes() + piece_tags)
         return
     sock.sendall(header)
-    for start in range(0, len(payload), step):
-        piece = payload[start:start + step]
-        if mac is not None:
-            mac.piece(piece)  # (GMAC holds the GIL about a millisecond a piece; sendall then lets it go)
-        sock.sendall(piece)
-    if mac is not None:
-        sock.sendall(mac.payload())
+    if mac is None:
+        for start in range(0, len(payload), CHUNK):
+            sock.sendall(payload[start:start + CHUNK])
+        return
+    run = _gmac_pool.submit if len(payload) > BATCH else _now
+    piece_tags = []
+    for start in range(0, len(payload), BATCH):
+        batch = payload[start:start + BATCH]
+        tagging = run(mac.piece_tags, batch, start // PIECE, PIECE)  # on a worker, beside the batch's transfer
+        sock.sendall(batch)
+        piece_tags += tagging.result()
+    sock.sendall(mac.payload(piece_tags))
 
 
 def read_message(sock, peer):
@@ -90,21 +98,29 @@ def read_message(sock, peer):
         raise CommError(f"rank {peer} sent a malformed header: {nbytes} bytes cannot be held here "
                         f"({type(e).__name__}: {e})") from None
     view = memoryview(array.reshape(-1).view(np.uint8))
-    step = CHUNK if mac is None else PIECE
-    for start in range(0, nbytes, step):
-        piece = view[start:start + step]
-        got = 0
-        while got < len(piece):
-            n = sock.recv_into(piece[got:])
-            if n == 0:
-                raise ConnectionError(f"the connection closed in the middle of a message ({start + got} of "
-                                      f"{nbytes} bytes)")
-            got += n
-        if mac is not None:
-            mac.piece(piece)  # checked as it comes in: the transfer of the next piece follows at once
+    beside = nbytes > BATCH  # tagged on workers while the next batch comes in; a small payload here, at its end
+    tagging, tagged, got = [], 0, 0  # tagging jobs of the pieces view[:tagged]; view[:got] came in
+    while got < nbytes:
+        n = sock.recv_into(view[got:got + CHUNK])
+        if n == 0:
+            raise ConnectionError(f"the connection closed in the middle of a message ({got} of {nbytes} bytes)")
+        got += n
+        whole = got if got == nbytes else got - got % PIECE  # the pieces that came in whole
+        if mac is not None and (whole - tagged >= BATCH or whole == nbytes > tagged):
+            run = _gmac_pool.submit if beside and whole < nbytes else _now  # (the last batch: nothing to overlap)
+            tagging.append(run(mac.piece_tags, view[tagged:whole], tagged // PIECE, PIECE))
+            tagged = whole
     if mac is not None:
-        mac.check(mac.payload(), read_exactly(sock, TAG_BYTES), "payload", peer)
+        piece_tags = [piece_tag for job in tagging for piece_tag in job.result()]  # all of them, then the check
+        mac.check(mac.payload(piece_tags), read_exactly(sock, TAG_BYTES), "payload", peer)
     return tag, array
+
+
+def _now(fn, *args):
+    """``fn(*args)`` run here, as a finished ``Future``."""
+    done = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def read_exactly(sock, n, at_start=False):
