@@ -374,3 +374,35 @@ def test_gang_whose_rank_hangs_is_named_its_worker_restarted_and_launched_again(
     os.remove(marker)
     results = engine.run_gang(_rank_1_hangs_once, 2, marker, timeout=3, attempts=2)
     np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)
+
+
+class _LateArrival:
+    """An argument that the first rank to unpickle it takes seconds over, as a rank on a freshly started worker
+    process takes seconds to import the library before its task can begin."""
+
+    def __init__(self, marker, client_pid):
+        self.marker, self.client_pid = marker, client_pid
+
+    def __reduce__(self):
+        return _arrive, (self.marker, self.client_pid)
+
+
+def _arrive(marker, client_pid):
+    if os.getpid() != client_pid:  # on a worker (the scheduler, in the client's process, unpickles it too)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))  # only the first rank here is late
+            time.sleep(6)
+        except FileExistsError:
+            pass
+    return _LateArrival(marker, client_pid)
+
+
+def _sum_of_ones(comm, late):
+    return comm.all_reduce(np.ones(2))
+
+
+def test_a_rank_that_starts_late_does_not_fail_the_gang_s_address_exchange(engine, tmp_path):
+    """The others wait for its address longer than the gang's timeout, which bounds waiting once ranks run."""
+    results = engine.run_gang(_sum_of_ones, 2, _LateArrival(str(tmp_path / "late"), os.getpid()), timeout=2)
+    assert (tmp_path / "late").exists(), "a rank should have been late"
+    np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)

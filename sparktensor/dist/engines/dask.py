@@ -230,10 +230,18 @@ class DaskEngine(Engine):
                 Variable(f"{gang}-{rank}", client=self.client).delete()
         if hung is not None:  # a running task cannot be cancelled: its worker process exits, its nanny starts anew
             workers = len(self.client.nthreads())
-            self.client.run(_exit_process, workers=[homes[rank] for rank in hung.ranks], on_error="ignore")
-            time.sleep(0.5)  # the scheduler notices the exits
+            ended = [homes[rank] for rank in hung.ranks]
+            self.client.run(_exit_process, workers=ended, on_error="ignore")
+            self._wait_until_gone(ended)
             self.client.wait_for_workers(workers, timeout=WAIT_FOR_WORKERS)
         return outcome(reports, world_size, f"gang '{name}'", hung)
+
+    def _wait_until_gone(self, addresses, timeout=30.0):
+        """Wait until the scheduler no longer lists the workers at ``addresses`` (whose processes just exited), so
+        that counting the workers again waits for their replacements (a nanny's new worker has a new address)."""
+        stop_at = time.monotonic() + timeout
+        while set(addresses) & set(self.client.nthreads()) and time.monotonic() < stop_at:
+            time.sleep(0.02)
 
     def _gang_reports(self, futures, homes, timeout):
         """``({rank: report}, hung_error or None)`` of the ranks that finished; a rank whose worker died has
@@ -483,8 +491,12 @@ def _gang_rank(fn, args, rank, key, world_size, timeout, gang, keys, *values):
     client = get_client()
 
     def exchange(address):
+        # the wait for the others' addresses is not bounded by ``timeout``: a rank on a freshly started worker
+        # process first imports the library (seconds on a busy machine); as on Spark, whose allGather has no
+        # deadline, the client's deadline once a rank has finished ends a gang whose other ranks never start
         Variable(f"{gang}-{rank}", client=client).set(list(address))
-        return [tuple(Variable(f"{gang}-{r}", client=client).get(timeout=timeout)) for r in range(world_size)]
+        wait = max(timeout, WAIT_FOR_WORKERS)
+        return [tuple(Variable(f"{gang}-{r}", client=client).get(timeout=wait)) for r in range(world_size)]
 
     _inputs.values = dict(zip(keys, values))
     try:
