@@ -75,6 +75,14 @@ def test_lone_layer_rows_split_equals_the_ordinary_layer(shape):
     assert type(ranks[0][0]) is ParallelTransformerEncoderLayer
 
 
+def test_layers_without_biases_split_rows_too(small_blocks):
+    st.manual_seed(12)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.0, batch_first=True, bias=False)
+    model = nn.TransformerEncoder(layer, 3).to(dtype=st.float64)
+    ranks = _assert_equals_dense(model, np.random.default_rng(12).standard_normal((4, 6, 8)), 2)
+    assert ranks[0][0].layers[2].linear2.bias is None
+
+
 def test_a_rank_without_rows_still_takes_part():
     st.manual_seed(7)
     layer = nn.TransformerEncoderLayer(8, 4, dim_feedforward=8, dropout=0.0, batch_first=True)

@@ -68,21 +68,25 @@ class ParallelMultiheadAttention(MultiheadAttention):
         return self.start, self.stop
 
     @contextlib.contextmanager
-    def rows_split(self, axis):
-        """Within: the input comes from ``gather_rows`` (whose backward sums its gradient over the ranks), and the
-        output is this rank's rows along ``axis`` of the batch-first (N, L, E) projection (``reduce_scatter_rows``),
-        without the output bias: sequence parallelism (``transformer.py``)."""
-        self._gathered_input, self.out_proj.scatter_axis = True, axis
+    def rows_split(self, axis, projected=None):
+        """Within: the input comes from ``gather_rows`` or ``copy_to_parallel`` (whose backward sums its gradient
+        over the ranks), and the output is this rank's rows along ``axis`` of the batch-first (N, L, E)
+        projection (``reduce_scatter_rows``), without the output bias: sequence parallelism (``transformer.py``).
+        ``projected``: the packed q, k, v (N, L, 3 * this rank's width) the caller already computed; the query
+        is then read for its shape only."""
+        self._gathered_input, self._projected, self.out_proj.scatter_axis = True, projected, axis
         try:
             yield
         finally:
-            self._gathered_input, self.out_proj.scatter_axis = False, None
+            self._gathered_input, self._projected, self.out_proj.scatter_axis = False, None, None
 
-    _gathered_input = False
+    _gathered_input, _projected = False, None
 
     def _project(self, query, key, value):
         local = (self.stop - self.start) * self.head_dim
         b = self.in_proj_bias
+        if self._projected is not None:
+            return split_last_axis(self._projected, 3)
         if query is key and key is value:
             if self._gathered_input:
                 return split_last_axis(linear(query, self.in_proj_weight, b), 3)

@@ -13,11 +13,13 @@ rows are all-gathered once at the end. The replicated parameters applied to a ra
 norms, the two row-parallel biases) get a gradient from those rows, so ``sum_gradients`` sums them over the
 ranks, all in one all-reduce per stack and step.
 """
+from ...backend import get_array_module
 from ...nn.functional.normalization import layer_norm
 from ...nn.modules.normalization import LayerNorm
 from ...nn.modules.transformer import TransformerEncoder, TransformerEncoderLayer
+from ...tensor import Tensor
 from .attention import ParallelMultiheadAttention
-from .communication import copy_to_parallel, gather_from_parallel, gather_rows, scatter_to_parallel, sum_gradients
+from .communication import copy_to_parallel, gather_from_parallel, scatter_to_parallel, sum_gradients
 from .linear import ColumnParallelLinear, RowParallelLinear
 from .sequence_ops import gathered_linear, scattered_linear
 
@@ -76,21 +78,28 @@ class ParallelTransformerEncoderLayer(TransformerEncoderLayer):
         input if at hand (saves gathering it)."""
         masks = dict(attn_mask=src_mask, key_padding_mask=src_key_padding_mask, is_causal=is_causal)
         if self.norm_first:
-            rows = rows + self._attend(self._norm("norm1", rows, params), None, params, masks)
+            rows = rows + self._attend(self._norm("norm1", rows, params), None, params, masks, length)
             return rows + self._feed_forward(self._norm("norm2", rows, params), params, length)
-        h = self._norm("norm1", rows + self._attend(rows, whole, params, masks), params)
+        h = self._norm("norm1", rows + self._attend(rows, whole, params, masks, length), params)
         return self._norm("norm2", h + self._feed_forward(h, params, length), params)
 
     def _norm(self, name, x, params):
         norm = getattr(self, name)
         return layer_norm(x, norm.normalized_shape, params.get(f"{name}.weight"), params.get(f"{name}.bias"), norm.eps)
 
-    def _attend(self, rows, whole, params, masks):
-        x = gather_rows(rows, self.comm) if whole is None else copy_to_parallel(whole, self.comm)
+    def _attend(self, rows, whole, params, masks, length):
+        attention, batched = self.self_attn, rows.ndim == 3
         # the attention's own (N, L, E) layout: the rows of the layer's first axis are its batch or its sequence
-        axis = 0 if x.ndim == 3 and self.batch_first else 1
-        with self.self_attn.rows_split(axis):
-            out = self.self_attn(x, x, x, need_weights=False, **masks)[0]
+        axis = 0 if batched and self.batch_first else 1
+        if whole is not None:
+            x, projected = copy_to_parallel(whole, self.comm), None
+        else:  # q, k, v of every rank's rows, this rank's own multiplied while the others arrive
+            packed = gathered_linear(rows, attention.in_proj_weight, attention.in_proj_bias, self.comm, length)
+            projected = packed if axis == 0 else packed.swapaxes(0, 1) if batched else packed.unsqueeze(0)
+            xp = get_array_module(rows.data)
+            x = Tensor(xp.broadcast_to(xp.zeros((), rows.dtype), (length,) + tuple(rows.shape[1:])))  # its shape
+        with attention.rows_split(axis, projected):
+            out = attention(x, x, x, need_weights=False, **masks)[0]
         return self.dropout1(_plus(out, params.get("self_attn.out_proj.bias")))
 
     def _feed_forward(self, rows, params, length):
