@@ -149,3 +149,66 @@ def test_empty_batch(device, pool):
     assert y.shape == tuple(getattr(torch.nn.functional, pool.__name__)(torch.ones(0, 3, 8, 8), 2).shape)
     y.sum().backward()
     assert x.grad.shape == (0, 3, 8, 8)
+
+
+# ----- batch-last inputs (as conv2d leaves them) and channels split over threads -----
+def batch_last(a):
+    """``a`` (N, C, H, W) with the same values, stored as (C, H, W, N)."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+@pytest.fixture(params=[False, True], ids=["one-thread", "three-threads"])
+def threads(request, monkeypatch):
+    """Pooling on the calling thread, or split over three threads even when small (5 channels: uneven blocks)."""
+    if not request.param:
+        yield
+        return
+    from sparktensor import parallel
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 1)
+    before = st.get_num_threads()
+    st.set_num_threads(3)
+    yield
+    st.set_num_threads(before)
+
+
+LAYOUT_CASES = [  # kernel, stride, padding, dilation, ceil_mode
+    (2, 2, 0, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False), ((2, 3), (1, 2), (1, 0), 1, True)]
+
+
+@pytest.mark.parametrize("layout", ["batch-last", "c-contiguous"])
+@pytest.mark.parametrize("kernel, stride, padding, dilation, ceil_mode", LAYOUT_CASES, ids=str)
+def test_max_pool2d_layouts_and_threads_match_torch(device, threads, layout, kernel, stride, padding, dilation,
+                                                     ceil_mode):
+    x_np = distinct((3, 5, 9, 7), np.float64, seed=1)
+    x = st.tensor(batch_last(x_np) if layout == "batch-last" else x_np, device=device, requires_grad=True)
+    xt = torch.tensor(x_np, requires_grad=True)
+    y, i = max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, return_indices=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, kernel, stride, padding, dilation, ceil_mode, return_indices=True)
+    np.testing.assert_array_equal(to_numpy(y), yt.detach().numpy())
+    np.testing.assert_array_equal(to_numpy(i), it.numpy())
+    if layout == "batch-last":  # the layout carries through to the output
+        assert to_numpy(y).transpose(1, 2, 3, 0).flags.c_contiguous or device != "cpu"
+    g = np.random.default_rng(2).standard_normal(yt.shape)
+    y.backward(st.tensor(batch_last(g) if layout == "batch-last" else g, device=device))
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, _, ceil_mode", LAYOUT_CASES, ids=str)
+def test_avg_pool2d_of_a_batch_last_input_matches_torch(device, kernel, stride, padding, _, ceil_mode):
+    x_np = np.random.default_rng(3).standard_normal((3, 5, 9, 7))
+    x = st.tensor(batch_last(x_np), device=device, requires_grad=True)
+    xt = torch.tensor(x_np, requires_grad=True)
+    y, yt = avg_pool2d(x, kernel, stride, padding, ceil_mode), torch.nn.functional.avg_pool2d(xt, kernel, stride,
+                                                                                             padding, ceil_mode)
+    np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = np.random.default_rng(4).standard_normal(yt.shape)
+    y.backward(st.tensor(batch_last(g), device=device))
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool2d_gradgradcheck_of_a_batch_last_input():
+    x = st.tensor(batch_last(distinct((2, 3, 6, 5), np.float64, seed=5)), requires_grad=True)
+    assert st.autograd.gradcheck(lambda a: max_pool2d(a, 3, 2, 1), [x])
+    assert st.autograd.gradgradcheck(lambda a: max_pool2d(a, 3, 2, 1), [x])

@@ -11,6 +11,7 @@ import numpy as np
 from ...autograd.function import Function
 from ...backend import get_array_module
 from ._grad_paths import constant, namespace_of, run
+from ._pool_max import max_and_index, scatter_to_max
 from ...ops.shape import reshape
 from .conv import _pair
 
@@ -131,13 +132,9 @@ class MaxPool2dFunction(Function):
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         a = _padded(xp, x, padding, _extent(kernel, stride, dilation, out), fill)
         # one strided copy of the windows; every later step runs on whole (N, C, Ho, Wo) slabs
-        slabs = _slabs(xp, _windows(xp, a, kernel, stride, dilation, out))
-        y = slabs[0].copy(order="K")
-        index = xp.zeros_like(y, dtype=xp.int8 if len(slabs) < 128 else xp.int32)
-        for k in range(1, len(slabs)):
-            # ties keep the earlier index; maximum propagates NaN into the value
-            index += (slabs[k] > y) * (k - index)
-            xp.maximum(y, slabs[k], out=y)
+        y = _empty_like_layout(xp, x, x.shape[:2] + tuple(out), x.dtype)
+        index = _empty_like_layout(xp, x, y.shape, xp.int8 if kernel[0] * kernel[1] < 128 else xp.int32)
+        max_and_index(_windows(xp, a, kernel, stride, dilation, out), _slabs, y, index)
         ctx.args = (x.shape, a.shape, kernel, stride, padding, dilation, out)
         ctx.save_for_backward(index)
         if not with_indices:
@@ -163,13 +160,7 @@ class MaxPoolScatter(Function):
         x_shape, a_shape, kernel, stride, padding, dilation, out = args
         xp = get_array_module(gy)
         ga = _empty_like_layout(xp, gy, a_shape, gy.dtype)
-        ga[...] = 0
-        disjoint, targets = _targets(xp, ga, kernel, stride, dilation, out)
-        for k, target in enumerate(targets):
-            if disjoint:
-                xp.multiply(gy, index == k, out=target)
-            else:
-                target += gy * (index == k)
+        scatter_to_max(ga, gy, index, *_targets(xp, ga, kernel, stride, dilation, out)[::-1])
         return _crop(ga, padding, x_shape)
 
     @staticmethod
