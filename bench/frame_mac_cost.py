@@ -101,38 +101,53 @@ def main(rounds=10, only=None):
         cases[name] = lambda new_hash=new_hash: _hashed(hashed, array, into, new_hash)
     if only:
         cases = {name: case for name, case in cases.items() if name == "none" or name in only}
-    wall, cpu = {name: [] for name in cases}, {name: [] for name in cases}
+    wall, cpu, path = ({name: [] for name in cases} for _ in range(3))
     names = list(cases)
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             start, start_cpu = time.perf_counter(), time.process_time()
-            cases[name]()
+            sending, receiving = cases[name]()
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    base, base_cpu = np.median(wall["none"][1:]), np.median(cpu["none"][1:])
+            path[name].append(max(sending, receiving))
+    base, base_cpu, base_path = (np.median(x["none"][1:]) for x in (wall, cpu, path))
     print(f"one 40 MB frame over loopback, {rounds} interleaved rounds (medians of rounds 2-{rounds}, min-max); "
           f"tags every {PIECE >> 10} KB, plain reads and writes of {CHUNK >> 20} MB; default GMAC "
           f"{_gmac.IMPLEMENTATION}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("wall-clock; CPU time of the process (both ends, all threads); CPU time of the busier of the two socket "
+          "threads (the sender's, the receiver's: the transfer's path, the wall-clock time where cores are free)")
     for name in names:
-        w, c = np.array(wall[name][1:]) * 1e3, np.array(cpu[name][1:]) * 1e3
-        print(f"{name:22s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}), "
-              f"+{np.median(w) - base * 1e3:6.1f} ms;  CPU {np.median(c):6.1f} ms ({c.min():.1f}-{c.max():.1f}), "
-              f"+{np.median(c) - base_cpu * 1e3:6.1f} ms")
+        w, c, p = (np.array(x[name][1:]) * 1e3 for x in (wall, cpu, path))
+        print(f"{name:22s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}) {np.median(w) - base * 1e3:+6.1f}; "
+              f"CPU {np.median(c):5.1f} ms ({c.min():.1f}-{c.max():.1f}) {np.median(c) - base_cpu * 1e3:+5.1f}; "
+              f"path {np.median(p):5.1f} ms ({p.min():.1f}-{p.max():.1f}) {np.median(p) - base_path * 1e3:+5.1f} "
+              f"({np.median(p) / base_path / 1e3 - 1:+.0%})")
 
 
 def _wire(ends, array):
-    writer = threading.Thread(target=write_message, args=(ends[0], "w", array))
-    writer.start()
-    _, got = read_message(ends[1], 1)
-    writer.join()
-    assert got.nbytes == array.nbytes
+    return _both(write_message, (ends[0], "w", array), read_message, (ends[1], 1))
 
 
 def _hashed(ends, array, into, new_hash):
-    writer = threading.Thread(target=_send_hashed, args=(ends[0], array, new_hash))
+    return _both(_send_hashed, (ends[0], array, new_hash), _receive_hashed, (ends[1], into, new_hash))
+
+
+def _both(send, send_args, receive, receive_args):
+    """Run ``send`` on a thread and ``receive`` here; the CPU seconds of each of the two threads."""
+    sending = []
+
+    def timed_send():
+        start = time.thread_time()
+        send(*send_args)
+        sending.append(time.thread_time() - start)
+
+    writer = threading.Thread(target=timed_send)
     writer.start()
-    _receive_hashed(ends[1], into, new_hash)
+    start = time.thread_time()
+    receive(*receive_args)
+    receiving = time.thread_time() - start
     writer.join()
+    return sending[0], receiving
 
 
 if __name__ == "__main__":

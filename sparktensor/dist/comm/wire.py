@@ -9,7 +9,7 @@ payload's tag; the reader checks the header's tag before it trusts the sizes, an
 hands the array over. A large payload's pieces are tagged on worker threads (``_gmac_pool``) in batches, beside
 the transfer: the sender's batch while its ``sendall`` runs, the receiver's as soon as it came in, while the next
 ``recv_into`` runs (a socket call lets the GIL go), so the tags cost CPU time on another core rather than time on
-the transfer's path; only the receiver's last batch is tagged after the transfer.
+the transfer's path; only the receiver's last quarter batch (1 MB) is tagged after the transfer.
 """
 import math
 import struct
@@ -24,8 +24,7 @@ from .frames import TAG_BYTES, keys_of
 CHUNK = 4 << 20  # bytes per send/recv call of a large payload
 SMALL = 64 << 10  # payloads up to this size go out in one write with their header
 PIECE = 256 << 10  # bytes per tag of a keyed payload (the format: both ends cut the payload the same way)
-BATCH = 16 * PIECE  # bytes a tagging worker takes at a time (fewer hand-offs cost less CPU; the receiver tags the
-# payload's last batch itself once it came in)
+BATCH = 16 * PIECE  # bytes a tagging worker takes at a time (fewer hand-offs cost less CPU)
 _PREFIX = struct.Struct("<HBBQ")  # tag length, dtype length, ndim, payload bytes
 _MAX_NDIM = 64
 
@@ -106,7 +105,9 @@ def read_message(sock, peer):
             raise ConnectionError(f"the connection closed in the middle of a message ({got} of {nbytes} bytes)")
         got += n
         whole = got if got == nbytes else got - got % PIECE  # the pieces that came in whole
-        if mac is not None and (whole - tagged >= BATCH or whole == nbytes > tagged):
+        # the last BATCH bytes go to the workers in quarters, so that only a quarter is tagged after the transfer
+        batch = BATCH if nbytes - whole >= BATCH else BATCH // 4
+        if mac is not None and (whole - tagged >= batch or whole == nbytes > tagged):
             run = _gmac_pool.submit if beside and whole < nbytes else _now  # (the last batch: nothing to overlap)
             tagging.append(run(mac.piece_tags, view[tagged:whole], tagged // PIECE, PIECE))
             tagged = whole
