@@ -118,7 +118,8 @@ def main(rounds=10, only=None):
           "threads (the sender's, the receiver's: the transfer's path, the wall-clock time where cores are free)")
     for name in names:
         w, c, p = (np.array(x[name][1:]) * 1e3 for x in (wall, cpu, path))
-        print(f"{name:22s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}) {np.median(w) - base * 1e3:+6.1f}; "
+        print(f"{name:22s} wall {np.median(w):6.1f} ms ({w.min():.1f}-{w.max():.1f}) "
+              f"{np.median(w) - base * 1e3:+6.1f}; "
               f"CPU {np.median(c):5.1f} ms ({c.min():.1f}-{c.max():.1f}) {np.median(c) - base_cpu * 1e3:+5.1f}; "
               f"path {np.median(p):5.1f} ms ({p.min():.1f}-{p.max():.1f}) {np.median(p) - base_path * 1e3:+5.1f} "
               f"({np.median(p) / base_path / 1e3 - 1:+.0%})")

@@ -27,7 +27,7 @@ import struct
 import threading
 import weakref
 
-from ._gmac import IMPLEMENTATION, TAG_BYTES, Gmac
+from ._gmac import IMPLEMENTATION, TAG_BYTES, Gmac  # noqa: F401 - TAG_BYTES: wire.py's, from here
 from .errors import FrameIntegrityError
 
 if IMPLEMENTATION is None:  # pragma: no cover - the dist extras install cryptography
