@@ -120,3 +120,20 @@ def test_limited_threads_caps_the_pool_and_restores_it(restore_threads):
     with pytest.raises(ValueError, match="positive int"):
         with parallel.limited_threads(0):
             pass
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_map_flat_fills_the_output_in_blocks_or_whole(restore_threads, threads):
+    st.set_num_threads(threads)
+    rng = np.random.default_rng(1)
+    for shape, order in (((600, 700), "C"), ((600, 700), "F"), ((10, 7), "C")):
+        x, y = (np.asarray(rng.standard_normal(shape), order=order) for _ in range(2))
+        seen = set()
+
+        def add(out, a, b):
+            seen.add(threading.current_thread().name)
+            np.add(a, b, out=out)
+        out = parallel.map_flat(add, np.empty_like(x), x, y)
+        np.testing.assert_array_equal(out, x + y)
+        # only a large C-contiguous job is split, and then over the threads
+        assert len(seen) == (threads if x.size >= 2 * parallel.MIN_PARALLEL_WORK and order == "C" else 1)
