@@ -36,3 +36,27 @@ def test_relu_matches_torch_at_any_thread_count(device, restore_threads, threads
 def test_relu_second_order(device):
     x = st.tensor(np.random.default_rng(1).standard_normal((4, 5)), device=device, requires_grad=True)
     assert st.autograd.gradcheck(F.relu, [x]) and st.autograd.gradgradcheck(F.relu, [x])
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.5, 1.0, 1.5, -0.2, 0.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_leaky_relu_matches_torch(device, slope, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 300)).astype(dtype)
+    x[0, :4] = [0.0, -0.0, np.inf, -np.inf]
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    gy[1, :2] = [np.inf, -np.inf]  # an infinite gradient passes through where x > 0, scaled where not
+    xs, xt = st.tensor(x, device=device, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, yt = F.leaky_relu(xs, slope), torch.nn.functional.leaky_relu(xt, slope)
+    y.backward(st.tensor(gy, device=device))
+    yt.backward(torch.tensor(gy))
+    tight = dict(rtol=1e-15 if dtype == np.float64 else 1e-6, atol=0)
+    np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), **tight)
+    np.testing.assert_allclose(to_numpy(xs.grad), xt.grad.numpy(), **tight)
+
+
+@pytest.mark.parametrize("slope", [0.2, 1.5])
+def test_leaky_relu_second_order(device, slope):
+    x = st.tensor(np.random.default_rng(3).standard_normal((4, 5)), device=device, requires_grad=True)
+    fn = lambda t: F.leaky_relu(t, slope) ** 2  # noqa: E731
+    assert st.autograd.gradcheck(fn, [x]) and st.autograd.gradgradcheck(fn, [x])

