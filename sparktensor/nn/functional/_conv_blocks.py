@@ -14,7 +14,7 @@ about a million multiply-adds).
 """
 import numpy as np
 
-from ._conv_threads import over_rows
+from ._conv_threads import over_channels, over_rows
 
 #: multiply-adds per block product on the CPU
 BLOCK_MACS = 1_000_000
@@ -105,27 +105,31 @@ def weight_gradient(xp, padded, gyq, g):
 def input_gradient(xp, gyq, weight, g):
     """The gradient of the padded input, (C, Hp, Wp, N): each window's ``weight.T @ gyq`` added back where it was read.
 
-    One kernel column at a time: its (C*kh, Ho*Wo*N) window gradients are summed over the kernel rows into a
+    Blocks of channels (of every group) run on the intra-op threads. One kernel column at a time: its (C*kh, Ho*Wo*N) window gradients are summed over the kernel rows into a
     buffer one output wide, where the kernel rows' targets are whole contiguous runs, and that buffer is then
     added to the columns of the padded gradient that the kernel column reads. NumPy adds into views with many
     short rows far more slowly than into long runs, and the products of one kernel column stay in cache.
     """
     (sh, sw), (dh, dw) = g.stride, g.dilation
-    # (kw, groups, C/groups*kh, O/groups): the transposed weights of each kernel column
-    wt = weight.reshape(g.groups, g.og, g.cg, g.kh, g.kw).transpose(4, 0, 2, 3, 1).reshape(g.kw, g.groups, -1, g.og)
-    gcols = xp.empty((g.groups, g.cg * g.kh, g.positions), gyq.dtype)
-    kernel_rows = gcols.reshape(g.c, g.kh, g.ho, g.wo, g.n)
-    column = xp.empty((g.c, g.hp, g.wo, g.n), gyq.dtype)
-    gpad = xp.zeros((g.c, g.hp, g.wp, g.n), gyq.dtype)
-    for j in range(g.kw):
-        _blocked_matmul(xp, wt[j], gyq, gcols)
-        column[...] = 0
-        for i in range(g.kh):
-            target = column[:, i * dh:i * dh + sh * (g.ho - 1) + 1:sh]
-            xp.add(target, kernel_rows[:, i], out=target)
-        target = gpad[:, :, j * dw:j * dw + sw * (g.wo - 1) + 1:sw]
-        xp.add(target, column, out=target)
-    return gpad
+    # (kw, groups, C/groups, kh, O/groups): the transposed weights of each kernel column
+    wt = weight.reshape(g.groups, g.og, g.cg, g.kh, g.kw).transpose(4, 0, 2, 3, 1).reshape(g.kw, g.groups, g.cg,
+                                                                                          g.kh, g.og)
+    gpad = xp.zeros((g.groups, g.cg, g.hp, g.wp, g.n), gyq.dtype)
+
+    def channels(lo, hi):
+        gcols = xp.empty((g.groups, (hi - lo) * g.kh, g.positions), gyq.dtype)
+        kernel_rows = gcols.reshape(g.groups, hi - lo, g.kh, g.ho, g.wo, g.n)
+        column = xp.empty((g.groups, hi - lo, g.hp, g.wo, g.n), gyq.dtype)
+        for j in range(g.kw):
+            _blocked_matmul(xp, wt[j, :, lo:hi].reshape(g.groups, -1, g.og), gyq, gcols)
+            column[...] = 0
+            for i in range(g.kh):
+                target = column[:, :, i * dh:i * dh + sh * (g.ho - 1) + 1:sh]
+                xp.add(target, kernel_rows[:, :, i], out=target)
+            target = gpad[:, lo:hi, :, j * dw:j * dw + sw * (g.wo - 1) + 1:sw]
+            xp.add(target, column, out=target)
+    over_channels(xp, g, channels)
+    return gpad.reshape(g.c, g.hp, g.wp, g.n)
 
 
 def transposes_as_convolution(g):

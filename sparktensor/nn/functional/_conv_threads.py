@@ -20,11 +20,20 @@ _blas = []
 def over_rows(xp, g, job):
     """``[job(start, stop), ...]`` over the output rows ``range(g.ho)``, cut into one block per thread (one block
     for small products and off the CPU)."""
-    work = g.groups * g.og * g.depth * g.positions // MACS_PER_ELEMENT
-    if xp is not np or len(parallel.blocks(g.ho, work)) == 1:
-        return [job(0, g.ho)]
+    return _split(xp, g.ho, g.groups * g.og * g.depth * g.positions, job)
+
+
+def over_channels(xp, g, job):
+    """``[job(lo, hi), ...]`` over the input channels of each group, ``range(C/groups)``, as ``over_rows``."""
+    return _split(xp, g.cg, g.groups * g.og * g.patch * g.positions, job)
+
+
+def _split(xp, total, macs, job):
+    work = macs // MACS_PER_ELEMENT
+    if xp is not np or len(parallel.blocks(total, work)) == 1:
+        return [job(0, total)]
     with _one_blas_thread():
-        return parallel.run_blocks(job, g.ho, work)
+        return parallel.run_blocks(job, total, work)
 
 
 def _one_blas_thread():
