@@ -332,3 +332,25 @@ def test_lstm_layer_padded_reverse_gradcheck(device):
         alone = [leaves[0][:length, n:n + 1], leaves[1][n:n + 1], leaves[2][n:n + 1], *leaves[3:]]
         _, h_alone, _ = lstm_layer(*alone, reverse=True)
         np.testing.assert_allclose(to_numpy(h_n)[n], to_numpy(h_alone)[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_split_over_threads_matches_torch_and_gradcheck(monkeypatch, reverse):
+    # thresholds lowered so that a small layer runs its loop in two blocks of hidden units on two threads
+    from sparktensor.nn.functional import _lstm_threads
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_lstm_threads, "MIN_STEP_MACS", 0)
+    monkeypatch.setattr(_lstm_threads, "MIN_BLOCK_UNITS", 1)
+    threads = st.get_num_threads()
+    st.set_num_threads(2)
+    try:
+        assert _lstm_threads.unit_blocks(np, 3, 2) == 2
+        rng = np.random.default_rng(10)
+        leaves = [st.tensor(rng.standard_normal(s) * 0.7, requires_grad=True)
+                  for s in [(4, 2, 3), (2, 3), (2, 3), (12, 3), (12, 3), (12,), (12,)]]
+        lengths = [4, 2]
+        assert st.autograd.gradcheck(lambda *a: lstm_layer(*a, reverse=reverse, lengths=lengths), leaves)
+        ours, theirs = _pair(LAYERS, "lstm", "cpu", np.float64, 8, 96, num_layers=2)
+        _run_and_compare(ours, theirs, ours, theirs, [rng.standard_normal((6, 5, 8))], "cpu", np.float64)
+    finally:
+        st.set_num_threads(threads)

@@ -9,6 +9,7 @@ matrix product each; states go back to batch-major (N, H) once per call, for the
 import numpy as np
 
 from ...backend import get_array_module
+from ._lstm_threads import gate_rows, run_in_blocks, unit_blocks, unit_slices
 from ._rnn_buffers import _hold, _no_gate_grad, _order, _pass_back, _scratch, _unpack
 
 
@@ -61,13 +62,19 @@ def _cell(a, gates4, c, c_new, tc, h_new, ig):
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, idle):
     """``(y, h_n, c_n, kept)``: the layer over ``x`` (L, N, H_in) or one step (N, H_in); ``kept`` is for
-    ``lstm_backward``; ``idle`` holds per step the (N, 1) mask of sequences past their end, or None."""
+    ``lstm_backward``; ``idle`` holds per step the (N, 1) mask of sequences past their end, or None.
+
+    With several blocks of hidden units (``_lstm_threads``) the gate rows are in the blocks' order throughout."""
     xp = get_array_module(x)
     seq = _unpack(x)
     steps, batch = seq.shape[:2]
     hidden = w_hh.shape[1]
     dtype = seq.dtype
+    blocks = unit_blocks(xp, hidden, batch)
+    rows = gate_rows(hidden, blocks)
+    w_ih, w_hh, b_ih, b_hh = (w if w is None or rows is None else w[rows] for w in (w_ih, w_hh, b_ih, b_hh))
     half = _halves(xp, hidden, dtype)
+    half = half if rows is None else half[rows]
     gates = _input_part(xp, seq, w_ih, half)
     recurrent = _recurrent(xp, w_hh, b_ih, b_hh, half)
     hs = _scratch.empty(xp, (steps + 1, recurrent.shape[1], batch), dtype)
@@ -77,21 +84,27 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, idle):
     first = steps if reverse else 0
     hs[first, :hidden] = 0 if h0 is None else h0.T
     cs[first] = 0 if c0 is None else c0.T
-    gates4 = gates.reshape(steps, 4, hidden, batch)
-    hh, ig = xp.empty(gates.shape[1:], dtype), xp.empty((hidden, batch), dtype)
-    for t, prev, new in _order(steps, reverse):
-        a = gates[t]
-        a += xp.matmul(recurrent, hs[prev], out=hh)
-        h_new = hs[new, :hidden]
-        _cell(a, gates4[t], cs[prev], cs[new], tcs[t], h_new, ig)
+    order = _order(steps, reverse)
+    # per block: its units, its gate rows, and its work arrays for the recurrent product and i * g
+    parts = [(u, slice(4 * u.start, 4 * u.stop), xp.empty((4 * (u.stop - u.start), batch), dtype),
+              xp.empty((u.stop - u.start, batch), dtype)) for u in unit_slices(hidden, blocks)]
+
+    def step(block, i):
+        t, prev, new = order[i]
+        u, r, hh, ig = parts[block]
+        a = gates[t, r]
+        a += xp.matmul(recurrent[r], hs[prev], out=hh)
+        h_new, c_new = hs[new, u], cs[new, u]
+        _cell(a, a.reshape(4, -1, batch), cs[prev, u], c_new, tcs[t, u], h_new, ig)
         if idle[t] is not None:
-            _hold(h_new, hs[prev, :hidden], idle[t].T)
-            _hold(cs[new], cs[prev], idle[t].T)
+            _hold(h_new, hs[prev, u], idle[t].T)
+            _hold(c_new, cs[prev, u], idle[t].T)
+    run_in_blocks(step, blocks, steps)
     states = _scratch.empty(xp, (steps + 1, batch, hidden), dtype)
     xp.copyto(states, hs[:, :hidden].transpose(0, 2, 1))
     last = 0 if reverse else steps
     y = states[:-1] if reverse else states[1:]
-    return y, states[last].copy(), xp.ascontiguousarray(cs[last].T), (gates, cs, tcs, states)
+    return y, states[last].copy(), xp.ascontiguousarray(cs[last].T), (gates, cs, tcs, states, (rows, blocks))
 
 
 def _gate_grads(a, c, tc, gh, gc, d, t1):
@@ -124,34 +137,51 @@ def _slopes(a, slope):
 def lstm_backward(kept, x, w_ih, w_hh, gy, gh_n, gc_n, reverse, idle, needs):
     """``(gx, gh0, gc0, gw_ih, gw_hh, gb_ih, gb_hh)`` from ``lstm_forward``'s ``kept``; ``needs`` says which of
     x, W_ih, W_hh, b_ih, b_hh need one (None in the other places)."""
-    gates, cs, tcs, states = kept
+    gates, cs, tcs, states, (rows, blocks) = kept
     xp = get_array_module(gates)
-    steps, rows, batch = gates.shape
-    hidden = rows // 4
+    steps, _, batch = gates.shape
+    hidden = cs.shape[1]
     dtype = gates.dtype
     gys = _scratch.empty(xp, (steps, hidden, batch), dtype)
     xp.copyto(gys, gy.reshape(steps, batch, hidden).transpose(0, 2, 1))
     gh, gc = gh_n.T.copy(), gc_n.T.copy()  # C-ordered (H, N) copies, updated in place
     das = _scratch.empty(xp, gates.shape, dtype)  # the gate gradients of every step
-    d, slope, t1 = xp.empty((rows, batch), dtype), xp.empty((rows, batch), dtype), xp.empty((hidden, batch), dtype)
-    for t, prev, new in reversed(_order(steps, reverse)):
-        gh += gys[t]
-        mask = None if idle[t] is None else idle[t].T
-        held = None if mask is None else (gh.copy(), gc.copy())
-        a = gates[t]
-        _gate_grads(a, cs[prev], tcs[t], gh, gc, d, t1)
-        _slopes(a, slope)
-        da = xp.multiply(d, slope, out=das[t])
-        _no_gate_grad(da, mask)
-        xp.matmul(w_hh.T, da, out=gh)
-        gc *= a[hidden:2 * hidden]
-        if held is not None:
-            _pass_back(gh, held[0], mask)
-            _pass_back(gc, held[1], mask)
-    # as (4H, L * N): the weight gradients of all steps are then one product each
-    flat = _scratch.empty(xp, (rows, steps, batch), dtype)
-    xp.copyto(flat, das.transpose(1, 0, 2))
-    flat = flat.reshape(rows, steps * batch)
+    recurrent = w_hh if rows is None else w_hh[rows]
+    order = _order(steps, reverse)[::-1]
+    # per block: its units, its gate rows, its forget gate's rows, and work arrays (gate gradients, slopes, one
+    # (units, N) temporary, and the gradients held over a step past a sequence's end)
+    parts = [(u, slice(4 * u.start, 4 * u.stop), slice(4 * u.start + n, 4 * u.start + 2 * n),
+              [xp.empty((4 * n, batch), dtype), xp.empty((4 * n, batch), dtype), xp.empty((n, batch), dtype), None])
+             for u, n in ((u, u.stop - u.start) for u in unit_slices(hidden, blocks))]
+
+    def step(block, i):
+        # the product of step i - 1 needs the gate gradients of every block: it comes after the blocks met
+        u, r, forget, work = parts[block]
+        gh_u, gc_u = gh[u], gc[u]
+        if i > 0:
+            t = order[i - 1][0]
+            xp.matmul(recurrent[:, u].T, das[t], out=gh_u)
+            gc_u *= gates[t, forget]
+            if work[3] is not None:
+                _pass_back(gh_u, work[3][0], idle[t].T)
+                _pass_back(gc_u, work[3][1], idle[t].T)
+        if i < steps:
+            t, prev, _ = order[i]
+            gh_u += gys[t, u]
+            work[3] = None if idle[t] is None else (gh_u.copy(), gc_u.copy())
+            a = gates[t, r]
+            _gate_grads(a, cs[prev, u], tcs[t, u], gh_u, gc_u, work[0], work[2])
+            _slopes(a, work[1])
+            da = xp.multiply(work[0], work[1], out=das[t, r])
+            _no_gate_grad(da, None if idle[t] is None else idle[t].T)
+    run_in_blocks(step, blocks, steps + 1)
+    # as (4H, L * N) in the weights' row order: the weight gradients of all steps are then one product each
+    flat = _scratch.empty(xp, (4 * hidden, steps, batch), dtype)
+    if rows is None:
+        xp.copyto(flat, das.transpose(1, 0, 2))
+    else:
+        flat[rows] = das.transpose(1, 0, 2)
+    flat = flat.reshape(4 * hidden, steps * batch)
     previous = states[1:] if reverse else states[:-1]
     gx = (flat.T @ w_ih).reshape(x.shape) if needs[0] else None
     gw_ih = flat @ _unpack(x).reshape(steps * batch, -1) if needs[1] else None
