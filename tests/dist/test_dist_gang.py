@@ -73,6 +73,24 @@ def test_a_rank_failing_before_the_others_are_set_up_is_the_one_named(monkeypatc
     assert any("rank 1 of a gang of 3" in note for note in info.value.__notes__)
 
 
+def test_a_rank_thread_that_starts_late_does_not_fail_the_socket_gang(monkeypatch):
+    """The address exchange waits for a late rank longer than the gang's timeout, which bounds waiting once the
+    ranks run."""
+    from sparktensor.dist.engines import gang
+    from sparktensor.dist.engines.local_gang import run_socket_threads
+    listen, late = gang.open_listener, []
+
+    def listen_late_once(host):
+        if not late:
+            late.append(host)
+            time.sleep(2)  # as a thread held back on a busy machine
+        return listen(host)
+
+    monkeypatch.setattr(gang, "open_listener", listen_late_once)
+    results = run_socket_threads(_sum_of_ranks, 2, X, timeout=0.5)
+    assert late and [r[1:] for r in results] == [(0, 2), (1, 2)]
+
+
 def test_local_gang_mode_is_checked():
     with pytest.raises(ValueError, match="unknown gang mode 'mpi'"):
         dist.LocalEngine().run_gang(_sum_of_ranks, 2, X, mode="mpi")

@@ -13,6 +13,8 @@ from multiprocessing.connection import wait
 
 from .gang import dumps, hung_error, new_key, root_failure, run_rank
 
+EXCHANGE_TIMEOUT = 120.0  # seconds the threads of a gang wait for each other's addresses, at least
+
 
 def run_socket_threads(fn, world_size, *args, timeout=60.0):
     """``fn(comm, *args)`` on ``world_size`` threads of this process, connected by TCP over loopback.
@@ -29,7 +31,9 @@ def run_socket_threads(fn, world_size, *args, timeout=60.0):
 
     def exchange(rank, address):
         addresses[rank] = address
-        meeting.wait(timeout)
+        # not cut at ``timeout``, which bounds waiting once the ranks run (a thread may start late on a busy
+        # machine); a rank that fails before it gets here starts the deadline below for the others
+        meeting.wait(max(timeout, EXCHANGE_TIMEOUT))
         return list(addresses)
 
     finished = queue.Queue()
