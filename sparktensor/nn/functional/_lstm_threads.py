@@ -12,7 +12,7 @@ import numpy as np
 from ... import parallel
 
 #: multiply-adds of one step's recurrent product below which the loop stays on one thread
-MIN_STEP_MACS = 1 << 21
+MIN_STEP_MACS = 1 << 22
 #: fewest hidden units a block gets
 MIN_BLOCK_UNITS = 32
 
