@@ -6,8 +6,8 @@ frame cannot be sent back the way it came. A frame (``wire.py``) then carries tw
 over associated data only):
 
 * after its header, over the header: sizes are trusted before anything is allocated for the payload;
-* after its payload, over the tags of its pieces (``wire.PIECE`` bytes each), each computed as the piece goes out or
-  comes in, so that hashing follows the transfer instead of waiting for the whole array.
+* after its payload, over the tags of its pieces (``wire.PIECE`` bytes each), computed beside the transfer as the
+  pieces go out and come in, so that hashing follows the transfer instead of waiting for the whole array.
 
 Every tag's nonce is the frame's number in its direction and the piece's place in the frame, so a replayed,
 reordered, dropped or shortened frame fails its check as surely as a changed byte: ``FrameIntegrityError``,
