@@ -81,6 +81,41 @@ def run_blocks(job, total, work=None):
     return [first] + [f.result() for f in futures]
 
 
+def run_shared(job, total, work=None):
+    """Call ``job(start, stop)`` on each of a few blocks per thread of ``range(total)``, for independent blocks
+    only: this thread and the pool's take the next block until none is left, so that a pool thread the machine
+    starts late finds less to do (or nothing) instead of being waited for; returns the results in block order.
+
+    Unlike ``run_blocks``, blocks may run one after another on one thread: no block may wait for another."""
+    threads = get_num_threads()
+    parts = blocks(total, work, threads * _PARTS_PER_THREAD) if threads > 1 else [(0, total)]
+    if len(parts) == 1:
+        return [job(*parts[0])]
+    results = [None] * len(parts)
+    order = iter(range(len(parts)))
+    lock = threading.Lock()
+
+    def take():
+        while True:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            results[i] = job(*parts[i])
+    futures = [_executor().submit(take) for _ in range(min(threads, len(parts)) - 1)]
+    try:
+        take()
+    finally:
+        for f in futures:
+            if not f.cancel():  # a pool thread that has not started by now has nothing left to do
+                f.result()
+    return results
+
+
+#: blocks per thread in ``run_shared``: enough that an early thread can take over a late one's share
+_PARTS_PER_THREAD = 4
+
+
 #: elements of each array that a chunked update touches at a time: the few arrays of an optimizer update stay
 #: in the core's L2 cache across its several passes (larger chunks run no faster, smaller ones pay more calls)
 CHUNK = 1 << 16
@@ -120,7 +155,7 @@ def update_in_chunks(update, items, scratch=0, chunk=CHUNK):
             for a in range(lo, hi, chunk):
                 b = min(a + chunk, hi)
                 update(*(x[a:b] for x in arrays), *(t[:b - a] for t in tmps[dtype]), *args)
-    run_blocks(job, offsets[-1], offsets[-1] * max(1, len(flat[0][0])))
+    run_shared(job, offsets[-1], offsets[-1] * max(1, len(flat[0][0])))
 
 
 def _empty_like(x):
@@ -151,5 +186,5 @@ def map_flat(fn, out, *arrays):
         fn(out, *arrays)
         return out
     flat = [a.reshape(-1) for a in (out,) + arrays]
-    run_blocks(lambda start, stop: fn(*(a[start:stop] for a in flat)), out.size)
+    run_shared(lambda start, stop: fn(*(a[start:stop] for a in flat)), out.size)
     return out

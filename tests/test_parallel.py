@@ -1,5 +1,6 @@
 """The intra-op thread pool: blocks that cover a range, results in order, errors raised, thread counts set."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,6 +93,7 @@ def test_update_in_chunks_uses_the_threads_for_big_updates(restore_threads):
 
     def update(x, tmp):
         seen.add(threading.current_thread().name)
+        time.sleep(0.005)  # a slow piece: the pool thread surely takes some of the others
         np.add(x, 1, out=x)
     x = np.zeros(1 << 20, np.float32)
     parallel.update_in_chunks(update, [((x,), ())], scratch=1)
@@ -132,8 +134,22 @@ def test_map_flat_fills_the_output_in_blocks_or_whole(restore_threads, threads):
 
         def add(out, a, b):
             seen.add(threading.current_thread().name)
+            time.sleep(0.005)
             np.add(a, b, out=out)
         out = parallel.map_flat(add, np.empty_like(x), x, y)
         np.testing.assert_array_equal(out, x + y)
         # only a large C-contiguous job is split, and then over the threads
         assert len(seen) == (threads if x.size >= 2 * parallel.MIN_PARALLEL_WORK and order == "C" else 1)
+
+
+def test_run_shared_never_waits_for_a_pool_thread_that_has_not_started(restore_threads):
+    st.set_num_threads(2)
+    hold = threading.Event()
+    blocker = parallel._executor().submit(hold.wait)  # the pool's only thread is busy elsewhere
+    try:
+        done = parallel.run_shared(lambda a, b: (a, b), 1 << 20)
+    finally:
+        hold.set()
+        blocker.result()
+    assert [a for a, _ in done] == sorted(a for a, _ in done) and done[0][0] == 0 and done[-1][1] == 1 << 20
+    assert all(p[1] == q[0] for p, q in zip(done, done[1:])) and len(done) > 2
