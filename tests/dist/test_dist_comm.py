@@ -266,16 +266,21 @@ def test_a_failing_rank_releases_the_others_and_is_reported_with_its_rank(gang):
     assert any("rank 2" in note for note in getattr(info.value, "__notes__", []))
 
 
-def _rank_1_leaves(comm):
+def _rank_1_leaves(comm, rank_0_gave_up):
     if comm.rank == 0:
-        return comm.recv(1)
+        try:
+            return comm.recv(1)
+        except CommError:
+            rank_0_gave_up.set()
+            raise
+    rank_0_gave_up.wait(30)  # leaves only then, so the gang's deadline for a hung rank cannot fire first
     return None
 
 
 def test_waiting_for_a_silent_peer_times_out_naming_it(gang):
     start = time.monotonic()
     with pytest.raises(CommError, match="rank 1") as info:
-        gang(_rank_1_leaves, 2, timeout=0.5)
+        gang(_rank_1_leaves, 2, threading.Event(), timeout=0.5)
     assert time.monotonic() - start < 10
     assert "rank 0" in str(info.value)
 
