@@ -91,12 +91,12 @@ def _closed_after(sock):
 
 
 def test_the_message_server_drops_silent_clients_and_caps_them():
-    echo = _Echo("127.0.0.1", "echo server", "a client", timeout=60, handshake_timeout=2.0, max_unauthenticated=2)
+    echo = _Echo("127.0.0.1", "echo server", "a client", timeout=60, handshake_timeout=5.0, max_unauthenticated=2)
     silent = _silent_clients(echo.address, 3)
     try:
-        assert _closed_after(silent[2]) < 1.0  # over the cap: closed at once
+        assert _closed_after(silent[2]) < 4.0  # over the cap: closed at once, well before the handshake timeout
         for sock in silent[:2]:
-            assert _closed_after(sock) < 6.0  # dropped after the handshake timeout, not the 60 s stall timeout
+            assert _closed_after(sock) < 12.0  # dropped after the handshake timeout, not the 60 s stall timeout
         tag, array = _echo_once(echo.address, echo.key)  # a client holding the key is still served
         assert tag == "ping" and array.tolist() == [0, 1, 2]
     finally:
@@ -107,7 +107,7 @@ def test_the_message_server_drops_silent_clients_and_caps_them():
 
 def test_a_rank_drops_silent_clients_and_caps_them(monkeypatch):
     from sparktensor.dist.comm import sockets
-    monkeypatch.setattr(sockets, "HANDSHAKE_TIMEOUT", 2.0)
+    monkeypatch.setattr(sockets, "HANDSHAKE_TIMEOUT", 5.0)
     monkeypatch.setattr(sockets, "MAX_UNAUTHENTICATED", 2)
     key = new_key()
     listeners = [open_listener(), open_listener()]
@@ -115,9 +115,9 @@ def test_a_rank_drops_silent_clients_and_caps_them(monkeypatch):
     rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=30)
     silent = _silent_clients(addresses[0], 3)
     try:
-        assert _closed_after(silent[2]) < 1.0
+        assert _closed_after(silent[2]) < 4.0  # over the cap: at once, well before the handshake timeout
         for sock in silent[:2]:
-            assert _closed_after(sock) < 6.0
+            assert _closed_after(sock) < 12.0  # after the handshake timeout, not the 30 s stall timeout
         rank1 = SocketTransport(1, addresses, key, listeners[1], timeout=30)
         try:
             rank1.post(0, "g", np.ones(3)).wait(5)
