@@ -1,8 +1,10 @@
 """``conv1d`` and ``conv2d``: products of the weights with the window matrix of a batch-last padded input.
 
 The window matrix and its products are in ``_conv_blocks``; this module arranges the arrays around them:
-the input padded and stored batch-last (C, Hp, Wp, N), the output and its gradient moved between
-(N, O, Ho, Wo) and the (O, Ho, Wo, N) order of the window-matrix columns.
+the input padded and stored batch-last (C, Hp, Wp, N). The output is returned as an (N, O, Ho, Wo) view of
+the (O, Ho, Wo, N) product, and the input gradient likewise, so a network of convolutions, batch norms,
+ReLUs and pools keeps its activations and gradients batch-last and never pays a transposing copy between
+layers; an output gradient in another layout is copied into that order once.
 """
 import numpy as np
 
