@@ -318,8 +318,9 @@ def test_dist_names_reach_the_sharding_package():
 def test_row_parallel_output_summed_in_blocks_equals_the_ordinary_pair(monkeypatch, world_size):
     """The row-parallel layer sums its output a block of rows at a time (each block's all-reduce beside the next
     block's product), the column-parallel one its input gradient beside the weight gradient: same values."""
-    from sparktensor.dist.sharding import linear_ops
+    from sparktensor.dist.sharding import background, linear_ops
     monkeypatch.setattr(linear_ops, "ROW_BLOCK_BYTES", 1)  # 4 blocks of these few rows
+    monkeypatch.setattr(background, "MIN_BYTES", 0)  # each summed on the background thread
     st.manual_seed(11)
     model = nn.Sequential(nn.Linear(6, 9), nn.Tanh(), nn.Linear(9, 5)).to(dtype=st.float64)
     x = np.random.default_rng(11).standard_normal((3, 7, 6))

@@ -8,7 +8,7 @@ import sparktensor as st
 import sparktensor.dist as dist
 import sparktensor.nn as nn
 from sparktensor.dist.comm import run_threads
-from sparktensor.dist.sharding import sequence_ops, split_parameters
+from sparktensor.dist.sharding import background, sequence_ops, split_parameters
 from sparktensor.dist.sharding.background import start_collective
 from sparktensor.dist.sharding.sequence_ops import gathered_linear, scattered_linear
 from sparktensor.dist.sharding.split import bounds
@@ -18,9 +18,15 @@ TOL = 1e-10
 
 
 @pytest.fixture
-def small_blocks(monkeypatch):
+def small_blocks(monkeypatch, small_arrays_in_background):
     """Blocks of a few rows, so that the scattered products of these small tests go in several blocks."""
     monkeypatch.setattr(sequence_ops, "BLOCK_BYTES", 1)
+
+
+@pytest.fixture
+def small_arrays_in_background(monkeypatch):
+    """The small arrays of these tests sent on the background thread too (not at once, as small ones are)."""
+    monkeypatch.setattr(background, "MIN_BYTES", 0)
 
 
 def _run(model, x, world_size, loss=lambda y: (y * y.sin()).sum()):
@@ -68,7 +74,7 @@ def test_encoder_rows_split_equals_the_ordinary_model(small_blocks, world_size, 
 
 
 @pytest.mark.parametrize("shape", [(5, 3, 8), (7, 8)])  # uneven pieces; an unbatched (L, E) input
-def test_lone_layer_rows_split_equals_the_ordinary_layer(shape):
+def test_lone_layer_rows_split_equals_the_ordinary_layer(small_blocks, shape):
     st.manual_seed(6)
     layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=10, dropout=0.0).to(dtype=st.float64)
     ranks = _assert_equals_dense(layer, np.random.default_rng(6).standard_normal(shape), 2)
@@ -83,7 +89,7 @@ def test_layers_without_biases_split_rows_too(small_blocks):
     assert ranks[0][0].layers[2].linear2.bias is None
 
 
-def test_a_rank_without_rows_still_takes_part():
+def test_a_rank_without_rows_still_takes_part(small_blocks):
     st.manual_seed(7)
     layer = nn.TransformerEncoderLayer(8, 4, dim_feedforward=8, dropout=0.0, batch_first=True)
     model = nn.TransformerEncoder(layer, 2).to(dtype=st.float64)
@@ -147,7 +153,7 @@ def test_gathered_linear_names_a_piece_of_the_wrong_size():
     run_threads(rank_main, 2)
 
 
-def test_training_with_dropout_keeps_the_replicated_parameters_equal_on_every_rank():
+def test_training_with_dropout_keeps_the_replicated_parameters_equal_on_every_rank(small_blocks):
     st.manual_seed(10)
     layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.2, batch_first=True)
     model = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8)).to(dtype=st.float64)
@@ -160,7 +166,7 @@ def test_training_with_dropout_keeps_the_replicated_parameters_equal_on_every_ra
     assert all(np.isfinite(r[1]).all() for r in ranks)
 
 
-def test_one_background_collective_at_a_time():
+def test_one_background_collective_at_a_time(small_arrays_in_background):
     def rank_main(comm):
         first = start_collective(comm, "all_reduce", np.ones(4))
         with pytest.raises(RuntimeError, match="already under way"):
@@ -173,7 +179,7 @@ def test_one_background_collective_at_a_time():
         np.testing.assert_array_equal(again, [0, 0, 1, 1])
 
 
-def test_background_collectives_of_a_communicator_without_weak_references():
+def test_background_collectives_of_a_communicator_without_weak_references(small_arrays_in_background):
     class Plain:
         __slots__ = ("rank", "world_size")
 
@@ -187,10 +193,20 @@ def test_background_collectives_of_a_communicator_without_weak_references():
     np.testing.assert_array_equal(pending.result(), np.full(3, 2.0))
 
 
-def test_a_failed_background_collective_raises_on_the_caller_and_frees_the_communicator():
+def test_a_failed_background_collective_raises_on_the_caller(small_arrays_in_background):
     def rank_main(comm):
         with pytest.raises(ValueError, match="axis"):
             start_collective(comm, "all_gather", np.ones(2), axis=3).result()
         return start_collective(comm, "all_reduce", np.ones(2)).result()
     for total in run_threads(rank_main, 2):
         np.testing.assert_array_equal(total, [2.0, 2.0])
+
+
+def test_small_arrays_are_sent_at_once_without_a_thread():
+    def rank_main(comm):
+        pending = start_collective(comm, "all_reduce", np.ones(4))
+        second = start_collective(comm, "all_reduce", np.ones(4))  # the first is done: no error
+        return type(pending).__name__, second.result()
+    for kind, total in run_threads(rank_main, 2):
+        assert kind != "PendingCollective"
+        np.testing.assert_array_equal(total, np.full(4, 2.0))

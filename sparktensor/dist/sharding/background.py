@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+MIN_BYTES = 256 << 10  # smaller arrays are sent at once: a thread's hand-off would cost about what it hides
 _under_way = set()  # ids of the communicators with a background collective not yet joined
 _workers = weakref.WeakKeyDictionary()  # communicator -> its worker's job queue
 
@@ -92,9 +93,11 @@ def start_collective(comm, what, x, **kwargs):
     """Start ``comm.<what>(x, **kwargs)`` ("all_reduce", "all_gather", "reduce_scatter"); ``.result()`` of the
     returned handle gives its result. Call it before any other collective on ``comm``.
 
-    With one rank, or an array that is not a NumPy array (a GPU array: NCCL and the copies to the host keep to
-    the calling thread), the collective runs at once.
+    With one rank, an array under ``MIN_BYTES``, or one that is not a NumPy array (a GPU array: NCCL and the
+    copies to the host keep to the calling thread), the collective runs at once. (So small models start no
+    thread: a new thread's stack and malloc arena reserve address space, which a rank under
+    ``HybridTrainer(memory_limit=...)`` may not have.)
     """
-    if comm.world_size == 1 or type(x) is not np.ndarray:
+    if comm.world_size == 1 or type(x) is not np.ndarray or x.nbytes < MIN_BYTES:
         return _Done(getattr(comm, what)(x, **kwargs))
     return PendingCollective(comm, what, x, kwargs)

@@ -45,9 +45,9 @@ class ParallelTransformerEncoderLayer(TransformerEncoderLayer):
     @classmethod
     def takes(cls, layer):
         """Whether ``layer`` (already sharded by ``shard``'s rules) can run sequence-parallel."""
-        return (isinstance(layer.self_attn, ParallelMultiheadAttention) and isinstance(layer.linear1, ColumnParallelLinear)
-                and isinstance(layer.linear2, RowParallelLinear) and isinstance(layer.norm1, LayerNorm)
-                and isinstance(layer.norm2, LayerNorm))
+        return (isinstance(layer.self_attn, ParallelMultiheadAttention)
+                and isinstance(layer.linear1, ColumnParallelLinear) and isinstance(layer.linear2, RowParallelLinear)
+                and isinstance(layer.norm1, LayerNorm) and isinstance(layer.norm2, LayerNorm))
 
     @property
     def comm(self):
