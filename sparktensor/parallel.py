@@ -65,6 +65,8 @@ def blocks(total, work=None, threads=None):
     block when ``work`` (default ``total``) is below ``MIN_PARALLEL_WORK`` or one thread is set."""
     threads = get_num_threads() if threads is None else threads
     work = total if work is None else work
+    if total <= 0:
+        return [(0, 0)]  # one empty block: a job over nothing still runs once, as on one thread
     count = max(1, min(threads, total, work // MIN_PARALLEL_WORK))
     edges = [total * i // count for i in range(count + 1)]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]

@@ -153,3 +153,12 @@ def test_run_shared_never_waits_for_a_pool_thread_that_has_not_started(restore_t
         blocker.result()
     assert [a for a, _ in done] == sorted(a for a, _ in done) and done[0][0] == 0 and done[-1][1] == 1 << 20
     assert all(p[1] == q[0] for p, q in zip(done, done[1:])) and len(done) > 2
+
+
+def test_an_empty_range_is_one_empty_block(restore_threads):
+    st.set_num_threads(2)
+    assert parallel.blocks(0) == [(0, 0)]
+    assert parallel.run_blocks(lambda a, b: (a, b), 0) == [(0, 0)]
+    assert parallel.run_shared(lambda a, b: (a, b), 0) == [(0, 0)]
+    empty = np.zeros((0, 3), np.float32)
+    parallel.update_in_chunks(lambda x, tmp: np.add(x, 1, out=x), [((empty,), ())], scratch=1)
