@@ -98,8 +98,10 @@ def test_ten_steps_match_pytorch(device, rng, name, options, dtype):
 
 
 @pytest.mark.parametrize("name, options", CASES, ids=CASE_IDS)
-def test_large_and_strided_parameters_match_pytorch_and_do_not_depend_on_threads(rng, name, options):
+def test_large_and_strided_parameters_match_pytorch_and_do_not_depend_on_threads(rng, name, options, monkeypatch):
     # the updates run over cache-sized pieces split across threads; a strided weight is updated whole
+    from sparktensor import parallel
+    monkeypatch.setattr(parallel, "MIN_SHARED_WORK", 1 << 16)  # split these (smaller) updates too
     before = st.get_num_threads()
     weights = [rng.standard_normal((300, 500)), rng.standard_normal(5), rng.standard_normal((20, 100))]
     gradients = [[rng.standard_normal(w.shape) for w in weights] for _ in range(3)]

@@ -87,8 +87,13 @@ def test_update_in_chunks_gives_the_whole_array_bits_for_any_cut(restore_threads
         np.testing.assert_array_equal(x, e)
 
 
-def test_update_in_chunks_uses_the_threads_for_big_updates(restore_threads):
+def test_update_in_chunks_uses_the_threads_for_big_updates_only(restore_threads, monkeypatch):
     st.set_num_threads(2)
+    names = []
+    parallel.update_in_chunks(lambda x, tmp: names.append(threading.current_thread().name),
+                              [((np.zeros(1 << 20, np.float32),), ())], scratch=1)
+    assert set(names) == {threading.current_thread().name}  # below MIN_SHARED_WORK: the calling thread
+    monkeypatch.setattr(parallel, "MIN_SHARED_WORK", 1 << 16)
     seen = set()
 
     def update(x, tmp):
@@ -142,8 +147,9 @@ def test_map_flat_fills_the_output_in_blocks_or_whole(restore_threads, threads):
         assert len(seen) == (threads if x.size >= 2 * parallel.MIN_PARALLEL_WORK and order == "C" else 1)
 
 
-def test_run_shared_never_waits_for_a_pool_thread_that_has_not_started(restore_threads):
+def test_run_shared_never_waits_for_a_pool_thread_that_has_not_started(restore_threads, monkeypatch):
     st.set_num_threads(2)
+    monkeypatch.setattr(parallel, "MIN_SHARED_WORK", 1 << 16)
     hold = threading.Event()
     blocker = parallel._executor().submit(hold.wait)  # the pool's only thread is busy elsewhere
     try:
