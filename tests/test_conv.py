@@ -213,6 +213,7 @@ def threads(request, monkeypatch):
     from sparktensor import parallel
     from sparktensor.nn.functional import _conv_threads
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 1)
+    monkeypatch.setattr(_conv_threads, "SPLIT_OVER_THREADS", True)
     monkeypatch.setattr(_conv_threads, "MACS_PER_ELEMENT", 1)
     before = st.get_num_threads()
     st.set_num_threads(3)

@@ -339,6 +339,7 @@ def test_lstm_split_over_threads_matches_torch_and_gradcheck(monkeypatch, revers
     # thresholds lowered so that a small layer runs its loop in two blocks of hidden units on two threads
     from sparktensor.nn.functional import _lstm_threads
     pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_lstm_threads, "SPLIT_BY_UNITS", True)
     monkeypatch.setattr(_lstm_threads, "MIN_STEP_MACS", 0)
     monkeypatch.setattr(_lstm_threads, "MIN_BLOCK_UNITS", 1)
     threads = st.get_num_threads()

@@ -2,7 +2,9 @@
 
 Each thread builds the window matrix of its own output rows and multiplies it: the window copies (NumPy,
 one core each) then run in parallel as well as the products. OpenBLAS is held at one thread meanwhile, so
-that the threads' small products do not compete for its own pool.
+that the threads' small products do not compete for its own pool. On a quiet 2-core machine the split was slower
+than OpenBLAS's own threads (small VGG step, 2 threads, interleaved: 98-115 against 88-102 ms; LeNet-5 7.4 against
+6.9 ms), so it is off unless ``SPLIT_OVER_THREADS`` is set.
 """
 import contextlib
 
@@ -10,6 +12,8 @@ import numpy as np
 
 from ... import parallel
 
+#: whether the products are split over the intra-op threads at all (off: measured slower when the machine is quiet)
+SPLIT_OVER_THREADS = False
 #: multiply-adds counted as one element of work for ``parallel.run_blocks`` (a product of about 4M
 #: multiply-adds, some 50 us, is worth splitting)
 MACS_PER_ELEMENT = 64
@@ -30,7 +34,7 @@ def over_channels(xp, g, job):
 
 def _split(xp, total, macs, job):
     work = macs // MACS_PER_ELEMENT
-    if xp is not np or len(parallel.blocks(total, work)) == 1:
+    if not SPLIT_OVER_THREADS or xp is not np or len(parallel.blocks(total, work)) == 1:
         return [job(0, total)]
     with _one_blas_thread():
         return parallel.run_blocks(job, total, work)

@@ -3,7 +3,9 @@
 Each thread owns a contiguous block of hidden units: the rows of its units' four gates (made contiguous by a
 row order of the weights, ``gate_rows``), their recurrent product and their cell update; the threads meet once
 per step, when every unit's new state (forward) or gate gradient (backward) is there. OpenBLAS's own threads
-gain little on the (4H, H) @ (H, N) product of one step at a small batch and wait long on a busy machine.
+gain little on the (4H, H) @ (H, N) product of one step at a small batch and wait long on a busy machine, but on
+a quiet 2-core machine they did better than this split (2-layer LSTM 256, batch 32, 2 threads: 53 against 75 ms a
+step, interleaved), so the split is off unless ``SPLIT_BY_UNITS`` is set.
 """
 import threading
 
@@ -11,6 +13,8 @@ import numpy as np
 
 from ... import parallel
 
+#: whether large steps are split by hidden units at all (off: measured slower than OpenBLAS's threads when quiet)
+SPLIT_BY_UNITS = False
 #: multiply-adds of one step's recurrent product below which the loop stays on one thread
 MIN_STEP_MACS = 1 << 22
 #: fewest hidden units a block gets
@@ -22,7 +26,7 @@ _blas = []
 def unit_blocks(xp, hidden, batch):
     """How many blocks of hidden units the loop runs on: one per intra-op thread for large NumPy steps, else 1."""
     threads = parallel.get_num_threads()
-    if xp is not np or threads == 1 or 4 * hidden * hidden * batch < MIN_STEP_MACS or _controller() is None:
+    if not SPLIT_BY_UNITS or xp is not np or threads == 1 or 4 * hidden * hidden * batch < MIN_STEP_MACS or _controller() is None:
         return 1
     return max(1, min(threads, hidden // MIN_BLOCK_UNITS))
 
