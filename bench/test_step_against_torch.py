@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import sparktensor as st
+from interleave import interleaved, ratio_summary, same_threads
 from sparktensor.models import vgg_small
 
 ROUNDS = int(os.environ.get("BENCH_STEP_ROUNDS", 5))
@@ -123,26 +124,9 @@ def median_step_seconds(side, steps=STEPS):
     return statistics.median(times)
 
 
-def interleaved(sides, rounds=ROUNDS):
-    """``{name: [seconds per round]}`` of ``sides`` (``{name: () -> seconds}``), the order flipped every round."""
-    found = {name: [] for name in sides}
-    order = list(sides.items())
-    for r in range(rounds):
-        for name, measure in (order if r % 2 == 0 else order[::-1]):
-            found[name].append(measure())
-    return found
-
-
-def _same_threads():
-    from threadpoolctl import threadpool_info
-    blas = {info["internal_api"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-    assert set(blas.values()) == {torch.get_num_threads()}, f"NumPy's BLAS threads {blas}, PyTorch's " \
-        f"{torch.get_num_threads()}: the comparison needs the same thread count"
-
-
 @pytest.mark.parametrize("name", list(CASES))
-def test_training_step_against_pytorch(benchmark, name):
-    _same_threads()
+def test_training_step_against_pytorch(benchmark, record, name):
+    same_threads()
     ours, theirs = build(st, name), build(torch, name)
     # one step from the same weights lands on the same weights: the two sides do the same work
     assert step(*ours).item() == pytest.approx(step(*theirs).item(), rel=1e-4)
@@ -150,9 +134,10 @@ def test_training_step_against_pytorch(benchmark, name):
     for key, value in ours[0].state_dict().items():
         np.testing.assert_allclose(value.numpy(), expected[key].numpy(), rtol=1e-3, atol=1e-5, err_msg=key)
     found = benchmark.pedantic(interleaved, ({"sparktensor": lambda: median_step_seconds(ours),
-                                              "torch": lambda: median_step_seconds(theirs)},), rounds=1)
-    ratios = [a / b for a, b in zip(found["sparktensor"], found["torch"])]
+                                              "torch": lambda: median_step_seconds(theirs)}, ROUNDS), rounds=1)
+    ratio = ratio_summary(found["sparktensor"], found["torch"])
+    record(f"training step: {name}", "torch", found["sparktensor"], found["torch"])
     print(f"\n| {name} | {statistics.median(found['sparktensor']) * 1e3:.2f} ms | "
-          f"{statistics.median(found['torch']) * 1e3:.2f} ms | {statistics.median(ratios):.2f} "
-          f"({min(ratios):.2f}-{max(ratios):.2f}) | {torch.get_num_threads()} threads, {ROUNDS} rounds of {STEPS} |")
-    assert all(np.isfinite(ratios))
+          f"{statistics.median(found['torch']) * 1e3:.2f} ms | {ratio} | {torch.get_num_threads()} threads, "
+          f"{ROUNDS} rounds of {STEPS} |")
+    assert all(np.isfinite(ratio))

@@ -26,6 +26,7 @@ import torch
 
 import sparktensor as st
 import sparktensor.dist as dist
+from interleave import interleaved, same_threads
 
 D_MODEL, HEADS, FEEDFORWARD, SEQ, BATCH = 256, 4, 1024, 128, 32
 ROUNDS = int(os.environ.get("BENCH_TRANSFORMER_ROUNDS", 5))
@@ -69,26 +70,13 @@ def median_step_seconds(model, optimizer, x, steps=STEPS):
     return statistics.median(times)
 
 
-def interleaved(sides, rounds=ROUNDS):
-    """``{name: [seconds per round]}`` of ``sides`` (``{name: () -> seconds}``), the order flipped every round."""
-    found = {name: [] for name in sides}
-    order = list(sides.items())
-    for r in range(rounds):
-        for name, measure in (order if r % 2 == 0 else order[::-1]):
-            found[name].append(measure())
-    return found
-
-
 def spread(values):
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 @pytest.mark.benchmark(group=CASE)
 def test_encoder_layer_step_against_pytorch(benchmark):
-    from threadpoolctl import threadpool_info
-    blas = {info["internal_api"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-    assert set(blas.values()) == {torch.get_num_threads()}, f"NumPy's BLAS threads {blas}, PyTorch's " \
-        f"{torch.get_num_threads()}: the comparison needs the same thread count"
+    same_threads()
     ours, theirs = build(st), build(torch)
     # one step from the same weights lands on the same weights: the two sides do the same work
     losses = step(*ours).item(), step(*theirs).item()
@@ -97,7 +85,7 @@ def test_encoder_layer_step_against_pytorch(benchmark):
     for key, value in ours[0].state_dict().items():
         np.testing.assert_allclose(value.numpy(), expected[key].numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
     found = benchmark.pedantic(interleaved, ({"sparktensor": lambda: median_step_seconds(*ours),
-                                              "torch": lambda: median_step_seconds(*theirs)},), rounds=1)
+                                              "torch": lambda: median_step_seconds(*theirs)}, ROUNDS), rounds=1)
     ratios = [a / b for a, b in zip(found["sparktensor"], found["torch"])]
     threads = torch.get_num_threads()
     print(f"\n{CASE}, {threads} thread(s) each, {ROUNDS} interleaved rounds of {STEPS} steps")
@@ -163,7 +151,7 @@ def test_model_parallel_encoder_m2_against_m1(benchmark):
             return result[0]
         return once
 
-    found = benchmark.pedantic(interleaved, ({"M=1": measure(1), "M=2": measure(2)},), rounds=1)
+    found = benchmark.pedantic(interleaved, ({"M=1": measure(1), "M=2": measure(2)}, ROUNDS), rounds=1)
     speedups = [one / two for one, two in zip(found["M=1"], found["M=2"])]
     (_, loss_1, params_1, _, _), (_, loss_2, params_2, sent, _) = runs["M=1"][0], runs["M=2"][0]
     print(f"\ntwo encoder layers ({CASE.split(':')[0]}), Adam steps, {ROUNDS} interleaved rounds of "
