@@ -1,14 +1,21 @@
-"""Forward + backward of LeNet-5 on 28x28 inputs, batch 64, float32: convolutions, pooling, then raw linear ops."""
+"""Forward + backward of LeNet-5 on 28x28 inputs, batch 64, float32: convolutions, pooling, then raw linear ops.
+
+sparktensor and PyTorch run the same code interleaved in rounds (``bench/interleave.py``); each round keeps the
+median of a block of calls of each. Run: ``BENCH_THREADS=1 python -m pytest bench/test_lenet.py --benchmark-only
+-s -q`` (``BENCH_ROUNDS``, default 5; ``BENCH_CALLS``, default 20).
+"""
 import numpy as np
 import pytest
 import torch
 
 import sparktensor as st
+from interleave import ROUNDS, calls_per_block, interleaved, median_seconds, ratio_summary, same_threads
 from sparktensor.nn.functional.conv import conv2d
 from sparktensor.nn.functional.pooling import max_pool2d
 
 BATCH = 64
 CASE = "LeNet-5 28x28 batch 64 fwd+bwd"
+CALLS = 20
 SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]
 
 
@@ -48,20 +55,21 @@ def _reference_gradients():
 
 
 @pytest.mark.benchmark(group=CASE)
-def test_lenet_sparktensor(benchmark, record):
+def test_lenet_against_torch(benchmark, record):
+    same_threads()
     params, x, y = _data()
-    params = [st.tensor(p, requires_grad=True) for p in params]
-    benchmark(step, conv2d, max_pool2d, params, st.tensor(x), st.tensor(y))
-    record(benchmark, CASE, "sparktensor")
+    ours = [st.tensor(p, requires_grad=True) for p in params], st.tensor(x), st.tensor(y)
+    theirs = [torch.tensor(p, requires_grad=True) for p in params], torch.tensor(x), torch.tensor(y)
+    conv, pool = torch.nn.functional.conv2d, torch.nn.functional.max_pool2d
+    calls = calls_per_block(CALLS)
+    found = benchmark.pedantic(interleaved, ({
+        "sparktensor": lambda: median_seconds(lambda: step(conv2d, max_pool2d, *ours), calls),
+        "torch": lambda: median_seconds(lambda: step(conv, pool, *theirs), calls)}, ROUNDS), rounds=1)
     # the same gradients as PyTorch's, so the timing compares like with like
-    for p, expected in zip(params, _reference_gradients()):
+    for p, expected in zip(ours[0], _reference_gradients()):
         np.testing.assert_allclose(p.grad.numpy(), expected, rtol=1e-3, atol=1e-5)
-
-
-@pytest.mark.benchmark(group=CASE)
-def test_lenet_torch(benchmark, record):
-    params, x, y = _data()
-    params = [torch.tensor(p, requires_grad=True) for p in params]
-    benchmark(step, torch.nn.functional.conv2d, torch.nn.functional.max_pool2d, params, torch.tensor(x),
-              torch.tensor(y))
-    record(benchmark, CASE, "torch")
+    record(CASE, "torch", found["sparktensor"], found["torch"])
+    ratio = ratio_summary(found["sparktensor"], found["torch"])
+    print(f"\n{CASE}: sparktensor / torch {ratio} ({ROUNDS} interleaved rounds of {calls} calls, "
+          f"{torch.get_num_threads()} thread(s))")
+    assert np.isfinite(ratio.median)

@@ -1,11 +1,18 @@
-"""A whole training step (forward, backward, SGD update) of an MLP 784-512-512-10 built from nn layers, batch 128."""
+"""A whole training step (forward, backward, SGD update) of an MLP 784-512-512-10 built from nn layers, batch 128.
+
+sparktensor and PyTorch are interleaved in rounds (``bench/interleave.py``); each round keeps the median of a
+block of steps of each. Run: ``BENCH_THREADS=1 python -m pytest bench/test_training_step.py --benchmark-only -s
+-q`` (``BENCH_ROUNDS``, default 5; ``BENCH_CALLS``, default 20).
+"""
 import numpy as np
 import pytest
 import torch
 
 import sparktensor as st
+from interleave import ROUNDS, calls_per_block, interleaved, median_seconds, ratio_summary, same_threads
 
 CASE = "MLP 784-512-512-10 batch 128 training step (nn.Linear, cross_entropy, SGD momentum)"
+CALLS = 20
 
 
 def build(lib):
@@ -30,21 +37,21 @@ def step(lib, model, optimizer, x, y):
 
 
 @pytest.mark.benchmark(group=CASE)
-def test_training_step_sparktensor(benchmark, record):
-    model, optimizer, x, y = build(st)
-    benchmark(step, st, model, optimizer, x, y)
-    record(benchmark, CASE, "sparktensor")
-    # ten more steps from fresh weights land where PyTorch's do
+def test_training_step_against_torch(benchmark, record):
+    same_threads()
+    # ten steps from the same weights land where PyTorch's do, so the timing compares like with like
     ours, theirs = build(st), build(torch)
     for _ in range(10):
         step(st, *ours)
         step(torch, *theirs)
     for (k, a), b in zip(ours[0].state_dict().items(), theirs[0].state_dict().values()):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
-
-
-@pytest.mark.benchmark(group=CASE)
-def test_training_step_torch(benchmark, record):
-    model, optimizer, x, y = build(torch)
-    benchmark(step, torch, model, optimizer, x, y)
-    record(benchmark, CASE, "torch")
+    calls = calls_per_block(CALLS)
+    found = benchmark.pedantic(interleaved, ({"sparktensor": lambda: median_seconds(lambda: step(st, *ours), calls),
+                                              "torch": lambda: median_seconds(lambda: step(torch, *theirs), calls)},
+                                             ROUNDS), rounds=1)
+    record(CASE, "torch", found["sparktensor"], found["torch"])
+    ratio = ratio_summary(found["sparktensor"], found["torch"])
+    print(f"\n{CASE}: sparktensor / torch {ratio} ({ROUNDS} interleaved rounds of {calls} calls, "
+          f"{torch.get_num_threads()} thread(s))")
+    assert np.isfinite(ratio.median)
