@@ -126,10 +126,14 @@ class LabelCrossEntropy(KeepsIntermediates):
 
 
 def _all_labels_valid(labels, num_classes, ignore_index):
-    """True when every label names a class and none is ``ignore_index`` (two reductions, no masks)."""
-    if not labels.size or int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+    """True when every label names a class and none is ``ignore_index`` (two reductions, no masks; one read back
+    to the host, which on a GPU is one synchronization)."""
+    if not labels.size:
         return False
-    return not 0 <= ignore_index < num_classes or not bool((labels == ignore_index).any())
+    valid = (labels.min() >= 0) & (labels.max() < num_classes)
+    if 0 <= ignore_index < num_classes:
+        valid = valid & ~(labels == ignore_index).any()
+    return bool(valid)
 
 
 @float32_op
