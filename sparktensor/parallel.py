@@ -60,6 +60,20 @@ def _executor():
         return _pool
 
 
+def _touch_and_wait(barrier):
+    np.empty(1)  # the thread's first allocation: glibc gives it its malloc arena now
+    barrier.wait()
+
+
+def start_threads():
+    """Start every thread of the intra-op pool now, each allocating once (a process about to cap its address
+    space starts them before the cap: glibc reserves 64 MiB of address space for each thread's malloc arena)."""
+    n = get_num_threads()
+    barrier = threading.Barrier(n)  # each task waits for the others, so each needs a thread of its own
+    for future in [_executor().submit(_touch_and_wait, barrier) for _ in range(n)]:
+        future.result()
+
+
 def blocks(total, work=None, threads=None):
     """``[(start, stop), ...]``: ``range(total)`` cut into at most ``threads`` blocks of about equal size, one
     block when ``work`` (default ``total``) is below ``MIN_PARALLEL_WORK`` or one thread is set."""

@@ -168,3 +168,33 @@ def test_an_empty_range_is_one_empty_block(restore_threads):
     assert parallel.run_shared(lambda a, b: (a, b), 0) == [(0, 0)]
     empty = np.zeros((0, 3), np.float32)
     parallel.update_in_chunks(lambda x, tmp: np.add(x, 1, out=x), [((empty,), ())], scratch=1)
+
+
+def _threads_named(prefix):
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def test_start_threads_starts_the_whole_pool_at_once(restore_threads):
+    st.set_num_threads(3)  # a new pool: none of its threads started yet
+    assert parallel._executor()._threads == set()
+    parallel.start_threads()
+    pool_threads = [t for t in parallel._executor()._threads if t.is_alive()]
+    assert len(pool_threads) == 3
+
+
+def test_a_communicator_s_background_worker_starts_on_request():
+    from sparktensor.dist.sharding import background
+
+    class Communicator:  # start_worker needs only an object that takes weak references
+        pass
+    comm = Communicator()
+    before = len(_threads_named("sparktensor-collectives"))
+    background.start_worker(comm)
+    assert len(_threads_named("sparktensor-collectives")) == before + 1
+    assert comm in background._workers
+
+
+def test_the_frame_tagging_workers_start_on_request():
+    from sparktensor.dist.comm import _gmac_pool
+    _gmac_pool.start_workers()
+    assert len(_threads_named("sparktensor-frame-tags")) == _gmac_pool._WORKERS

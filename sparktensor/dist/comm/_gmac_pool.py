@@ -21,6 +21,18 @@ def submit(fn, *args):
         return _pool.submit(fn, *args)
 
 
+def start_workers():
+    """Start every tagging worker now, each allocating once (before a cap on the process's address space: glibc
+    reserves 64 MiB of it for each thread's malloc arena)."""
+    barrier = threading.Barrier(_WORKERS)  # each job waits for the others, so each needs a worker of its own
+
+    def touch_and_wait():
+        bytearray(1 << 10)
+        barrier.wait()
+    for future in [submit(touch_and_wait) for _ in range(_WORKERS)]:
+        future.result()
+
+
 def _forget_after_fork():
     global _lock, _pool
     _lock, _pool = threading.Lock(), None  # a forked child has none of its parent's threads

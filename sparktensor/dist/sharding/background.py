@@ -30,6 +30,21 @@ def _start_worker():
     return jobs
 
 
+def start_worker(comm):
+    """Start ``comm``'s worker thread now rather than at its first background collective (before a cap on the
+    process's address space: each thread's stack and malloc arena take some of it)."""
+    class Touch:
+        def __init__(self):
+            self.done = threading.Event()
+
+        def run(self):
+            np.empty(1)  # the thread's first allocation: glibc gives it its malloc arena now
+            self.done.set()
+    touch = Touch()
+    _submit(comm, touch)
+    touch.done.wait()
+
+
 def _submit(comm, job):
     """Queue ``job`` for ``comm``'s worker (a worker for this job alone if ``comm`` takes no weak references)."""
     try:

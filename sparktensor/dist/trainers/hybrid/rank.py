@@ -29,14 +29,15 @@ import time
 
 import numpy as np
 
-from .... import backend
+from .... import backend, parallel
 from .... import random as st_random
 from ....autograd.grad_mode import no_grad
 from ....tensor import Tensor
 from .. import checkpoint as ckpt
 from . import memory, remesh
 from .reports import DriverLink, Sent
-from ...sharding import Mesh, shard, split_parameters
+from ...comm import _gmac_pool
+from ...sharding import Mesh, background, shard, split_parameters
 from ..worker import batch_indices, count_correct, model_inputs, task_seed
 
 
@@ -111,11 +112,16 @@ def _memory_report(comm, arrived, needs):
 def _warm_up(mesh):
     """Before a memory cap: what the runtime allocates once, not training, so the cap bounds training alone.
 
-    One tiny collective in each of the rank's groups starts its connections' threads; a matrix product in
-    each float type makes BLAS allocate its work buffers (tens of MB of address space with OpenBLAS).
+    One tiny collective in each of the rank's groups starts its connections' threads; each group's worker for
+    background collectives, the intra-op threads and the frame-tagging workers start too (each thread takes a
+    stack and a malloc arena of address space); a matrix product in each float type makes BLAS allocate its
+    work buffers (tens of MB of address space with OpenBLAS).
     """
     for comm in (mesh.comm, mesh.model_comm, mesh.data_comm):
         comm.all_gather(np.zeros(1))
+        background.start_worker(comm)
+    parallel.start_threads()
+    _gmac_pool.start_workers()
     for dtype in (np.float32, np.float64):
         a = np.ones((512, 512), dtype)
         a @ a
