@@ -117,8 +117,10 @@ def test_ml_estimator_fits_and_transforms_over_connect(connect):
         logits = model.network()(st.tensor(x)).numpy().astype(np.float64)
     np.testing.assert_array_equal(np.array(remote["prediction"]), logits.argmax(axis=1))
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    # float32 logits: the executors compute them in other batches than here, and a product's rounding may differ
+    # with the batch's shape (the BLAS kernel chosen), so the probabilities agree to float32's precision
     np.testing.assert_allclose(np.array(remote["probability"]), expected / expected.sum(axis=1, keepdims=True),
-                               rtol=1e-12)
+                               rtol=1e-4)
     assert np.mean(np.array(remote["prediction"]) == np.array(remote["label"])) > 0.9
     assert remote["reloaded"] == remote["prediction"]
 
