@@ -74,6 +74,14 @@ def start_threads():
         future.result()
 
 
+def _forget_after_fork():
+    global _lock, _pool
+    _lock, _pool = threading.Lock(), None  # a forked child (a DataLoader or Spark worker) has none of the threads
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def blocks(total, work=None, threads=None):
     """``[(start, stop), ...]``: ``range(total)`` cut into at most ``threads`` blocks of about equal size, one
     block when ``work`` (default ``total``) is below ``MIN_PARALLEL_WORK`` or one thread is set."""

@@ -198,3 +198,22 @@ def test_the_frame_tagging_workers_start_on_request():
     from sparktensor.dist.comm import _gmac_pool
     _gmac_pool.start_workers()
     assert len(_threads_named("sparktensor-frame-tags")) == _gmac_pool._WORKERS
+
+
+def test_a_forked_child_gets_a_pool_of_its_own(restore_threads):
+    import multiprocessing
+    st.set_num_threads(2)
+    parallel.start_threads()  # the parent's pool threads exist; a forked child has none of them
+
+    def child(queue):
+        queue.put(parallel.run_blocks(lambda a, b: b - a, 1 << 18))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    process.join(30)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive, "the child's run_blocks waited on threads it does not have"
+    assert queue.get(timeout=5) == [1 << 17, 1 << 17]
