@@ -112,3 +112,23 @@ def test_batch_norm_split_over_threads_matches_torch(monkeypatch, layout, traini
             np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
     finally:
         st.set_num_threads(before)
+
+
+def test_half_precision_statistics_are_added_up_in_float32_as_pytorch():
+    # 64 x 32 x 32 = 65536 values a channel: their float16 sum of squares alone would overflow (max 65504)
+    rng = np.random.default_rng(3)
+    x = (1 + rng.standard_normal((64, 2, 32, 32))).astype(np.float16)
+    gy = rng.standard_normal(x.shape).astype(np.float16)
+    ours = st.tensor(x, requires_grad=True)
+    running_mean, running_var = st.zeros(2, dtype=st.float16), st.ones(2, dtype=st.float16)
+    y = st.nn.functional.batch_norm(ours, running_mean, running_var, training=True)
+    y.backward(st.tensor(gy))
+    theirs = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    reference_mean, reference_var = torch.zeros(2), torch.ones(2)
+    expected = torch.nn.functional.batch_norm(theirs, reference_mean, reference_var, training=True)
+    expected.backward(torch.tensor(gy, dtype=torch.float32))
+    assert y.dtype == st.float16 and ours.grad.dtype == st.float16
+    np.testing.assert_allclose(y.numpy().astype(np.float32), expected.detach().numpy(), atol=1e-2)
+    np.testing.assert_allclose(ours.grad.numpy().astype(np.float32), theirs.grad.numpy(), atol=2e-2)
+    np.testing.assert_allclose(running_mean.numpy().astype(np.float32), reference_mean.numpy(), atol=1e-3)
+    np.testing.assert_allclose(running_var.numpy().astype(np.float32), reference_var.numpy(), atol=1e-2)

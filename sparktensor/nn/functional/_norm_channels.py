@@ -53,11 +53,15 @@ class ChannelRows:
         return v.reshape((-1, 1) if self.batch_last else (1, -1, 1))
 
     def sums(self, a):
-        """Per-channel sums of rows ``a``."""
-        return a.sum(axis=self.axes)
+        """Per-channel sums of rows ``a`` (half-precision rows added up in float32, as PyTorch does: a float16 sum
+        of 65536 unit values would overflow)."""
+        return a.sum(axis=self.axes, dtype=np.float32 if a.dtype == np.float16 else None)
 
     def dots(self, a, b):
-        """Per-channel sums of ``a * b`` for rows ``a`` and ``b``, as one dot product per row."""
+        """Per-channel sums of ``a * b`` for rows ``a`` and ``b``, as one dot product per row (in float32 for
+        half-precision rows)."""
+        if a.dtype == np.float16 or b.dtype == np.float16:
+            a, b = a.astype(np.float32), b.astype(np.float32)
         products = (a[..., None, :] @ b[..., :, None])[..., 0, 0]
         return products if self.batch_last else products.sum(axis=0)
 
