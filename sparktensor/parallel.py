@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 _lock = threading.Lock()
+_starting = threading.Lock()  # held by start_threads
 _threads = None
 _pool = None
 
@@ -68,10 +69,11 @@ def _touch_and_wait(barrier):
 def start_threads():
     """Start every thread of the intra-op pool now, each allocating once (a process about to cap its address
     space starts them before the cap: glibc reserves 64 MiB of address space for each thread's malloc arena)."""
-    n = get_num_threads()
-    barrier = threading.Barrier(n)  # each task waits for the others, so each needs a thread of its own
-    for future in [_executor().submit(_touch_and_wait, barrier) for _ in range(n)]:
-        future.result()
+    with _starting:  # two callers at once would split the pool's threads between two barriers
+        n = get_num_threads()
+        barrier = threading.Barrier(n)  # each task waits for the others, so each needs a thread of its own
+        for future in [_executor().submit(_touch_and_wait, barrier) for _ in range(n)]:
+            future.result()
 
 
 def _forget_after_fork():

@@ -217,3 +217,18 @@ def test_a_forked_child_gets_a_pool_of_its_own(restore_threads):
         process.kill()
     assert not alive, "the child's run_blocks waited on threads it does not have"
     assert queue.get(timeout=5) == [1 << 17, 1 << 17]
+
+
+def test_two_threads_starting_the_pool_at_once_both_return(restore_threads):
+    st.set_num_threads(2)
+    both = threading.Barrier(2)
+
+    def start():
+        both.wait()
+        parallel.start_threads()
+    callers = [threading.Thread(target=start, daemon=True) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(20)
+    assert not any(caller.is_alive() for caller in callers)

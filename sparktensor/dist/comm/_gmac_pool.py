@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
 _lock = threading.Lock()
+_starting = threading.Lock()  # held by start_workers
 _pool = None
 
 
@@ -29,8 +30,9 @@ def start_workers():
     def touch_and_wait():
         bytearray(1 << 10)
         barrier.wait()
-    for future in [submit(touch_and_wait) for _ in range(_WORKERS)]:
-        future.result()
+    with _starting:  # two callers at once would split the workers between two barriers
+        for future in [submit(touch_and_wait) for _ in range(_WORKERS)]:
+            future.result()
 
 
 def _forget_after_fork():
