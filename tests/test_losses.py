@@ -205,3 +205,17 @@ def test_bce_clamps_the_log_as_torch_and_refuses_logits(device):
         st.nn.BCELoss()(st.tensor([-0.5, 2.0], device=device), st.tensor([0.0, 1.0], device=device))
     with pytest.raises(ValueError, match="batchmean"):
         st.nn.KLDivLoss(reduction="avg")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_an_ignored_row_with_an_infinite_logit_adds_nothing_as_in_pytorch(reduction):
+    x = np.array([[-np.inf, 1.0, 2.0], [0.5, 0.1, -1.0], [0.3, -np.inf, 0.2]], np.float32)
+    y = np.array([-100, 2, 0])
+    ours = st.tensor(x, requires_grad=True)
+    loss = st.nn.functional.cross_entropy(ours, st.tensor(y), reduction=reduction)
+    loss.sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(theirs, torch.tensor(y), reduction=reduction)
+    expected.sum().backward()
+    np.testing.assert_allclose(loss.numpy(), expected.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-7)

@@ -92,8 +92,8 @@ class LabelCrossEntropy(KeepsIntermediates):
         logp = x - x.max(axis=1, keepdims=True)
         logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
         per_sample = -logp[rows, safe]
-        if valid is not None:
-            per_sample *= valid
+        if valid is not None:  # where, not a product: an ignored row's pick may be -inf, and inf * 0 is NaN
+            per_sample = xp.where(valid, per_sample, 0)
         count = x.shape[0] if valid is None else int(valid.sum())
         if reduction == "mean":  # every label ignored: NaN, as PyTorch
             loss = per_sample.sum() / count if count else per_sample.sum() * math.nan
