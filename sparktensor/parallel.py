@@ -212,6 +212,34 @@ def limited_threads(n):
         _threads = before
 
 
+_blas_controllers = []
+
+
+def _blas_controller():
+    """threadpoolctl's handle on the BLAS libraries loaded in this process (None without threadpoolctl)."""
+    if not _blas_controllers:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas_controllers.append(ThreadpoolController())  # scanning the loaded libraries once per process
+        except ImportError:
+            _blas_controllers.append(None)
+    return _blas_controllers[0]
+
+
+@contextmanager
+def task_threads(n):
+    """Within the block, both NumPy's BLAS (where threadpoolctl is installed) and intra-op work use at most ``n``
+    threads: for a task or rank that shares the machine's cores with others. Two LeNet-5 workers on a 2-core
+    machine with two intra-op threads each hand work to a thread whose core the other worker holds."""
+    controller = _blas_controller()
+    with limited_threads(max(1, n)):
+        if controller is None:
+            yield
+        else:
+            with controller.limit(limits=max(1, n), user_api="blas"):
+                yield
+
+
 def map_flat(fn, out, *arrays):
     """``fn(out_piece, *pieces)`` over flat blocks of ``out`` and same-shaped ``arrays``, split over the threads
     when they are large C-contiguous NumPy arrays (else one call on the whole arrays); returns ``out``."""

@@ -129,6 +129,18 @@ def test_limited_threads_caps_the_pool_and_restores_it(restore_threads):
             pass
 
 
+def test_task_threads_caps_the_pool_and_blas_and_restores_both(restore_threads):
+    from threadpoolctl import threadpool_info
+    st.set_num_threads(2)
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    before = blas_threads()
+    with parallel.task_threads(1):
+        assert st.get_num_threads() == 1 and blas_threads() == {1}
+    assert st.get_num_threads() == 2 and blas_threads() == before
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_map_flat_fills_the_output_in_blocks_or_whole(restore_threads, threads):
     st.set_num_threads(threads)

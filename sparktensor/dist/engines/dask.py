@@ -15,8 +15,8 @@
   scatters it again from the client's copy (weights, and ``Blocks`` the trainer holds in memory anyway) and
   resubmits the partitions Dask gave up on; a task's result depends only on its inputs, so the round's result
   is unchanged. Homes of scattered partitions move off dead workers and onto new ones at the next round.
-* Threads: a task limits BLAS to one thread, and tasks of one worker process run one at a time (they share
-  the cached model), so a worker with several threads is still correct.
+* Threads: a task limits BLAS and intra-op work to one thread, and tasks of one worker process run one at a
+  time (they share the cached model), so a worker with several threads is still correct.
 """
 import copy
 import functools
@@ -469,7 +469,6 @@ def _lightest(live, load):
 # ----- worker side -----
 _inputs = threading.local()
 _one_at_a_time = threading.Lock()  # tasks of one process share the cached replica of the model
-_blas = []
 
 
 def _run_task(fn, index, block, args, keys, *values):
@@ -507,15 +506,10 @@ def _gang_rank(fn, args, rank, key, world_size, timeout, gang, keys, *values):
 
 
 def _one_blas_thread():
-    """BLAS limited to the task's one thread, so concurrent workers do not oversubscribe the CPUs."""
-    from contextlib import nullcontext
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return nullcontext()
-    if not _blas:
-        _blas.append(ThreadpoolController())  # scanning the loaded libraries once per worker process
-    return _blas[0].limit(limits=1, user_api="blas")
+    """BLAS and intra-op work limited to the task's one thread, so concurrent workers do not oversubscribe the
+    CPUs."""
+    from ...parallel import task_threads
+    return task_threads(1)
 
 
 def _fold_values(combine, *values):

@@ -119,14 +119,11 @@ def _process_rank(payload, rank, key, conn, timeout, world_size):
 
 
 def _blas_share(world_size):
-    """BLAS limited to ``cores // world_size`` threads (at least one) in this process, where threadpoolctl is."""
+    """BLAS and intra-op work limited to ``cores // world_size`` threads (at least one) in this process."""
     import os
-    from contextlib import nullcontext
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    return threadpool_limits(limits=max(1, (os.cpu_count() or 1) // world_size), user_api="blas")
+
+    from ...parallel import task_threads
+    return task_threads((os.cpu_count() or 1) // world_size)
 
 
 def _gather_reports(processes, conns, timeout):

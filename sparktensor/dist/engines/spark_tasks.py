@@ -1,4 +1,4 @@
-"""The executor side of ``SparkEngine``: the task of one partition, and the BLAS thread limit of a task."""
+"""The executor side of ``SparkEngine``: the task of one partition, and the thread limit of a task."""
 from ..data import block_files
 from .base import Value
 
@@ -29,19 +29,11 @@ def _run_task(fn, handles, everything, args, outbox, index, iterator):
     return [(index, result)]
 
 
-_blas = []
-
-
 def _task_threads():
-    """Limit BLAS to the task's cores (``spark.task.cpus``), so concurrent tasks do not oversubscribe the CPUs."""
-    from contextlib import nullcontext
+    """Limit BLAS and intra-op work to the task's cores (``spark.task.cpus``), so concurrent tasks do not
+    oversubscribe the CPUs."""
     from pyspark import TaskContext
+
+    from ...parallel import task_threads
     context = TaskContext.get()
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return nullcontext()
-    if not _blas:
-        _blas.append(ThreadpoolController())  # scanning the loaded libraries once per Python worker
-    cpus = int(context.cpus()) if context is not None else 1
-    return _blas[0].limit(limits=max(1, cpus), user_api="blas")
+    return task_threads(int(context.cpus()) if context is not None else 1)
