@@ -142,6 +142,26 @@ def test_layers_that_cannot_be_split_stay_replicated():
     np.testing.assert_array_equal(state["1.running_var"], model.state_dict()["1.running_var"].numpy())
 
 
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_group_of_one_rank_keeps_every_layer_as_it_is(kind, rng):
+    """Nothing to split: the copy has the ordinary layers (their own fast paths, no collectives), its own
+    parameters, and the ordinary model's outputs and gradients; gather gives the model back."""
+    model = MODELS[kind]()
+    x, y = _batch(kind, rng)
+    expected_out, expected_grads = reference(model, x, y, F.cross_entropy)
+    outputs, shares, grads = run_sharded(model, x, y, F.cross_entropy, 1)
+    share = shares[0]
+    assert [type(m) for _, m in share.named_modules()] == [type(m) for _, m in model.named_modules()]
+    assert not split_parameters(share)
+    assert all(a is not b for a, b in zip(share.parameters(), model.parameters()))
+    np.testing.assert_allclose(outputs[0], expected_out, atol=1e-12)
+    for name, g in expected_grads.items():
+        np.testing.assert_allclose(grads[name], g, atol=1e-12, err_msg=name)
+    state = dist.gather(shares, state_dict=True)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(state[key], value.numpy(), err_msg=key)
+
+
 def test_gather_on_every_rank_is_a_collective_giving_the_whole_model():
     model = _char_lstm()
 

@@ -391,7 +391,9 @@ def _load_piece(files, key, split, rank, world_size, name=None, piece_key=None):
     if key not in info["splits"]:
         f = files[0]
         name = name or f"model.{key}"
-        return f.read(name).reshape(f.shape(name))
+        whole = f.read(name).reshape(f.shape(name))
+        # a model rank of a 1-wide model group keeps every layer whole; its one file holds any cut of each key
+        return whole if split is None or world_size == 1 else split.take(whole, rank, world_size)
     saved = info["splits"][key]
     rows, per_unit = _columns(shape, saved)
     axis = saved[0] % len(shape)
