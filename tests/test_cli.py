@@ -50,6 +50,8 @@ def test_the_character_transformer_builds_for_shakespeare_only(tmp_path, capsys)
     model = cli.build_model("transformer", "shakespeare", meta, x)
     assert any(".self_attn." in key for key in model.state_dict())  # the transformer, not the LSTM
     assert model(st.tensor(x[:2])).shape == (2, meta["classes"], x.shape[1])  # logits laid out as CharLSTM's
+    dropouts = [m.p for m in model.modules() if isinstance(m, st.nn.Dropout)]
+    assert dropouts and set(dropouts) == {0.0}  # the example's tuned recipe trains without dropout
     assert cli.main(["train", "--model", "transformer", "--dataset", "digits", "--engine", "local", "--out",
                      str(tmp_path / "other")]) == 2
     assert "character model of the shakespeare data set" in capsys.readouterr().err
