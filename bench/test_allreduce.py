@@ -6,21 +6,30 @@ and waits for both answers, so the reference pays the same control overhead. The
 cheapest way to move the bytes: one ``sendall`` of the buffer from rank 0 to rank 1 over a raw TCP
 connection, received with ``recv_into`` into a preallocated array. A 2-rank ring all-reduce sends the same
 number of bytes from each rank (half in the reduce-scatter, half in the all-gather), in both directions at
-once, plus the additions. Bandwidth below is buffer size / time.
+once, plus the additions. Bandwidth below is buffer size / median time.
 
-Run: ``python -m pytest bench/test_allreduce.py --benchmark-only -q``.
+Both gangs stay up for the whole module; for each size the two kinds are timed in interleaved rounds
+(``bench/interleave.py``): a round times a block of calls of one kind (after one untimed call) and keeps their
+median, then a block of the other, the order flipped every round. The ratio is the all-reduce's time over the
+copy's, the median (min-max) of the rounds' ratios.
+
+Run: ``python -m pytest bench/test_allreduce.py --benchmark-only -s -q`` (``BENCH_ROUNDS``, default 5;
+``BENCH_CALLS`` overrides the calls per block, which default to 30, 15, 8 and 4 for 1, 4, 16 and 64 MB).
 """
 import socket
+import statistics
 import struct
 import threading
 
 import numpy as np
 import pytest
 
+from interleave import ROUNDS, calls_per_block, interleaved, median_seconds, ratio_summary
 from sparktensor.dist.engines.local_gang import run_processes
 
 SIZES_MB = [1, 4, 16, 64]
-ROUNDS = {1: 30, 4: 15, 16: 8, 64: 4}
+CALLS = {1: 30, 4: 15, 16: 8, 64: 4}
+ROLES = {"all_reduce": "sparktensor", "copy": "socket copy"}
 BANDWIDTH = {}
 
 
@@ -114,14 +123,20 @@ def gangs():
         gang.stop()
 
 
-@pytest.mark.parametrize("kind, role", [("all_reduce", "sparktensor"), ("copy", "socket copy")])
 @pytest.mark.parametrize("megabytes", SIZES_MB)
-def test_allreduce_bandwidth(benchmark, record, gangs, megabytes, kind, role):
+def test_allreduce_bandwidth(benchmark, record, gangs, megabytes):
     case = f"all-reduce {megabytes} MB float32, 2 processes, loopback"
     benchmark.group = case
     nbytes = megabytes << 20
-    gang = gangs[kind]
-    benchmark.pedantic(gang.round, args=(nbytes,), rounds=ROUNDS[megabytes], warmup_rounds=1)
-    record(benchmark, case, role)
-    BANDWIDTH[(megabytes, role)] = nbytes / benchmark.stats.stats.median / 1e9
-    print(f"\n{case}, {role}: {BANDWIDTH[(megabytes, role)]:.2f} GB/s (size / median time)")
+    calls = calls_per_block(CALLS[megabytes])
+    sides = {ROLES[kind]: (lambda gang=gang: median_seconds(lambda: gang.round(nbytes), calls))
+             for kind, gang in gangs.items()}
+    found = benchmark.pedantic(interleaved, (sides, ROUNDS), rounds=1)
+    record(case, "socket copy", found["sparktensor"], found["socket copy"])
+    for role, seconds in found.items():
+        BANDWIDTH[(megabytes, role)] = nbytes / statistics.median(seconds) / 1e9
+    ratio = ratio_summary(found["sparktensor"], found["socket copy"])
+    print(f"\n{case}: sparktensor {BANDWIDTH[(megabytes, 'sparktensor')]:.2f} GB/s, socket copy "
+          f"{BANDWIDTH[(megabytes, 'socket copy')]:.2f} GB/s (size / median time); all-reduce / copy time {ratio} "
+          f"({ROUNDS} interleaved rounds of {calls} calls)")
+    assert np.isfinite(ratio.median)
