@@ -1,15 +1,25 @@
 """Full runs of the examples on the real data sets, side by side with PyTorch where the issue asks.
 
-Each takes minutes; run with ``pytest bench/test_examples.py --benchmark-only -s``.
+LeNet-5 against PyTorch: the same weights, batches and optimizer on both sides, trained epoch by epoch in turn,
+one epoch of one library then one of the other, the order flipped every epoch (``bench/interleave.py``), so the
+machine's drift favours neither. Each side's training time per epoch is kept; the ratio is the median (min-max)
+of the epochs' sparktensor / PyTorch ratios, and the test accuracies after the last epoch are compared.
+
+Each takes minutes; run with ``python -m pytest bench/test_examples.py --benchmark-only -s -q``
+(``BENCH_EXAMPLES_LIMIT=2000`` trains the LeNet-5 comparison on the first 2,000 training images for a quick
+check; by default all 60,000).
 """
+import os
 import pathlib
 import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 
 import sparktensor as st
+from interleave import interleaved, ratio_summary
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 
@@ -18,7 +28,9 @@ import japanese_vowels_lstm as vowels  # noqa: E402
 import shakespeare_char_lstm as charlm  # noqa: E402
 
 EPOCHS, BATCH, LR, MOMENTUM = 3, 64, 0.01, 0.9
-CASE = f"LeNet-5 Fashion-MNIST {EPOCHS} epochs, SGD lr {LR} momentum {MOMENTUM}, batch {BATCH}"
+LIMIT = int(os.environ["BENCH_EXAMPLES_LIMIT"]) if os.environ.get("BENCH_EXAMPLES_LIMIT") else None
+CASE = f"LeNet-5 Fashion-MNIST {EPOCHS} epochs, SGD lr {LR} momentum {MOMENTUM}, batch {BATCH}" + \
+    (f", first {LIMIT} images" if LIMIT else "")
 
 
 def _torch_lenet():
@@ -35,7 +47,7 @@ def _epochs_of_batches(n, seed=0):
 
 @pytest.fixture(scope="module")
 def fashion():
-    return lenet.load("train"), lenet.load("test")
+    return lenet.load("train", LIMIT), lenet.load("test")
 
 
 @pytest.fixture(scope="module")
@@ -44,28 +56,39 @@ def initial_weights():
     return {k: v.numpy().copy() for k, v in lenet.lenet5().state_dict().items()}
 
 
-def _train_sparktensor(fashion, weights):
+def _sparktensor_trainer(fashion, weights, orders):
+    """``(train one epoch -> seconds, test accuracy)`` of sparktensor's LeNet-5 from ``weights``."""
     (x, y), (tx, ty) = fashion
     model = lenet.lenet5()
     model.load_state_dict(weights)
     optimizer = st.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    for order in _epochs_of_batches(len(y)):
+    epochs = iter(orders)
+
+    def epoch():
+        order = next(epochs)
+        start_time = time.perf_counter()
         for start in range(0, len(y), BATCH):
             idx = order[start:start + BATCH]
             loss = st.nn.functional.cross_entropy(model(st.tensor(x[idx])), st.tensor(y[idx]))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return lenet.accuracy(model, tx, ty)
+        return time.perf_counter() - start_time
+    return epoch, lambda: lenet.accuracy(model, tx, ty)
 
 
-def _train_torch(fashion, weights):
+def _torch_trainer(fashion, weights, orders):
+    """``(train one epoch -> seconds, test accuracy)`` of PyTorch's LeNet-5 from ``weights``."""
     (x, y), (tx, ty) = fashion
     model = _torch_lenet()
     model.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     xt, yt = torch.tensor(x), torch.tensor(y)
-    for order in _epochs_of_batches(len(y)):
+    epochs = iter(orders)
+
+    def epoch():
+        order = next(epochs)
+        start_time = time.perf_counter()
         order = torch.tensor(order)
         for start in range(0, len(y), BATCH):
             idx = order[start:start + BATCH]
@@ -73,28 +96,30 @@ def _train_torch(fashion, weights):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    with torch.no_grad():
-        return float((model(torch.tensor(tx)).argmax(1).numpy() == ty).mean())
+        return time.perf_counter() - start_time
 
-
-ACCURACY = {}
-
-
-@pytest.mark.benchmark(group=CASE)
-def test_lenet_three_epochs_sparktensor(benchmark, record, fashion, initial_weights):
-    ACCURACY["sparktensor"] = benchmark.pedantic(_train_sparktensor, (fashion, initial_weights), rounds=1)
-    record(benchmark, CASE, "sparktensor")
-    print(f"\n{CASE}: sparktensor test accuracy {ACCURACY['sparktensor']:.4f}")
+    def accuracy():
+        with torch.no_grad():
+            return float((model(torch.tensor(tx)).argmax(1).numpy() == ty).mean())
+    return epoch, accuracy
 
 
 @pytest.mark.benchmark(group=CASE)
-def test_lenet_three_epochs_torch(benchmark, record, fashion, initial_weights):
-    ACCURACY["torch"] = benchmark.pedantic(_train_torch, (fashion, initial_weights), rounds=1)
-    record(benchmark, CASE, "torch")
-    print(f"\n{CASE}: PyTorch test accuracy {ACCURACY['torch']:.4f}")
-    if "sparktensor" in ACCURACY:
-        # the same model, weights, batches and optimizer: only float rounding differs
-        assert ACCURACY["sparktensor"] >= ACCURACY["torch"] - 0.003
+def test_lenet_three_epochs_against_torch(benchmark, record, fashion, initial_weights):
+    orders = _epochs_of_batches(len(fashion[0][1]))
+    ours, ours_accuracy = _sparktensor_trainer(fashion, initial_weights, orders)
+    theirs, theirs_accuracy = _torch_trainer(fashion, initial_weights, orders)
+    found = benchmark.pedantic(interleaved, ({"sparktensor": ours, "torch": theirs}, EPOCHS), rounds=1)
+    record(CASE, "torch", found["sparktensor"], found["torch"])
+    accuracy = {"sparktensor": ours_accuracy(), "torch": theirs_accuracy()}
+    ratio = ratio_summary(found["sparktensor"], found["torch"])
+    print(f"\n{CASE}: seconds per epoch sparktensor {[round(t, 2) for t in found['sparktensor']]}, PyTorch "
+          f"{[round(t, 2) for t in found['torch']]}; sparktensor / PyTorch {ratio} over {EPOCHS} interleaved epochs, "
+          f"{torch.get_num_threads()} thread(s); test accuracy sparktensor {accuracy['sparktensor']:.4f}, "
+          f"PyTorch {accuracy['torch']:.4f}")
+    # the same model, weights, batches and optimizer: only float rounding differs
+    assert accuracy["sparktensor"] >= accuracy["torch"] - 0.003
+    assert np.isfinite(ratio.median)
 
 
 @pytest.mark.benchmark(group="examples, full runs")
@@ -116,8 +141,6 @@ def test_japanese_vowels_example_accuracy(benchmark):
     _, accuracy = benchmark.pedantic(vowels.train, rounds=1)
     print(f"\nJapaneseVowels LSTM: test accuracy {accuracy:.4f}")
     assert accuracy >= 0.95
-
-
 
 
 @pytest.mark.benchmark(group="examples, full runs")
