@@ -160,12 +160,19 @@ def train(args):
                                 np.empty([0] + meta["feature_shape"], np.float32))
             optimizer = st.optim.Adam(model.parameters(), lr=args.lr)
             loss = nn.functional.cross_entropy
-            # every mode trains as one gang (on Spark one barrier stage) whose ranks average over direct
-            # connections: --mode data is SparkNet's parameter averaging on a D x 1 mesh, without the Spark job
-            # per round of ParameterAveraging (some 90 ms each on a 2-core local[2]; 141 rounds in the main job)
-            trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
-                                         sync="average" if replicas > 1 and args.tau > 1 else "gradients",
-                                         tau=args.tau, batch_size=args.batch_size, seed=args.seed, engine=engine)
+            # --mode data trains as one gang (on Spark one barrier stage) whose ranks average over direct
+            # connections, SparkNet's parameter averaging on a D x 1 mesh, without the Spark job per round of
+            # ParameterAveraging (some 90 ms each on a 2-core local[2]; 141 rounds in the main job); where the
+            # cluster cannot run all D ranks at once, ParameterAveraging runs its tasks as slots free up
+            per_round_jobs = args.mode == "data" and not gang_fits(engine, replicas)
+            if per_round_jobs:
+                trainer = dist.ParameterAveraging(model, loss, optimizer, workers=replicas, tau=args.tau,
+                                                  batch_size=args.batch_size, seed=args.seed, engine=engine)
+            else:
+                trainer = dist.HybridTrainer(model, loss, optimizer, mesh=dist.Mesh(data=replicas, model=shards),
+                                             sync="average" if replicas > 1 and args.tau > 1 else "gradients",
+                                             tau=args.tau, batch_size=args.batch_size, seed=args.seed,
+                                             engine=engine)
             model, history = trainer.fit(data, epochs=args.epochs, eval_data=test, eval_every=args.eval_every,
                                          checkpoint_dir=os.path.join(args.out, "checkpoints"))
         finally:
@@ -180,12 +187,30 @@ def train(args):
                    "feature_shape": meta["feature_shape"], "features": meta.get("features"),
                    "label": meta.get("label")}, f, indent=1)
     final = history.last
-    how = (f"parameter averaging on {replicas} workers (tau {args.tau})" if args.mode == "data" else
+    how = (f"parameter averaging on {replicas} workers (tau {args.tau}"
+           f"{', one job a round: the cluster cannot run them all at once' if per_round_jobs else ''})"
+           if args.mode == "data" else
            f"{args.mode} parallel on a {replicas}x{shards} mesh")
     print(f"{args.model} on {name}, {how}: test accuracy {final['accuracy']:.4f}, {len(history)} rounds, "
           f"{time.perf_counter() - start:.1f} s; wrote {args.out}/model.safetensors, model.json and "
           f"history.json (and per-round checkpoints in {args.out}/checkpoints)")
     return final
+
+
+def gang_fits(engine, ranks):
+    """Whether ``engine`` can run a gang of ``ranks`` ranks at once: a Spark barrier stage needs a task slot for
+    each, a Dask gang a worker process for each; in-process gangs always fit."""
+    from .dist.engines.connect import ConnectEngine
+    from .dist.engines.dask import DaskEngine
+    from .dist.engines.spark import SparkEngine
+    from .dist.engines.spark_gang import task_slots
+    if isinstance(engine, SparkEngine):
+        return task_slots(engine.sc) >= ranks
+    if isinstance(engine, ConnectEngine):
+        return engine.workers >= ranks
+    if isinstance(engine, DaskEngine):
+        return len(engine.client.nthreads()) >= ranks
+    return True
 
 
 def _user_data(args, engine, replicas):
