@@ -6,14 +6,20 @@
 * throughput: ``ParameterAveraging`` of LeNet-5 on a Fashion-MNIST subset, tau 10, batch 64, one epoch, with
   K = 1 and K = 2 workers, on Spark and on Dask.
 
+The configurations are timed in interleaved rounds (``bench/interleave.py``), the engines staying up for the
+whole module: a round runs one fit of every configuration in turn (in-process, Spark, Dask; or Spark K = 1,
+Spark K = 2, Dask K = 1, Dask K = 2), the order flipped every round, each after one untimed warm-up fit. Ratios
+(Dask over Spark, Dask over in-process, K = 2 over K = 1) are the median (min-max) of the rounds' ratios.
+
 Both engines limit BLAS to one thread per task, so K = 1 uses one core and K = 2 both.
 Run: ``python -m pytest bench/test_engines_dask.py --benchmark-only -s -q`` (``BENCH_DASK_SAMPLES=2000`` for a
-quick check; the figures below the table go to ``bench/figures.json``).
+quick check; ``BENCH_ROUNDS``, default 5; the figures below the table go to ``bench/figures.json``).
 """
 import os
 import pathlib
 import statistics
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -22,6 +28,7 @@ import sparktensor as st
 import sparktensor.dist as dist
 import sparktensor.nn as nn
 import sparktensor.nn.functional as F
+from interleave import ROUNDS, interleaved, ratio_summary
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from figures import save_figures  # noqa: E402
@@ -31,7 +38,6 @@ import fashion_mnist_lenet as lenet  # noqa: E402
 
 SAMPLES = int(os.environ.get("BENCH_DASK_SAMPLES", 12_000))
 TAU, BATCH = 10, 64
-THROUGHPUT = {}
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +81,35 @@ def _tiny_fit(engine, rounds=30):
     return history
 
 
-@pytest.mark.parametrize("where", ["in-process", "spark", "dask"])
+def _timed(fit, histories):
+    """A side for ``interleaved``: seconds of one ``fit()``, its History appended to ``histories``."""
+    def measure():
+        start = time.perf_counter()
+        histories.append(fit())
+        return time.perf_counter() - start
+    return measure
+
+
 @pytest.mark.benchmark(group="overhead per round: Linear(4, 2), 64 samples, K = 2, tau 1, 30 rounds")
-def test_overhead_per_round(benchmark, engines, where, record):
-    engine = engines(where)
-    _tiny_fit(engine, rounds=3)  # warm-up: workers started, libraries imported
-    history = benchmark.pedantic(_tiny_fit, (engine,), rounds=3)
-    per_round = _per_round(history, "seconds")
-    print(f"\n{where}: {per_round * 1e3:.1f} ms per round (compute {_per_round(history, 'compute_seconds') * 1e3:.1f} "
-          f"ms)")
-    save_figures("dask_overhead_per_round", {where: {"seconds_per_round": per_round}})
-    record(benchmark, "overhead of 30 near-empty rounds, K = 2 (Dask over Spark)",
-           {"dask": "sparktensor", "spark": "Spark"}.get(where, "in-process engine"))
-    assert per_round > 0
+def test_overhead_per_round(benchmark, engines, record):
+    histories, sides = {}, {}
+    for where in ("in-process", "spark", "dask"):
+        engine = engines(where)
+        _tiny_fit(engine, rounds=3)  # warm-up: workers started, libraries imported
+        histories[where] = []
+        sides[where] = _timed(lambda engine=engine: _tiny_fit(engine), histories[where])
+    found = benchmark.pedantic(interleaved, (sides, ROUNDS), rounds=1)
+    for where, runs in histories.items():
+        per_round = statistics.median(_per_round(history, "seconds") for history in runs)
+        compute = statistics.median(_per_round(history, "compute_seconds") for history in runs)
+        print(f"\n{where}: {per_round * 1e3:.1f} ms per round (compute {compute * 1e3:.1f} ms)")
+        save_figures("dask_overhead_per_round", {where: {"seconds_per_round": per_round}})
+        assert per_round > 0
+    case = "overhead of 30 near-empty rounds, K = 2 (Dask over Spark)"
+    record(case, "Spark", found["dask"], found["spark"])
+    record(case, "in-process engine", found["dask"], found["in-process"])
+    print(f"30 rounds, Dask / Spark {ratio_summary(found['dask'], found['spark'])}, Dask / in-process "
+          f"{ratio_summary(found['dask'], found['in-process'])} ({ROUNDS} interleaved rounds)")
 
 
 def _lenet_fit(engine, data, workers):
@@ -101,22 +123,32 @@ def _lenet_fit(engine, data, workers):
     return history
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("where", ["spark", "dask"])
 @pytest.mark.benchmark(group=f"ParameterAveraging LeNet-5, {SAMPLES} Fashion-MNIST images, tau {TAU}, one epoch")
-def test_throughput(benchmark, engines, data, where, workers, record):
-    engine = engines(where)
-    _lenet_fit(engine, data, workers)  # warm-up
-    history = benchmark.pedantic(_lenet_fit, (engine, data, workers), rounds=1)
-    samples = sum(r["samples"] for r in history)
-    THROUGHPUT[where, workers] = samples / benchmark.stats.stats.median
-    compute, communication = _per_round(history, "compute_seconds"), _per_round(history, "communication_seconds")
-    print(f"\n{where} K={workers}: {THROUGHPUT[where, workers]:.0f} samples/s, {len(history)} rounds, per round "
-          f"compute {compute:.3f} s, communication {communication:.3f} s")
-    save_figures("dask_throughput", {f"{where}-K{workers}": {
-        "samples_per_second": THROUGHPUT[where, workers], "compute": compute, "communication": communication}})
-    record(benchmark, f"LeNet-5 one epoch of {SAMPLES} images, K = {workers} (Dask over Spark)",
-           "sparktensor" if where == "dask" else "Spark")
-    if (where, 1) in THROUGHPUT and (where, 2) in THROUGHPUT:
-        print(f"{where}: speed-up K=2 over K=1: {THROUGHPUT[where, 2] / THROUGHPUT[where, 1]:.2f}x")
-        assert THROUGHPUT[where, 2] > THROUGHPUT[where, 1]
+def test_throughput(benchmark, engines, data, record):
+    configurations = [(where, workers) for where in ("spark", "dask") for workers in (1, 2)]
+    histories, sides = {}, {}
+    for where, workers in configurations:
+        engine = engines(where)
+        _lenet_fit(engine, data, workers)  # warm-up
+        histories[where, workers] = []
+        sides[where, workers] = _timed(lambda engine=engine, workers=workers: _lenet_fit(engine, data, workers),
+                                       histories[where, workers])
+    found = benchmark.pedantic(interleaved, (sides, ROUNDS), rounds=1)
+    # seconds per sample trained, so that a ratio of two of them is a ratio of throughputs
+    per_sample = {key: [seconds / sum(r["samples"] for r in history)
+                        for seconds, history in zip(found[key], histories[key])] for key in configurations}
+    for (where, workers), runs in histories.items():
+        throughput = 1 / statistics.median(per_sample[where, workers])
+        compute = statistics.median(_per_round(history, "compute_seconds") for history in runs)
+        communication = statistics.median(_per_round(history, "communication_seconds") for history in runs)
+        print(f"\n{where} K={workers}: {throughput:.0f} samples/s, {len(runs[-1])} rounds, per round compute "
+              f"{compute:.3f} s, communication {communication:.3f} s")
+        save_figures("dask_throughput", {f"{where}-K{workers}": {
+            "samples_per_second": throughput, "compute": compute, "communication": communication}})
+    for workers in (1, 2):
+        record(f"LeNet-5 one epoch of {SAMPLES} images, K = {workers} (Dask over Spark)", "Spark",
+               found["dask", workers], found["spark", workers])
+    speedups = {where: ratio_summary(per_sample[where, 1], per_sample[where, 2]) for where in ("spark", "dask")}
+    for where, speedup in speedups.items():
+        print(f"{where}: speed-up K=2 over K=1 (throughput ratio): {speedup} ({ROUNDS} interleaved rounds)")
+    assert all(speedup.median > 1 for speedup in speedups.values()), speedups
