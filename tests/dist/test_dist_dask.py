@@ -376,6 +376,20 @@ def test_gang_whose_rank_hangs_is_named_its_worker_restarted_and_launched_again(
     np.testing.assert_array_equal(results, [[2.0, 2.0]] * 2)
 
 
+def test_a_worker_its_local_cluster_closes_while_it_restarts_is_started_again(engine, client, tmp_path):
+    """A ``LocalCluster`` closes a nanny whose worker is still away ``lost-worker-timeout`` after it left (15 s
+    by default): a worker killed twice in that time can be closed in its second restart. At 0 s every killed
+    worker's nanny is closed at once; the engine starts the worker again and the next gang has both ranks."""
+    import dask
+    from sparktensor.dist.engines.gang import GangError
+    marker = str(tmp_path / "hung-once")
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": 0}):
+        with pytest.raises(GangError, match="rank 1 of 2 hung"):
+            engine.run_gang(_rank_1_hangs_once, 2, marker, timeout=3)
+        assert len(client.cluster.workers) == 2 and len(client.nthreads()) == 2
+        np.testing.assert_array_equal(engine.run_gang(_rank_1_hangs_once, 2, marker, timeout=3), [[2.0, 2.0]] * 2)
+
+
 class _LateArrival:
     """An argument that the first rank to unpickle it takes seconds over, as a rank on a freshly started worker
     process takes seconds to import the library before its task can begin."""

@@ -60,6 +60,7 @@ class DaskEngine(Engine):
         self._workers = None if workers is None else int(workers)
         self.depth = depth
         self._placed = []  # every placement alive, so homes can be balanced across them
+        self._restarting = set()  # workers the client's own cluster closed and was asked to start again
 
     @property
     def workers(self):
@@ -201,8 +202,7 @@ class DaskEngine(Engine):
         name = name or getattr(fn, "__name__", "gang")
         from .gang import relaunching
         return relaunching(lambda: self._launch_gang(fn, world_size, args, timeout, name), name, attempts,
-                           before_retry=lambda: self.client.wait_for_workers(world_size,
-                                                                             timeout=max(timeout, WAIT_FOR_WORKERS)))
+                           before_retry=lambda: self._wait_for_workers(world_size, max(timeout, WAIT_FOR_WORKERS)))
 
     def _launch_gang(self, fn, world_size, args, timeout, name):
         import cloudpickle
@@ -233,8 +233,36 @@ class DaskEngine(Engine):
             ended = [homes[rank] for rank in hung.ranks]
             self.client.run(_exit_process, workers=ended, on_error="ignore")
             self._wait_until_gone(ended)
-            self.client.wait_for_workers(workers, timeout=WAIT_FOR_WORKERS)
+            self._wait_for_workers(workers, WAIT_FOR_WORKERS)
         return outcome(reports, world_size, f"gang '{name}'", hung)
+
+    def _wait_for_workers(self, count, timeout):
+        """Wait until ``count`` workers run, starting again any worker that a cluster of this process closed."""
+        from distributed.exceptions import WorkerStartTimeoutError
+        stop_at = time.monotonic() + timeout
+        while self._restart_closed_workers() or len(self.client.nthreads()) < count:
+            if time.monotonic() > stop_at:
+                raise WorkerStartTimeoutError(len(self.client.nthreads()), count, timeout)
+            time.sleep(0.1)
+
+    def _restart_closed_workers(self):
+        """Start again the workers that the client's own cluster closed; whether there were any.
+
+        A ``SpecCluster`` (``LocalCluster`` among them) closes a worker's nanny for good when no worker of its
+        name is registered ``distributed.deploy.lost-worker-timeout`` (15 s) after that worker left. A worker
+        killed twice within that time (a hung rank's, say) can be in its second restart just then, and its
+        nanny is closed under it. Scaling the cluster to its own size starts the missing workers again.
+        """
+        cluster = getattr(self.client, "cluster", None)
+        spec = getattr(cluster, "worker_spec", None)
+        if spec is None or getattr(cluster.status, "name", None) != "running":
+            return False
+        missing = set(spec) - set(cluster.workers)
+        if missing - self._restarting:  # asked once per worker: the cluster starts them in the background
+            log.warning("the Dask cluster closed worker(s) %s; starting them again", sorted(map(str, missing)))
+            cluster.scale(len(spec))
+        self._restarting = missing
+        return bool(missing)
 
     def _wait_until_gone(self, addresses, timeout=30.0):
         """Wait until the scheduler no longer lists the workers at ``addresses`` (whose processes just exited), so
@@ -277,8 +305,9 @@ class DaskEngine(Engine):
     def _live_workers(self):
         """The addresses of the cluster's workers, sorted (waiting for one when there is none yet)."""
         workers = self.client.nthreads()
-        if not workers:
-            self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+        if not workers or self._restart_closed_workers():
+            own_size = len(getattr(getattr(self.client, "cluster", None), "worker_spec", ()))
+            self._wait_for_workers(max(1, own_size), WAIT_FOR_WORKERS)
             workers = self.client.nthreads()
         return sorted(workers)
 
