@@ -32,7 +32,7 @@ from sparktensor.data import CharVocab, load_shakespeare, train_val_split
 from sparktensor.models import CharTransformer
 
 # the configuration bench/test_language_models.py races against the character LSTM
-DEFAULTS = dict(seq_len=128, batch_size=16, d_model=128, heads=4, layers=4, dropout=0.0, lr=2e-3, warmup=100,
+DEFAULTS = dict(seq_len=128, batch_size=16, d_model=128, heads=4, layers=4, dropout=0.0, lr=5e-3, warmup=200,
                 weight_decay=0.01)
 
 
