@@ -105,9 +105,9 @@ def test_overhead_per_round(benchmark, engines, record):
         print(f"\n{where}: {per_round * 1e3:.1f} ms per round (compute {compute * 1e3:.1f} ms)")
         save_figures("dask_overhead_per_round", {where: {"seconds_per_round": per_round}})
         assert per_round > 0
-    case = "overhead of 30 near-empty rounds, K = 2 (Dask over Spark)"
-    record(case, "Spark", found["dask"], found["spark"])
-    record(case, "in-process engine", found["dask"], found["in-process"])
+    case = "overhead of 30 near-empty rounds, K = 2 (Dask over {})"
+    record(case.format("Spark"), "Spark", found["dask"], found["spark"])
+    record(case.format("in-process"), "in-process engine", found["dask"], found["in-process"])
     print(f"30 rounds, Dask / Spark {ratio_summary(found['dask'], found['spark'])}, Dask / in-process "
           f"{ratio_summary(found['dask'], found['in-process'])} ({ROUNDS} interleaved rounds)")
 
