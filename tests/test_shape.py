@@ -286,3 +286,16 @@ def test_shape_errors_are_clear(device, make, error, pattern):
 def test_squeeze_0d_accepts_axis_zero(device):
     x = st.tensor(3.0, device=device)
     assert x.squeeze(0).shape == () and float(x.squeeze(0)) == 3.0
+
+
+@pytest.mark.parametrize("shape, start, end", [((0, 16, 5, 5), 1, -1), ((3, 0, 5), 1, -1), ((3, 0, 5), 0, -1),
+                                               ((2, 0, 4, 3), 1, 2)])
+def test_flatten_of_an_empty_tensor_gives_torch_s_shape(device, shape, start, end):
+    """An empty batch through ``nn.Flatten`` (LeNet's last, empty batch) is (0, 400), as in PyTorch, where
+    reshape with -1 could not tell the merged size."""
+    x = st.zeros(shape, device=device, requires_grad=True)
+    y = st.flatten(x, start, end)
+    assert y.shape == tuple(torch.flatten(torch.zeros(shape), start, end).shape)
+    assert st.nn.Flatten()(x).shape == tuple(torch.nn.Flatten()(torch.zeros(shape)).shape)
+    y.sum().backward()
+    assert x.grad.shape == shape
