@@ -1,4 +1,6 @@
 """Shape operations: views, joins, splits, padding, flips and repeats."""
+import math
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -168,9 +170,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape "
                          f"{x.shape}")
-    merged = 1
-    for size in x.shape[start:end + 1]:  # not -1: an empty batch, (0, 16, 5, 5) to (0, 400), is ambiguous to it
-        merged *= size
+    merged = math.prod(x.shape[start:end + 1])  # not -1: (0, 16, 5, 5) to (0, 400) is ambiguous to it
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
