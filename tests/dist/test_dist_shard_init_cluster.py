@@ -101,7 +101,7 @@ def test_a_model_over_one_ranks_cap_trains_sharded_at_two_on_local_cluster():
     # one rank cannot hold it (bench/test_sharded_memory.py shows M = 1 running out); two ranks train it
     trained, = launch({"width": 1024, "layers": 4, "runs": [[True, 2]]}, timeout=300)
     assert trained["training_state"] > 1.49 * trained["cap"]
-    assert trained["trained"], trained
+    assert trained["trained"], trained.get("error")  # the dict would be cut before its error
     assert trained["loss"][-1] < trained["loss"][0]
     share = trained["training_state"] / 2
     for rank in trained["ranks"]:
