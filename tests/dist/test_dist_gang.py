@@ -146,6 +146,19 @@ def test_spark_gang_larger_than_the_task_slots_fails_before_launching(spark_engi
         spark_engine.run_gang(_sum_of_ranks, 3, X)
 
 
+def test_a_gang_short_of_slots_on_a_cluster_waits_for_executors_to_register(spark):
+    """On a cluster (not ``local[n]``) executors register after the application starts; a gang launched at once
+    waits for slots as long as Spark waits for resources, then fails as before if they never come."""
+    import time
+    from sparktensor.dist.engines.spark_gang import _registration_wait, wait_for_task_slots
+    sc = spark.sparkContext
+    assert _registration_wait(sc) == 30.0  # spark.scheduler.maxRegisteredResourcesWaitingTime's default
+    start = time.monotonic()
+    assert wait_for_task_slots(sc, 2, 5.0) == 2 and time.monotonic() - start < 1.0  # there already
+    start = time.monotonic()
+    assert wait_for_task_slots(sc, 3, 0.6) == 2 and time.monotonic() - start >= 0.6  # waited, none came
+
+
 def test_gang_preflight_refuses_dynamic_allocation_and_bad_sizes():
     with pytest.raises(GangError, match="spark.dynamicAllocation.enabled=false"):
         check_gang_fits(2, slots=8, dynamic_allocation="true")

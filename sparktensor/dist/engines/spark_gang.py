@@ -32,10 +32,41 @@ log = logging.getLogger("sparktensor.dist")
 
 
 def preflight(sc, world_size):
-    """Check, before launching, that Spark can start all ``world_size`` tasks at once; clear errors otherwise."""
+    """Check, before launching, that Spark can start all ``world_size`` tasks at once; clear errors otherwise.
+
+    A cluster's executors register after the application starts, so a gang launched at once may find only some
+    of them: short of slots, this waits for more as long as Spark itself waits for resources before it
+    schedules (``spark.scheduler.maxRegisteredResourcesWaitingTime``, 30 s by default). ``local[n]`` has all
+    its slots from the start.
+    """
     conf = sc.getConf()
-    check_gang_fits(world_size, task_slots(sc), master=sc.master, task_cpus=conf.get("spark.task.cpus", "1"),
+    slots = task_slots(sc)
+    if slots < world_size and not (sc.master == "local" or sc.master.startswith("local[")):
+        slots = wait_for_task_slots(sc, world_size, _registration_wait(sc))
+    check_gang_fits(world_size, slots, master=sc.master, task_cpus=conf.get("spark.task.cpus", "1"),
                     dynamic_allocation=conf.get("spark.dynamicAllocation.enabled", "false"))
+
+
+def wait_for_task_slots(sc, world_size, seconds):
+    """``task_slots(sc)`` once it reaches ``world_size``, or after ``seconds`` (logged), whichever comes first."""
+    stop_at = time.monotonic() + seconds
+    slots = task_slots(sc)
+    if slots < world_size:
+        log.info("a gang of %d ranks waits up to %.0f s for executors to register (%d task slots now)",
+                 world_size, seconds, slots)
+    while slots < world_size and time.monotonic() < stop_at:
+        time.sleep(0.2)
+        slots = task_slots(sc)
+    return slots
+
+
+def _registration_wait(sc):
+    """Seconds of ``spark.scheduler.maxRegisteredResourcesWaitingTime`` (Spark's own parser; 30 s by default)."""
+    text = sc.getConf().get("spark.scheduler.maxRegisteredResourcesWaitingTime", "30s")
+    try:
+        return sc._jvm.org.apache.spark.network.util.JavaUtils.timeStringAsMs(text) / 1000.0
+    except Exception:  # noqa: BLE001 - no JVM at hand: Spark's default
+        return 30.0
 
 
 def check_gang_fits(world_size, slots, master="?", task_cpus="1", dynamic_allocation="false"):
