@@ -203,9 +203,9 @@ def gang_fits(engine, ranks):
     from .dist.engines.connect import ConnectEngine
     from .dist.engines.dask import DaskEngine
     from .dist.engines.spark import SparkEngine
-    from .dist.engines.spark_gang import task_slots
+    from .dist.engines.spark_gang import slots_for
     if isinstance(engine, SparkEngine):
-        return task_slots(engine.sc) >= ranks
+        return slots_for(engine.sc, ranks) >= ranks  # a cluster's executors may still be registering
     if isinstance(engine, ConnectEngine):
         return engine.workers >= ranks
     if isinstance(engine, DaskEngine):

@@ -40,11 +40,18 @@ def preflight(sc, world_size):
     its slots from the start.
     """
     conf = sc.getConf()
+    check_gang_fits(world_size, slots_for(sc, world_size), master=sc.master,
+                    task_cpus=conf.get("spark.task.cpus", "1"),
+                    dynamic_allocation=conf.get("spark.dynamicAllocation.enabled", "false"))
+
+
+def slots_for(sc, world_size):
+    """``task_slots(sc)``, after waiting for executors to register when a cluster has fewer than ``world_size``
+    (see ``preflight``)."""
     slots = task_slots(sc)
     if slots < world_size and not (sc.master == "local" or sc.master.startswith("local[")):
         slots = wait_for_task_slots(sc, world_size, _registration_wait(sc))
-    check_gang_fits(world_size, slots, master=sc.master, task_cpus=conf.get("spark.task.cpus", "1"),
-                    dynamic_allocation=conf.get("spark.dynamicAllocation.enabled", "false"))
+    return slots
 
 
 def wait_for_task_slots(sc, world_size, seconds):
