@@ -215,6 +215,13 @@ def _pipe(src, dst, offset):
         pass
 
 
+def _through_proxy(proxy, addresses, key, listeners):
+    """Ranks 0 and 1, rank 1 reaching rank 0 through ``proxy``; every byte on the sockets (no shared-memory
+    ring: the frames this tests are those on the wire, and the offsets count from the handshake's end)."""
+    return (SocketTransport(0, addresses, key, listeners[0], timeout=10, shared_memory=0),
+            SocketTransport(1, [proxy.address, addresses[1]], key, listeners[1], timeout=10, shared_memory=0))
+
+
 _HANDSHAKE_BYTES = 80  # the client's greeting (48 bytes) and proof (32) before its first frame
 _HANDSHAKE_ANSWER_BYTES = 65  # the server's nonce (32), proof (32) and acceptance (1) before its first frame
 
@@ -227,8 +234,7 @@ def test_a_gang_rank_fails_with_the_named_error_and_never_sees_the_changed_array
     key, listeners = new_key(), [open_listener(), open_listener()]
     addresses = [listener.getsockname() for listener in listeners]
     proxy = _TamperingProxy(addresses[0], offset)
-    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=10)
-    rank1 = SocketTransport(1, [proxy.address, addresses[1]], key, listeners[1], timeout=10)
+    rank0, rank1 = _through_proxy(proxy, addresses, key, listeners)
     try:
         sent = rank1.post(0, "g", array)
         with pytest.raises(FrameIntegrityError, match=f"from rank 1 failed its integrity check \\({where}\\).*"
@@ -252,8 +258,7 @@ def test_an_untouched_gang_connection_through_the_same_proxy_delivers():
     key, listeners = new_key(), [open_listener(), open_listener()]
     addresses = [listener.getsockname() for listener in listeners]
     proxy = _TamperingProxy(addresses[0], offset=None)
-    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=10)
-    rank1 = SocketTransport(1, [proxy.address, addresses[1]], key, listeners[1], timeout=10)
+    rank0, rank1 = _through_proxy(proxy, addresses, key, listeners)
     try:
         rank1.post(0, "g", array).wait(10)
         np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), array)
@@ -267,8 +272,7 @@ def test_a_changed_goodbye_fails_the_rank_it_was_sent_to():
     key, listeners = new_key(), [open_listener(), open_listener()]
     addresses = [listener.getsockname() for listener in listeners]
     proxy = _TamperingProxy(addresses[0], offset=None, back=_HANDSHAKE_ANSWER_BYTES + 3)  # in the goodbye's header
-    rank0 = SocketTransport(0, addresses, key, listeners[0], timeout=10)
-    rank1 = SocketTransport(1, [proxy.address, addresses[1]], key, listeners[1], timeout=10)
+    rank0, rank1 = _through_proxy(proxy, addresses, key, listeners)
     try:
         rank1.post(0, "g", np.ones(3)).wait(10)
         np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), np.ones(3))

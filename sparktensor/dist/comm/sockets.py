@@ -10,6 +10,9 @@
   watcher per outgoing connection waits for the peer's goodbye frame on it; so a peer that dies (end of
   stream without a goodbye), fails (it sends an abort with its reason), or stops answering is noticed at
   once, and every blocking call raises ``CommError`` naming it.
+* Between two ranks on one host a connection's payloads travel through a shared-memory ring instead of the
+  socket, once the receiver has opened the sender's ring (``shared_ring.py``); everything else stays on the
+  connection, so messages keep their order and their frames.
 """
 import logging
 import queue
@@ -23,8 +26,9 @@ import numpy as np
 from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
 from .errors import CommError, CommTimeout, FrameIntegrityError
 from .listening import accept_connections, peer_name, shut
+from .shared_ring import RECEIVER_FRAMES, SENDER_FRAMES, RingReader, SendRing, configured_bytes, send_through
 from .transport import DONE, Transport, remaining
-from .wire import read_message, write_message
+from .wire import SMALL, read_message, write_message
 
 log = logging.getLogger("sparktensor.dist.comm")
 
@@ -51,20 +55,25 @@ class SocketTransport(Transport):
         key: the gang's secret (bytes); a connection from anyone without it is refused.
         listener: this rank's listening socket (``open_listener``), opened before the addresses were exchanged.
         timeout: seconds to keep trying to reach a peer, and the longest a send may make no progress.
+        shared_memory: bytes of each outgoing connection's shared-memory ring, used where the peer is on this
+            host (``shared_ring.py``); 0 keeps every byte on the sockets. Default: ``SPARKTENSOR_SHM_BYTES``,
+            else 16 MiB.
     """
 
-    def __init__(self, rank, addresses, key, listener, timeout=60.0):
+    def __init__(self, rank, addresses, key, listener, timeout=60.0, shared_memory=None):
         super().__init__(rank, len(addresses))
         self.check_peer(rank)
         self.addresses = [(str(host), int(port)) for host, port in addresses]
         self.key = check_key(key)
         self.timeout = float(timeout)
+        self.shared_memory = configured_bytes() if shared_memory is None else int(shared_memory)
         self.failure = None  # why this rank can no longer communicate (the first reason)
         self._failure_kind = (CommError, None)  # the error class every later call raises, and the peer it names
         self._listener = listener
         self._inbox = [queue.SimpleQueue() for _ in range(self.world_size)]
         self._writers = {}  # dst -> _Writer
         self._incoming = {}  # src -> socket
+        self._answering = {}  # src -> the lock of writes back on its incoming socket
         self._lock = threading.Lock()
         self._closing = False
         self._stopped = threading.Event()  # set when closing gave up waiting: writers stop trying to connect
@@ -140,14 +149,15 @@ class SocketTransport(Transport):
         self._stopped.set()
         self._listener.close()
         with self._lock:
-            incoming = list(self._incoming.values())
+            incoming = list(self._incoming.items())
             outgoing = [w.sock for w in writers if w.sock is not None]
-        for sock in incoming:
+        for peer, sock in incoming:
             try:
-                write_message(sock, _BYE, _NOTHING)  # the peer's watcher: this rank closed, it did not die
+                with self._answering[peer]:
+                    write_message(sock, _BYE, _NOTHING)  # the peer's watcher: this rank closed, it did not die
             except OSError:
                 pass
-        for sock in incoming + outgoing:
+        for sock in [sock for _, sock in incoming] + outgoing:
             shut(sock)
 
     # ----- connections -----
@@ -212,14 +222,24 @@ class SocketTransport(Transport):
                 shut(conn)
                 return
             self._incoming[peer] = conn
+            self._answering[peer] = threading.Lock()
         conn.settimeout(None)  # waiting for the next message is the receiving call's business, with its timeout
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._read(peer, conn)
 
     def _read(self, peer, conn):
+        def answer(tag, array):  # a frame back to the sender on its own connection (its watcher reads it)
+            with self._answering[peer]:
+                write_message(conn, tag, array)
+        ring = RingReader(peer, answer, enabled=self.shared_memory > 0)
         try:
             while True:
                 tag, array = read_message(conn, peer)
+                if tag in SENDER_FRAMES:
+                    message = ring.handle(tag, array)
+                    if message is not None:
+                        self._inbox[peer].put(message)
+                    continue
                 if tag == _BYE:
                     self._inbox[peer].put(_CLOSED)
                     return
@@ -250,28 +270,76 @@ class _Writer(threading.Thread):
         self.transport, self.dst = transport, dst
         self.messages = queue.SimpleQueue()  # (tag, array, _Sent), then None
         self.sock = None
+        self.ring = None  # this connection's shared-memory ring, once made
+        self.ring_ready = False  # set by the watcher when the peer has opened the ring
 
     def run(self):
         error = None
         try:
             self.sock = self.transport._connect(self.dst)
             threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True).start()
-        except CommError as e:
-            error = e
-            self.transport.fail(str(e))
+            self._offer_ring()
+        except (CommError, OSError) as e:
+            error = e if isinstance(e, CommError) else CommError(f"rank {self.transport.rank} lost its new "
+                                                                 f"connection to rank {self.dst} ({e})")
+            self.transport.fail(str(error))
         while (item := self.messages.get()) is not None:
             tag, array, sent = item
             if error is None:
                 try:
-                    write_message(self.sock, tag, array)
+                    ring = self.ring
+                    if self.ring_ready and ring is not None and array.nbytes > SMALL and not tag.startswith("!"):
+                        send_through(ring, self.sock, tag, np.ascontiguousarray(array), self._still_sending)
+                    else:
+                        write_message(self.sock, tag, array)
+                except CommError as e:
+                    error = e
+                    if not self.transport._closing:
+                        self.transport.fail(str(error))
                 except OSError as e:
                     error = CommError(f"rank {self.dst} died or closed its connection while rank "
                                       f"{self.transport.rank} was sending to it ({e})")
                     if not self.transport._closing:
                         self.transport.fail(str(error))
             sent.done(error)
+        if self.ring is not None:
+            self.ring.close()
         if self.sock is not None:
             shut(self.sock)
+
+    def _offer_ring(self):
+        """Make this connection's shared-memory ring and invite the peer to open it (it answers on the watcher's
+        side). Where no ring can be made here (no /dev/shm, too little room in it) the connection stays TCP."""
+        if self.transport.shared_memory <= 0:
+            return
+        try:
+            self.ring = SendRing(self.transport.shared_memory)
+        except OSError as e:
+            log.debug("rank %d sends to rank %d over TCP alone: no shared-memory ring (%s)", self.transport.rank,
+                      self.dst, e)
+            return
+        write_message(self.sock, SENDER_FRAMES[0], self.ring.invitation())
+
+    def _still_sending(self):
+        """Raise ``CommError`` when a send waiting for room in the ring should give up."""
+        transport = self.transport
+        if transport.failure is not None:
+            raise transport._failed()
+        if self.ring.closed:
+            raise CommError(f"rank {transport.rank} closed its connection to rank {self.dst}")
+
+    def _answered(self, tag, array):
+        """The peer's answer about the ring: opened it, refused it (the connection stays TCP), or read up to."""
+        ready, refused, free = RECEIVER_FRAMES
+        if tag == free:
+            self.ring.release(int(array[0]))
+        elif tag == ready:
+            self.ring_ready = True
+        else:
+            log.debug("rank %d sends to rank %d over TCP alone: it could not open the shared-memory ring (%s)",
+                      self.transport.rank, self.dst, array.tobytes().decode(errors="replace"))
+            ring, self.ring = self.ring, None
+            ring.close()
 
     def _watch(self):
         """The peer sends nothing on this connection but a goodbye frame: its end without one means it died."""
@@ -281,8 +349,11 @@ class _Writer(threading.Thread):
                 if not sock.recv(1, socket.MSG_PEEK):  # waits for the goodbye (or the end) without taking it
                     why = "end of stream"
                 else:
-                    tag, _ = read_message(sock, self.dst)
-                    why = None if tag == _BYE else f"it sent {tag!r} where only a goodbye may come"
+                    tag, array = read_message(sock, self.dst)
+                    if tag in RECEIVER_FRAMES and self.ring is not None:
+                        self._answered(tag, array)
+                        continue
+                    why = None if tag == _BYE else f"it sent {tag!r} where only a goodbye or a ring's answer may come"
             except socket.timeout:
                 continue
             except FrameIntegrityError as e:

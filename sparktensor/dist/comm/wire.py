@@ -71,31 +71,15 @@ def read_message(sock, peer):
     keys = keys_of(sock)
     mac = None if keys is None else keys.receiving
     prefix = read_exactly(sock, _PREFIX.size, at_start=True)
-    tag_length, dtype_length, ndim, nbytes = _PREFIX.unpack(prefix)
+    _, _, ndim, nbytes = _PREFIX.unpack(prefix)
     if ndim > _MAX_NDIM:
         if mac is not None:
             mac.fail("header", peer)
         raise CommError(f"rank {peer} sent a malformed header ({ndim} dimensions)")
-    rest = read_exactly(sock, tag_length + dtype_length + 8 * ndim)
+    rest = read_exactly(sock, header_rest_bytes(prefix))
     if mac is not None:
         mac.check(mac.header(prefix + rest), read_exactly(sock, TAG_BYTES), "header", peer)
-    try:
-        tag = rest[:tag_length].decode()
-    except UnicodeDecodeError:
-        raise CommError(f"rank {peer} sent a malformed header (tag {rest[:tag_length]!r})") from None
-    try:
-        dtype = np.dtype(rest[tag_length:tag_length + dtype_length].decode())
-    except (TypeError, ValueError):  # (a UnicodeDecodeError is a ValueError)
-        raise CommError(f"rank {peer} sent a malformed header (dtype {rest[tag_length:][:dtype_length]!r})") from None
-    shape = struct.unpack(f"<{ndim}q", rest[tag_length + dtype_length:])
-    # math.prod: np.prod would wrap around in int64 and let an absurd shape match a small byte count
-    if dtype.kind not in "biufc" or min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize != nbytes:
-        raise CommError(f"rank {peer} sent a malformed header (dtype {dtype}, shape {shape}, {nbytes} bytes)")
-    try:
-        array = np.empty(shape, dtype)
-    except (MemoryError, ValueError) as e:
-        raise CommError(f"rank {peer} sent a malformed header: {nbytes} bytes cannot be held here "
-                        f"({type(e).__name__}: {e})") from None
+    tag, array = unpack_header(prefix, rest, peer)
     view = memoryview(array.reshape(-1).view(np.uint8))
     beside = nbytes > BATCH  # tagged on workers while the next batch comes in; a small payload here, at its end
     tagging, tagged, got = [], 0, 0  # tagging jobs of the pieces view[:tagged]; view[:got] came in
@@ -114,6 +98,38 @@ def read_message(sock, peer):
     if mac is not None:
         piece_tags = [piece_tag for job in tagging for piece_tag in job.result()]  # all of them, then the check
         mac.check(mac.payload(piece_tags), read_exactly(sock, TAG_BYTES), "payload", peer)
+    return tag, array
+
+
+def header_rest_bytes(prefix):
+    """How many bytes of header follow its fixed-size ``prefix``."""
+    tag_length, dtype_length, ndim, _ = _PREFIX.unpack(prefix)
+    return tag_length + dtype_length + 8 * ndim
+
+
+def unpack_header(prefix, rest, peer):
+    """``(tag, array)``: the header's tag and an empty array of its dtype and shape, for the payload to fill;
+    ``CommError`` naming ``peer`` where the header is malformed or its payload cannot be held here."""
+    tag_length, dtype_length, ndim, nbytes = _PREFIX.unpack(prefix)
+    if ndim > _MAX_NDIM or len(rest) != header_rest_bytes(prefix):
+        raise CommError(f"rank {peer} sent a malformed header ({ndim} dimensions, {len(rest)} bytes)")
+    try:
+        tag = rest[:tag_length].decode()
+    except UnicodeDecodeError:
+        raise CommError(f"rank {peer} sent a malformed header (tag {rest[:tag_length]!r})") from None
+    try:
+        dtype = np.dtype(rest[tag_length:tag_length + dtype_length].decode())
+    except (TypeError, ValueError):  # (a UnicodeDecodeError is a ValueError)
+        raise CommError(f"rank {peer} sent a malformed header (dtype {rest[tag_length:][:dtype_length]!r})") from None
+    shape = struct.unpack(f"<{ndim}q", rest[tag_length + dtype_length:])
+    # math.prod: np.prod would wrap around in int64 and let an absurd shape match a small byte count
+    if dtype.kind not in "biufc" or min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize != nbytes:
+        raise CommError(f"rank {peer} sent a malformed header (dtype {dtype}, shape {shape}, {nbytes} bytes)")
+    try:
+        array = np.empty(shape, dtype)
+    except (MemoryError, ValueError) as e:
+        raise CommError(f"rank {peer} sent a malformed header: {nbytes} bytes cannot be held here "
+                        f"({type(e).__name__}: {e})") from None
     return tag, array
 
 
