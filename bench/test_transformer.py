@@ -6,8 +6,9 @@ against M = 1.
   ``torch.nn.TransformerEncoderLayer`` with the same weights and the same thread count (``BENCH_THREADS``,
   default all cores). Goal: sparktensor <= 1.2x PyTorch's time.
 * The same block, two of them stacked, split by ``dist.shard`` over M = 2 ranks (heads and feed-forward
-  halves, residuals and layer norms sequence-parallel; processes over loopback TCP) against M = 1, each rank's
-  BLAS limited to one thread: M = 2 uses two cores, M = 1 one. Goal: M = 2 at least 1.6x faster. Printed with
+  halves, residuals and layer norms sequence-parallel; processes on one host, whose connections carry the
+  payloads through shared memory) against M = 1, each rank on one thread (BLAS and the intra-op pool): M = 2
+  uses two cores, M = 1 one. Goal: M = 2 at least 1.6x faster. Printed with
   a breakdown per step: each rank's compute (its main thread's CPU time) and the rest (waiting).
 
 Both are interleaved in rounds (``BENCH_TRANSFORMER_ROUNDS``, default 5), the order flipped each round so a
@@ -96,12 +97,11 @@ def test_encoder_layer_step_against_pytorch(benchmark):
 
 
 def sharded_step_seconds(comm, layers, steps):
-    """On one rank, BLAS on one thread: shard the encoder, one warm-up step, then the median of ``steps``
+    """On one rank, on one thread: shard the encoder, one warm-up step, then the median of ``steps``
     timed steps (each begun together with the other ranks), the loss of the warm-up step, and per step the
     median CPU seconds of this rank's main thread (its compute; the rest of the step it waited for the others
     or for the bytes) and bytes sent."""
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1):
+    with st.parallel.task_threads(1):  # BLAS and the intra-op pool: one core per rank, M = 1 included
         model, _, x = build(st, layers)
         model = dist.shard(model, comm)
         optimizer = st.optim.Adam(model.parameters(), lr=1e-4)
