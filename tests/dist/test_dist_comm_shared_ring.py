@@ -5,6 +5,7 @@ Real transports over loopback (two in this process, or two processes of a gang) 
 """
 import os
 import stat
+import threading
 import time
 
 import numpy as np
@@ -213,3 +214,31 @@ def test_the_ring_size_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("SPARKTENSOR_SHM_BYTES", "lots")
     with pytest.raises(ValueError, match="SPARKTENSOR_SHM_BYTES='lots'"):
         configured_bytes()
+
+
+def test_a_sender_whose_peer_reads_nothing_times_out_naming_it(monkeypatch):
+    stuck, entered = threading.Event(), threading.Event()
+
+    def read_nothing(ring, offset, n, into):  # rank 0's reader takes the first piece and never finishes it
+        entered.set()
+        stuck.wait(30)
+    monkeypatch.setattr(ReceiveRing, "read", read_nothing)
+    key, listeners = new_key(), [open_listener(), open_listener()]
+    addresses = [listener.getsockname() for listener in listeners]
+    rank0, rank1 = (SocketTransport(rank, addresses, key, listeners[rank], timeout=1, shared_memory=1 << 20)
+                    for rank in range(2))
+    try:
+        rank1.post(0, "g", np.arange(3)).wait(10)
+        rank0.recv(1, "g", timeout=10)
+        _answered(rank1._writers[0])
+        started = time.monotonic()
+        sends = [rank1.post(0, "g", np.zeros(1 << 16, np.float32)) for _ in range(8)]  # 2 MiB into a 1 MiB ring
+        with pytest.raises(CommError, match="rank 1 timed out sending to rank 0: rank 0 read nothing of its "
+                                            "shared-memory ring for 1 s"):
+            for sent in sends:
+                sent.wait(10)
+        assert entered.is_set() and time.monotonic() - started < 8
+    finally:
+        stuck.set()
+        rank1.close(flush_timeout=1)
+        rank0.close(flush_timeout=1)

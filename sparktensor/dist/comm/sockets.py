@@ -289,7 +289,7 @@ class _Writer(threading.Thread):
                 try:
                     ring = self.ring
                     if self.ring_ready and ring is not None and array.nbytes > SMALL and not tag.startswith("!"):
-                        send_through(ring, self.sock, tag, np.ascontiguousarray(array), self._still_sending)
+                        send_through(ring, self.sock, tag, np.ascontiguousarray(array), self._waiting_for_room())
                     else:
                         write_message(self.sock, tag, array)
                 except CommError as e:
@@ -320,13 +320,25 @@ class _Writer(threading.Thread):
             return
         write_message(self.sock, SENDER_FRAMES[0], self.ring.invitation())
 
-    def _still_sending(self):
-        """Raise ``CommError`` when a send waiting for room in the ring should give up."""
-        transport = self.transport
-        if transport.failure is not None:
-            raise transport._failed()
-        if self.ring.closed:
-            raise CommError(f"rank {transport.rank} closed its connection to rank {self.dst}")
+    def _waiting_for_room(self):
+        """The ``check`` of one message's waits for room in the ring: it raises ``CommError`` when the transport
+        failed or closed, and ``CommTimeout`` when the peer has freed nothing for ``timeout`` seconds (as a send
+        on the socket that makes no progress for that long fails)."""
+        transport, ring = self.transport, self.ring
+        freed, since = ring.released, time.monotonic()
+
+        def check():
+            nonlocal freed, since
+            if transport.failure is not None:
+                raise transport._failed()
+            if ring.closed:
+                raise CommError(f"rank {transport.rank} closed its connection to rank {self.dst}")
+            if ring.released != freed:
+                freed, since = ring.released, time.monotonic()
+            elif time.monotonic() - since > transport.timeout:
+                raise CommTimeout(f"rank {transport.rank} timed out sending to rank {self.dst}: rank {self.dst} read "
+                                  f"nothing of its shared-memory ring for {transport.timeout:g} s", self.dst)
+        return check
 
     def _answered(self, tag, array):
         """The peer's answer about the ring: opened it, refused it (the connection stays TCP), or read up to."""
