@@ -5,6 +5,7 @@ Real transports over loopback (two in this process, or two processes of a gang) 
 """
 import os
 import stat
+import subprocess
 import threading
 import time
 
@@ -14,8 +15,8 @@ import pytest
 import sparktensor.dist as dist
 from sparktensor.dist.comm import CommError
 from sparktensor.dist.comm.auth import new_key
-from sparktensor.dist.comm.shared_ring import (FREE, HEADER, OPEN, READY, REFUSED, SHM_DIR, ReceiveRing, RingReader,
-                                               SendRing, configured_bytes)
+from sparktensor.dist.comm.shared_ring import (FREE, HEAD, HEADER, OPEN, READY, REFUSED, SHM_DIR, ReceiveRing,
+                                               RingReader, SendRing, configured_bytes)
 from sparktensor.dist.comm.sockets import SocketTransport, open_listener
 from sparktensor.dist.comm.wire import SMALL, pack_header
 
@@ -23,7 +24,15 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHM_DIR), reason="this host ha
 
 
 def _ring_files():
-    return sorted(name for name in os.listdir(SHM_DIR) if name.startswith("sparktensor-ring-"))
+    """This user's ring files in /dev/shm (another user's, or another run's, are not this test's business)."""
+    names = []
+    for name in os.listdir(SHM_DIR):
+        try:
+            if name.startswith("sparktensor-ring-") and os.stat(os.path.join(SHM_DIR, name)).st_uid == os.geteuid():
+                names.append(name)
+        except FileNotFoundError:
+            pass
+    return sorted(names)
 
 
 def _pair(bytes_0, bytes_1):
@@ -42,6 +51,17 @@ def _answered(writer, timeout=10.0):
         time.sleep(0.01)
 
 
+def _invite(rank0, rank1):
+    """Rank 1's first payload over ``SMALL`` to rank 0 (it goes on the socket, and rank 1 offers its ring with
+    it); returns rank 1's writer to rank 0 once rank 0 has answered."""
+    first = np.arange(SMALL // 4 + 1, dtype=np.float32)
+    rank1.post(0, "g", first).wait(10)
+    np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), first)
+    writer = rank1._writers[0]
+    _answered(writer)
+    return writer
+
+
 @pytest.fixture
 def ranks():
     before = _ring_files()
@@ -54,11 +74,12 @@ def ranks():
 
 def test_arrays_arrive_whole_and_in_order_through_the_ring(ranks):
     rank0, rank1 = ranks
-    rank1.post(0, "g", np.arange(3)).wait(10)  # the first message opens the connection and invites rank 0
+    rank1.post(0, "g", np.arange(3)).wait(10)
     np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), np.arange(3))
-    writer = rank1._writers[0]
-    _answered(writer)
+    assert rank1._writers[0].ring is None  # small messages alone reserve no shared memory
+    writer = _invite(rank0, rank1)
     assert writer.ring_ready
+    before = _ring_files()
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal((700, 1000)).astype(np.float32),  # 2.8 MB: 11 pieces
               np.arange(SMALL // 8 + 1, dtype=np.int64),  # just over the size that stays on the socket
@@ -77,7 +98,7 @@ def test_arrays_arrive_whole_and_in_order_through_the_ring(ranks):
         np.testing.assert_array_equal(got, array)
     through_ring = sum(a.nbytes for a in arrays if a.nbytes > SMALL)
     assert writer.ring.written - written >= through_ring  # (plus what was skipped at the ring's end)
-    assert not _ring_files()
+    assert _ring_files() == before
 
 
 def test_the_ring_file_is_private_and_its_name_gone_once_the_peer_mapped_it():
@@ -111,17 +132,15 @@ def test_a_ring_that_is_not_the_senders_is_refused():
 
 
 def test_a_peer_with_rings_off_refuses_and_the_connection_stays_on_tcp():
+    before = _ring_files()
     rank0, rank1 = _pair(0, 1 << 20)  # rank 0 does not open rings
     try:
-        rank1.post(0, "g", np.arange(3)).wait(10)
-        rank0.recv(1, "g", timeout=10)
-        writer = rank1._writers[0]
-        _answered(writer)
+        writer = _invite(rank0, rank1)
         assert writer.ring is None and not writer.ring_ready
         big = np.arange(1 << 20, dtype=np.float32)
         rank1.post(0, "g", big).wait(10)
         np.testing.assert_array_equal(rank0.recv(1, "g", timeout=10), big)
-        assert not _ring_files()
+        assert _ring_files() == before
     finally:
         rank1.close(flush_timeout=5)
         rank0.close(flush_timeout=5)
@@ -228,9 +247,7 @@ def test_a_sender_whose_peer_reads_nothing_times_out_naming_it(monkeypatch):
     rank0, rank1 = (SocketTransport(rank, addresses, key, listeners[rank], timeout=1, shared_memory=1 << 20)
                     for rank in range(2))
     try:
-        rank1.post(0, "g", np.arange(3)).wait(10)
-        rank0.recv(1, "g", timeout=10)
-        _answered(rank1._writers[0])
+        _invite(rank0, rank1)
         started = time.monotonic()
         sends = [rank1.post(0, "g", np.zeros(1 << 16, np.float32)) for _ in range(8)]  # 2 MiB into a 1 MiB ring
         with pytest.raises(CommError, match="rank 1 timed out sending to rank 0: rank 0 read nothing of its "
@@ -242,3 +259,64 @@ def test_a_sender_whose_peer_reads_nothing_times_out_naming_it(monkeypatch):
         stuck.set()
         rank1.close(flush_timeout=1)
         rank0.close(flush_timeout=1)
+
+
+def test_a_sender_waiting_for_room_stops_when_its_peer_closes(monkeypatch):
+    stuck = threading.Event()
+    monkeypatch.setattr(ReceiveRing, "read", lambda ring, offset, n, into: stuck.wait(30))
+    rank0, rank1 = _pair(1 << 20, 1 << 20)
+    try:
+        _invite(rank0, rank1)
+        sends = [rank1.post(0, "g", np.zeros(1 << 16, np.float32)) for _ in range(8)]
+        time.sleep(0.5)  # rank 1 now waits for room that rank 0's stuck reader never frees
+        started = time.monotonic()
+        closing = threading.Thread(target=rank0.close, kwargs={"flush_timeout": 1})
+        closing.start()
+        with pytest.raises(CommError, match="rank 0 closed its communicator while rank 1 was sending to it"):
+            for sent in sends:
+                sent.wait(10)
+        assert time.monotonic() - started < 5  # not the transport's timeout of 10 s
+    finally:
+        stuck.set()
+        closing.join(10)
+        rank1.close(flush_timeout=1)
+
+
+def test_a_ring_file_not_private_or_of_another_size_is_refused_and_left_alone():
+    ring = SendRing(1 << 16)
+    try:
+        os.chmod(ring.path, 0o644)
+        with pytest.raises(ValueError, match="not a regular file private to this user"):
+            ReceiveRing(ring.invitation())
+        os.chmod(ring.path, 0o600)
+        text = ring.invitation().tobytes().decode().replace('"size": 65536', '"size": 4096')
+        with pytest.raises(ValueError, match=f"not the {HEAD + 4096} announced"):
+            ReceiveRing(np.frombuffer(text.encode(), np.uint8))
+        assert os.path.exists(ring.path)  # a refused ring is not the receiver's to remove
+        link = os.path.join(SHM_DIR, f"sparktensor-ring-{os.getpid()}-{'0' * 32}")
+        os.symlink(ring.path, link)
+        try:
+            with pytest.raises(OSError):  # a link is not followed
+                ReceiveRing(np.frombuffer(ring.invitation().tobytes().decode().replace(ring.name, os.path.basename(
+                    link)).encode(), np.uint8))
+        finally:
+            os.unlink(link)
+    finally:
+        ring.close()
+
+
+def test_a_ring_file_whose_creator_died_is_removed_by_the_next_ring():
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = finished.pid  # a process that has exited and been reaped
+    orphan = os.path.join(SHM_DIR, f"sparktensor-ring-{dead}-{'a' * 32}")
+    living = os.path.join(SHM_DIR, f"sparktensor-ring-{os.getppid()}-{'b' * 32}")
+    for path in (orphan, living):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    try:
+        SendRing(1 << 12).close()
+        assert not os.path.exists(orphan) and os.path.exists(living)
+    finally:
+        for path in (orphan, living):
+            if os.path.exists(path):
+                os.unlink(path)

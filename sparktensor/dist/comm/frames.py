@@ -17,6 +17,10 @@ loopback transfer itself (``bench/frame_mac_cost.py``, ``bench/test_frame_integr
 the pieces on worker threads while the socket moves the others; the tags come from ``cryptography`` or from
 libcrypto through ctypes, which lets the GIL go while it hashes (``_gmac.py``).
 
+Between two ranks on one host a payload over ``wire.SMALL`` bytes does not travel in its frame but through a
+shared-memory ring (``shared_ring.py``); the frames that name its pieces are tagged like any other, the ring's
+bytes are not (only the job's user can open its file).
+
 The keys belong to the socket: ``key_connection`` (called by the handshake) registers them, and ``keys_of``
 finds them for ``wire.write_message`` and ``wire.read_message``. A socket that never went through the
 handshake has none, and its frames travel without tags.

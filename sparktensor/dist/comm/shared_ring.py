@@ -44,7 +44,7 @@ SHM_DIR = "/dev/shm"
 DEFAULT_BYTES = 16 << 20
 HEAD = mmap.PAGESIZE  # the first page holds the nonce; the ring's bytes follow it
 _NONCE_BYTES = 16
-_NAME = re.compile(r"sparktensor-ring-[0-9a-f]{32}")
+_NAME = re.compile(r"sparktensor-ring-(\d+)-[0-9a-f]{32}")  # the creating process's id, then a random part
 _WAIT_STEP = 0.2  # seconds between looks at whether a blocked sender should give up
 # the frames of the ring protocol (group tags never start with "!")
 OPEN, READY, REFUSED, HEADER, PIECE, FREE = "!shm-open", "!shm-ready", "!shm-no", "!shm", "!shm+", "!shm-free"
@@ -74,7 +74,8 @@ class SendRing:
 
     def __init__(self, size):
         self.size = int(size)
-        self.name = f"sparktensor-ring-{secrets.token_hex(16)}"
+        _remove_orphans()
+        self.name = f"sparktensor-ring-{os.getpid()}-{secrets.token_hex(16)}"
         self.path = os.path.join(SHM_DIR, self.name)
         self.nonce = secrets.token_bytes(_NONCE_BYTES)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -91,6 +92,7 @@ class SendRing:
         self.written = self.released = 0  # bytes ever placed in the ring (and skipped at its end), ever freed
         self._changed = threading.Condition()
         self.closed = False
+        self.peer_closed = False  # the receiver said goodbye: nothing more will be read
 
     def invitation(self):
         """What the receiver needs to open the ring (the payload of ``!shm-open``)."""
@@ -136,6 +138,38 @@ class SendRing:
         with self._changed:
             self._changed.notify_all()
 
+    def peer_gone(self):
+        """The receiver closed its end: a sender waiting for room stops waiting."""
+        self.peer_closed = True
+        with self._changed:
+            self._changed.notify_all()
+
+
+def _remove_orphans():
+    """Remove this user's ring files whose creator has died before its peer mapped them (a process killed in the
+    moment between making a ring and its peer's answer). A ring whose creator lives is left alone; removing one
+    in another PID namespace's use only sends that connection back to TCP, as its peer then cannot open it."""
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return
+    for name in names:
+        match = _NAME.fullmatch(name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        path = os.path.join(SHM_DIR, name)
+        try:
+            if os.stat(path, follow_symlinks=False).st_uid != os.geteuid():
+                continue
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        except (OSError, OverflowError):  # gone already, or a process of another user (PermissionError)
+            continue
+
 
 class ReceiveRing:
     """The receiving side: the sender's ring, opened from its invitation and mapped read-only.
@@ -147,12 +181,12 @@ class ReceiveRing:
         try:
             asked = json.loads(invitation.tobytes().decode())
             name, nonce, size = str(asked["name"]), bytes.fromhex(asked["nonce"]), int(asked["size"])
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OverflowError) as e:
             raise ValueError(f"a malformed shared-memory invitation ({type(e).__name__}: {e})") from None
         if not _NAME.fullmatch(name) or len(nonce) != _NONCE_BYTES or size <= 0:
             raise ValueError(f"a malformed shared-memory invitation (name {name!r}, size {size})")
         path = os.path.join(SHM_DIR, name)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # (not a link; a FIFO would not block)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:

@@ -272,25 +272,26 @@ class _Writer(threading.Thread):
         self.sock = None
         self.ring = None  # this connection's shared-memory ring, once made
         self.ring_ready = False  # set by the watcher when the peer has opened the ring
+        self._offered = False
 
     def run(self):
         error = None
         try:
             self.sock = self.transport._connect(self.dst)
             threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True).start()
-            self._offer_ring()
-        except (CommError, OSError) as e:
-            error = e if isinstance(e, CommError) else CommError(f"rank {self.transport.rank} lost its new "
-                                                                 f"connection to rank {self.dst} ({e})")
-            self.transport.fail(str(error))
+        except CommError as e:
+            error = e
+            self.transport.fail(str(e))
         while (item := self.messages.get()) is not None:
             tag, array, sent = item
             if error is None:
                 try:
-                    ring = self.ring
-                    if self.ring_ready and ring is not None and array.nbytes > SMALL and not tag.startswith("!"):
+                    ring, payload = self.ring, array.nbytes > SMALL and not tag.startswith("!")
+                    if payload and self.ring_ready and ring is not None:
                         send_through(ring, self.sock, tag, np.ascontiguousarray(array), self._waiting_for_room())
                     else:
+                        if payload and not self._offered:  # (this message goes on the socket: not yet answered)
+                            self._offer_ring()
                         write_message(self.sock, tag, array)
                 except CommError as e:
                     error = e
@@ -309,7 +310,9 @@ class _Writer(threading.Thread):
 
     def _offer_ring(self):
         """Make this connection's shared-memory ring and invite the peer to open it (it answers on the watcher's
-        side). Where no ring can be made here (no /dev/shm, too little room in it) the connection stays TCP."""
+        side), at the first payload over ``SMALL``: a connection that carries only small messages reserves no
+        memory. Where no ring can be made here (no /dev/shm, too little room in it) the connection stays TCP."""
+        self._offered = True
         if self.transport.shared_memory <= 0:
             return
         try:
@@ -333,6 +336,9 @@ class _Writer(threading.Thread):
                 raise transport._failed()
             if ring.closed:
                 raise CommError(f"rank {transport.rank} closed its connection to rank {self.dst}")
+            if ring.peer_closed:
+                raise CommError(f"rank {self.dst} closed its communicator while rank {transport.rank} was sending "
+                                f"to it")
             if ring.released != freed:
                 freed, since = ring.released, time.monotonic()
             elif time.monotonic() - since > transport.timeout:
@@ -344,6 +350,8 @@ class _Writer(threading.Thread):
         """The peer's answer about the ring: opened it, refused it (the connection stays TCP), or read up to."""
         ready, refused, free = RECEIVER_FRAMES
         if tag == free:
+            if array.dtype != np.int64 or array.shape != (1,):
+                raise CommError(f"rank {self.dst} sent a malformed shared-memory answer ({array.dtype}, {array.shape})")
             self.ring.release(int(array[0]))
         elif tag == ready:
             self.ring_ready = True
@@ -354,7 +362,8 @@ class _Writer(threading.Thread):
             ring.close()
 
     def _watch(self):
-        """The peer sends nothing on this connection but a goodbye frame: its end without one means it died."""
+        """The peer sends nothing on this connection but its answers about the ring and a goodbye frame: its end
+        without a goodbye means it died."""
         transport, sock = self.transport, self.sock
         while True:
             try:
@@ -375,6 +384,8 @@ class _Writer(threading.Thread):
                 return
             except (OSError, EOFError, CommError) as e:
                 why = repr(e)
+            if self.ring is not None:
+                self.ring.peer_gone()  # a send waiting for room in its ring waits no more
             if why is None or transport._closing:
                 return
             transport.fail(f"rank {self.dst} died or lost its connection to rank {transport.rank} ({why})")
