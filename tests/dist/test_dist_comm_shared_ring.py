@@ -148,9 +148,11 @@ def test_a_peer_with_rings_off_refuses_and_the_connection_stays_on_tcp():
 
 def test_a_gang_of_processes_reduces_through_the_ring():
     def body(comm):
+        comm.all_gather(np.zeros(SMALL // 8 + 1))  # the first payload over SMALL offers the ring
+        writer = comm.transport._writers[1 - comm.rank]
+        _answered(writer)
         x = np.arange(1_500_000, dtype=np.float64) * (comm.rank + 1)
         total = comm.all_reduce(x)
-        writer = comm.transport._writers[1 - comm.rank]
         return total, writer.ring_ready, writer.ring.written if writer.ring is not None else 0
 
     results = dist.LocalEngine().run_gang(body, 2, mode="processes", timeout=60)
@@ -183,7 +185,7 @@ def test_a_sender_waits_for_room_and_gives_up_when_told():
 
 def test_a_piece_outside_the_ring_fails_the_connection_naming_the_sender():
     ring, answers = SendRing(1 << 16), []
-    reader = RingReader(3, lambda tag, array: answers.append(tag), enabled=True)
+    reader = RingReader(3, lambda tag, array: answers.append(tag), enabled=lambda: True)
     try:
         reader.handle(OPEN, ring.invitation())
         assert answers == [READY]
@@ -200,7 +202,7 @@ def test_a_piece_outside_the_ring_fails_the_connection_naming_the_sender():
 def test_a_reader_with_rings_off_refuses_the_invitation():
     ring, answers = SendRing(1 << 16), []
     try:
-        RingReader(1, lambda tag, array: answers.append((tag, array.tobytes())), enabled=False).handle(
+        RingReader(1, lambda tag, array: answers.append((tag, array.tobytes())), enabled=lambda: False).handle(
             OPEN, ring.invitation())
         assert answers == [(REFUSED, b"shared memory is off on this rank")]
     finally:
@@ -210,7 +212,7 @@ def test_a_reader_with_rings_off_refuses_the_invitation():
 def test_the_receiver_frees_room_every_half_ring():
     ring, answers = SendRing(1 << 16), []
     reader = RingReader(1, lambda tag, array: answers.append((tag, int(array[0])) if tag == FREE else tag),
-                        enabled=True)
+                        enabled=lambda: True)
     try:
         reader.handle(OPEN, ring.invitation())
         array = np.arange(1 << 12, dtype=np.float32)  # 16 KiB: a quarter of the ring
@@ -320,3 +322,25 @@ def test_a_ring_file_whose_creator_died_is_removed_by_the_next_ring():
         for path in (orphan, living):
             if os.path.exists(path):
                 os.unlink(path)
+
+
+def test_a_rank_under_a_memory_cap_maps_its_rings_in_its_warm_up_and_none_after():
+    def body(comm):
+        from sparktensor.dist.sharding import Mesh
+        from sparktensor.dist.trainers.hybrid.rank import _warm_up
+
+        def mapped():
+            with open("/proc/self/maps") as maps:
+                return sum("sparktensor-ring" in line for line in maps)
+        before = mapped()
+        _warm_up(Mesh(1, 2).bind(comm))
+        after_warm_up = mapped()
+        x = comm.all_reduce(np.ones(1 << 20))  # what training would send: no new ring now
+        after_training = mapped()
+        comm.barrier()  # (a rank that returns closes its connections, and its peer's reader unmaps its ring)
+        return before, after_warm_up, after_training, comm.transport.shared_memory, float(x[0])
+
+    for before, after_warm_up, after_training, shared_memory, x in dist.LocalEngine().run_gang(
+            body, 2, mode="processes", timeout=60):
+        assert (before, after_warm_up, after_training) == (0, 2, 2)  # its own ring and its peer's
+        assert shared_memory == 0 and x == 2.0

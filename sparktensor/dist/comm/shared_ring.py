@@ -229,7 +229,8 @@ def send_through(ring, sock, tag, array, check):
 
 class RingReader:
     """The receiving end of one connection's ring: ``handle`` takes each ring frame from ``peer`` in turn and
-    returns a whole message once its last piece is in; ``answer(tag, array)`` writes a frame back to the sender.
+    returns a whole message once its last piece is in; ``answer(tag, array)`` writes a frame back to the sender;
+    ``enabled()`` says whether this rank opens rings now.
     """
 
     def __init__(self, peer, answer, enabled):
@@ -251,7 +252,7 @@ class RingReader:
         return None
 
     def _open(self, invitation):
-        if not self.enabled:
+        if not self.enabled():
             self.answer(REFUSED, np.frombuffer(b"shared memory is off on this rank", np.uint8))
             return
         try:

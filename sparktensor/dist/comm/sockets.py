@@ -231,7 +231,7 @@ class SocketTransport(Transport):
         def answer(tag, array):  # a frame back to the sender on its own connection (its watcher reads it)
             with self._answering[peer]:
                 write_message(conn, tag, array)
-        ring = RingReader(peer, answer, enabled=self.shared_memory > 0)
+        ring = RingReader(peer, answer, enabled=lambda: self.shared_memory > 0)  # (asked at each invitation)
         try:
             while True:
                 tag, array = read_message(conn, peer)

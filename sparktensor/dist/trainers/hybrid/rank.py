@@ -37,6 +37,7 @@ from .. import checkpoint as ckpt
 from . import memory, remesh
 from .reports import DriverLink, Sent
 from ...comm import _gmac_pool
+from ...comm.wire import SMALL
 from ...sharding import Mesh, background, shard, split_parameters
 from ..worker import batch_indices, count_correct, model_inputs, task_seed
 
@@ -112,14 +113,18 @@ def _memory_report(comm, arrived, needs):
 def _warm_up(mesh):
     """Before a memory cap: what the runtime allocates once, not training, so the cap bounds training alone.
 
-    One tiny collective in each of the rank's groups starts its connections' threads; each group's worker for
-    background collectives, the intra-op threads and the frame-tagging workers start too (each thread takes a
-    stack and a malloc arena of address space); a matrix product in each float type makes BLAS allocate its
-    work buffers (tens of MB of address space with OpenBLAS).
+    A collective of an array over ``wire.SMALL`` bytes in each of the rank's groups starts its connections'
+    threads and maps their shared-memory rings between ranks on one host (``SPARKTENSOR_SHM_BYTES`` of address
+    space each way); after it this rank makes and opens no more rings, so none is mapped under the cap. Each
+    group's worker for background collectives, the intra-op threads and the frame-tagging workers start too
+    (each thread takes a stack and a malloc arena of address space); a matrix product in each float type makes
+    BLAS allocate its work buffers (tens of MB of address space with OpenBLAS).
     """
     for comm in (mesh.comm, mesh.model_comm, mesh.data_comm):
-        comm.all_gather(np.zeros(1))
+        comm.all_gather(np.zeros(SMALL // 8 + 1))
         background.start_worker(comm)
+    if hasattr(mesh.comm.transport, "shared_memory"):
+        mesh.comm.transport.shared_memory = 0
     parallel.start_threads()
     _gmac_pool.start_workers()
     for dtype in (np.float32, np.float64):
