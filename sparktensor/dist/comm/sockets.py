@@ -26,7 +26,8 @@ import numpy as np
 from .auth import HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED, check_key, client_handshake, server_handshake
 from .errors import CommError, CommTimeout, FrameIntegrityError
 from .listening import accept_connections, peer_name, shut
-from .shared_ring import RECEIVER_FRAMES, SENDER_FRAMES, RingReader, SendRing, configured_bytes, send_through
+from .shared_ring import (FREE, OPEN, READY, RECEIVER_FRAMES, SENDER_FRAMES, RingReader, SendRing, configured_bytes,
+                          send_through)
 from .transport import DONE, Transport, remaining
 from .wire import SMALL, read_message, write_message
 
@@ -321,7 +322,7 @@ class _Writer(threading.Thread):
             log.debug("rank %d sends to rank %d over TCP alone: no shared-memory ring (%s)", self.transport.rank,
                       self.dst, e)
             return
-        write_message(self.sock, SENDER_FRAMES[0], self.ring.invitation())
+        write_message(self.sock, OPEN, self.ring.invitation())
 
     def _waiting_for_room(self):
         """The ``check`` of one message's waits for room in the ring: it raises ``CommError`` when the transport
@@ -348,12 +349,11 @@ class _Writer(threading.Thread):
 
     def _answered(self, tag, array):
         """The peer's answer about the ring: opened it, refused it (the connection stays TCP), or read up to."""
-        ready, refused, free = RECEIVER_FRAMES
-        if tag == free:
+        if tag == FREE:
             if array.dtype != np.int64 or array.shape != (1,):
                 raise CommError(f"rank {self.dst} sent a malformed shared-memory answer ({array.dtype}, {array.shape})")
             self.ring.release(int(array[0]))
-        elif tag == ready:
+        elif tag == READY:
             self.ring_ready = True
         else:
             log.debug("rank %d sends to rank %d over TCP alone: it could not open the shared-memory ring (%s)",
