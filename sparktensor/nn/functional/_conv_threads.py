@@ -6,10 +6,11 @@ that the threads' small products do not compete for its own pool. On a quiet 2-c
 than OpenBLAS's own threads (small VGG step, 2 threads, interleaved: 98-115 against 88-102 ms; LeNet-5 7.4 against
 6.9 ms), so it is off unless ``SPLIT_OVER_THREADS`` is set.
 
-The loss is OpenBLAS's doing: its idle worker spins for about 0.1 s after any threaded product (a model's linear
-layers), and the split's second thread shares a core with it. With OpenBLAS held at one thread for the whole
-process the split is the fastest small VGG step measured (78 against 93 ms), but a model whose large products need
-OpenBLAS's threads then loses more (MLP 4.8 against 3.7 ms): ``bench/thread_pools.py``.
+The loss comes from sharing two cores with OpenBLAS's own threads (its idle worker spins for a while after a
+threaded product, and holding it at one thread only for the split's duration, or stopping its workers before each
+split, did not help). With OpenBLAS held at one thread for the whole process the split is the fastest small VGG
+step measured (78 against 93 ms), but a model whose large products need OpenBLAS's threads then loses more (MLP
+4.8 against 3.7 ms): ``bench/thread_pools.py``.
 """
 import contextlib
 
