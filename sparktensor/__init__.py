@@ -34,6 +34,7 @@ from .ops.array_functions import *  # noqa: F401,F403
 from .array_api import *  # noqa: F401,F403
 from .linalg import matrix_transpose, tensordot, vecdot  # the standard puts these at the top level too
 from . import fft, linalg  # noqa: E402
+from . import torch_methods  # noqa: E402,F401  (PyTorch's method names on Tensor)
 from .fft import view_as_complex, view_as_real  # PyTorch's names for a complex tensor's real pairs
 
 clamp = clip
