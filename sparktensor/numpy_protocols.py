@@ -76,7 +76,7 @@ def _reduction(op, name):
     """``np.sum``-like: ``(a, axis, dtype, out, keepdims)``."""
     def numpy_reduction(a, axis=None, dtype=None, out=None, keepdims=False, initial=_UNSET, where=_UNSET):
         _refuse(name, initial=initial, where=where)
-        return _into(name, op(_cast(_tensor(a), dtype), axis, _flag(keepdims)), out)
+        return _into(name, op(_tensor(a), axis, _flag(keepdims), dtype=dtype), out)
     return numpy_reduction
 
 
@@ -123,7 +123,8 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C":
         raise TypeError(f"numpy.reshape: order={order!r} is not supported for tensors (only 'C')")
     shape = newshape if shape is None else shape
-    return S.reshape(_tensor(a), shape)
+    y = S.reshape(_tensor(a), shape)
+    return C.clone(y) if copy else y  # copy=True: never a view, as NumPy's
 
 
 def _transpose(a, axes=None):
@@ -190,7 +191,10 @@ def _diag(v, k=0):
         raise ValueError(f"numpy.diag: the input must be 1-d or 2-d, got shape {v.shape}")
     size = v.shape[0] + abs(k)
     padded = S.pad(v, (0, abs(k)))  # element i lands in row i (k >= 0) or column i (k < 0)
-    return creation.eye(size, size, dtype=v.dtype, device=v.device, k=k) * (padded[:, None] if k >= 0 else padded)
+    # chosen, not multiplied: 0 * inf would put NaN (and -x * 0 a -0.0) off the diagonal
+    on_diagonal = creation.eye(size, size, dtype=bool, device=v.device, k=k)
+    return E.where(on_diagonal, padded[:, None] if k >= 0 else padded, creation.zeros((), dtype=v.dtype,
+                                                                                        device=v.device))
 
 
 def _clip(a, a_min=_UNSET, a_max=_UNSET, out=None, *, min=_UNSET, max=_UNSET, **kwargs):
@@ -527,7 +531,9 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         axis, keepdims = kwargs.pop("axis", 0), kwargs.pop("keepdims", False)
         if kwargs:
             _no_ufunc(ufunc, method, f" with argument(s) {sorted(kwargs)}")
-        return _into(f"{name}.reduce", UFUNC_REDUCTIONS[name](_cast(_tensor(inputs[0]), dtype), axis, keepdims), out)
+        reduced = UFUNC_REDUCTIONS[name](_cast(_tensor(inputs[0]), dtype), axis, keepdims)
+        # the reduction stays in the dtype asked for (sums of small integers would widen to 64 bits)
+        return _into(f"{name}.reduce", reduced if dtype is None else _cast(reduced, dtype), out)
     op = UFUNCS.get(name)
     if method != "__call__" or op is None or kwargs:
         if method != "at":  # at() changes its first operand in place

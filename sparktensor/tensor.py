@@ -468,7 +468,7 @@ class Tensor:
         return E.round(self, 0 if ndigits is None else ndigits)
 
     def __neg__(self): return E.neg(self)
-    def __pos__(self): return self
+    def __pos__(self): return C.clone(self)  # a new tensor, as NumPy's +a
     def __abs__(self): return E.abs(self)
     def __eq__(self, other): return _defer(_op.eq, self, other) if _foreign(other) else _equality(E.equal, self, other, False)
     def __ne__(self, other): return _defer(_op.ne, self, other) if _foreign(other) else _equality(E.not_equal, self, other, True)
@@ -509,6 +509,10 @@ class Tensor:
     def __isub__(self, other): return self._inplace("-=", backend.get_array_module(self.data).subtract, other)
     def __imul__(self, other): return self._inplace("*=", backend.get_array_module(self.data).multiply, other)
     def __itruediv__(self, other): return self._inplace("/=", backend.get_array_module(self.data).true_divide, other)
+    def __ifloordiv__(self, other): return self._inplace("//=", backend.get_array_module(self.data).floor_divide, other)
+    def __imod__(self, other): return self._inplace("%=", backend.get_array_module(self.data).remainder, other)
+    def __ipow__(self, other): return self._inplace("**=", backend.get_array_module(self.data).power, other)
+    def __imatmul__(self, other): return self._inplace("@=", backend.get_array_module(self.data).matmul, other)
 
     def _inplace_bitwise(self, op, name, other):
         getattr(E, name)(self, other)  # the same checks as the operator
@@ -606,9 +610,9 @@ class Tensor:
 
     # ----- reductions -----
     # dtype= computes in that type, as NumPy's methods (Dask's reductions pass it)
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.sum(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.mean(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
-    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.prod(self._as(dtype), axis, keepdims, dim=dim, keepdim=keepdim)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None): return R.prod(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
     def var(self, *args, **kwargs): return R.var(self, *args, **kwargs)
     def std(self, *args, **kwargs): return R.std(self, *args, **kwargs)
     def max(self, *args, axis=None, keepdims=None, dim=None, keepdim=None): return R.max(self, *args, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
@@ -634,7 +638,10 @@ class Tensor:
     expand_dims = unsqueeze
     def broadcast_to(self, shape): return S.broadcast_to(self, shape)
     def expand(self, *sizes): return S.expand(self, *sizes)
-    def flatten(self, start_dim=0, end_dim=-1): return S.flatten(self, start_dim, end_dim)
+    def flatten(self, start_dim=0, end_dim=-1):
+        """A copy with axes ``start_dim`` to ``end_dim`` merged (all: 1-D), as NumPy's ``flatten`` always copies
+        (PyTorch's may copy or view, so code cannot count on a view there)."""
+        return C.clone(S.flatten(self, start_dim, end_dim))
     def ravel(self):
         """The elements along one axis (NumPy's name for ``flatten()``)."""
         return S.reshape(self, -1)

@@ -192,7 +192,7 @@ def _edge(value, x, axis, name):
     if value is None:
         return None
     if not isinstance(value, Tensor):
-        value = as_tensor(get_array_module(x.data).asarray(value, dtype=x.dtype))
+        value = as_tensor(get_array_module(x.data).asarray(value))  # its own dtype: joining promotes, as NumPy's
     if value.ndim == 0:
         value = broadcast_to(value, x.shape[:axis] + (1,) + x.shape[axis + 1:])
     if value.ndim != x.ndim or value.shape[:axis] + value.shape[axis + 1:] != x.shape[:axis] + x.shape[axis + 1:]:

@@ -1,5 +1,6 @@
 """Reductions over axes (``axis`` an int or a tuple, ``keepdims``) and the softmax family."""
 import builtins
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -74,7 +75,8 @@ class Var(Function):
     @staticmethod
     def forward(ctx, x, axes, ddof, keepdims):
         centered = x - x.mean(axis=axes, keepdims=True)
-        ctx.axes, ctx.divisor, ctx.centered = axes, _count(x.shape, axes) - ddof, centered
+        # NumPy's divisor, max(n - ddof, 0): ddof >= n gives inf (or NaN), never a negative variance
+        ctx.axes, ctx.divisor, ctx.centered = axes, builtins.max(_count(x.shape, axes) - ddof, 0), centered
         ctx.save_for_backward(x)
         squares = (centered * centered.conj()).real if x.dtype.kind == "c" else centered * centered
         return squares.sum(axis=axes, keepdims=keepdims) / ctx.divisor
@@ -85,7 +87,8 @@ class Var(Function):
         # recorded: the centering recomputed from the graph's x, so that it is differentiated too
         centered = x - x.mean(axis=ctx.axes, keepdims=True) if is_tensor(x) else ctx.centered
         # the mean's own gradient term vanishes: the centered values sum to zero along the axes
-        return _expand(gy, x.shape, ctx.axes) * centered * (2 / ctx.divisor), None, None, None
+        scale = 2 / ctx.divisor if ctx.divisor else math.inf
+        return _expand(gy, x.shape, ctx.axes) * centered * scale, None, None, None
 
     def _release(self):
         super()._release()
@@ -174,7 +177,8 @@ def sum(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
 def mean(x, axis=None, keepdims=False, *, dtype=None, dim=None, keepdim=None):
     """Arithmetic mean over ``axis``, computed in ``dtype`` when given."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
-    return Mean.apply(x if dtype is None else _in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    y = Mean.apply(x if dtype is None else _in_dtype(x, dtype), _axes(axis, x.ndim), keepdims)
+    return _in_dtype(y, dtype)  # an integer dtype gives an integer mean, as NumPy's
 
 
 def variance(x, axis=None, ddof=0, keepdims=False):

@@ -235,7 +235,9 @@ def cumsum(x, axis=None, dtype=None, *, dim=None):
         x = x.astype(dtype)
     if axis is None or x.ndim == 0:
         x, axis = reshape(x, -1), 0
-    return CumulativeSum.apply(x, _dim(axis, x.ndim, "cumsum"), False)
+    y = CumulativeSum.apply(x, _dim(axis, x.ndim, "cumsum"), False)
+    # NumPy accumulates small integers in 64 bits unless told a dtype; told one, the sums stay in it
+    return y if dtype is None or y.dtype == dtype else y.astype(dtype)
 
 
 def one_hot(tensor, num_classes=-1):
