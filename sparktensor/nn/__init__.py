@@ -4,9 +4,9 @@ from .parameter import Parameter
 from .modules.module import Module
 from .modules.container import ModuleDict, ModuleList, Sequential
 from .modules.linear import Identity, Linear
-from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softmin, Tanh
 from .modules.dropout import Dropout
-from .modules.dropout import Dropout2d
+from .modules.dropout import Dropout1d, Dropout2d
 from .modules.flatten import Flatten
 from .modules.embedding import Embedding
 from .modules.embedding_bag import EmbeddingBag

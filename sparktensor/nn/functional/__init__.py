@@ -5,9 +5,10 @@ from .fold import fold, unfold
 from .distance import cosine_similarity, pairwise_distance
 from .norms import group_norm, instance_norm, normalize, rms_norm
 from .upsampling import conv_transpose1d, conv_transpose2d, interpolate, pixel_shuffle, pixel_unshuffle
-from .activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import elu, gelu, leaky_relu, relu, sigmoid, tanh
+from .softmaxes import log_softmax, softmax, softmin
 from .dropout import dropout
-from .dropout import dropout2d
+from .dropout import dropout1d, dropout2d
 from .embedding import embedding
 from .embedding_bag import embedding_bag
 from .linear import linear
@@ -15,7 +16,7 @@ from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, 
 from .loss import binary_cross_entropy, kl_div, smooth_l1_loss
 from .ctc import ctc_loss
 from .normalization import batch_norm, layer_norm
-from ...ops.shape import pad
+from .padding import pad
 from ...ops.selection import one_hot
 from .conv import conv1d, conv2d
 from .conv3d import conv3d

@@ -1,4 +1,4 @@
-"""Activation functions beyond the tensor's own (``relu``, ``tanh``, ``sigmoid``, ``softmax``)."""
+"""Activation functions beyond the tensor's own (``relu``, ``tanh``, ``sigmoid``)."""
 import math
 
 import numpy as np
@@ -9,9 +9,8 @@ from ...ops import elementwise as E
 from ._erf import erf32
 from ._grad_paths import KeepsIntermediates, namespace_of, recording
 from ...ops.elementwise import sigmoid, tanh
-from ...ops.reduction import log_softmax, softmax
 
-__all__ = ["relu", "tanh", "sigmoid", "softmax", "log_softmax", "leaky_relu", "elu", "gelu"]
+__all__ = ["relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu"]
 
 
 class LeakyRelu(Function):

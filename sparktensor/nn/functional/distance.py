@@ -1,6 +1,9 @@
 """``cosine_similarity`` and ``pairwise_distance``."""
+import numpy as np
+
 from ...ops.elementwise import maximum
 from ...ops.linalg import norm
+from ...ops.shape import broadcast_to
 
 __all__ = ["cosine_similarity", "pairwise_distance"]
 
@@ -12,7 +15,10 @@ def _clamped_norm(x, dim, eps):
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """``<x1, x2> / (max(|x1|, eps) * max(|x2|, eps))`` along ``dim``; the inputs broadcast."""
+    """``<x1, x2> / (max(|x1|, eps) * max(|x2|, eps))`` along ``dim``; the inputs broadcast first (an input of
+    size 1 along ``dim`` counts as its value repeated, as in PyTorch)."""
+    shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    x1, x2 = broadcast_to(x1, shape), broadcast_to(x2, shape)
     return ((x1 / _clamped_norm(x1, dim, eps)) * (x2 / _clamped_norm(x2, dim, eps))).sum(axis=dim)
 
 

@@ -1,5 +1,5 @@
 """Activation layers: thin wrappers over ``nn.functional``."""
-from ..functional import activation as A
+from ..functional import activation as A, softmaxes as Sm
 from .module import Module
 
 
@@ -74,14 +74,14 @@ class Sigmoid(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``dim``."""
+    """Softmax along ``dim`` (``None``: PyTorch's deprecated choice by the input's rank, with a warning)."""
 
-    def __init__(self, dim=-1):
+    def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return A.softmax(x, self.dim)
+        return Sm.softmax(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -91,4 +91,11 @@ class LogSoftmax(Softmax):
     """Log-softmax along ``dim``."""
 
     def forward(self, x):
-        return A.log_softmax(x, self.dim)
+        return Sm.log_softmax(x, self.dim)
+
+
+class Softmin(Softmax):
+    """Softmax of ``-x`` along ``dim``."""
+
+    def forward(self, x):
+        return Sm.softmin(x, self.dim)

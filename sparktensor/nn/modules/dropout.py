@@ -1,5 +1,5 @@
 """``Dropout`` and ``Dropout2d``."""
-from ..functional.dropout import dropout, dropout2d
+from ..functional.dropout import dropout, dropout1d, dropout2d
 from .module import Module
 
 
@@ -26,6 +26,21 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+class Dropout1d(Dropout):
+    """Zero whole channels with probability ``p`` in training mode and scale the rest by ``1 / (1 - p)``.
+
+    Args:
+        p: probability of zeroing a channel.
+        inplace: overwrite the input.
+
+    Shape:
+        input (N, C, L) or (C, L); output the same.
+    """
+
+    def forward(self, x):
+        return dropout1d(x, self.p, self.training, self.inplace)
+
+
 class Dropout2d(Dropout):
     """Zero whole channels with probability ``p`` in training mode and scale the rest by ``1 / (1 - p)``.
 
@@ -34,7 +49,7 @@ class Dropout2d(Dropout):
         inplace: overwrite the input.
 
     Shape:
-        input (N, C, H, W) or (C, H, W); output the same.
+        input (N, C, H, W); output the same. A 3-D input is (N, C, L), as PyTorch reads it (with a warning).
     """
 
     def forward(self, x):

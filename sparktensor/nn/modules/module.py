@@ -131,17 +131,19 @@ class Module:
         self._modules[name] = module
 
     # ----- traversal -----
-    def named_modules(self, prefix=""):
-        """``(name, module)`` for this module and every submodule, depth first."""
-        stack = [(prefix, self)]
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """``(name, module)`` for this module and every submodule, depth first; a module registered under several
+        names comes once, unless ``remove_duplicate=False`` (then once per name, as state dicts list it)."""
+        stack = [(prefix, self, ())]
         seen = set()
         while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
+            name, module, ancestors = stack.pop()
+            if id(module) in (seen if remove_duplicate else ancestors):  # a module inside itself ends its branch
                 continue
             seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
+            path = ancestors + (id(module),)
+            children = [(f"{name}.{n}" if name else n, m, path) for n, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
     def modules(self):
@@ -267,7 +269,7 @@ class Module:
     def state_dict(self, prefix=""):
         """An ordered mapping from PyTorch-style dotted names to parameter and persistent buffer tensors."""
         out = OrderedDict()
-        for name, module in self.named_modules():
+        for name, module in self.named_modules(remove_duplicate=False):  # a shared module under each of its names
             base = prefix + (name + "." if name else "")
             for key, p in module._parameters.items():
                 if p is not None:
@@ -302,7 +304,7 @@ class Module:
         if problems:
             raise RuntimeError(f"error loading state dict into {type(self).__name__}:\n  " + "\n  ".join(problems))
         tensors = {}
-        for name, module in self.named_modules():
+        for name, module in self.named_modules(remove_duplicate=False):
             base = name + "." if name else ""
             for table in (module._parameters, module._buffers):
                 for key, t in table.items():

@@ -57,10 +57,9 @@ class _InstanceNorm(_NormBase):
         if unbatched:
             x = x.unsqueeze(0)
         use_input_stats = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+        # as PyTorch's instance norms: num_batches_tracked stays 0, and momentum=None means 0 (no running update)
         y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
-                          self.momentum, self.eps)
+                          0.0 if self.momentum is None else self.momentum, self.eps)
         return y[0] if unbatched else y
 
     def extra_repr(self):
