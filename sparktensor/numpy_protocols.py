@@ -149,7 +149,7 @@ def _join(op, name):
 
 
 def _split(ary, indices_or_sections, axis=0):
-    return S.split(_tensor(ary), indices_or_sections, axis)
+    return S.numpy_split(_tensor(ary), indices_or_sections, axis)
 
 
 def _pad(array, pad_width, mode="constant", **kwargs):

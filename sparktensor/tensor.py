@@ -645,7 +645,7 @@ class Tensor:
     def ravel(self):
         """The elements along one axis (NumPy's name for ``flatten()``)."""
         return S.reshape(self, -1)
-    def split(self, indices_or_sections, axis=0): return S.split(self, indices_or_sections, axis)
+    def split(self, sections, *position, axis=None, dim=None): return S.split(self, sections, *position, axis=axis, dim=dim)
     def chunk(self, chunks, axis=0): return S.chunk(self, chunks, axis)
     def flip(self, axis=None): return S.flip(self, axis)
     def repeat(self, *repeats, axis=None):

@@ -129,7 +129,7 @@ CASES = [
      lambda a, b: torch.stack([a, b], dim=-1), [(2, 3), (2, 3)]),
     ("stack_0d", lambda x, y: st.stack([x, y]), lambda a, b: np.stack([a, b]), lambda a, b: torch.stack([a, b]),
      [(), ()]),
-    ("split_sections", lambda x: st.split(x, 3), lambda a: np.split(a, 3), lambda t: torch.tensor_split(t, 3),
+    ("split_sections", lambda x: st.split(x, 3, axis=0), lambda a: np.split(a, 3), lambda t: torch.tensor_split(t, 3),
      [(6, 2)]),
     ("split_sections_axis", lambda x: x.split(2, axis=1), lambda a: np.split(a, 2, axis=1),
      lambda t: torch.tensor_split(t, 2, dim=1), [(2, 4)]),
@@ -137,7 +137,7 @@ CASES = [
      lambda t: torch.tensor_split(t, [1, 4]), [(6,)]),
     ("split_points_negative_axis", lambda x: st.split(x, [2], axis=-1), lambda a: np.split(a, [2], axis=-1),
      lambda t: torch.tensor_split(t, [2], dim=-1), [(2, 5)]),
-    ("split_points_unsorted", lambda x: st.split(x, [4, 2]), lambda a: np.split(a, [4, 2]),
+    ("split_points_unsorted", lambda x: st.split(x, [4, 2], axis=0), lambda a: np.split(a, [4, 2]),
      lambda t: torch.tensor_split(t, [4, 2]), [(6,)]),
     ("split_points_past_end", lambda x: st.split(x, [2, 9]), lambda a: np.split(a, [2, 9]),
      lambda t: torch.tensor_split(t, [2, 9]), [(5,)]),
@@ -213,11 +213,51 @@ def test_chunk_follows_pytorch(device, shape, axis, chunks):
 @pytest.mark.parametrize("sections", [1, 2, 3, [0], [1, 1], [2, 5], [3, 1, 2]])
 def test_split_follows_numpy(device, sections):
     a = np.arange(18.0).reshape(6, 3)
-    pieces = st.split(st.tensor(a, device=device), sections)
+    pieces = st.split(st.tensor(a, device=device), sections, axis=0)
     expected = np.split(a, sections)
     assert len(pieces) == len(expected)
     for p, e in zip(pieces, expected):
         np.testing.assert_array_equal(to_numpy(p), e)
+
+
+@pytest.mark.parametrize("sections", [1, 2, 4, [2, 4], [0, 5, 1], [6]])
+def test_split_with_dim_follows_torch(device, sections):
+    a = np.arange(18.0).reshape(6, 3)
+    for pieces in (st.split(st.tensor(a, device=device), sections, dim=0),
+                   st.tensor(a, device=device).split(sections, dim=0)):
+        expected = torch.split(torch.tensor(a), sections, dim=0)
+        assert [p.shape for p in pieces] == [tuple(e.shape) for e in expected]
+        for p, e in zip(pieces, expected):
+            np.testing.assert_array_equal(to_numpy(p), e.numpy())
+
+
+@pytest.mark.parametrize("sections, reading", [
+    (4, "torch"),          # NumPy cannot cut 6 into 4 equal pieces: PyTorch's pieces of 4
+    ([1, 4], "numpy"),     # sizes that do not add up to 6: NumPy's split points
+    ([3, 3], "error"),     # NumPy's points 3, 3 or PyTorch's two pieces of 3
+    (2, "error"),          # three pieces of 2 or two of 3
+    (1, "error"),          # one piece or six
+])
+def test_split_without_axis_or_dim_takes_the_one_reading_that_fits(device, sections, reading):
+    a = np.arange(18.0).reshape(6, 3)
+    x = st.tensor(a, device=device)
+    if reading == "error":
+        for call in (lambda: x.split(sections), lambda: st.split(x, sections), lambda: x.split(sections, 0)):
+            with pytest.raises(TypeError, match=r"axis=0 for NumPy's .* dim=0 for PyTorch's"):
+                call()
+        return
+    expected = np.split(a, sections) if reading == "numpy" else [e.numpy() for e in torch.split(torch.tensor(a), sections)]
+    for pieces in (x.split(sections), st.split(x, sections, 0)):
+        assert len(pieces) == len(expected)
+        for p, e in zip(pieces, expected):
+            np.testing.assert_array_equal(to_numpy(p), e)
+
+
+def test_split_where_both_readings_agree_needs_no_word(device):
+    x = st.arange(9.0, device=device)
+    assert [p.shape for p in x.split(3)] == [(3,)] * 3  # three pieces of three either way
+    with pytest.raises(TypeError, match="one axis"):
+        x.split(3, 0, axis=0)
 
 
 def test_concatenate_mixed_dtypes_promote_and_keep_gradient_dtypes(device):

@@ -237,7 +237,59 @@ def _pieces(x, axis, bounds):
     return [Slice.apply(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def split(x, indices_or_sections, axis=0):
+def split(x, sections, *position, axis=None, dim=None):
+    """Split along one axis, read as the call says: ``axis=`` is NumPy's split (an int gives that many equal
+    pieces, a list the split points), ``dim=`` PyTorch's (an int gives pieces of that size, the last smaller; a
+    list the pieces' sizes). Positionally (``x.split(2)``, ``st.split(x, [1, 3], 1)``) it is the one reading
+    that accepts the arguments, or both where they give the same pieces; otherwise an error names both."""
+    if len(position) > 1 or position and (axis is not None or dim is not None) or axis is not None and dim is not None:
+        raise TypeError("split takes one axis: split(x, sections, axis) positionally, or axis= (NumPy's reading) "
+                        "or dim= (PyTorch's)")
+    if axis is not None:
+        return numpy_split(x, sections, axis)
+    if dim is not None:
+        return torch_split(x, sections, dim)
+    where = position[0] if position else 0
+    where = normalize_axis(where, x.ndim)[0]
+    numpy_bounds, torch_bounds = _numpy_bounds(x.shape[where], sections), _torch_bounds(x.shape[where], sections)
+    if torch_bounds is None or numpy_bounds == torch_bounds:
+        return numpy_split(x, sections, where)
+    if numpy_bounds is None:
+        return torch_split(x, sections, where)
+    raise TypeError(f"split({sections}) along axis {where} of size {x.shape[where]} reads two ways: NumPy's split "
+                    f"cuts at {numpy_bounds[1:-1]} ({len(numpy_bounds) - 1} pieces), PyTorch's at {torch_bounds[1:-1]} "
+                    f"({len(torch_bounds) - 1} pieces). Say which: axis={where} for NumPy's (as np.split), dim={where} "
+                    f"for PyTorch's (as torch.split)")
+
+
+def _numpy_bounds(n, sections):
+    """The piece bounds of NumPy's split of ``n`` elements, or None where it refuses ``sections``."""
+    if isinstance(sections, (int, np.integer)):
+        return None if sections <= 0 or n % sections else [n // sections * i for i in range(int(sections) + 1)]
+    return [0] + [min(max(int(i) if int(i) >= 0 else n + int(i), 0), n) for i in sections] + [n]
+
+
+def _torch_bounds(n, sections):
+    """The piece bounds of PyTorch's split of ``n`` elements, or None where it refuses ``sections``."""
+    if isinstance(sections, (int, np.integer)):
+        return None if sections <= 0 else list(range(0, n, int(sections))) + [n] if n else [0, 0]
+    sizes = [int(s) for s in sections]
+    if any(s < 0 for s in sizes) or sum(sizes) != n:
+        return None
+    return [int(b) for b in np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])]
+
+
+def torch_split(x, split_size_or_sections, dim=0):
+    """PyTorch's split: an int gives pieces of that size (the last smaller), a list the pieces' sizes."""
+    dim = normalize_axis(dim, x.ndim)[0]
+    bounds = _torch_bounds(x.shape[dim], split_size_or_sections)
+    if bounds is None:
+        raise ValueError(f"split: {split_size_or_sections} does not split dim {dim} of size {x.shape[dim]} (PyTorch's "
+                         f"split takes a positive piece size, or sizes that add up to {x.shape[dim]})")
+    return _pieces(x, dim, bounds)
+
+
+def numpy_split(x, indices_or_sections, axis=0):
     """NumPy's split: an int gives that many equal pieces, a list gives the split points."""
     axis = normalize_axis(axis, x.ndim)[0]
     n = x.shape[axis]
