@@ -627,7 +627,15 @@ class Tensor:
 
     # ----- shape -----
     def reshape(self, *shape, **kwargs): return S.reshape(self, *shape, **kwargs)
-    view = reshape
+
+    def view(self, *shape, **kwargs):
+        """The same elements in another shape (PyTorch's ``view``); reading the bytes as another dtype is not
+        supported."""
+        if len(shape) == 1 and isinstance(shape[0], (type, np.dtype, str)):
+            raise TypeError(f"view({shape[0]!r}): reading a tensor's bytes as another dtype (NumPy's and PyTorch's "
+                            f"view(dtype)) is not supported; convert the values with .astype() / .to(), or go "
+                            f"through .numpy().view()")
+        return S.reshape(self, *shape, **kwargs)
     def transpose(self, *axes, dim0=None, dim1=None):
         """Two ints (or ``dim0``/``dim1``) swap those axes, as PyTorch; none reverses, a tuple permutes, as NumPy."""
         return S.transpose(self, *axes) if dim0 is None and dim1 is None else S.swapaxes(self, dim0, dim1)

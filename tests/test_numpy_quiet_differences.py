@@ -120,3 +120,11 @@ def test_copies_that_must_not_be_views(device):
     view = np.reshape(t, (2, 2))  # without copy=True NumPy may view, and does here
     view[0, 0] = 5.0
     assert to_numpy(t)[0] == 5.0
+
+
+def test_view_as_another_dtype_says_it_is_not_supported(device):
+    t = st.ones(4, device=device)
+    for dtype in (np.int32, st.float64, "int8"):
+        with pytest.raises(TypeError, match=r"view\(.*another dtype.*astype"):
+            t.view(dtype)
+    assert t.view(2, 2).shape == (2, 2) and t.view((4, 1)).shape == (4, 1) and t.view(-1).shape == (4,)
