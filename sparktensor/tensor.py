@@ -649,7 +649,8 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         """A copy with axes ``start_dim`` to ``end_dim`` merged (all: 1-D), as NumPy's ``flatten`` always copies
         (PyTorch's may copy or view, so code cannot count on a view there)."""
-        return C.clone(S.flatten(self, start_dim, end_dim))
+        y = S.flatten(self, start_dim, end_dim)
+        return C.clone(y) if backend.get_array_module(self.data).may_share_memory(y.data, self.data) else y
     def ravel(self):
         """The elements along one axis (NumPy's name for ``flatten()``)."""
         return S.reshape(self, -1)
