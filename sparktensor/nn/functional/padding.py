@@ -3,6 +3,8 @@
 ``sparktensor.pad`` is NumPy's (one pair per axis from the first); under ``nn.functional`` the name is PyTorch's,
 so ``F.pad(x, (1, 2))`` pads only the last dimension of ``x``, as it does in PyTorch.
 """
+import numpy as np
+
 from ...ops.conversion import clone
 from ...ops.shape import pad as numpy_pad
 
@@ -14,8 +16,9 @@ def pad(input, pad, mode="constant", value=None):
     """Pad the last ``len(pad) // 2`` dimensions: ``pad`` is ``(left, right)`` of the last one, then ``(top,
     bottom)`` of the one before, and so on; negative widths crop (``constant`` mode). ``mode`` is ``"constant"``
     (with ``value``, default 0), ``"reflect"``, ``"replicate"`` or ``"circular"``."""
-    if isinstance(pad, int) or not all(isinstance(p, int) for p in pad):
+    if isinstance(pad, (int, np.integer)) or not all(isinstance(p, (int, np.integer)) for p in pad):
         raise TypeError(f"pad: pad must be a tuple of ints ((left, right) of the last dimension first), got {pad!r}")
+    pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) > 2 * input.ndim:
         raise ValueError(f"pad: {len(pad)} widths do not make (before, after) pairs for at most the {input.ndim} "
                          f"dimensions of a tensor of shape {tuple(input.shape)}")
