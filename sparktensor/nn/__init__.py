@@ -5,6 +5,8 @@ from .modules.module import Module
 from .modules.container import ModuleDict, ModuleList, Sequential
 from .modules.linear import Identity, Linear
 from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softmin, Tanh
+from .modules.piecewise_activations import Hardshrink, Hardsigmoid, Hardtanh, ReLU6, Softshrink, Threshold
+from .modules.smooth_activations import CELU, GLU, SELU, LogSigmoid, Softplus, Softsign, Tanhshrink
 from .modules.dropout import Dropout
 from .modules.dropout import Dropout1d, Dropout2d
 from .modules.flatten import Flatten

@@ -7,6 +7,8 @@ from .norms import group_norm, instance_norm, normalize, rms_norm
 from .upsampling import conv_transpose1d, conv_transpose2d, interpolate, pixel_shuffle, pixel_unshuffle
 from .activation import elu, gelu, leaky_relu, relu, sigmoid, tanh
 from .softmaxes import log_softmax, softmax, softmin
+from .piecewise_activations import hardshrink, hardsigmoid, hardtanh, relu6, softshrink, threshold
+from .smooth_activations import celu, glu, logsigmoid, selu, softplus, softsign, tanhshrink
 from .dropout import dropout
 from .dropout import dropout1d, dropout2d
 from .embedding import embedding
