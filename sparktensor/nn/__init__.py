@@ -30,4 +30,7 @@ from .modules.transformer import (Transformer, TransformerDecoder, TransformerDe
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .modules.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
                            NLLLoss, SmoothL1Loss)
+from .modules.loss_extra import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,
+                                  MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss,
+                                  TripletMarginLoss)
 from .modules.ctc import CTCLoss

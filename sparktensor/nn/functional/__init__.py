@@ -17,6 +17,9 @@ from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss)
 from .loss import binary_cross_entropy, kl_div, smooth_l1_loss
 from .ctc import ctc_loss
+from .margin_losses import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss, multi_margin_loss,
+                            multilabel_soft_margin_loss, soft_margin_loss, triplet_margin_loss)
+from .likelihood_losses import gaussian_nll_loss, poisson_nll_loss
 from .normalization import batch_norm, layer_norm
 from .padding import pad
 from ...ops.selection import one_hot
