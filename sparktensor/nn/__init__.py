@@ -20,7 +20,9 @@ from .modules.attention import MultiheadAttention
 from .modules.activation_extra import Hardswish, Mish, PReLU, SiLU
 from .modules.distance import CosineSimilarity, PairwiseDistance
 from .modules.norms import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
-from .modules.padding import ConstantPad2d, ZeroPad1d, ZeroPad2d
+from .modules.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                              ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+                              ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .modules.unflatten import Unflatten
 from .modules.fold import Fold, Unfold
 from .modules.bilinear import Bilinear
