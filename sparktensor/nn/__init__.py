@@ -3,6 +3,7 @@ from . import functional, init, utils
 from .parameter import Parameter
 from .modules.module import Module
 from .modules.container import ModuleDict, ModuleList, Sequential
+from .modules.parameter_containers import ParameterDict, ParameterList
 from .modules.linear import Identity, Linear
 from .modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softmin, Tanh
 from .modules.piecewise_activations import Hardshrink, Hardsigmoid, Hardtanh, ReLU6, Softshrink, Threshold

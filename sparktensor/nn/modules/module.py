@@ -328,10 +328,12 @@ class Module:
 
     def __repr__(self):
         lines = []
+        extra = self.extra_repr()
+        if "\n" in extra:  # one entry a line (a parameter list), as PyTorch prints them
+            lines, extra = [line for line in extra.split("\n") if line], ""
         for name, m in self._modules.items():
             child = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {child}")
-        extra = self.extra_repr()
         if not lines:
             return f"{type(self).__name__}({extra})"
         head = f"{type(self).__name__}(" + (extra if extra else "")
