@@ -16,6 +16,7 @@ from .modules.embedding_bag import EmbeddingBag
 from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .modules.conv import Conv1d, Conv2d, Conv3d
 from .modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .modules.pooling1d import AdaptiveAvgPool1d, AvgPool1d, MaxPool1d
 from .modules.pooling3d import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d
 from .modules.attention import MultiheadAttention
 from .modules.activation_extra import Hardswish, Mish, PReLU, SiLU

@@ -26,4 +26,5 @@ from ...ops.selection import one_hot
 from .conv import conv1d, conv2d
 from .conv3d import conv3d
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .pooling1d import adaptive_avg_pool1d, avg_pool1d, max_pool1d
 from .pooling3d import adaptive_avg_pool3d, avg_pool3d, max_pool3d
