@@ -118,3 +118,15 @@ def test_dropout1d_and_dropout2d_of_3d_input_drop_channels_of_n_c_l(device):
         assert 0 < dropped.sum() < 128
         assert (dropped.any(1) & ~dropped.all(1)).any()  # channels of one sample apart: not (C, H, W) slices
     assert repr(st.nn.Dropout1d(0.25)) == repr(torch.nn.Dropout1d(0.25))
+
+
+def test_a_batch_norm_checkpoint_without_its_step_count_loads_as_in_torch():
+    reference = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    old = {k: v.numpy() for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in old.items()})  # PyTorch accepts it
+    ours = st.nn.Sequential(st.nn.Conv2d(1, 2, 3), st.nn.BatchNorm2d(2))
+    assert ours.load_state_dict(old) == ([], [])
+    np.testing.assert_array_equal(ours[1].running_var.numpy(), reference[1].running_var.numpy())
+    with pytest.raises(RuntimeError, match="missing keys: 1.running_mean"):  # other keys are still required
+        ours.load_state_dict({k: v for k, v in old.items() if k != "1.running_mean"})

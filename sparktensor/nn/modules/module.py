@@ -286,7 +286,9 @@ class Module:
         Returns ``(missing_keys, unexpected_keys)``.
         """
         own = self.state_dict()
-        missing = [k for k in own if k not in state_dict]
+        # a batch norm's step count is optional, as in PyTorch's loads of checkpoints from before it was kept: the
+        # module keeps its own
+        missing = [k for k in own if k not in state_dict and k.rsplit(".", 1)[-1] != "num_batches_tracked"]
         unexpected = [k for k in state_dict if k not in own]
         wrong_shape = []
         for k, target in own.items():
