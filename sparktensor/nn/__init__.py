@@ -13,7 +13,7 @@ from .modules.dropout import Dropout1d, Dropout2d
 from .modules.flatten import Flatten
 from .modules.embedding import Embedding
 from .modules.embedding_bag import EmbeddingBag
-from .modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
 from .modules.conv import Conv1d, Conv2d, Conv3d
 from .modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .modules.pooling1d import AdaptiveAvgPool1d, AvgPool1d, MaxPool1d
@@ -21,7 +21,7 @@ from .modules.pooling3d import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d
 from .modules.attention import MultiheadAttention
 from .modules.activation_extra import Hardswish, Mish, PReLU, SiLU
 from .modules.distance import CosineSimilarity, PairwiseDistance
-from .modules.norms import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
+from .modules.norms import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, RMSNorm
 from .modules.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
                               ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                               ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)

@@ -116,3 +116,17 @@ class BatchNorm2d(_BatchNorm):
     expected_ndims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) inputs, per channel.
+
+    Args:
+        num_features: C.
+        eps: added to the variance.
+        momentum: weight of the new batch in the running statistics; ``None`` for their cumulative average.
+
+    Shape:
+        input (N, C, D, H, W); output the same.
+    """
+    expected_ndims = (5,)
+
+

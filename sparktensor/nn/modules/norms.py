@@ -99,6 +99,22 @@ class InstanceNorm2d(_InstanceNorm):
     batched_ndim = 4
 
 
+class InstanceNorm3d(_InstanceNorm):
+    """Normalize each channel of each sample over its depth, height and width.
+
+    Args:
+        num_features: C.
+        eps: added to the variance.
+        momentum: weight of the new batch in the running statistics.
+        affine: whether to learn per-channel ``weight`` and ``bias`` (default False, as PyTorch's).
+        track_running_stats: keep running statistics and use them in eval mode.
+
+    Shape:
+        input (N, C, D, H, W) or (C, D, H, W); output the same.
+    """
+    batched_ndim = 5
+
+
 class RMSNorm(Module):
     """Divide by the root mean square over the trailing ``normalized_shape`` axes, with a learned scale.
 
