@@ -411,6 +411,17 @@ def _arrive(marker, client_pid):
     return _LateArrival(marker, client_pid)
 
 
+def test_a_worker_whose_nanny_failed_to_start_is_started_again(engine, client):
+    """A nanny whose start failed (the scheduler still held its name) stays in the cluster's table as if it ran;
+    the engine counts it as missing, drops it and starts the worker again, so the next gang has both ranks."""
+    cluster = client.cluster
+    name = sorted(cluster.workers, key=str)[-1]
+    client.sync(cluster.workers[name].close)  # closed but still listed, as a nanny that failed to start is
+    assert cluster.workers[name].status.name == "closed"
+    np.testing.assert_array_equal(engine.run_gang(_sum_of_ones, 2, None, timeout=5), [[2.0, 2.0]] * 2)
+    assert cluster.workers[name].status.name == "running" and len(client.nthreads()) == 2
+
+
 def _sum_of_ones(comm, late):
     return comm.all_reduce(np.ones(2))
 

@@ -21,6 +21,7 @@
 import copy
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger("sparktensor.dist")
 
 ATTEMPTS = 4  # submissions of one partition's task before a lost-data failure is raised, as Spark's local[*,4]
 WAIT_FOR_WORKERS = 120  # seconds to wait for a worker when the cluster has none
+RESTART_AGAIN = 10  # seconds after which a closed worker that was asked to start but is still missing is asked again
 
 
 class DaskEngine(Engine):
@@ -60,7 +62,7 @@ class DaskEngine(Engine):
         self._workers = None if workers is None else int(workers)
         self.depth = depth
         self._placed = []  # every placement alive, so homes can be balanced across them
-        self._restarting = set()  # workers the client's own cluster closed and was asked to start again
+        self._restarting = {}  # name -> when: workers the client's own cluster closed and was asked to start again
 
     @property
     def workers(self):
@@ -251,17 +253,25 @@ class DaskEngine(Engine):
         A ``SpecCluster`` (``LocalCluster`` among them) closes a worker's nanny for good when no worker of its
         name is registered ``distributed.deploy.lost-worker-timeout`` (15 s) after that worker left. A worker
         killed twice within that time (a hung rank's, say) can be in its second restart just then, and its
-        nanny is closed under it. Scaling the cluster to its own size starts the missing workers again.
+        nanny is closed under it. Scaling the cluster to its own size starts the missing workers again. A start
+        can fail in its turn (the scheduler may still hold the old worker's name: "name taken"), and the cluster
+        then keeps the failed nanny as if it ran: a worker whose nanny failed or closed counts as missing, its
+        nanny is dropped so that the cluster makes a new one, and it is asked for again ``RESTART_AGAIN`` seconds
+        after the last ask if it is still missing.
         """
         cluster = getattr(self.client, "cluster", None)
         spec = getattr(cluster, "worker_spec", None)
         if spec is None or getattr(cluster.status, "name", None) != "running":
             return False
-        missing = set(spec) - set(cluster.workers)
-        if missing - self._restarting:  # asked once per worker: the cluster starts them in the background
-            log.warning("the Dask cluster closed worker(s) %s; starting them again", sorted(map(str, missing)))
+        now = time.monotonic()
+        missing = {name for name in spec if _stopped(cluster.workers.get(name))}
+        due = {name for name in missing if now - self._restarting.get(name, -math.inf) > RESTART_AGAIN}
+        if due:  # the cluster starts them in the background
+            log.warning("the Dask cluster closed worker(s) %s; starting them again", sorted(map(str, due)))
+            for name in due:
+                cluster.workers.pop(name, None)
             cluster.scale(len(spec))
-        self._restarting = missing
+        self._restarting = {name: now if name in due else self._restarting[name] for name in missing}
         return bool(missing)
 
     def _wait_until_gone(self, addresses, timeout=30.0):
@@ -377,6 +387,11 @@ class DaskEngine(Engine):
 
     def __repr__(self):
         return f"DaskEngine(scheduler={self.client.scheduler.address!r}, workers={self.workers})"
+
+
+def _stopped(nanny):
+    """Whether a cluster's worker (its nanny) is gone: never made, closed, or failed to start."""
+    return nanny is None or getattr(getattr(nanny, "status", None), "name", None) in ("failed", "closed")
 
 
 def _exit_process():
