@@ -1,10 +1,11 @@
 """``MaxPool1d``, ``AvgPool1d`` and ``AdaptiveAvgPool1d`` over ``nn.functional.pooling1d``."""
 from ..functional.pooling1d import adaptive_avg_pool1d, avg_pool1d, max_pool1d
 from .module import Module
+from .pooling import MaxPool2d
 
 
-class MaxPool1d(Module):
-    """The maximum over each window of the last axis.
+class MaxPool1d(MaxPool2d):
+    """The maximum over each window of the last axis (MaxPool2d's arguments, as ints).
 
     Args:
         kernel_size, stride (default ``kernel_size``), padding (-inf, at most half the kernel), dilation,
@@ -14,20 +15,9 @@ class MaxPool1d(Module):
         input (N, C, L) or (C, L); output (N, C, L_out).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
-
     def forward(self, x):
         return max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                           self.return_indices)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 def _tuple(value):
